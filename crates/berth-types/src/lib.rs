@@ -1,0 +1,1 @@
+//! Shared ids and error kinds for berth. No I/O lives here.
