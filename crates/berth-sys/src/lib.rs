@@ -1,1 +1,546 @@
-//! berth-sys: the only crate with `unsafe`; safe wrappers over raw syscalls.
+//! berth-sys: the only crate with `unsafe`. Each function wraps one raw syscall (or a
+//! tight group of them) behind a safe signature; every `unsafe` block states the
+//! invariant it relies on. Most syscalls berth needs come safely from `rustix`; what it
+//! lacks (clone3 with namespace flags, execve, personality, ioprio, sched_setattr,
+//! close_range, mount_setattr, sigwaitinfo) lives here.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// What `fork_with_flags` returns in each process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// In the parent: the child's pid (in the parent's pid namespace).
+    Parent(i32),
+    /// In the child.
+    Child,
+}
+
+/// Number of threads of the calling process, from /proc/self/stat.
+pub fn thread_count() -> io::Result<usize> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))?;
+    // Field 20 (num_threads) is the 18th field after the ')' (state is field 3).
+    rest.split_whitespace()
+        .nth(17)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Fork the calling process with clone3, creating the namespaces named in `flags`
+/// (CLONE_NEW*). The child gets SIGCHLD as its exit signal, like fork(2).
+/// `cgroup_fd`, if given, places the child directly into that cgroup v2 directory.
+///
+/// Refuses to run in a multi-threaded process: a fork there could leave locks held by
+/// threads that do not exist in the child.
+pub fn fork_with_flags(flags: u64, cgroup_fd: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
+    if thread_count()? != 1 {
+        return Err(io::Error::other(
+            "refusing to fork a multi-threaded process",
+        ));
+    }
+    let mut args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(fd) = cgroup_fd {
+        args.flags |= 0x2_0000_0000; // CLONE_INTO_CGROUP
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    // SAFETY: clone3 without a stack behaves like fork: the child continues on a copy of
+    // the parent's stack. The process was checked to be single-threaded above, so no
+    // other thread can hold a lock (allocator, stdio) that the child would inherit held.
+    // `args` is a valid, initialised clone_args of the size we pass.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as i32)),
+    }
+}
+
+/// Replace the process image. Only returns on failure.
+pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
+    let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
+    a.push(std::ptr::null());
+    let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
+    e.push(std::ptr::null());
+    // SAFETY: path, every argv and envp entry are NUL-terminated C strings that outlive
+    // the call, and both arrays are NULL-terminated.
+    unsafe { libc::execve(path.as_ptr(), a.as_ptr(), e.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// execveat(fd, "", argv, envp, AT_EMPTY_PATH): run the program `fd` refers to.
+pub fn fexecve(fd: BorrowedFd<'_>, argv: &[CString], envp: &[CString]) -> io::Error {
+    let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
+    a.push(std::ptr::null());
+    let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
+    e.push(std::ptr::null());
+    // SAFETY: as for execve; the empty path is a valid C string and fd is open.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            a.as_ptr(),
+            e.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    io::Error::last_os_error()
+}
+
+/// Exit at once without running atexit handlers or flushing stdio (for forked children).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// Mark every fd >= `first` close-on-exec (close_range with CLOSE_RANGE_CLOEXEC).
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    // SAFETY: close_range only changes fd flags; no memory is passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Close the raw fd number `fd` (for fds we inherited by number, not by ownership).
+pub fn close_raw(fd: RawFd) {
+    // SAFETY: closing a number we do not own elsewhere in Rust; callers use it only for
+    // inherited descriptors that no OwnedFd in this process refers to.
+    unsafe { libc::close(fd) };
+}
+
+/// Take ownership of an inherited descriptor passed to us by number (e.g. a
+/// `--preserve-fds` or a sync socket named in the environment). Fails if it is not open.
+pub fn adopt_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: fcntl(F_GETFD) only queries the descriptor table.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the fd is open (checked above) and the caller hands us its only reference.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// personality(2).
+pub fn personality(persona: u64) -> io::Result<()> {
+    // SAFETY: personality takes a plain integer.
+    if unsafe { libc::personality(persona as libc::c_ulong) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level).
+pub fn ioprio_set_self(class: u32, level: u32) -> io::Result<()> {
+    let prio = (class << 13) | level;
+    // SAFETY: integer arguments only.
+    let r = unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, prio) };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Scheduling attributes for `sched_setattr`.
+#[derive(Debug, Default, Clone)]
+pub struct SchedAttr {
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+}
+
+#[repr(C)]
+struct RawSchedAttr {
+    size: u32,
+    sched_policy: u32,
+    sched_flags: u64,
+    sched_nice: i32,
+    sched_priority: u32,
+    sched_runtime: u64,
+    sched_deadline: u64,
+    sched_period: u64,
+}
+
+/// sched_setattr(0, attr, 0) for the calling thread.
+pub fn sched_setattr_self(a: &SchedAttr) -> io::Result<()> {
+    let raw = RawSchedAttr {
+        size: std::mem::size_of::<RawSchedAttr>() as u32,
+        sched_policy: a.policy,
+        sched_flags: a.flags,
+        sched_nice: a.nice,
+        sched_priority: a.priority,
+        sched_runtime: a.runtime,
+        sched_deadline: a.deadline,
+        sched_period: a.period,
+    };
+    // SAFETY: `raw` is a valid sched_attr whose size field matches its layout.
+    let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &raw as *const RawSchedAttr, 0) };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Mount attributes for `mount_setattr`.
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+pub const MOUNT_ATTR_ATIME_MASK: u64 = 0x70;
+pub const MOUNT_ATTR_RELATIME: u64 = 0x0;
+pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
+pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), ...).
+pub fn mount_setattr(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+) -> io::Result<()> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let mut flags = libc::AT_EMPTY_PATH as u32;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as u32;
+    }
+    // SAFETY: `attr` is a valid mount_attr of the size passed; the path is "".
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A set of blocked signals; blocks every signal on creation, restores on `restore`.
+pub struct SignalMask {
+    old: libc::sigset_t,
+}
+
+impl SignalMask {
+    /// Block all signals for the calling thread, remembering the previous mask.
+    pub fn block_all() -> io::Result<SignalMask> {
+        // SAFETY: sigset_t is plain data; sigfillset/sigprocmask write into valid
+        // pointers to locals.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            if libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(SignalMask { old })
+        }
+    }
+
+    /// Wait for any blocked signal; returns its number.
+    pub fn wait(&self) -> io::Result<i32> {
+        // SAFETY: as above, valid pointers to locals.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let r = libc::sigwaitinfo(&all, &mut info);
+            if r == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(r)
+        }
+    }
+
+    /// Restore the mask that was in force before `block_all`.
+    pub fn restore(&self) -> io::Result<()> {
+        // SAFETY: `self.old` was filled in by sigprocmask.
+        if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) }
+            == -1
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// Reset every signal's disposition to the default (for a child about to exec).
+pub fn reset_signal_handlers() {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: setting SIG_DFL is always valid for catchable signals; errors for
+        // numbers the kernel reserves are ignored.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+/// Ignore `sig` (used for SIGPIPE-style cases) or restore its default.
+pub fn set_signal_ignored(sig: i32, ignored: bool) {
+    let h = if ignored { libc::SIG_IGN } else { libc::SIG_DFL };
+    // SAFETY: SIG_IGN/SIG_DFL are valid dispositions.
+    unsafe { libc::signal(sig, h) };
+}
+
+/// Send a signal to one process.
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    if unsafe { libc::kill(pid, sig) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Send a signal through a pidfd (no pid-reuse race).
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    // SAFETY: integer arguments and a null siginfo.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Set the controlling terminal's window size.
+pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Read the window size of a terminal.
+pub fn get_winsize(fd: BorrowedFd<'_>) -> io::Result<(u16, u16)> {
+    // SAFETY: TIOCGWINSZ writes a winsize into a valid pointer to a local.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((ws.ws_row, ws.ws_col))
+    }
+}
+
+/// Whether `fd` is a terminal.
+pub fn isatty(fd: BorrowedFd<'_>) -> bool {
+    // SAFETY: isatty only queries the descriptor.
+    unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
+}
+
+/// Put a terminal in raw mode; returns the previous settings for `restore_termios`.
+pub fn make_raw(fd: BorrowedFd<'_>) -> io::Result<libc::termios> {
+    // SAFETY: tcgetattr/tcsetattr read and write a termios struct we own.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(fd.as_raw_fd(), &mut t) == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        let old = t;
+        libc::cfmakeraw(&mut t);
+        if libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &t) == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(old)
+    }
+}
+
+/// Restore terminal settings saved by `make_raw`.
+pub fn restore_termios(fd: BorrowedFd<'_>, t: &libc::termios) {
+    // SAFETY: `t` is a valid termios obtained from tcgetattr.
+    unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, t) };
+}
+
+pub mod seccomp;
+
+/// mount(2) with raw MS_* flags. `None` passes NULL.
+pub fn mount(
+    source: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: u64,
+    data: Option<&CStr>,
+) -> io::Result<()> {
+    let p = |c: Option<&CStr>| c.map_or(std::ptr::null(), |c| c.as_ptr());
+    // SAFETY: every pointer is either NULL or a NUL-terminated string that outlives the
+    // call; the kernel copies what it needs.
+    let r = unsafe {
+        libc::mount(
+            p(source),
+            target.as_ptr(),
+            p(fstype),
+            flags as libc::c_ulong,
+            p(data) as *const libc::c_void,
+        )
+    };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// chroot(2).
+pub fn chroot(path: &CStr) -> io::Result<()> {
+    // SAFETY: a NUL-terminated path.
+    if unsafe { libc::chroot(path.as_ptr()) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Clear FD_CLOEXEC on one descriptor so it survives exec (for --preserve-fds).
+pub fn clear_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on an integer descriptor; errors are reported.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Make the calling process a child subreaper (orphans below it are reparented to it).
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Join a new session keyring named `name` (keyctl JOIN_SESSION_KEYRING).
+pub fn join_session_keyring(name: &CStr) -> io::Result<()> {
+    // SAFETY: keyctl with a valid NUL-terminated name.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, 1, name.as_ptr()) };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+pub mod bpf;
+
+/// Unblock every signal for the calling thread (a child about to exec inherits a mask
+/// that blocks everything from the runtime).
+pub fn unblock_all_signals() {
+    // SAFETY: sigset_t is plain data; pointers are to locals.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
+}
+
+/// Block every signal for the calling thread and return nothing; pair with
+/// `wait_signal` and `unblock_all_signals`.
+pub fn block_all_signals() {
+    // SAFETY: as above.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+    }
+}
+
+/// Wait for any signal (they must be blocked), up to `timeout_ms`; None on timeout.
+pub fn wait_signal(timeout_ms: u64) -> Option<i32> {
+    // SAFETY: valid pointers to locals.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        let ts = libc::timespec {
+            tv_sec: (timeout_ms / 1000) as libc::time_t,
+            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as libc::c_long,
+        };
+        let r = libc::sigtimedwait(&all, std::ptr::null_mut(), &ts);
+        if r == -1 {
+            None
+        } else {
+            Some(r)
+        }
+    }
+}
+
+/// unshare(2) with raw CLONE_* flags.
+pub fn unshare(flags: i32) -> io::Result<()> {
+    // SAFETY: unshare takes an integer; the runtime is single-threaded where it matters
+    // (CLONE_NEWUSER/CLONE_FS), which the kernel checks itself.
+    if unsafe { libc::unshare(flags) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

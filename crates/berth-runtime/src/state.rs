@@ -1,0 +1,234 @@
+//! A container's persisted state under the runtime root (`<root>/<id>/state.json`),
+//! and how its live status is worked out from it.
+
+use crate::error::{Context, Result, RuntimeError};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Name of the fifo whose presence means "created, not yet started".
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+/// What the runtime remembers about one container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerState {
+    pub id: String,
+    /// Pid of the container's init in the runtime's pid namespace; 0 once reaped.
+    pub pid: i32,
+    /// Start time of `pid` (field 22 of /proc/PID/stat), to detect pid reuse.
+    pub start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// RFC 3339 creation time.
+    pub created: String,
+    pub owner: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    /// The cgroupsPath the container was created with (after defaults).
+    pub cgroup_path: String,
+    #[serde(default)]
+    pub systemd_cgroup: bool,
+}
+
+/// OCI container statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Check a container id the way runc does: letters, digits, `_ + - .`, not `.`/`..`.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(RuntimeError::Usage(format!("invalid container id format: {id:?}")))
+    }
+}
+
+/// The runtime's state root (`--root`).
+#[derive(Debug, Clone)]
+pub struct Root {
+    pub path: PathBuf,
+}
+
+impl Root {
+    pub fn new(path: PathBuf) -> Root {
+        Root { path }
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.path.join(id)
+    }
+
+    /// Create the root (mode 0700) if needed.
+    pub fn ensure(&self) -> Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.path)
+            .ctx(|| format!("creating runtime root {}", self.path.display()))
+    }
+
+    /// Load a container's state; NotFound if there is none.
+    pub fn load(&self, id: &str) -> Result<ContainerState> {
+        validate_id(id)?;
+        let p = self.dir(id).join("state.json");
+        let data = match std::fs::read(&p) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RuntimeError::NotFound(id.to_string()))
+            }
+            Err(e) => return Err(e).ctx(|| format!("reading {}", p.display())),
+        };
+        serde_json::from_slice(&data).map_err(|e| RuntimeError::Io {
+            context: format!("parsing {}", p.display()),
+            source: std::io::Error::other(e),
+        })
+    }
+
+    /// Persist a container's state atomically.
+    pub fn save(&self, st: &ContainerState) -> Result<()> {
+        let data = serde_json::to_vec(st).map_err(std::io::Error::other).ctx(|| "encoding state".into())?;
+        write_atomic(&self.dir(&st.id).join("state.json"), &data)
+    }
+
+    /// The ids of every container under the root, sorted.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        let rd = match std::fs::read_dir(&self.path) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
+            Err(e) => return Err(e).ctx(|| format!("reading {}", self.path.display())),
+        };
+        for ent in rd.flatten() {
+            if ent.path().join("state.json").exists() {
+                if let Some(name) = ent.file_name().to_str() {
+                    ids.push(name.to_string());
+                }
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// Write `data` to `path` via a temporary file, fsync and rename.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
+    f.write_all(data).ctx(|| format!("writing {}", tmp.display()))?;
+    f.sync_all().ctx(|| format!("syncing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).ctx(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+/// Parse /proc/PID/stat: (state char, start time). None if the process is gone.
+pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = s.rsplit_once(')')?.1;
+    let mut it = rest.split_whitespace();
+    let state = it.next()?.chars().next()?;
+    // starttime is field 22; `state` was field 3.
+    let start = it.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// Whether `pid` is still the process that had `start_time` and is not a zombie.
+pub fn alive(pid: i32, start_time: u64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match proc_stat(pid) {
+        Some((state, start)) => start == start_time && state != 'Z' && state != 'X',
+        None => false,
+    }
+}
+
+/// Current UTC time as RFC 3339 with nanoseconds.
+pub fn now_rfc3339() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(d.as_secs() as i64, d.subsec_nanos())
+}
+
+/// Format seconds since the epoch (UTC) as RFC 3339.
+pub fn rfc3339(secs: i64, nanos: u32) -> String {
+    let days = secs.div_euclid(86400);
+    let sod = secs.rem_euclid(86400);
+    // Civil-from-days (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
+        assert_eq!(rfc3339(1_795_000_000, 0), "2026-11-18T08:26:40.000000000Z");
+    }
+
+    #[test]
+    fn ids() {
+        assert!(validate_id("abc-1.2_3+x").is_ok());
+        for bad in ["", ".", "..", "a/b", "a b", "../x"] {
+            assert!(validate_id(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn own_process_is_alive() {
+        let pid = std::process::id() as i32;
+        let (_, start) = proc_stat(pid).expect("own stat");
+        assert!(alive(pid, start));
+        assert!(!alive(pid, start + 1));
+    }
+}

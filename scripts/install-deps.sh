@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what berth's build and tests need on Debian 12, as root, without prompting.
+# Packages already present are left alone, so a prepared machine pays nothing.
+set -euo pipefail
+
+need=()
+want() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || need+=("$1"); }
+for p in busybox-static libseccomp-dev pkg-config containerd runc bsdutils util-linux iproute2 tar coreutils; do
+    want "$p"
+done
+if ((${#need[@]})); then
+    echo "install-deps: installing ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+    echo "install-deps: cargo (Rust 1.80 or newer) is required; install it with rustup" >&2
+    exit 1
+fi

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test of berth on a fresh Debian 12 machine, as root, installing what the
+# tests need. CI runs exactly this (.ci/run).
+#
+#   unit tests of every crate, root integration tests (cgroups, seccomp, capabilities),
+#   the OCI conformance suite against berth-runc (and against runc, which shows the
+#   tests are right), 1000 consecutive `run`s, and containerd driving berth-runc.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+cargo build --release --locked -p berth
+export BERTH_TEST_RUNTIME="$PWD/target/release/berth-runc"
+
+# Every crate's tests, the conformance suite and the containerd test, against berth-runc.
+BERTH_RELIABILITY_RUNS=1000 cargo test --release --locked --workspace
+
+# The same conformance suite against runc: the tests are right, not tuned to berth.
+if command -v runc >/dev/null; then
+    BERTH_TEST_RUNTIME="$(command -v runc)" cargo test --release --locked -p berth-conformance --test conformance
+fi
+echo "test.sh: all tests passed"
