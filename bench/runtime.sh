@@ -12,8 +12,8 @@
 # (against the last runtime given when crun is not among them).
 #
 # Usage (as root; builds nothing — build berth-runc first):
-#   cargo build --release -p berth --bin berth-runc
-#   sudo bench/runtime.sh                        # target/release/berth-runc, runc, crun
+#   . scripts/env.sh && cargo build --release --target "$BERTH_TARGET" -p berth
+#   sudo bench/runtime.sh                        # berth-runc (static build), runc, crun
 #   sudo bench/runtime.sh -n 200 ./berth-runc /usr/sbin/runc /usr/bin/crun
 #   sudo bench/runtime.sh stub=/tmp/ws/target/release/berth-runc berth=target/release/berth-runc crun
 # Options: -n RUNS (timed runs per measurement and runtime, default 100, at
@@ -83,7 +83,11 @@ fi
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 if (($# == 0)); then
     set --
-    [[ -x $REPO/target/release/berth-runc ]] && set -- "$@" "berth-runc=$REPO/target/release/berth-runc"
+    host=$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+    # scripts/env.sh builds the static berth-runc under target/<host>/release.
+    for b in "$REPO/target/$host/release/berth-runc" "$REPO/target/release/berth-runc"; do
+        if [[ -n $host && -x $b ]]; then set -- "$@" "berth-runc=$b"; break; fi
+    done
     command -v runc >/dev/null && set -- "$@" runc
     command -v crun >/dev/null && set -- "$@" crun
     (($# > 0)) || die "no runtimes found: build berth-runc or name runtimes on the command line"

@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-cargo build --release --locked -p berth
+. scripts/env.sh
+cargo build --release --locked --target "$BERTH_TARGET" -p berth
 
 bundle="$(mktemp -d /tmp/berth-quickstart.XXXXXX)"
 trap 'rm -rf "$bundle"' EXIT
@@ -16,7 +17,7 @@ for applet in sh echo cat ls hostname id uname; do
     ln -s busybox "$bundle/rootfs/bin/$applet"
 done
 cd "$bundle"
-"$OLDPWD/target/release/berth" runtime spec
+"$BERTH_BIN/berth" runtime spec
 # A non-interactive hello; `berth runtime run` on the unmodified spec gives a shell.
 sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sh", "-c", "echo Hello from a berth container on $(hostname), $(uname -sr); id"/' config.json
-exec "$OLDPWD/target/release/berth" runtime run "quickstart-$$"
+exec "$BERTH_BIN/berth" runtime run "quickstart-$$"

@@ -9,15 +9,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+. scripts/env.sh
 
-cargo build --release --locked -p berth
-export BERTH_TEST_RUNTIME="$PWD/target/release/berth-runc"
+cargo build --release --locked --target "$BERTH_TARGET" -p berth
+export BERTH_TEST_RUNTIME="$BERTH_BIN/berth-runc"
 
 # Every crate's tests, the conformance suite and the containerd test, against berth-runc.
-BERTH_RELIABILITY_RUNS=1000 cargo test --release --locked --workspace
+BERTH_RELIABILITY_RUNS=1000 cargo test --release --locked --no-fail-fast --target "$BERTH_TARGET" --workspace
 
 # The same conformance suite against runc: the tests are right, not tuned to berth.
 if command -v runc >/dev/null; then
-    BERTH_TEST_RUNTIME="$(command -v runc)" cargo test --release --locked -p berth-conformance --test conformance
+    BERTH_TEST_RUNTIME="$(command -v runc)" \
+        cargo test --release --locked --target "$BERTH_TARGET" -p berth-conformance --test conformance
 fi
 echo "test.sh: all tests passed"

@@ -6,7 +6,6 @@
 //! move a cgroup from its current rules to the target ones (without a
 //! window where everything is denied), and the cgroup v2 eBPF program.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
@@ -158,6 +157,60 @@ impl fmt::Display for Rule {
     }
 }
 
+/// Exceptions to an emulator's default, kept in the order the rules created them: the
+/// kernel lists v1 exceptions in insertion order, and the OCI device list is ordered
+/// (runtime-tools checks that devices.list starts with the config's rules, in order).
+#[derive(Clone, Debug, Default)]
+pub struct Exceptions(Vec<(DevMatch, Access)>);
+
+impl Exceptions {
+    pub fn get(&self, d: &DevMatch) -> Option<&Access> {
+        self.0.iter().find(|(k, _)| k == d).map(|(_, a)| a)
+    }
+    pub fn get_mut(&mut self, d: &DevMatch) -> Option<&mut Access> {
+        self.0.iter_mut().find(|(k, _)| k == d).map(|(_, a)| a)
+    }
+    pub fn entry_or_default(&mut self, d: DevMatch) -> &mut Access {
+        let i = match self.0.iter().position(|(k, _)| *k == d) {
+            Some(i) => i,
+            None => {
+                self.0.push((d, Access::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+    pub fn remove(&mut self, d: &DevMatch) {
+        self.0.retain(|(k, _)| k != d);
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&DevMatch, &Access)> {
+        self.0.iter().map(|(k, a)| (k, a))
+    }
+}
+
+impl<'a> IntoIterator for &'a Exceptions {
+    type Item = (&'a DevMatch, &'a Access);
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (DevMatch, Access)>, fn(&'a (DevMatch, Access)) -> (&'a DevMatch, &'a Access)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, a)| (k, a))
+    }
+}
+
+/// Equal when they hold the same exceptions, whatever their order.
+impl PartialEq for Exceptions {
+    fn eq(&self, o: &Exceptions) -> bool {
+        self.len() == o.len() && self.iter().all(|(k, a)| o.get(k) == Some(a))
+    }
+}
+
+impl Eq for Exceptions {}
+
 /// The state a v1 devices cgroup would reach after a list of rules: a
 /// default and exceptions to it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -165,7 +218,7 @@ pub struct Emulator {
     /// true: everything allowed but the exceptions (a "blacklist").
     pub default_allow: bool,
     /// Exceptions, with the access bits each one carves out.
-    pub exceptions: BTreeMap<DevMatch, Access>,
+    pub exceptions: Exceptions,
 }
 
 impl Emulator {
@@ -194,14 +247,14 @@ impl Emulator {
         if r.dev.typ == DevType::All {
             *self = Emulator {
                 default_allow: r.allow,
-                exceptions: BTreeMap::new(),
+                exceptions: Exceptions::default(),
             };
             return Ok(());
         }
         if r.allow == self.default_allow {
             self.remove(r)
         } else {
-            let e = self.exceptions.entry(r.dev).or_default();
+            let e = self.exceptions.entry_or_default(r.dev);
             *e = e.union(r.access);
             Ok(())
         }
@@ -256,7 +309,7 @@ impl Emulator {
     pub fn transition(&self, target: &Emulator) -> Vec<Rule> {
         let mut out = Vec::new();
         let mut old = &self.exceptions;
-        let empty = BTreeMap::new();
+        let empty = Exceptions::default();
         if self.default_allow || self.default_allow != target.default_allow {
             out.push(Rule {
                 allow: target.default_allow,
@@ -458,6 +511,7 @@ pub(crate) mod tests {
 
     #[test]
     fn transition_from_allow_all_to_docker_like() {
+        // Exceptions keep the order of the rules that made them, as the kernel lists them.
         let current = Emulator::from_list("a *:* rwm\n").unwrap();
         let target = Emulator::from_oci(&docker_like()).unwrap();
         let t: Vec<String> = current
@@ -469,12 +523,12 @@ pub(crate) mod tests {
             t,
             [
                 "deny a *:* rwm",
-                "allow b *:* m",
                 "allow c *:* m",
+                "allow b *:* m",
                 "allow c 1:3 rwm",
                 "allow c 1:5 rm",
-                "allow c 5:2 rw",
                 "allow c 136:* rwm",
+                "allow c 5:2 rw"
             ]
         );
         // Already there: nothing to write.
@@ -496,8 +550,8 @@ pub(crate) mod tests {
         assert_eq!(
             t,
             [
-                "false b *:* m",
                 "false c *:* m",
+                "false b *:* m",
                 "false c 1:3 wm",
                 "false c 1:5 rm",
                 "false c 5:2 rw",

@@ -44,7 +44,7 @@ mod tests {
         set(d, &Emulator::from_oci(&docker_like()).unwrap()).unwrap();
         let w = log::take(d);
         assert_eq!(w[0], ("devices.deny".to_string(), "a *:* rwm".to_string()));
-        assert_eq!(w[1], ("devices.allow".to_string(), "b *:* m".to_string()));
+        assert_eq!(w[1], ("devices.allow".to_string(), "c *:* m".to_string()));
         assert_eq!(w.len(), 7);
         assert!(w[1..].iter().all(|(f, _)| f == "devices.allow"));
         seed(d, &[("devices.list", "garbage\n")]);
