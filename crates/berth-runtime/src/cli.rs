@@ -60,7 +60,9 @@ fn parse(args: &[String], spec: &[FlagSpec], stop_at_positional: bool) -> Result
                 None => (body, None),
             };
             let Some((names, takes)) = spec.iter().find(|(names, _)| names.contains(&name)) else {
-                return Err(RuntimeError::Usage(format!("flag provided but not defined: -{name}")));
+                return Err(RuntimeError::Usage(format!(
+                    "flag provided but not defined: -{name}"
+                )));
             };
             let key = names[0].to_string();
             let val = if *takes {
@@ -68,9 +70,9 @@ fn parse(args: &[String], spec: &[FlagSpec], stop_at_positional: bool) -> Result
                     Some(v) => v,
                     None => {
                         i += 1;
-                        args.get(i)
-                            .cloned()
-                            .ok_or_else(|| RuntimeError::Usage(format!("flag needs an argument: -{name}")))?
+                        args.get(i).cloned().ok_or_else(|| {
+                            RuntimeError::Usage(format!("flag needs an argument: -{name}"))
+                        })?
                     }
                 }
             } else {
@@ -92,8 +94,13 @@ fn parse(args: &[String], spec: &[FlagSpec], stop_at_positional: bool) -> Result
 fn one_id(p: &Parsed, cmd: &str) -> Result<String> {
     match p.pos.as_slice() {
         [id] => Ok(id.clone()),
-        [] => Err(RuntimeError::Usage(format!("{cmd}: container id cannot be empty"))),
-        _ => Err(RuntimeError::Usage(format!("{cmd}: expected exactly one container id, got {:?}", p.pos))),
+        [] => Err(RuntimeError::Usage(format!(
+            "{cmd}: container id cannot be empty"
+        ))),
+        _ => Err(RuntimeError::Usage(format!(
+            "{cmd}: expected exactly one container id, got {:?}",
+            p.pos
+        ))),
     }
 }
 
@@ -130,7 +137,11 @@ pub fn main(argv: Vec<OsString>) -> i32 {
 /// Like [`main`], for a binary that hosts the runtime under a subcommand: `reexec` is
 /// the full original command line, used when the runtime re-executes itself.
 pub fn main_as(argv: Vec<OsString>, reexec: Vec<OsString>) -> i32 {
-    let args: Vec<String> = argv.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let args: Vec<String> = argv
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     // Global flags come before the command.
     let split = {
         let mut i = 0;
@@ -157,7 +168,10 @@ pub fn main_as(argv: Vec<OsString>, reexec: Vec<OsString>) -> i32 {
         globals.has("debug"),
     );
     if globals.has("version") {
-        println!("berth-runc version {}\nspec: 1.2.0", env!("CARGO_PKG_VERSION"));
+        println!(
+            "berth-runc version {}\nspec: 1.2.0",
+            env!("CARGO_PKG_VERSION")
+        );
         return 0;
     }
     let Some(cmd) = args.get(split).cloned() else {
@@ -172,7 +186,9 @@ pub fn main_as(argv: Vec<OsString>, reexec: Vec<OsString>) -> i32 {
         }
     }
     let g = Global {
-        root: Root::new(PathBuf::from(globals.get("root").unwrap_or("/run/berth-runc"))),
+        root: Root::new(PathBuf::from(
+            globals.get("root").unwrap_or("/run/berth-runc"),
+        )),
         systemd_cgroup: globals.has("systemd-cgroup"),
         debug: globals.has("debug"),
     };
@@ -216,7 +232,11 @@ fn dispatch(g: &Global, cmd: &str, rest: &[String]) -> Result<i32> {
             let (id, sig) = match p.pos.as_slice() {
                 [id] => (id.clone(), libc::SIGTERM),
                 [id, s] => (id.clone(), container::parse_signal(s)?),
-                _ => return Err(RuntimeError::Usage("kill: usage: kill [--all] ID [SIGNAL]".into())),
+                _ => {
+                    return Err(RuntimeError::Usage(
+                        "kill: usage: kill [--all] ID [SIGNAL]".into(),
+                    ))
+                }
             };
             container::kill(g, &id, sig, p.bool("all"))?;
             Ok(0)
@@ -224,7 +244,9 @@ fn dispatch(g: &Global, cmd: &str, rest: &[String]) -> Result<i32> {
         "delete" => {
             let p = parse(rest, &[(&["force", "f"], false)], false)?;
             if p.pos.is_empty() {
-                return Err(RuntimeError::Usage("delete: container id cannot be empty".into()));
+                return Err(RuntimeError::Usage(
+                    "delete: container id cannot be empty".into(),
+                ));
             }
             for id in &p.pos {
                 container::delete(g, id, p.bool("force"))?;
@@ -256,7 +278,11 @@ fn dispatch(g: &Global, cmd: &str, rest: &[String]) -> Result<i32> {
             Ok(0)
         }
         "list" | "ls" => {
-            let p = parse(rest, &[(&["format", "f"], true), (&["quiet", "q"], false)], false)?;
+            let p = parse(
+                rest,
+                &[(&["format", "f"], true), (&["quiet", "q"], false)],
+                false,
+            )?;
             let f = if p.bool("quiet") {
                 ListFormat::Quiet
             } else {
@@ -271,7 +297,11 @@ fn dispatch(g: &Global, cmd: &str, rest: &[String]) -> Result<i32> {
         }
         "exec" => exec(g, rest),
         "spec" => {
-            let p = parse(rest, &[(&["bundle", "b"], true), (&["rootless"], false)], false)?;
+            let p = parse(
+                rest,
+                &[(&["bundle", "b"], true), (&["rootless"], false)],
+                false,
+            )?;
             let dir = PathBuf::from(p.get("bundle").unwrap_or("."));
             crate::defaults::write_spec(&dir, p.bool("rootless"))?;
             Ok(0)
@@ -289,7 +319,11 @@ fn dispatch(g: &Global, cmd: &str, rest: &[String]) -> Result<i32> {
             Ok(0)
         }
         "version" => {
-            let _ = writeln!(out, "berth-runc version {}\nspec: 1.2.0", env!("CARGO_PKG_VERSION"));
+            let _ = writeln!(
+                out,
+                "berth-runc version {}\nspec: 1.2.0",
+                env!("CARGO_PKG_VERSION")
+            );
             Ok(0)
         }
         "checkpoint" | "restore" => Err(RuntimeError::Usage(format!(
@@ -299,7 +333,9 @@ fn dispatch(g: &Global, cmd: &str, rest: &[String]) -> Result<i32> {
             print!("{USAGE}");
             Ok(0)
         }
-        other => Err(RuntimeError::Usage(format!("unknown command {other:?}\n{USAGE}"))),
+        other => Err(RuntimeError::Usage(format!(
+            "unknown command {other:?}\n{USAGE}"
+        ))),
     }
 }
 
@@ -313,7 +349,10 @@ fn create_opts(p: &Parsed, cmd: &str) -> Result<CreateOpts> {
         no_new_keyring: p.bool("no-new-keyring"),
         preserve_fds: p
             .get("preserve-fds")
-            .map(|v| v.parse().map_err(|_| RuntimeError::Usage(format!("invalid --preserve-fds {v:?}"))))
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| RuntimeError::Usage(format!("invalid --preserve-fds {v:?}")))
+            })
             .transpose()?
             .unwrap_or(0),
     })
@@ -336,10 +375,33 @@ fn parse_duration(s: &str) -> Result<std::time::Duration> {
 /// A socket pair standing in for a console socket, for a foreground run with a tty.
 fn console_pair() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
-    socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None).map_err(|e| RuntimeError::Io {
+    socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| RuntimeError::Io {
         context: "creating console socket pair".into(),
         source: e.into(),
     })
+}
+
+/// A foreground process with a terminal and no console socket gets one of ours: the
+/// pair's first end receives the pty master, the second goes to the container.
+type ConsoleEnds = (Option<std::os::fd::OwnedFd>, Option<std::os::fd::OwnedFd>);
+
+fn own_console(terminal: bool, has_socket: bool, detach: bool) -> Result<ConsoleEnds> {
+    if !terminal || has_socket {
+        return Ok((None, None));
+    }
+    if detach {
+        return Err(RuntimeError::Usage(
+            "cannot allocate a tty when detaching without --console-socket".into(),
+        ));
+    }
+    let (a, b) = console_pair()?;
+    Ok((Some(a), Some(b)))
 }
 
 /// Receive the pty master sent over a console socket.
@@ -348,8 +410,15 @@ fn recv_master(sock: &std::os::fd::OwnedFd) -> Result<std::os::fd::OwnedFd> {
     let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut anc = RecvAncillaryBuffer::new(&mut space);
     let mut buf = [0u8; 256];
-    recvmsg(sock, &mut [std::io::IoSliceMut::new(&mut buf)], &mut anc, RecvFlags::CMSG_CLOEXEC).map_err(|e| {
-        RuntimeError::Io { context: "receiving the pty master".into(), source: e.into() }
+    recvmsg(
+        sock,
+        &mut [std::io::IoSliceMut::new(&mut buf)],
+        &mut anc,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .map_err(|e| RuntimeError::Io {
+        context: "receiving the pty master".into(),
+        source: e.into(),
     })?;
     for m in anc.drain() {
         if let RecvAncillaryMessage::ScmRights(mut fds) = m {
@@ -371,16 +440,13 @@ fn run(g: &Global, rest: &[String]) -> Result<i32> {
         berth_sys::block_all_signals();
     }
     let bundle_spec = crate::spec::Bundle::load(&o.bundle)?;
-    let terminal = bundle_spec.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
-    let (mine, theirs) = if terminal && o.console_socket.is_none() {
-        if detach {
-            return Err(RuntimeError::Usage("cannot allocate a tty when detaching without --console-socket".into()));
-        }
-        let (a, b) = console_pair()?;
-        (Some(a), Some(b))
-    } else {
-        (None, None)
-    };
+    let terminal = bundle_spec
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let (mine, theirs) = own_console(terminal, o.console_socket.is_some(), detach)?;
     let created = container::create(g, &o, theirs)?;
     let master = match &mine {
         Some(s) => Some(recv_master(s)?),
@@ -433,13 +499,17 @@ fn exec(g: &Global, rest: &[String]) -> Result<i32> {
             context: format!("reading process file {file}"),
             source: e,
         })?;
-        serde_json::from_slice::<oci_spec::runtime::Process>(&data).map_err(|e| RuntimeError::InvalidConfig {
-            path: PathBuf::from(file),
-            msg: e.to_string(),
+        serde_json::from_slice::<oci_spec::runtime::Process>(&data).map_err(|e| {
+            RuntimeError::InvalidConfig {
+                path: PathBuf::from(file),
+                msg: e.to_string(),
+            }
         })?
     } else {
         if cmd.is_empty() {
-            return Err(RuntimeError::Usage("exec: no command given (use ARGS or --process)".into()));
+            return Err(RuntimeError::Usage(
+                "exec: no command given (use ARGS or --process)".into(),
+            ));
         }
         let mut pr = c.spec.process().clone().unwrap_or_default();
         pr.set_args(Some(cmd.to_vec()));
@@ -460,9 +530,15 @@ fn exec(g: &Global, rest: &[String]) -> Result<i32> {
                 None => (u, None),
             };
             let mut user = pr.user().clone();
-            user.set_uid(uid.parse().map_err(|_| RuntimeError::Usage(format!("exec: invalid --user {u:?}")))?);
+            user.set_uid(
+                uid.parse()
+                    .map_err(|_| RuntimeError::Usage(format!("exec: invalid --user {u:?}")))?,
+            );
             if let Some(gid) = gid {
-                user.set_gid(gid.parse().map_err(|_| RuntimeError::Usage(format!("exec: invalid --user {u:?}")))?);
+                user.set_gid(
+                    gid.parse()
+                        .map_err(|_| RuntimeError::Usage(format!("exec: invalid --user {u:?}")))?,
+                );
             }
             pr.set_user(user);
         }
@@ -471,7 +547,10 @@ fn exec(g: &Global, rest: &[String]) -> Result<i32> {
             let gids = p
                 .all("additional-gids")
                 .iter()
-                .map(|g| g.parse().map_err(|_| RuntimeError::Usage(format!("exec: invalid gid {g:?}"))))
+                .map(|g| {
+                    g.parse()
+                        .map_err(|_| RuntimeError::Usage(format!("exec: invalid gid {g:?}")))
+                })
                 .collect::<Result<Vec<u32>>>()?;
             user.set_additional_gids(Some(gids));
             pr.set_user(user);
@@ -479,9 +558,9 @@ fn exec(g: &Global, rest: &[String]) -> Result<i32> {
         if p.has("cap") {
             let mut caps = pr.capabilities().clone().unwrap_or_default();
             for name in p.all("cap") {
-                let cap: oci_spec::runtime::Capability = name
-                    .parse()
-                    .map_err(|_| RuntimeError::Usage(format!("exec: unknown capability {name:?}")))?;
+                let cap: oci_spec::runtime::Capability = name.parse().map_err(|_| {
+                    RuntimeError::Usage(format!("exec: unknown capability {name:?}"))
+                })?;
                 let add = |s: &Option<oci_spec::runtime::Capabilities>| {
                     let mut s = s.clone().unwrap_or_default();
                     s.insert(cap);
@@ -503,22 +582,17 @@ fn exec(g: &Global, rest: &[String]) -> Result<i32> {
         berth_sys::block_all_signals();
     }
     let terminal = process.terminal().unwrap_or(false);
-    let (mine, theirs) = if terminal && p.get("console-socket").is_none() {
-        if detach {
-            return Err(RuntimeError::Usage("cannot allocate a tty when detaching without --console-socket".into()));
-        }
-        let (a, b) = console_pair()?;
-        (Some(a), Some(b))
-    } else {
-        (None, None)
-    };
+    let (mine, theirs) = own_console(terminal, p.get("console-socket").is_some(), detach)?;
     let o = ExecOpts {
         id: id.clone(),
         process: Some(process),
         detach,
         pid_file: p.get("pid-file").map(PathBuf::from),
         console_socket: p.get("console-socket").map(PathBuf::from),
-        preserve_fds: p.get("preserve-fds").and_then(|v| v.parse().ok()).unwrap_or(0),
+        preserve_fds: p
+            .get("preserve-fds")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
     };
     let e = container::exec(g, o, theirs)?;
     if detach {
@@ -553,17 +627,22 @@ fn update(g: &Global, rest: &[String]) -> Result<i32> {
     ];
     let p = parse(rest, spec, false)?;
     let id = one_id(&p, "update")?;
-    use oci_spec::runtime::{LinuxCpu, LinuxPids, LinuxResources};
+    use oci_spec::runtime::{LinuxPids, LinuxResources};
     let mut r: LinuxResources = if let Some(src) = p.get("resources") {
         let data = if src == "-" {
             let mut v = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).map_err(|e| RuntimeError::Io {
-                context: "reading resources from stdin".into(),
-                source: e,
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).map_err(|e| {
+                RuntimeError::Io {
+                    context: "reading resources from stdin".into(),
+                    source: e,
+                }
             })?;
             v
         } else {
-            std::fs::read(src).map_err(|e| RuntimeError::Io { context: format!("reading {src}"), source: e })?
+            std::fs::read(src).map_err(|e| RuntimeError::Io {
+                context: format!("reading {src}"),
+                source: e,
+            })?
         };
         serde_json::from_slice(&data).map_err(|e| RuntimeError::InvalidConfig {
             path: PathBuf::from(src),
@@ -574,10 +653,13 @@ fn update(g: &Global, rest: &[String]) -> Result<i32> {
     };
     let num = |k: &str| -> Result<Option<i64>> {
         p.get(k)
-            .map(|v| parse_size(v).ok_or_else(|| RuntimeError::Usage(format!("update: invalid --{k} {v:?}"))))
+            .map(|v| {
+                parse_size(v)
+                    .ok_or_else(|| RuntimeError::Usage(format!("update: invalid --{k} {v:?}")))
+            })
             .transpose()
     };
-    let mut mem = r.memory().clone().unwrap_or_default();
+    let mut mem = (*r.memory()).unwrap_or_default();
     let mut mem_set = r.memory().is_some();
     if let Some(v) = num("memory")? {
         mem.set_limit(Some(v));
@@ -594,7 +676,7 @@ fn update(g: &Global, rest: &[String]) -> Result<i32> {
     if mem_set {
         r.set_memory(Some(mem));
     }
-    let mut cpu = r.cpu().clone().unwrap_or_else(LinuxCpu::default);
+    let mut cpu = r.cpu().clone().unwrap_or_default();
     let mut cpu_set = r.cpu().is_some();
     if let Some(v) = num("cpu-shares")? {
         cpu.set_shares(Some(v as u64));
@@ -649,7 +731,11 @@ fn parse_size(s: &str) -> Option<i64> {
     }
     let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
     let n: f64 = num.parse().ok()?;
-    let mult: f64 = match unit.to_ascii_lowercase().trim_end_matches('b').trim_end_matches('i') {
+    let mult: f64 = match unit
+        .to_ascii_lowercase()
+        .trim_end_matches('b')
+        .trim_end_matches('i')
+    {
         "" => 1.0,
         "k" => 1024.0,
         "m" => 1024.0 * 1024.0,
@@ -670,7 +756,12 @@ mod tests {
 
     #[test]
     fn flags_stop_at_first_positional() {
-        let p = parse(&v(&["--bundle", "/b", "--pid-file=/p", "id", "--not-a-flag"]), CREATE_FLAGS, true).unwrap();
+        let p = parse(
+            &v(&["--bundle", "/b", "--pid-file=/p", "id", "--not-a-flag"]),
+            CREATE_FLAGS,
+            true,
+        )
+        .unwrap();
         assert_eq!(p.get("bundle"), Some("/b"));
         assert_eq!(p.get("pid-file"), Some("/p"));
         assert_eq!(p.pos, v(&["id", "--not-a-flag"]));
@@ -678,7 +769,9 @@ mod tests {
 
     #[test]
     fn unknown_flag_is_an_error_naming_it() {
-        let e = parse(&v(&["--bogus", "id"]), CREATE_FLAGS, true).unwrap_err().to_string();
+        let e = parse(&v(&["--bogus", "id"]), CREATE_FLAGS, true)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bogus"), "{e}");
     }
 
@@ -688,7 +781,13 @@ mod tests {
         assert_eq!(parse_size("1g"), Some(1 << 30));
         assert_eq!(parse_size("-1"), Some(-1));
         assert_eq!(parse_size("x"), None);
-        assert_eq!(parse_duration("5s").unwrap(), std::time::Duration::from_secs(5));
-        assert_eq!(parse_duration("100ms").unwrap(), std::time::Duration::from_millis(100));
+        assert_eq!(
+            parse_duration("5s").unwrap(),
+            std::time::Duration::from_secs(5)
+        );
+        assert_eq!(
+            parse_duration("100ms").unwrap(),
+            std::time::Duration::from_millis(100)
+        );
     }
 }

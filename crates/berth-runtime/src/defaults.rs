@@ -68,11 +68,19 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
         namespaces.retain(|n| n["type"] != "network");
         namespaces.push(serde_json::json!({"type": "user"}));
         mounts.retain(|m| m["destination"] != "/sys/fs/cgroup" && m["destination"] != "/sys");
-        mounts.push(serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
-            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
+        mounts.push(
+            serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
+            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
+        );
         for m in mounts.iter_mut() {
             if m["destination"] == "/dev/pts" {
-                m["options"] = serde_json::json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+                m["options"] = serde_json::json!([
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620"
+                ]);
             }
         }
         linux = serde_json::json!({
@@ -106,7 +114,10 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
 pub fn write_spec(dir: &Path, rootless: bool) -> Result<()> {
     let path = dir.join("config.json");
     if path.exists() {
-        return Err(RuntimeError::Usage(format!("File {} exists. Remove it first", path.display())));
+        return Err(RuntimeError::Usage(format!(
+            "File {} exists. Remove it first",
+            path.display()
+        )));
     }
     let text = serde_json::to_string_pretty(&default_spec(rootless)).unwrap_or_default();
     std::fs::write(&path, text).ctx(|| format!("writing {}", path.display()))

@@ -22,7 +22,11 @@ fn relay(master: OwnedFd) {
         Err(_) => return,
     };
     let stdin_tty = berth_sys::isatty(std::io::stdin().as_fd());
-    let saved = if stdin_tty { berth_sys::make_raw(std::io::stdin().as_fd()).ok() } else { None };
+    let saved = if stdin_tty {
+        berth_sys::make_raw(std::io::stdin().as_fd()).ok()
+    } else {
+        None
+    };
     if let Ok((rows, cols)) = berth_sys::get_winsize(std::io::stdin().as_fd()) {
         let _ = berth_sys::set_winsize(master.as_fd(), rows, cols);
     }

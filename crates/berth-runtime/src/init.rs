@@ -97,8 +97,7 @@ fn setup(a: InitArgs<'_>) -> Result<Infallible> {
         setns(fd, *t)?;
     }
     if a.new_cgroupns {
-        berth_sys::unshare(libc::CLONE_NEWCGROUP)
-            .ctx(|| "creating cgroup namespace".into())?;
+        berth_sys::unshare(libc::CLONE_NEWCGROUP).ctx(|| "creating cgroup namespace".into())?;
     }
 
     let has_ns = |t| crate::spec::namespace(spec, t).is_some();
@@ -129,7 +128,13 @@ fn setup(a: InitArgs<'_>) -> Result<Infallible> {
     }
     if let Some(hooks) = spec.hooks() {
         if let Some(hs) = hooks.create_container() {
-            let st = crate::container::state_json(a.id, "created", rustix::process::getpid().as_raw_nonzero().get(), spec, a.bundle);
+            let st = crate::container::state_json(
+                a.id,
+                "created",
+                rustix::process::getpid().as_raw_nonzero().get(),
+                spec,
+                a.bundle,
+            );
             crate::hooks::run_all("createContainer", hs, &st)?;
         }
     }
@@ -167,8 +172,12 @@ fn setup(a: InitArgs<'_>) -> Result<Infallible> {
                 rootfs::write_sysctl(k, v)?;
             }
         }
-        let root = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .ctx(|| "opening /".into())?;
+        let root = rustix::fs::open(
+            "/",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(|| "opening /".into())?;
         for p in l.readonly_paths().as_deref().unwrap_or_default() {
             rootfs::readonly_path(root.as_fd(), Path::new(p))?;
         }
@@ -182,7 +191,12 @@ fn setup(a: InitArgs<'_>) -> Result<Infallible> {
             }
         }
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         rootfs::remount_root_readonly()?;
     }
 
@@ -241,15 +255,21 @@ fn build_rootfs(a: &InitArgs<'_>, spec: &Spec, own_mntns: bool) -> Result<()> {
 
 fn build_mounts(a: &InitArgs<'_>, spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    let rc = CString::new(a.rootfs.as_os_str().as_encoded_bytes()).map_err(|_| RuntimeError::Usage("rootfs path has a NUL".into()))?;
+    let rc = CString::new(a.rootfs.as_os_str().as_encoded_bytes())
+        .map_err(|_| RuntimeError::Usage("rootfs path has a NUL".into()))?;
     berth_sys::mount(Some(&rc), &rc, None, libc::MS_BIND | libc::MS_REC, None)
         .ctx(|| format!("binding rootfs {} onto itself", a.rootfs.display()))?;
-    let root = rustix::fs::open(a.rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .ctx(|| format!("opening rootfs {}", a.rootfs.display()))?;
+    let root = rustix::fs::open(
+        a.rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("opening rootfs {}", a.rootfs.display()))?;
     let ctx = MountCtx {
         rootfs: a.rootfs,
         root: root.as_fd(),
-        cgroupns: a.new_cgroupns || crate::spec::namespace(spec, LinuxNamespaceType::Cgroup).is_some(),
+        cgroupns: a.new_cgroupns
+            || crate::spec::namespace(spec, LinuxNamespaceType::Cgroup).is_some(),
         userns: a.userns || a.join_user.is_some(),
         cgroup_path: &a.cgroup_path,
         label: linux.and_then(|l| l.mount_label().as_deref()),
@@ -264,20 +284,24 @@ fn build_mounts(a: &InitArgs<'_>, spec: &Spec) -> Result<()> {
         rootfs::mount_entry(&ctx, m)?;
     }
     if !dev_bound {
-        let cfg_devs = linux.and_then(|l| l.devices().as_deref()).unwrap_or_default();
+        let cfg_devs = linux
+            .and_then(|l| l.devices().as_deref())
+            .unwrap_or_default();
         for (path, major, minor) in rootfs::default_devices() {
             if cfg_devs.iter().any(|d| d.path() == Path::new(path)) {
                 continue;
             }
             rootfs::create_device(
                 &ctx,
-                Path::new(path),
-                oci_spec::runtime::LinuxDeviceType::C,
-                major as u64,
-                minor as u64,
-                0o666,
-                0,
-                0,
+                &rootfs::DeviceNode {
+                    path: Path::new(path),
+                    kind: oci_spec::runtime::LinuxDeviceType::C,
+                    major: major as u64,
+                    minor: minor as u64,
+                    mode: 0o666,
+                    uid: 0,
+                    gid: 0,
+                },
             )?;
         }
         for d in cfg_devs {
@@ -285,7 +309,10 @@ fn build_mounts(a: &InitArgs<'_>, spec: &Spec) -> Result<()> {
         }
         rootfs::dev_symlinks(&ctx)?;
     } else {
-        for d in linux.and_then(|l| l.devices().as_deref()).unwrap_or_default() {
+        for d in linux
+            .and_then(|l| l.devices().as_deref())
+            .unwrap_or_default()
+        {
             rootfs::create_config_device(&ctx, d)?;
         }
     }
@@ -314,9 +341,17 @@ pub fn finish(f: FinishArgs<'_>) -> Result<Infallible> {
         .as_deref()
         .unwrap_or_default()
         .iter()
-        .map(|s| CString::new(s.as_str()).map_err(|_| RuntimeError::Usage(format!("argument {s:?} contains a NUL byte"))))
+        .map(|s| {
+            CString::new(s.as_str())
+                .map_err(|_| RuntimeError::Usage(format!("argument {s:?} contains a NUL byte")))
+        })
         .collect::<Result<_>>()?;
-    let arg0 = p.args().as_ref().and_then(|a| a.first()).cloned().unwrap_or_default();
+    let arg0 = p
+        .args()
+        .as_ref()
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or_default();
     process::enter_cwd(p.cwd())?;
     // Look the executable up before reporting ready, so a missing one fails `create`
     // (as runc and crun do, and as containerd and docker expect).
@@ -351,7 +386,11 @@ pub fn finish(f: FinishArgs<'_>) -> Result<Infallible> {
     if let Some(fifo) = f.fifo {
         let path = rootfs::fd_path(fifo.as_fd());
         let w = loop {
-            match rustix::fs::open(path.as_c_str(), OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()) {
+            match rustix::fs::open(
+                path.as_c_str(),
+                OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
                 Err(rustix::io::Errno::INTR) => continue,
                 r => break r,
             }
@@ -361,8 +400,19 @@ pub fn finish(f: FinishArgs<'_>) -> Result<Infallible> {
         drop(w);
         drop(fifo);
     }
-    if let Some(hs) = f.spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
-        let st = crate::container::state_json(f.id, "running", rustix::process::getpid().as_raw_nonzero().get(), f.spec, f.bundle);
+    if let Some(hs) = f
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_ref())
+    {
+        let st = crate::container::state_json(
+            f.id,
+            "running",
+            rustix::process::getpid().as_raw_nonzero().get(),
+            f.spec,
+            f.bundle,
+        );
         crate::hooks::run_all("startContainer", hs, &st)?;
     }
     if let (Some(s), true) = (seccomp, nnp) {
@@ -370,7 +420,13 @@ pub fn finish(f: FinishArgs<'_>) -> Result<Infallible> {
     }
     if let (Some(fd), Some(s)) = (&listener, seccomp) {
         if let Some(path) = s.listener_path() {
-            let st = crate::container::state_json(f.id, "creating", rustix::process::getpid().as_raw_nonzero().get(), f.spec, f.bundle);
+            let st = crate::container::state_json(
+                f.id,
+                "creating",
+                rustix::process::getpid().as_raw_nonzero().get(),
+                f.spec,
+                f.bundle,
+            );
             berth_seccomp::send_listener(path, &st, fd.as_fd())?;
         }
     }
@@ -380,15 +436,20 @@ pub fn finish(f: FinishArgs<'_>) -> Result<Infallible> {
         None => match process::find_executable(&arg0, &env) {
             Ok(e) => e,
             Err(e) => {
-                let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{e}\n").as_bytes());
+                let _ =
+                    std::io::Write::write_all(&mut std::io::stderr(), format!("{e}\n").as_bytes());
                 berth_sys::exit_now(127);
             }
         },
     };
-    let exe_c = CString::new(exe.as_os_str().as_encoded_bytes()).map_err(|_| RuntimeError::Usage("executable path has a NUL".into()))?;
+    let exe_c = CString::new(exe.as_os_str().as_encoded_bytes())
+        .map_err(|_| RuntimeError::Usage("executable path has a NUL".into()))?;
     berth_sys::reset_signal_handlers();
     berth_sys::unblock_all_signals();
     let err = berth_sys::execve(&exe_c, &args, &env);
-    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("exec {}: {err}\n", exe.display()).as_bytes());
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("exec {}: {err}\n", exe.display()).as_bytes(),
+    );
     Err(RuntimeError::Init(format!("exec {}: {err}", exe.display())))
 }

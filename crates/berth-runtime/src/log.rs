@@ -34,7 +34,11 @@ fn write(level: &str, msg: &str) {
     };
     match &c.path {
         Some(p) => {
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(p) {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+            {
                 let _ = writeln!(f, "{line}");
             }
         }

@@ -3,7 +3,9 @@
 //! rlimits, scheduling, user switch, capabilities, executable lookup, environment.
 
 use crate::error::{Context, Result, RuntimeError};
-use oci_spec::runtime::{IOPriorityClass, LinuxSchedulerFlag, LinuxSchedulerPolicy, PosixRlimitType, Process};
+use oci_spec::runtime::{
+    IOPriorityClass, LinuxSchedulerFlag, LinuxSchedulerPolicy, PosixRlimitType, Process,
+};
 use rustix::fs::{Mode, OFlags};
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -34,8 +36,13 @@ impl SyncChannel {
     /// A connected pair (runtime end, child end), both close-on-exec.
     pub fn pair() -> Result<(SyncChannel, SyncChannel)> {
         use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
-        let (a, b) = socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
-            .ctx(|| "creating sync socket pair".into())?;
+        let (a, b) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .ctx(|| "creating sync socket pair".into())?;
         Ok((SyncChannel { fd: a }, SyncChannel { fd: b }))
     }
 
@@ -90,14 +97,22 @@ impl SyncChannel {
 
 /// Open a pty inside the container, send its master over the console socket, and make
 /// the slave our controlling terminal and stdio. Call after pivot_root.
-pub fn setup_console(console: &OwnedFd, size: Option<(u16, u16)>, mount_console: bool) -> Result<()> {
+pub fn setup_console(
+    console: &OwnedFd,
+    size: Option<(u16, u16)>,
+    mount_console: bool,
+) -> Result<()> {
     use rustix::pty::{openpt, ptsname, unlockpt, OpenptFlags};
     let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
         .ctx(|| "opening /dev/ptmx".into())?;
     unlockpt(&master).ctx(|| "unlockpt".into())?;
     let name = ptsname(&master, Vec::new()).ctx(|| "ptsname".into())?;
-    let slave = rustix::fs::open(name.as_c_str(), OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
-        .ctx(|| format!("opening {}", name.to_string_lossy()))?;
+    let slave = rustix::fs::open(
+        name.as_c_str(),
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("opening {}", name.to_string_lossy()))?;
     if let Some((rows, cols)) = size {
         berth_sys::set_winsize(master.as_fd(), rows, cols).ctx(|| "setting console size".into())?;
     }
@@ -105,16 +120,31 @@ pub fn setup_console(console: &OwnedFd, size: Option<(u16, u16)>, mount_console:
     drop(master);
     if mount_console {
         // /dev/console is the pty the container was given.
-        if let Ok(dev) = rustix::fs::open("/dev", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
+        if let Ok(dev) = rustix::fs::open(
+            "/dev",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
             let _ = rustix::fs::openat(
                 &dev,
                 "console",
                 OFlags::CREATE | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::from_raw_mode(0o600),
             );
-            if let Ok(c) = rustix::fs::openat(&dev, "console", OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
-                berth_sys::mount(Some(name.as_c_str()), &crate::rootfs::fd_path(c.as_fd()), None, libc::MS_BIND, None)
-                    .ctx(|| "binding the console onto /dev/console".into())?;
+            if let Ok(c) = rustix::fs::openat(
+                &dev,
+                "console",
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                berth_sys::mount(
+                    Some(name.as_c_str()),
+                    &crate::rootfs::fd_path(c.as_fd()),
+                    None,
+                    libc::MS_BIND,
+                    None,
+                )
+                .ctx(|| "binding the console onto /dev/console".into())?;
             }
         }
     }
@@ -133,18 +163,35 @@ pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>, payload: &[u8]) -> Resu
     let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut anc = SendAncillaryBuffer::new(&mut space);
     anc.push(SendAncillaryMessage::ScmRights(&fds));
-    let data = if payload.is_empty() { b"console".as_slice() } else { payload };
-    sendmsg(sock, &[std::io::IoSlice::new(data)], &mut anc, SendFlags::NOSIGNAL)
-        .ctx(|| "sending the pty master over the console socket".into())?;
+    let data = if payload.is_empty() {
+        b"console".as_slice()
+    } else {
+        payload
+    };
+    sendmsg(
+        sock,
+        &[std::io::IoSlice::new(data)],
+        &mut anc,
+        SendFlags::NOSIGNAL,
+    )
+    .ctx(|| "sending the pty master over the console socket".into())?;
     Ok(())
 }
 
 /// Connect to a console socket (a unix stream socket at `path`).
 pub fn connect_console(path: &Path) -> Result<OwnedFd> {
-    use rustix::net::{connect, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
-    let s = socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)
-        .ctx(|| "creating console socket".into())?;
-    let addr = SocketAddrUnix::new(path).ctx(|| format!("console socket path {}", path.display()))?;
+    use rustix::net::{
+        connect, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType,
+    };
+    let s = socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .ctx(|| "creating console socket".into())?;
+    let addr =
+        SocketAddrUnix::new(path).ctx(|| format!("console socket path {}", path.display()))?;
     connect(&s, &addr).ctx(|| format!("connecting to console socket {}", path.display()))?;
     Ok(s)
 }
@@ -174,13 +221,21 @@ fn rlimit_resource(t: PosixRlimitType) -> Option<rustix::process::Resource> {
 /// Apply the process's rlimits.
 pub fn apply_rlimits(p: &Process) -> Result<()> {
     for r in p.rlimits().as_deref().unwrap_or_default() {
-        let Some(res) = rlimit_resource(r.typ()) else { continue };
+        let Some(res) = rlimit_resource(r.typ()) else {
+            continue;
+        };
         let lim = rustix::process::Rlimit {
             current: (r.soft() != u64::MAX).then_some(r.soft()),
             maximum: (r.hard() != u64::MAX).then_some(r.hard()),
         };
-        rustix::process::setrlimit(res, lim)
-            .ctx(|| format!("setting rlimit {:?} to soft {} hard {}", r.typ(), r.soft(), r.hard()))?;
+        rustix::process::setrlimit(res, lim).ctx(|| {
+            format!(
+                "setting rlimit {:?} to soft {} hard {}",
+                r.typ(),
+                r.soft(),
+                r.hard()
+            )
+        })?;
     }
     Ok(())
 }
@@ -193,7 +248,8 @@ pub fn apply_sched(p: &Process) -> Result<()> {
             IOPriorityClass::IoprioClassBe => 2,
             IOPriorityClass::IoprioClassIdle => 3,
         };
-        berth_sys::ioprio_set_self(class, io.priority() as u32).ctx(|| format!("setting ioPriority class {class} level {}", io.priority()))?;
+        berth_sys::ioprio_set_self(class, io.priority() as u32)
+            .ctx(|| format!("setting ioPriority class {class} level {}", io.priority()))?;
     }
     if let Some(s) = p.scheduler() {
         let policy = match s.policy() {
@@ -235,8 +291,8 @@ pub fn apply_sched(p: &Process) -> Result<()> {
 /// step that follows. `setgroups_allowed` is false in a user namespace whose setgroups
 /// is denied.
 pub fn switch_user(p: &Process, setgroups_allowed: bool) -> Result<()> {
-    use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
     use rustix::process::{Gid, Uid};
+    use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
     let u = p.user();
     rustix::thread::set_keep_capabilities(true).ctx(|| "PR_SET_KEEPCAPS".into())?;
     if setgroups_allowed {
@@ -247,7 +303,8 @@ pub fn switch_user(p: &Process, setgroups_allowed: bool) -> Result<()> {
             .iter()
             .map(|g| Gid::from_raw(*g))
             .collect();
-        set_thread_groups(&gids).ctx(|| format!("setting additional groups {:?}", u.additional_gids()))?;
+        set_thread_groups(&gids)
+            .ctx(|| format!("setting additional groups {:?}", u.additional_gids()))?;
     }
     let g = Gid::from_raw(u.gid());
     set_thread_res_gid(g, g, g).ctx(|| format!("setting gid {}", u.gid()))?;
@@ -271,12 +328,16 @@ pub fn environment(p: &Process) -> Vec<CString> {
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home_of(p.user().uid())));
     }
-    env.into_iter().filter_map(|e| CString::new(e).ok()).collect()
+    env.into_iter()
+        .filter_map(|e| CString::new(e).ok())
+        .collect()
 }
 
 /// The home directory of `uid` in the container's /etc/passwd, or "/".
 fn home_of(uid: u32) -> String {
-    let Ok(pw) = std::fs::read_to_string("/etc/passwd") else { return "/".into() };
+    let Ok(pw) = std::fs::read_to_string("/etc/passwd") else {
+        return "/".into();
+    };
     for line in pw.lines() {
         let f: Vec<&str> = line.split(':').collect();
         if f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid) && !f[5].is_empty() {
@@ -288,12 +349,18 @@ fn home_of(uid: u32) -> String {
 
 /// Find the executable as execvp would, with the container's PATH. Call after pivot_root.
 pub fn find_executable(arg0: &str, env: &[CString]) -> Result<PathBuf> {
-    let not_found = || RuntimeError::Init(format!("exec: {arg0:?}: executable file not found in $PATH"));
+    let not_found = || {
+        RuntimeError::Init(format!(
+            "exec: {arg0:?}: executable file not found in $PATH"
+        ))
+    };
     if arg0.contains('/') {
         let p = PathBuf::from(arg0);
         return match std::fs::metadata(&p) {
             Ok(md) if md.is_file() => Ok(p),
-            Ok(_) => Err(RuntimeError::Init(format!("exec: {arg0:?}: is a directory or not a regular file"))),
+            Ok(_) => Err(RuntimeError::Init(format!(
+                "exec: {arg0:?}: is a directory or not a regular file"
+            ))),
             Err(e) => Err(RuntimeError::Init(format!("exec: {arg0:?}: {e}"))),
         };
     }
@@ -319,9 +386,14 @@ pub fn find_executable(arg0: &str, env: &[CString]) -> Result<PathBuf> {
 /// inherited descriptor or magic link can put it outside (CVE-2024-21626). Creates it if
 /// missing, as runc does.
 pub fn enter_cwd(cwd: &Path) -> Result<()> {
-    let root = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .ctx(|| "opening /".into())?;
-    let fd = match crate::rootfs::open_in_root(root.as_fd(), cwd, OFlags::PATH | OFlags::DIRECTORY) {
+    let root = rustix::fs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "opening /".into())?;
+    let fd = match crate::rootfs::open_in_root(root.as_fd(), cwd, OFlags::PATH | OFlags::DIRECTORY)
+    {
         Ok(fd) => fd,
         Err(rustix::io::Errno::NOENT) => crate::rootfs::mkdir_all_in_root(root.as_fd(), cwd)?,
         Err(e) => return Err(e).ctx(|| format!("cwd {}", cwd.display())),

@@ -151,9 +151,17 @@ fn mount_raw(
 }
 
 /// Open `path` inside the directory `root` as if `root` were `/` (symlinks included).
-pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+pub fn open_in_root(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    flags: OFlags,
+) -> rustix::io::Result<OwnedFd> {
     let rel = path.strip_prefix("/").unwrap_or(path);
-    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
     loop {
         match rustix::fs::openat2(
             root,
@@ -271,14 +279,22 @@ pub fn mount_entry(ctx: &MountCtx<'_>, m: &Mount) -> Result<()> {
     let what = || format!("mounting {} on {}", src.display(), dest.display());
     if bind {
         let srcc = cstr(&src)?;
-        mount_raw(Some(&srcc), &target, None, MS_BIND | (opts.flags & MS_REC), "").ctx(what)?;
+        mount_raw(
+            Some(&srcc),
+            &target,
+            None,
+            MS_BIND | (opts.flags & MS_REC),
+            "",
+        )
+        .ctx(what)?;
         // The bind itself ignores other flags; apply them with a remount of the new mount.
         let extra = opts.flags & !(MS_BIND | MS_REC | MS_REMOUNT);
         if extra != 0 {
             // Reopen: the fd now sits under the new mount, we want the mount's root.
             let fd2 = open_in_root(ctx.root, dest, OFlags::PATH).ctx(what)?;
             let t2 = fd_path(fd2.as_fd());
-            remount_keep_locked(&t2, extra).ctx(|| format!("remounting {} with its options", dest.display()))?;
+            remount_keep_locked(&t2, extra)
+                .ctx(|| format!("remounting {} with its options", dest.display()))?;
         }
     } else {
         let srcs = if src.as_os_str().is_empty() {
@@ -292,10 +308,16 @@ pub fn mount_entry(ctx: &MountCtx<'_>, m: &Mount) -> Result<()> {
         let flags = opts.flags & !(MS_REMOUNT);
         match mount_raw(Some(&srcs), &target, Some(typ), flags, &data) {
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) && matches!(typ, "sysfs" | "mqueue") => {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EPERM) && matches!(typ, "sysfs" | "mqueue") =>
+            {
                 // In a user namespace without its own network namespace the kernel refuses
                 // sysfs (and mqueue without an ipc namespace): bind the host's instead.
-                let host = if typ == "sysfs" { "/sys" } else { "/dev/mqueue" };
+                let host = if typ == "sysfs" {
+                    "/sys"
+                } else {
+                    "/dev/mqueue"
+                };
                 let h = CString::new(host).expect("static path");
                 mount_raw(Some(&h), &target, None, MS_BIND | MS_REC, "").ctx(what)?;
                 if flags & MS_RDONLY != 0 {
@@ -336,7 +358,13 @@ fn remount_keep_locked(target: &CString, flags: u64) -> std::io::Result<()> {
             f |= libc::MS_NOEXEC;
         }
     }
-    mount_raw(None, target, None, MS_BIND | MS_REMOUNT | (f & !(MS_REC | MS_BIND)), "")
+    mount_raw(
+        None,
+        target,
+        None,
+        MS_BIND | MS_REMOUNT | (f & !(MS_REC | MS_BIND)),
+        "",
+    )
 }
 
 /// One cgroup hierarchy mounted on the host.
@@ -354,7 +382,9 @@ fn host_cgroup_mounts() -> Vec<HostCgroupMount> {
     };
     let mut out = Vec::new();
     for line in mi.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
         let pf: Vec<&str> = pre.split(' ').collect();
         let qf: Vec<&str> = post.split(' ').collect();
         if pf.len() < 5 || qf.len() < 3 {
@@ -424,8 +454,13 @@ fn mount_cgroup(ctx: &MountCtx<'_>, m: &Mount, opts: &MountOptions) -> Result<()
         let src = CString::new("cgroup2").expect("static");
         match mount_raw(Some(&src), &t, Some("cgroup2"), flags, "") {
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) || e.raw_os_error() == Some(libc::EBUSY) => {
-                let host = cstr(&Path::new("/sys/fs/cgroup").join(ctx.cgroup_path.trim_start_matches('/')))?;
+            Err(e)
+                if e.raw_os_error() == Some(libc::EPERM)
+                    || e.raw_os_error() == Some(libc::EBUSY) =>
+            {
+                let host = cstr(
+                    &Path::new("/sys/fs/cgroup").join(ctx.cgroup_path.trim_start_matches('/')),
+                )?;
                 mount_raw(Some(&host), &t, None, MS_BIND | MS_REC, "").ctx(what)?;
                 if flags & MS_RDONLY != 0 {
                     let fd2 = open_in_root(ctx.root, dest, OFlags::PATH).ctx(what)?;
@@ -439,9 +474,18 @@ fn mount_cgroup(ctx: &MountCtx<'_>, m: &Mount, opts: &MountOptions) -> Result<()
     // v1 or hybrid: a tmpfs with one directory per hierarchy.
     let t = fd_path(fd.as_fd());
     let tmpfs = CString::new("tmpfs").expect("static");
-    mount_raw(Some(&tmpfs), &t, Some("tmpfs"), flags & !MS_RDONLY, "mode=755").ctx(what)?;
+    mount_raw(
+        Some(&tmpfs),
+        &t,
+        Some("tmpfs"),
+        flags & !MS_RDONLY,
+        "mode=755",
+    )
+    .ctx(what)?;
     for h in &mounts {
-        let Some(name) = h.mountpoint.file_name() else { continue };
+        let Some(name) = h.mountpoint.file_name() else {
+            continue;
+        };
         let sub = dest.join(name);
         let sfd = prepare_dest(ctx.root, &sub, false)?;
         let st = fd_path(sfd.as_fd());
@@ -459,7 +503,11 @@ fn mount_cgroup(ctx: &MountCtx<'_>, m: &Mount, opts: &MountOptions) -> Result<()
         if !fresh {
             let rel = ctx.cgroup_path.trim_start_matches('/');
             let host = h.mountpoint.join(rel);
-            let src = if host.exists() { host } else { h.mountpoint.clone() };
+            let src = if host.exists() {
+                host
+            } else {
+                h.mountpoint.clone()
+            };
             let srcc = cstr(&src)?;
             mount_raw(Some(&srcc), &st, None, MS_BIND | MS_REC, "")
                 .ctx(|| format!("binding {} on {}", src.display(), sub.display()))?;
@@ -479,8 +527,14 @@ fn mount_cgroup(ctx: &MountCtx<'_>, m: &Mount, opts: &MountOptions) -> Result<()
     }
     if flags & MS_RDONLY != 0 {
         let fd2 = open_in_root(ctx.root, dest, OFlags::PATH).ctx(what)?;
-        mount_raw(None, &fd_path(fd2.as_fd()), None, MS_REMOUNT | flags | MS_RDONLY, "mode=755")
-            .ctx(|| format!("remounting {} read-only", dest.display()))?;
+        mount_raw(
+            None,
+            &fd_path(fd2.as_fd()),
+            None,
+            MS_REMOUNT | flags | MS_RDONLY,
+            "mode=755",
+        )
+        .ctx(|| format!("remounting {} read-only", dest.display()))?;
     }
     Ok(())
 }
@@ -497,18 +551,30 @@ pub fn default_devices() -> Vec<(&'static str, u32, u32)> {
     ]
 }
 
+/// A device node to create in the container.
+#[derive(Debug, Clone)]
+pub struct DeviceNode<'a> {
+    pub path: &'a Path,
+    pub kind: LinuxDeviceType,
+    pub major: u64,
+    pub minor: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
 /// Create one device node inside the rootfs: mknod, or a bind mount of the host's node
 /// inside a user namespace where mknod is refused.
-pub fn create_device(
-    ctx: &MountCtx<'_>,
-    path: &Path,
-    kind: LinuxDeviceType,
-    major: u64,
-    minor: u64,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-) -> Result<()> {
+pub fn create_device(ctx: &MountCtx<'_>, d: &DeviceNode<'_>) -> Result<()> {
+    let DeviceNode {
+        path,
+        kind,
+        major,
+        minor,
+        mode,
+        uid,
+        gid,
+    } = d.clone();
     use rustix::fs::FileType;
     let parent = path.parent().unwrap_or(Path::new("/dev"));
     let name = path
@@ -535,8 +601,13 @@ pub fn create_device(
         rustix::fs::mknodat(&dir, name, ft, Mode::from_raw_mode(mode & 0o7777), dev)
             .ctx(|| format!("creating device {}", path.display()))?;
         // mknod applies the umask; set the exact mode and owner.
-        let fd = rustix::fs::openat(&dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-            .ctx(|| format!("opening device {}", path.display()))?;
+        let fd = rustix::fs::openat(
+            &dir,
+            name,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(|| format!("opening device {}", path.display()))?;
         let p = fd_path(fd.as_fd());
         rustix::fs::chmod(p.as_c_str(), Mode::from_raw_mode(mode & 0o7777))
             .ctx(|| format!("chmod device {}", path.display()))?;
@@ -561,20 +632,26 @@ pub fn create_config_device(ctx: &MountCtx<'_>, d: &LinuxDevice) -> Result<()> {
     mode &= 0o7777;
     create_device(
         ctx,
-        d.path(),
-        d.typ(),
-        d.major() as u64,
-        d.minor() as u64,
-        mode,
-        d.uid().unwrap_or(0),
-        d.gid().unwrap_or(0),
+        &DeviceNode {
+            path: d.path(),
+            kind: d.typ(),
+            major: d.major() as u64,
+            minor: d.minor() as u64,
+            mode,
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        },
     )
 }
 
 /// The /dev symlinks every container has.
 pub fn dev_symlinks(ctx: &MountCtx<'_>) -> Result<()> {
-    let dir = open_in_root(ctx.root, Path::new("/dev"), OFlags::DIRECTORY | OFlags::RDONLY)
-        .ctx(|| "opening /dev in rootfs".into())?;
+    let dir = open_in_root(
+        ctx.root,
+        Path::new("/dev"),
+        OFlags::DIRECTORY | OFlags::RDONLY,
+    )
+    .ctx(|| "opening /dev in rootfs".into())?;
     let mut links = vec![
         ("/proc/self/fd", "fd"),
         ("/proc/self/fd/0", "stdin"),
@@ -600,18 +677,29 @@ pub fn dev_symlinks(ctx: &MountCtx<'_>) -> Result<()> {
 
 /// Move into the new root with pivot_root and detach the old one.
 pub fn pivot_root(rootfs: &Path) -> Result<()> {
-    let new = rustix::fs::open(rootfs, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .ctx(|| format!("opening rootfs {}", rootfs.display()))?;
-    let old = rustix::fs::open("/", OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .ctx(|| "opening /".into())?;
+    let new = rustix::fs::open(
+        rootfs,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("opening rootfs {}", rootfs.display()))?;
+    let old = rustix::fs::open(
+        "/",
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "opening /".into())?;
     rustix::process::fchdir(&new).ctx(|| format!("entering {}", rootfs.display()))?;
     // pivot_root(".", ".") stacks the old root under the new one; no directory needed.
-    rustix::process::pivot_root(".", ".").ctx(|| format!("pivot_root into {}", rootfs.display()))?;
+    rustix::process::pivot_root(".", ".")
+        .ctx(|| format!("pivot_root into {}", rootfs.display()))?;
     rustix::process::fchdir(&old).ctx(|| "entering old root".into())?;
     // Keep unmount events of the old root from reaching the host.
     let dot = CString::new(".").expect("static");
-    mount_raw(None, &dot, None, libc::MS_SLAVE | MS_REC, "").ctx(|| "making old root rslave".into())?;
-    rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH).ctx(|| "detaching old root".into())?;
+    mount_raw(None, &dot, None, libc::MS_SLAVE | MS_REC, "")
+        .ctx(|| "making old root rslave".into())?;
+    rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH)
+        .ctx(|| "detaching old root".into())?;
     rustix::process::chdir("/").ctx(|| "entering new root".into())?;
     Ok(())
 }
@@ -621,7 +709,8 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
     rustix::process::chdir(rootfs).ctx(|| format!("entering {}", rootfs.display()))?;
     let src = cstr(rootfs)?;
     let slash = CString::new("/").expect("static");
-    mount_raw(Some(&src), &slash, None, libc::MS_MOVE, "").ctx(|| format!("moving {} to /", rootfs.display()))?;
+    mount_raw(Some(&src), &slash, None, libc::MS_MOVE, "")
+        .ctx(|| format!("moving {} to /", rootfs.display()))?;
     berth_sys::chroot(c".").ctx(|| "chroot".into())?;
     rustix::process::chdir("/").ctx(|| "entering new root".into())?;
     Ok(())
@@ -637,10 +726,15 @@ pub fn chroot_root(rootfs: &Path) -> Result<()> {
 
 /// An fd on the real /dev/null (char 1:3), checked, for masking files.
 pub fn open_verified_null() -> Result<OwnedFd> {
-    let fd = rustix::fs::open("/dev/null", OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-        .ctx(|| "opening /dev/null".into())?;
+    let fd = rustix::fs::open(
+        "/dev/null",
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "opening /dev/null".into())?;
     let st = rustix::fs::fstat(&fd).ctx(|| "stat /dev/null".into())?;
-    let is_chr = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice;
+    let is_chr =
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice;
     if !is_chr || rustix::fs::major(st.st_rdev) != 1 || rustix::fs::minor(st.st_rdev) != 3 {
         return Err(RuntimeError::Init(
             "/dev/null is not the null device (char 1:3); refusing to use it for masking".into(),
@@ -660,9 +754,11 @@ pub fn mask_path(root: BorrowedFd<'_>, path: &Path, null: BorrowedFd<'_>) -> Res
     let target = fd_path(fd.as_fd());
     if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
         let t = CString::new("tmpfs").expect("static");
-        mount_raw(Some(&t), &target, Some("tmpfs"), MS_RDONLY, "").ctx(|| format!("masking {}", path.display()))
+        mount_raw(Some(&t), &target, Some("tmpfs"), MS_RDONLY, "")
+            .ctx(|| format!("masking {}", path.display()))
     } else {
-        mount_raw(Some(&fd_path(null)), &target, None, MS_BIND, "").ctx(|| format!("masking {}", path.display()))
+        mount_raw(Some(&fd_path(null)), &target, None, MS_BIND, "")
+            .ctx(|| format!("masking {}", path.display()))
     }
 }
 
@@ -676,7 +772,8 @@ pub fn readonly_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
     let target = fd_path(fd.as_fd());
     mount_raw(Some(&target), &target, None, MS_BIND | MS_REC, "")
         .ctx(|| format!("binding read-only path {}", path.display()))?;
-    let fd2 = open_in_root(root, path, OFlags::PATH).ctx(|| format!("reopening {}", path.display()))?;
+    let fd2 =
+        open_in_root(root, path, OFlags::PATH).ctx(|| format!("reopening {}", path.display()))?;
     remount_keep_locked(&fd_path(fd2.as_fd()), MS_RDONLY | MS_REC)
         .ctx(|| format!("remounting {} read-only", path.display()))
 }
@@ -696,23 +793,31 @@ pub fn set_propagation(target: &str, flags: u64) -> Result<()> {
 /// Make the mount that holds `path` private, so pivot_root accepts it.
 pub fn make_parent_mount_private(path: &Path) -> Result<()> {
     // Walk up to the mount point that contains `path` using mountinfo.
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "reading /proc/self/mountinfo".into())?;
+    let mi = std::fs::read_to_string("/proc/self/mountinfo")
+        .ctx(|| "reading /proc/self/mountinfo".into())?;
     let mut best: Option<(PathBuf, bool)> = None;
     for line in mi.lines() {
-        let Some((pre, _)) = line.split_once(" - ") else { continue };
+        let Some((pre, _)) = line.split_once(" - ") else {
+            continue;
+        };
         let f: Vec<&str> = pre.split(' ').collect();
         if f.len() < 7 {
             continue;
         }
         let mp = PathBuf::from(unescape_mountinfo(f[4]));
-        if path.starts_with(&mp) && best.as_ref().is_none_or(|(b, _)| mp.as_os_str().len() >= b.as_os_str().len()) {
+        if path.starts_with(&mp)
+            && best
+                .as_ref()
+                .is_none_or(|(b, _)| mp.as_os_str().len() >= b.as_os_str().len())
+        {
             let shared = f[6..].iter().any(|o| o.starts_with("shared:"));
             best = Some((mp, shared));
         }
     }
     if let Some((mp, true)) = best {
         let c = cstr(&mp)?;
-        mount_raw(None, &c, None, libc::MS_PRIVATE, "").ctx(|| format!("making {} private", mp.display()))?;
+        mount_raw(None, &c, None, libc::MS_PRIVATE, "")
+            .ctx(|| format!("making {} private", mp.display()))?;
     }
     Ok(())
 }
@@ -734,8 +839,12 @@ pub fn ensure_procfs(fd: BorrowedFd<'_>, what: &Path) -> Result<()> {
 /// Open a file under /proc for writing, refusing anything that is not procfs or that is
 /// reached through a symlink or another mount.
 pub fn open_proc_file(rel: &str) -> Result<OwnedFd> {
-    let proc = rustix::fs::open("/proc", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .ctx(|| "opening /proc".into())?;
+    let proc = rustix::fs::open(
+        "/proc",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "opening /proc".into())?;
     ensure_procfs(proc.as_fd(), Path::new("/proc"))?;
     let path = Path::new("/proc").join(rel);
     let fd = rustix::fs::openat2(
@@ -743,7 +852,10 @@ pub fn open_proc_file(rel: &str) -> Result<OwnedFd> {
         rel,
         OFlags::WRONLY | OFlags::CLOEXEC,
         Mode::empty(),
-        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV | ResolveFlags::NO_MAGICLINKS,
+        ResolveFlags::BENEATH
+            | ResolveFlags::NO_SYMLINKS
+            | ResolveFlags::NO_XDEV
+            | ResolveFlags::NO_MAGICLINKS,
     )
     .ctx(|| format!("opening {}", path.display()))?;
     ensure_procfs(fd.as_fd(), &path)?;
@@ -768,7 +880,13 @@ mod tests {
 
     #[test]
     fn options_split_into_flags_data_and_propagation() {
-        let o = parse_options(&s(&["nosuid", "strictatime", "mode=755", "size=65536k", "rprivate"]));
+        let o = parse_options(&s(&[
+            "nosuid",
+            "strictatime",
+            "mode=755",
+            "size=65536k",
+            "rprivate",
+        ]));
         assert_eq!(o.flags, libc::MS_NOSUID | libc::MS_STRICTATIME);
         assert_eq!(o.data, "mode=755,size=65536k");
         assert_eq!(o.propagation, vec![libc::MS_PRIVATE | libc::MS_REC]);

@@ -8,7 +8,10 @@
 
 use crate::error::{Context, Result, RuntimeError};
 use rustix::fs::{Mode, OFlags};
-use rustix::mount::{fsconfig_create, fsconfig_set_string, fsmount, fsopen, FsMountFlags, FsOpenFlags, MountAttrFlags};
+use rustix::mount::{
+    fsconfig_create, fsconfig_set_string, fsmount, fsopen, FsMountFlags, FsOpenFlags,
+    MountAttrFlags,
+};
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStringExt;
@@ -17,13 +20,19 @@ const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
 
 /// Whether this process already runs from a read-only overlay.
 pub fn is_sealed() -> bool {
-    let Ok(fd) = rustix::fs::open("/proc/self/exe", OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) else {
+    let Ok(fd) = rustix::fs::open(
+        "/proc/self/exe",
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
         return false;
     };
     match rustix::fs::fstatvfs(&fd) {
         Ok(st) => {
             let ro = st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY);
-            let overlay = rustix::fs::fstatfs(&fd).map(|s| s.f_type as i64 == OVERLAYFS_SUPER_MAGIC).unwrap_or(false);
+            let overlay = rustix::fs::fstatfs(&fd)
+                .map(|s| s.f_type == OVERLAYFS_SUPER_MAGIC)
+                .unwrap_or(false);
             ro && overlay
         }
         Err(_) => false,
@@ -34,19 +43,32 @@ pub fn is_sealed() -> bool {
 /// Returns only on failure.
 pub fn reexec_sealed(args: &[OsString]) -> Result<std::convert::Infallible> {
     let exe = std::fs::read_link("/proc/self/exe").ctx(|| "reading /proc/self/exe".into())?;
-    let dir = exe.parent().ok_or_else(|| RuntimeError::Usage("runtime binary has no directory".into()))?;
-    let name = exe.file_name().ok_or_else(|| RuntimeError::Usage("runtime binary has no name".into()))?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| RuntimeError::Usage("runtime binary has no directory".into()))?;
+    let name = exe
+        .file_name()
+        .ok_or_else(|| RuntimeError::Usage("runtime binary has no name".into()))?;
     // overlayfs wants two lower layers; the second is an empty, detached tmpfs.
     let tfs = fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC).ctx(|| "fsopen tmpfs".into())?;
     fsconfig_create(&tfs).ctx(|| "creating tmpfs".into())?;
-    let empty = fsmount(&tfs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::MOUNT_ATTR_RDONLY)
-        .ctx(|| "mounting tmpfs".into())?;
+    let empty = fsmount(
+        &tfs,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_RDONLY,
+    )
+    .ctx(|| "mounting tmpfs".into())?;
     let ov = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).ctx(|| "fsopen overlay".into())?;
     let lower = format!("{}:/proc/self/fd/{}", dir.display(), empty.as_raw_fd());
-    fsconfig_set_string(&ov, "lowerdir", lower.as_str()).ctx(|| format!("overlay lowerdir={lower}"))?;
+    fsconfig_set_string(&ov, "lowerdir", lower.as_str())
+        .ctx(|| format!("overlay lowerdir={lower}"))?;
     fsconfig_create(&ov).ctx(|| "creating overlay".into())?;
-    let m = fsmount(&ov, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::MOUNT_ATTR_RDONLY)
-        .ctx(|| "mounting overlay".into())?;
+    let m = fsmount(
+        &ov,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_RDONLY,
+    )
+    .ctx(|| "mounting overlay".into())?;
     let bin = rustix::fs::openat(&m, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
         .ctx(|| format!("opening {} in the overlay", name.to_string_lossy()))?;
     drop(empty);

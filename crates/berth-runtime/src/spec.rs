@@ -31,7 +31,8 @@ impl Bundle {
             context: format!("reading {}", path.display()),
             source: e,
         })?;
-        let spec: Spec = serde_json::from_slice(&data).map_err(|e| invalid(&path, e.to_string()))?;
+        let spec: Spec =
+            serde_json::from_slice(&data).map_err(|e| invalid(&path, e.to_string()))?;
         let rootfs = validate(&spec, &dir, &path)?;
         Ok(Bundle { dir, spec, rootfs })
     }
@@ -138,8 +139,14 @@ pub fn validate(spec: &Spec, dir: &Path, path: &Path) -> Result<PathBuf> {
         if let Some(prop) = linux.rootfs_propagation() {
             if !matches!(
                 prop.as_str(),
-                "" | "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared"
-                    | "unbindable" | "runbindable"
+                "" | "private"
+                    | "rprivate"
+                    | "slave"
+                    | "rslave"
+                    | "shared"
+                    | "rshared"
+                    | "unbindable"
+                    | "runbindable"
             ) {
                 return Err(invalid(
                     path,

@@ -71,7 +71,9 @@ pub fn validate_id(id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(RuntimeError::Usage(format!("invalid container id format: {id:?}")))
+        Err(RuntimeError::Usage(format!(
+            "invalid container id format: {id:?}"
+        )))
     }
 }
 
@@ -119,7 +121,9 @@ impl Root {
 
     /// Persist a container's state atomically.
     pub fn save(&self, st: &ContainerState) -> Result<()> {
-        let data = serde_json::to_vec(st).map_err(std::io::Error::other).ctx(|| "encoding state".into())?;
+        let data = serde_json::to_vec(st)
+            .map_err(std::io::Error::other)
+            .ctx(|| "encoding state".into())?;
         write_atomic(&self.dir(&st.id).join("state.json"), &data)
     }
 
@@ -147,7 +151,8 @@ impl Root {
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
-    f.write_all(data).ctx(|| format!("writing {}", tmp.display()))?;
+    f.write_all(data)
+        .ctx(|| format!("writing {}", tmp.display()))?;
     f.sync_all().ctx(|| format!("syncing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).ctx(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }

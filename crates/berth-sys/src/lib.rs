@@ -245,12 +245,7 @@ struct MountAttr {
 }
 
 /// mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), ...).
-pub fn mount_setattr(
-    fd: BorrowedFd<'_>,
-    recursive: bool,
-    set: u64,
-    clear: u64,
-) -> io::Result<()> {
+pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clear: u64) -> io::Result<()> {
     let attr = MountAttr {
         attr_set: set,
         attr_clr: clear,
@@ -317,9 +312,7 @@ impl SignalMask {
     /// Restore the mask that was in force before `block_all`.
     pub fn restore(&self) -> io::Result<()> {
         // SAFETY: `self.old` was filled in by sigprocmask.
-        if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) }
-            == -1
-        {
+        if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) } == -1 {
             return Err(io::Error::last_os_error());
         }
         Ok(())
@@ -340,7 +333,11 @@ pub fn reset_signal_handlers() {
 
 /// Ignore `sig` (used for SIGPIPE-style cases) or restore its default.
 pub fn set_signal_ignored(sig: i32, ignored: bool) {
-    let h = if ignored { libc::SIG_IGN } else { libc::SIG_DFL };
+    let h = if ignored {
+        libc::SIG_IGN
+    } else {
+        libc::SIG_DFL
+    };
     // SAFETY: SIG_IGN/SIG_DFL are valid dispositions.
     unsafe { libc::signal(sig, h) };
 }

@@ -196,7 +196,10 @@ impl Exceptions {
 
 impl<'a> IntoIterator for &'a Exceptions {
     type Item = (&'a DevMatch, &'a Access);
-    type IntoIter = std::iter::Map<std::slice::Iter<'a, (DevMatch, Access)>, fn(&'a (DevMatch, Access)) -> (&'a DevMatch, &'a Access)>;
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (DevMatch, Access)>,
+        fn(&'a (DevMatch, Access)) -> (&'a DevMatch, &'a Access),
+    >;
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter().map(|(k, a)| (k, a))
     }

@@ -61,7 +61,12 @@ fn write_id_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
     }
     let mut text = String::new();
     for m in maps {
-        text.push_str(&format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()));
+        text.push_str(&format!(
+            "{} {} {}\n",
+            m.container_id(),
+            m.host_id(),
+            m.size()
+        ));
     }
     let path = format!("/proc/{pid}/{file}");
     std::fs::write(&path, text.as_bytes()).ctx(|| format!("writing {text:?} to {path}"))
@@ -94,8 +99,11 @@ pub fn create(g: &Global, o: &CreateOpts, console: Option<OwnedFd>) -> Result<Cr
         cgroup: None,
         child: None,
     };
-    std::fs::write(dir.join("config.json"), serde_json::to_vec(spec).unwrap_or_default())
-        .ctx(|| format!("saving config in {}", dir.display()))?;
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_vec(spec).unwrap_or_default(),
+    )
+    .ctx(|| format!("saving config in {}", dir.display()))?;
 
     let linux = spec.linux().as_ref();
     let cg_path_cfg = linux
@@ -151,7 +159,10 @@ pub fn create(g: &Global, o: &CreateOpts, console: Option<OwnedFd>) -> Result<Cr
     let mut new_cgroupns = false;
     let mut new_time = false;
     let mut userns = false;
-    for ns in linux.and_then(|l| l.namespaces().as_deref()).unwrap_or_default() {
+    for ns in linux
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or_default()
+    {
         let t = ns.typ();
         match ns.path() {
             Some(p) => {
@@ -183,7 +194,8 @@ pub fn create(g: &Global, o: &CreateOpts, console: Option<OwnedFd>) -> Result<Cr
     });
     if join_user.is_some() && clone_flags & (LinuxNamespaceType::Pid as u64) != 0 {
         return Err(RuntimeError::Usage(
-            "joining a user namespace by path together with a new pid namespace is not supported".into(),
+            "joining a user namespace by path together with a new pid namespace is not supported"
+                .into(),
         ));
     }
     let mut post_user_unshare = 0;
@@ -193,12 +205,18 @@ pub fn create(g: &Global, o: &CreateOpts, console: Option<OwnedFd>) -> Result<Cr
         clone_flags = 0;
     }
     if let Some(fd) = &join_pid {
-        rustix::thread::move_into_link_name_space(fd.as_fd(), Some(rustix::thread::LinkNameSpaceType::ProcessID))
-            .ctx(|| "joining pid namespace".into())?;
+        rustix::thread::move_into_link_name_space(
+            fd.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::ProcessID),
+        )
+        .ctx(|| "joining pid namespace".into())?;
     }
     if let Some(fd) = &join_time {
-        rustix::thread::move_into_link_name_space(fd.as_fd(), Some(rustix::thread::LinkNameSpaceType::Time))
-            .ctx(|| "joining time namespace".into())?;
+        rustix::thread::move_into_link_name_space(
+            fd.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Time),
+        )
+        .ctx(|| "joining time namespace".into())?;
     }
     if new_time {
         berth_sys::unshare(libc::CLONE_NEWTIME).ctx(|| "creating time namespace".into())?;
@@ -221,19 +239,23 @@ pub fn create(g: &Global, o: &CreateOpts, console: Option<OwnedFd>) -> Result<Cr
             || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
     });
     let (parent, child) = SyncChannel::pair()?;
-    match berth_sys::fork_with_flags(clone_flags, None).ctx(|| "creating the container process".into())? {
+    match berth_sys::fork_with_flags(clone_flags, None)
+        .ctx(|| "creating the container process".into())?
+    {
         berth_sys::Forked::Child => {
             drop(parent);
             std::mem::forget(cleanup);
             if post_user_unshare != 0 {
                 if let Some(u) = &join_user {
-                    if let Err(e) = rustix::thread::move_into_link_name_space(u.as_fd(), Some(rustix::thread::LinkNameSpaceType::User))
-                        .ctx(|| "joining user namespace".into())
-                        .and_then(|_| {
-                            berth_sys::unshare(post_user_unshare as i32)
-                                .ctx(|| "creating namespaces".into())
-                        })
-                    {
+                    if let Err(e) = rustix::thread::move_into_link_name_space(
+                        u.as_fd(),
+                        Some(rustix::thread::LinkNameSpaceType::User),
+                    )
+                    .ctx(|| "joining user namespace".into())
+                    .and_then(|_| {
+                        berth_sys::unshare(post_user_unshare as i32)
+                            .ctx(|| "creating namespaces".into())
+                    }) {
                         let _ = child.send(tag::ERROR, e.to_string().as_bytes());
                         berth_sys::exit_now(1);
                     }
@@ -252,7 +274,11 @@ pub fn create(g: &Global, o: &CreateOpts, console: Option<OwnedFd>) -> Result<Cr
                 preserve_fds: o.preserve_fds,
                 cgroup_path: cgroup_path.clone(),
                 join,
-                join_user: if post_user_unshare != 0 { None } else { join_user },
+                join_user: if post_user_unshare != 0 {
+                    None
+                } else {
+                    join_user
+                },
                 new_cgroupns,
                 userns,
                 runtime_hooks,
@@ -264,22 +290,39 @@ pub fn create(g: &Global, o: &CreateOpts, console: Option<OwnedFd>) -> Result<Cr
             cleanup.child = Some(pid);
             if userns {
                 if let Some(l) = linux {
-                    write_id_map(pid, "uid_map", l.uid_mappings().as_deref().unwrap_or_default())?;
-                    write_id_map(pid, "gid_map", l.gid_mappings().as_deref().unwrap_or_default())?;
+                    write_id_map(
+                        pid,
+                        "uid_map",
+                        l.uid_mappings().as_deref().unwrap_or_default(),
+                    )?;
+                    write_id_map(
+                        pid,
+                        "gid_map",
+                        l.gid_mappings().as_deref().unwrap_or_default(),
+                    )?;
                 }
             }
             cgroup.add_process(pid)?;
             if let Some(adj) = process.oom_score_adj() {
                 let p = format!("/proc/{pid}/oom_score_adj");
-                std::fs::write(&p, adj.to_string()).ctx(|| format!("writing oomScoreAdj {adj} to {p}"))?;
+                std::fs::write(&p, adj.to_string())
+                    .ctx(|| format!("writing oomScoreAdj {adj} to {p}"))?;
             }
             parent.send(tag::GO, b"")?;
             if runtime_hooks {
                 parent.expect(tag::HOOKS)?;
                 let st = state_json(&o.id, "created", pid, spec, &bundle.dir);
                 if let Some(h) = spec.hooks() {
-                    crate::hooks::run_all("prestart", h.prestart().as_deref().unwrap_or_default(), &st)?;
-                    crate::hooks::run_all("createRuntime", h.create_runtime().as_deref().unwrap_or_default(), &st)?;
+                    crate::hooks::run_all(
+                        "prestart",
+                        h.prestart().as_deref().unwrap_or_default(),
+                        &st,
+                    )?;
+                    crate::hooks::run_all(
+                        "createRuntime",
+                        h.create_runtime().as_deref().unwrap_or_default(),
+                        &st,
+                    )?;
                 }
                 parent.send(tag::HOOKS_DONE, b"")?;
             }
@@ -326,7 +369,10 @@ fn default_device_rules() -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
     };
     let rule = |typ, major, minor| rule_acc(typ, major, minor, "rwm");
     // Creating device nodes is allowed (using them is not), as with runc.
-    let mut v = vec![rule_acc(LinuxDeviceType::C, None, None, "m"), rule_acc(LinuxDeviceType::B, None, None, "m")];
+    let mut v = vec![
+        rule_acc(LinuxDeviceType::C, None, None, "m"),
+        rule_acc(LinuxDeviceType::B, None, None, "m"),
+    ];
     v.extend(
         crate::rootfs::default_devices()
             .into_iter()
@@ -347,7 +393,9 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     };
     let tmp = abs.with_file_name(format!(
         ".{}.tmp",
-        abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        abs.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     ));
     std::fs::write(&tmp, pid.to_string()).ctx(|| format!("writing pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, &abs).ctx(|| format!("renaming pid file to {}", abs.display()))

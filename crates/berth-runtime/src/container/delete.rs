@@ -20,7 +20,10 @@ pub fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
     match status {
         Status::Stopped => {}
         s if !force => {
-            return Err(c.bad_state(s, "cannot delete a container that is not stopped (use --force)"))
+            return Err(c.bad_state(
+                s,
+                "cannot delete a container that is not stopped (use --force)",
+            ))
         }
         _ => {}
     }

@@ -50,39 +50,63 @@ pub fn exec(g: &Global, o: ExecOpts, console: Option<OwnedFd>) -> Result<Execed>
         Status::Paused => return Err(c.bad_state(status, "cannot exec in a paused container")),
         _ => return Err(c.bad_state(status, "cannot exec in a stopped container")),
     }
-    let p = o.process.ok_or_else(|| RuntimeError::Usage("exec: no process given".into()))?;
+    let p = o
+        .process
+        .ok_or_else(|| RuntimeError::Usage("exec: no process given".into()))?;
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
-        return Err(RuntimeError::Usage("exec: process args must not be empty".into()));
+        return Err(RuntimeError::Usage(
+            "exec: process args must not be empty".into(),
+        ));
     }
     let pid = c.state.pid;
     let mut join: Vec<(LinuxNamespaceType, OwnedFd)> = Vec::new();
     let mut user = None;
-    for ns in c.spec.linux().as_ref().and_then(|l| l.namespaces().as_deref()).unwrap_or_default() {
+    for ns in c
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or_default()
+    {
         let t = ns.typ();
         let path = format!("/proc/{pid}/ns/{}", ns_file(t));
         let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
             .ctx(|| format!("opening {path}"))?;
         match t {
             LinuxNamespaceType::Pid => {
-                rustix::thread::move_into_link_name_space(fd.as_fd(), Some(rustix::thread::LinkNameSpaceType::ProcessID))
-                    .ctx(|| "joining the container's pid namespace".into())?;
+                rustix::thread::move_into_link_name_space(
+                    fd.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::ProcessID),
+                )
+                .ctx(|| "joining the container's pid namespace".into())?;
             }
             LinuxNamespaceType::Time => {
-                rustix::thread::move_into_link_name_space(fd.as_fd(), Some(rustix::thread::LinkNameSpaceType::Time))
-                    .ctx(|| "joining the container's time namespace".into())?;
+                rustix::thread::move_into_link_name_space(
+                    fd.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Time),
+                )
+                .ctx(|| "joining the container's time namespace".into())?;
             }
             LinuxNamespaceType::User => user = Some(fd),
             _ => join.push((t, fd)),
         }
     }
-    join.sort_by_key(|(t, _)| if *t == LinuxNamespaceType::Mount { 9 } else { 1 });
+    join.sort_by_key(|(t, _)| {
+        if *t == LinuxNamespaceType::Mount {
+            9
+        } else {
+            1
+        }
+    });
     let terminal = p.terminal().unwrap_or(false);
     let console = match (terminal, console, &o.console_socket) {
         (false, _, _) => None,
         (true, Some(c), _) => Some(c),
         (true, None, Some(path)) => Some(process::connect_console(path)?),
         (true, None, None) => {
-            return Err(RuntimeError::Usage("cannot allocate a tty without a console socket".into()))
+            return Err(RuntimeError::Usage(
+                "cannot allocate a tty without a console socket".into(),
+            ))
         }
     };
     let cg = c.cgroup()?;
@@ -95,8 +119,11 @@ pub fn exec(g: &Global, o: ExecOpts, console: Option<OwnedFd>) -> Result<Execed>
                 child.expect(tag::GO)?;
                 let mut setgroups_allowed = true;
                 if let Some(u) = &user {
-                    rustix::thread::move_into_link_name_space(u.as_fd(), Some(rustix::thread::LinkNameSpaceType::User))
-                        .ctx(|| "joining the container's user namespace".into())?;
+                    rustix::thread::move_into_link_name_space(
+                        u.as_fd(),
+                        Some(rustix::thread::LinkNameSpaceType::User),
+                    )
+                    .ctx(|| "joining the container's user namespace".into())?;
                     setgroups_allowed = std::fs::read_to_string(format!("/proc/{pid}/setgroups"))
                         .map(|s| s.trim() != "deny")
                         .unwrap_or(true);
@@ -106,7 +133,10 @@ pub fn exec(g: &Global, o: ExecOpts, console: Option<OwnedFd>) -> Result<Execed>
                         .ctx(|| format!("joining the container's {t} namespace"))?;
                 }
                 if let Some(cons) = &console {
-                    let size = p.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
+                    let size = p
+                        .console_size()
+                        .as_ref()
+                        .map(|b| (b.height() as u16, b.width() as u16));
                     process::setup_console(cons, size, false)?;
                 }
                 process::apply_rlimits(&p)?;
@@ -134,24 +164,33 @@ pub fn exec(g: &Global, o: ExecOpts, console: Option<OwnedFd>) -> Result<Execed>
             drop(console);
             let kill_child = |e: RuntimeError| {
                 let _ = berth_sys::kill(child_pid, libc::SIGKILL);
-                let _ = rustix::process::waitpid(rustix::process::Pid::from_raw(child_pid), rustix::process::WaitOptions::empty());
+                let _ = rustix::process::waitpid(
+                    rustix::process::Pid::from_raw(child_pid),
+                    rustix::process::WaitOptions::empty(),
+                );
                 e
             };
-            cg.add_process(child_pid).map_err(|e| kill_child(e.into()))?;
+            cg.add_process(child_pid)
+                .map_err(|e| kill_child(e.into()))?;
             parent.send(tag::GO, b"").map_err(&kill_child)?;
             parent.expect(tag::READY).map_err(&kill_child)?;
             // The channel closes on exec (close-on-exec); an error message means exec failed.
             match parent.recv() {
                 Err(_) => {}
                 Ok((t, msg)) if t == tag::ERROR => {
-                    return Err(kill_child(RuntimeError::Init(String::from_utf8_lossy(&msg).into_owned())))
+                    return Err(kill_child(RuntimeError::Init(
+                        String::from_utf8_lossy(&msg).into_owned(),
+                    )))
                 }
                 Ok(_) => {}
             }
             if let Some(pf) = &o.pid_file {
                 super::create::write_pid_file(pf, child_pid)?;
             }
-            Ok(Execed { pid: child_pid, master: None })
+            Ok(Execed {
+                pid: child_pid,
+                master: None,
+            })
         }
     }
 }

@@ -90,8 +90,12 @@ pub fn kill(g: &Global, id: &str, sig: i32, all: bool) -> Result<()> {
     if !crate::state::alive(c.state.pid, c.state.start_time) {
         return Err(c.bad_state(Status::Stopped, "container not running"));
     }
-    berth_sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(&pidfd), sig)
-        .ctx(|| format!("sending signal {sig} to container {id} (pid {})", c.state.pid))
+    berth_sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(&pidfd), sig).ctx(|| {
+        format!(
+            "sending signal {sig} to container {id} (pid {})",
+            c.state.pid
+        )
+    })
 }
 
 #[cfg(test)]

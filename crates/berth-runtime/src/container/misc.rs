@@ -28,10 +28,15 @@ pub fn ps(g: &Global, id: &str, json: bool, ps_args: &[String], out: &mut dyn Wr
     let mut pids = c.cgroup()?.pids()?;
     pids.sort_unstable();
     if json {
-        writeln!(out, "{}", serde_json::to_string(&pids).unwrap_or_default()).ctx(|| "writing output".into())?;
+        writeln!(out, "{}", serde_json::to_string(&pids).unwrap_or_default())
+            .ctx(|| "writing output".into())?;
         return Ok(());
     }
-    let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
     let o = std::process::Command::new("ps")
         .args(&args)
         .output()
@@ -52,7 +57,11 @@ pub fn ps(g: &Global, id: &str, json: bool, ps_args: &[String], out: &mut dyn Wr
         .ok_or_else(|| RuntimeError::Usage("ps output has no PID column".into()))?;
     writeln!(out, "{header}").ctx(|| "writing output".into())?;
     for l in lines {
-        if let Some(p) = l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()) {
+        if let Some(p) = l
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok())
+        {
             if pids.contains(&p) {
                 writeln!(out, "{l}").ctx(|| "writing output".into())?;
             }
@@ -75,7 +84,10 @@ pub fn list(g: &Global, format: ListFormat, out: &mut dyn Write) -> Result<()> {
             rows.push(c);
         }
     }
-    let w = |e: std::io::Error| RuntimeError::Io { context: "writing output".into(), source: e };
+    let w = |e: std::io::Error| RuntimeError::Io {
+        context: "writing output".into(),
+        source: e,
+    };
     match format {
         ListFormat::Quiet => {
             for c in rows {
@@ -87,7 +99,12 @@ pub fn list(g: &Global, format: ListFormat, out: &mut dyn Write) -> Result<()> {
             writeln!(out, "{}", serde_json::to_string(&v).unwrap_or_default()).map_err(w)?;
         }
         ListFormat::Table => {
-            writeln!(out, "{:<12} {:<10} {:<10} {:<40} {:<30} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED").map_err(w)?;
+            writeln!(
+                out,
+                "{:<12} {:<10} {:<10} {:<40} {:<30} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            )
+            .map_err(w)?;
             for c in rows {
                 let s = c.status();
                 let pid = if s == Status::Stopped { 0 } else { c.state.pid };
@@ -99,7 +116,11 @@ pub fn list(g: &Global, format: ListFormat, out: &mut dyn Write) -> Result<()> {
                     s.as_str(),
                     c.state.bundle.display(),
                     c.state.created,
-                    if c.state.owner.is_empty() { "root" } else { &c.state.owner }
+                    if c.state.owner.is_empty() {
+                        "root"
+                    } else {
+                        &c.state.owner
+                    }
                 )
                 .map_err(w)?;
             }
@@ -120,13 +141,13 @@ pub fn update(g: &Global, id: &str, r: &oci_spec::runtime::LinuxResources) -> Re
     if let Some(linux) = c.spec.linux_mut() {
         let mut merged = linux.resources().clone().unwrap_or_default();
         if r.memory().is_some() {
-            merged.set_memory(r.memory().clone());
+            merged.set_memory(*r.memory());
         }
         if r.cpu().is_some() {
             merged.set_cpu(r.cpu().clone());
         }
         if r.pids().is_some() {
-            merged.set_pids(r.pids().clone());
+            merged.set_pids(*r.pids());
         }
         if r.block_io().is_some() {
             merged.set_block_io(r.block_io().clone());
@@ -142,7 +163,13 @@ pub fn update(g: &Global, id: &str, r: &oci_spec::runtime::LinuxResources) -> Re
 
 /// `events`: one stats record with `stats_once`, else one every `interval` until the
 /// container stops.
-pub fn events(g: &Global, id: &str, stats_once: bool, interval: std::time::Duration, out: &mut dyn Write) -> Result<()> {
+pub fn events(
+    g: &Global,
+    id: &str,
+    stats_once: bool,
+    interval: std::time::Duration,
+    out: &mut dyn Write,
+) -> Result<()> {
     loop {
         let c = Container::load(g, id)?;
         if c.status() == Status::Stopped {

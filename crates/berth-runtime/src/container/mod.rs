@@ -53,10 +53,11 @@ impl Container {
         let dir = g.root.dir(id);
         let cfg = dir.join("config.json");
         let data = std::fs::read(&cfg).ctx(|| format!("reading {}", cfg.display()))?;
-        let spec: Spec = serde_json::from_slice(&data).map_err(|e| RuntimeError::InvalidConfig {
-            path: cfg.clone(),
-            msg: e.to_string(),
-        })?;
+        let spec: Spec =
+            serde_json::from_slice(&data).map_err(|e| RuntimeError::InvalidConfig {
+                path: cfg.clone(),
+                msg: e.to_string(),
+            })?;
         Ok(Container { state, spec, dir })
     }
 
@@ -87,7 +88,11 @@ impl Container {
     /// The `state` command's JSON.
     pub fn oci_state(&self) -> serde_json::Value {
         let status = self.status();
-        let pid = if status == Status::Stopped { 0 } else { self.state.pid };
+        let pid = if status == Status::Stopped {
+            0
+        } else {
+            self.state.pid
+        };
         serde_json::json!({
             "ociVersion": self.spec.version(),
             "id": self.state.id,
@@ -102,7 +107,13 @@ impl Container {
     }
 
     pub fn hook_state(&self, status: Status) -> Vec<u8> {
-        state_json(&self.state.id, status.as_str(), self.state.pid, &self.spec, &self.state.bundle)
+        state_json(
+            &self.state.id,
+            status.as_str(),
+            self.state.pid,
+            &self.spec,
+            &self.state.bundle,
+        )
     }
 
     pub fn bad_state(&self, status: Status, msg: &str) -> RuntimeError {

@@ -7,17 +7,22 @@ use crate::state::{self, Status};
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
 
-
 pub fn start(g: &Global, id: &str) -> Result<()> {
     let c = Container::load(g, id)?;
     match c.status() {
         Status::Created => {}
-        Status::Stopped => return Err(c.bad_state(Status::Stopped, "cannot start a container that has stopped")),
+        Status::Stopped => {
+            return Err(c.bad_state(Status::Stopped, "cannot start a container that has stopped"))
+        }
         s => return Err(c.bad_state(s, "cannot start an already running container")),
     }
     let fifo = c.dir.join(state::EXEC_FIFO);
-    let f = rustix::fs::open(&fifo, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
-        .ctx(|| format!("opening {}", fifo.display()))?;
+    let f = rustix::fs::open(
+        &fifo,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("opening {}", fifo.display()))?;
     let mut buf = [0u8; 1];
     loop {
         match rustix::io::read(&f, &mut buf) {
@@ -31,7 +36,10 @@ pub fn start(g: &Global, id: &str) -> Result<()> {
                     )));
                 }
                 let mut fds = [PollFd::new(&f, PollFlags::IN)];
-                let ts = rustix::event::Timespec { tv_sec: 0, tv_nsec: 20_000_000 };
+                let ts = rustix::event::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 20_000_000,
+                };
                 let _ = poll(&mut fds, Some(&ts));
             }
             Err(rustix::io::Errno::INTR) => {}
