@@ -17,6 +17,11 @@ export BERTH_TEST_RUNTIME="$BERTH_BIN/berth-runc"
 # Every crate's tests, the conformance suite and the containerd test, against berth-runc.
 BERTH_RELIABILITY_RUNS=1000 cargo test --release --locked --no-fail-fast --target "$BERTH_TARGET" --workspace
 
+# The CVE-2019-5736 defence through its fallback (a sealed memfd copy instead of the
+# read-only overlay).
+BERTH_RUNC_SEAL=memfd cargo test --release --locked --target "$BERTH_TARGET" \
+    -p berth-conformance --test conformance cve_2019_5736
+
 # The same conformance suite against runc: the tests are right, not tuned to berth.
 if command -v runc >/dev/null; then
     BERTH_TEST_RUNTIME="$(command -v runc)" \

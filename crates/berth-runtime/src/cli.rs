@@ -179,11 +179,12 @@ pub fn main_as(argv: Vec<OsString>, reexec: Vec<OsString>) -> i32 {
         return if globals.has("help") { 0 } else { 1 };
     };
     let rest = &args[split + 1..];
-    if matches!(cmd.as_str(), "create" | "run" | "exec") && !crate::sealed::is_sealed() {
+    // Guard against a re-exec loop should a sealed image not be recognised as one.
+    let reexeced = std::env::var_os(crate::sealed::REEXEC_ENV).is_some();
+    if matches!(cmd.as_str(), "create" | "run" | "exec") && !reexeced && !crate::sealed::is_sealed()
+    {
         let Err(e) = crate::sealed::reexec_sealed(&reexec);
-        {
-            crate::log::debug(&format!("running unsealed: {e}"));
-        }
+        crate::log::warn(&format!("running without a sealed runtime image: {e}"));
     }
     let g = Global {
         root: Root::new(PathBuf::from(

@@ -16,10 +16,24 @@ use std::ffi::{CString, OsString};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStringExt;
 
+/// Set in the environment of the re-executed runtime.
+pub const REEXEC_ENV: &str = "_BERTH_RUNC_SEALED";
+
 const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
 
-/// Whether this process already runs from a read-only overlay.
+/// Whether this process already runs from a read-only overlay or a sealed memfd.
 pub fn is_sealed() -> bool {
+    if let Ok(fd) = rustix::fs::open(
+        "/proc/self/exe",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        if let Ok(seals) = rustix::fs::fcntl_get_seals(&fd) {
+            if seals.contains(rustix::fs::SealFlags::WRITE) {
+                return true;
+            }
+        }
+    }
     let Ok(fd) = rustix::fs::open(
         "/proc/self/exe",
         OFlags::PATH | OFlags::CLOEXEC,
@@ -39,9 +53,78 @@ pub fn is_sealed() -> bool {
     }
 }
 
-/// Re-exec the current process from a read-only overlay of its binary's directory.
-/// Returns only on failure.
+/// Re-exec the current process from a read-only overlay of its binary's directory, or
+/// where overlayfs is unavailable, from a sealed memfd copy. Returns only on failure.
 pub fn reexec_sealed(args: &[OsString]) -> Result<std::convert::Infallible> {
+    // BERTH_RUNC_SEAL=memfd picks the copy (both are safe; tests exercise each).
+    if std::env::var_os("BERTH_RUNC_SEAL").is_some_and(|v| v == "memfd") {
+        return reexec_memfd(args);
+    }
+    let overlay_err = match reexec_overlay(args) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    };
+    crate::log::debug(&format!(
+        "overlay re-exec failed ({overlay_err}); using a sealed memfd copy"
+    ));
+    reexec_memfd(args)
+}
+
+fn reexec_memfd(args: &[OsString]) -> Result<std::convert::Infallible> {
+    use rustix::fs::{MemfdFlags, SealFlags};
+    let exe = rustix::fs::open(
+        "/proc/self/exe",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "opening /proc/self/exe".into())?;
+    let len = rustix::fs::fstat(&exe)
+        .ctx(|| "stat /proc/self/exe".into())?
+        .st_size as usize;
+    let mfd = rustix::fs::memfd_create(
+        "berth-runc",
+        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+    )
+    .ctx(|| "memfd_create".into())?;
+    let mut left = len;
+    while left > 0 {
+        let n = rustix::fs::sendfile(&mfd, &exe, None, left)
+            .ctx(|| "copying the runtime binary".into())?;
+        if n == 0 {
+            break;
+        }
+        left -= n;
+    }
+    rustix::fs::fcntl_add_seals(
+        &mfd,
+        SealFlags::SEAL | SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE,
+    )
+    .ctx(|| "sealing the runtime copy".into())?;
+    exec_fd(mfd.as_fd(), args)
+}
+
+fn exec_fd(fd: std::os::fd::BorrowedFd<'_>, args: &[OsString]) -> Result<std::convert::Infallible> {
+    let argv: Vec<CString> = args
+        .iter()
+        .map(|a| CString::new(a.clone().into_vec()).unwrap_or_default())
+        .collect();
+    let envp: Vec<CString> = std::env::vars_os()
+        .chain(std::iter::once((REEXEC_ENV.into(), "1".into())))
+        .map(|(k, v)| {
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend(v.into_vec());
+            CString::new(kv).unwrap_or_default()
+        })
+        .collect();
+    let err = berth_sys::fexecve(fd, &argv, &envp);
+    Err(RuntimeError::Io {
+        context: "re-executing the runtime from a sealed copy".into(),
+        source: err,
+    })
+}
+
+fn reexec_overlay(args: &[OsString]) -> Result<std::convert::Infallible> {
     let exe = std::fs::read_link("/proc/self/exe").ctx(|| "reading /proc/self/exe".into())?;
     let dir = exe
         .parent()
@@ -72,21 +155,5 @@ pub fn reexec_sealed(args: &[OsString]) -> Result<std::convert::Infallible> {
     let bin = rustix::fs::openat(&m, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
         .ctx(|| format!("opening {} in the overlay", name.to_string_lossy()))?;
     drop(empty);
-    let argv: Vec<CString> = args
-        .iter()
-        .map(|a| CString::new(a.clone().into_vec()).unwrap_or_default())
-        .collect();
-    let envp: Vec<CString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut kv = k.into_vec();
-            kv.push(b'=');
-            kv.extend(v.into_vec());
-            CString::new(kv).unwrap_or_default()
-        })
-        .collect();
-    let err = berth_sys::fexecve(bin.as_fd(), &argv, &envp);
-    Err(RuntimeError::Io {
-        context: "re-executing the runtime from its read-only overlay".into(),
-        source: err,
-    })
+    exec_fd(bin.as_fd(), args)
 }
