@@ -1,1 +1,7 @@
-//! Shared ids and error kinds for berth. No I/O lives here.
+//! Shared ids, digests and image references for berth. No I/O lives here.
+
+mod digest;
+mod reference;
+
+pub use digest::{Algorithm, Digest, DigestError};
+pub use reference::{Reference, ReferenceError};
