@@ -173,7 +173,7 @@ pub struct ImageConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Document {
     Index(Index),
-    Manifest(Manifest),
+    Manifest(Box<Manifest>),
 }
 
 impl Document {
@@ -184,7 +184,7 @@ impl Document {
         if media::is_index(mt) || (mt.is_empty() && v.get("manifests").is_some()) {
             return Ok(Document::Index(serde_json::from_value(v)?));
         }
-        Ok(Document::Manifest(serde_json::from_value(v)?))
+        Ok(Document::Manifest(Box::new(serde_json::from_value(v)?)))
     }
 }
 
