@@ -32,7 +32,10 @@ pub enum ContentError {
     },
 }
 
-fn io_err<'a>(context: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ContentError + 'a {
+fn io_err<'a>(
+    context: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> ContentError + 'a {
     move |source| ContentError::Io {
         context,
         path: path.to_path_buf(),

@@ -2,7 +2,13 @@
 //! model (OCI and Docker schema 2), layer apply and diff (tar with whiteouts), overlay
 //! snapshots, and image archives (docker save/load, OCI layout, rootfs import/export).
 
+pub mod archive;
 pub mod content;
+pub mod gc;
+pub mod images;
+pub mod layer;
+pub mod lease;
 pub mod model;
+pub mod snapshot;
 
 pub use content::{ContentError, ContentStore};

@@ -1,0 +1,368 @@
+//! Rootfs tarballs: `docker import` (a tar, plain/gzip/zstd, becomes a one-layer
+//! image, with `--change` instructions applied) and `docker export` (a container's
+//! mounted filesystem written as a tar, symlinks not followed).
+
+use super::{changes, decompress, sniff, ArchiveError, ArchiveImage};
+use crate::content::{ContentStore, HashingReader};
+use crate::model::{
+    media, Descriptor, History, ImageConfig, Manifest, Platform, RootFs, RunConfig,
+};
+use berth_types::Algorithm;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Import a rootfs tarball (plain, gzip or zstd, told by content) as a one-layer image.
+/// The layer is stored gzip-compressed (DOCKER_LAYER_GZIP); the blob digest and the
+/// diff_id are computed in the same pass. `platform` defaults to this host's.
+/// The config's `created` honours SOURCE_DATE_EPOCH. The record has no names.
+pub fn import_rootfs(
+    store: &ContentStore,
+    r: impl Read,
+    changes: &[String],
+    message: Option<&str>,
+    platform: Option<&Platform>,
+) -> Result<ArchiveImage, ArchiveError> {
+    // Refuse bad changes before reading any data.
+    let mut run = RunConfig::default();
+    changes::apply_changes(&mut run, changes)?;
+    let src_err = |source| ArchiveError::Entry {
+        entry: "rootfs tarball".into(),
+        source,
+    };
+    let (c, r) = sniff(r).map_err(src_err)?;
+    let mut raw = HashingReader::new(decompress(c, r).map_err(src_err)?, Algorithm::Sha256);
+    let blob = store.writer(None, None)?;
+    let mut gz = flate2::write::GzEncoder::new(blob, flate2::Compression::fast());
+    // The first block must be a tar header (or the zero block of an empty tar).
+    let mut first = vec![0u8; 512];
+    let n = read_full(&mut raw, &mut first).map_err(src_err)?;
+    if n > 0 && (n < 512 || !tar_header_ok(&first)) {
+        return Err(ArchiveError::Invalid(
+            "rootfs tarball: not a tar archive (after decompression)".into(),
+        ));
+    }
+    gz.write_all(&first[..n]).map_err(ArchiveError::Write)?;
+    io::copy(&mut raw, &mut gz).map_err(src_err)?;
+    let blob = gz.finish().map_err(ArchiveError::Write)?;
+    let (diff_id, _) = raw.finish();
+    let (layer, layer_size) = blob.commit()?;
+
+    let p = platform
+        .cloned()
+        .unwrap_or_else(crate::model::host_platform);
+    let created = created_now();
+    let cfg = ImageConfig {
+        created: Some(created.clone()),
+        author: None,
+        architecture: p.architecture,
+        os: p.os,
+        variant: p.variant,
+        config: Some(run),
+        rootfs: RootFs {
+            typ: "layers".into(),
+            diff_ids: vec![diff_id],
+        },
+        history: vec![History {
+            created: Some(created),
+            comment: Some(message.unwrap_or("Imported from -").to_string()),
+            ..History::default()
+        }],
+        other: BTreeMap::new(),
+    };
+    let cbytes = serde_json::to_vec(&cfg).map_err(super::json_err("generated config"))?;
+    let config = store.put(&cbytes, None)?;
+    let desc = |mt: &str, d, size| Descriptor {
+        media_type: mt.into(),
+        digest: d,
+        size,
+        urls: None,
+        annotations: None,
+        platform: None,
+    };
+    let m = Manifest {
+        schema_version: 2,
+        media_type: Some(media::DOCKER_MANIFEST.into()),
+        config: desc(media::DOCKER_CONFIG, config.clone(), cbytes.len() as u64),
+        layers: vec![desc(media::DOCKER_LAYER_GZIP, layer, layer_size)],
+        annotations: None,
+    };
+    let mbytes = serde_json::to_vec(&m).map_err(super::json_err("generated manifest"))?;
+    let md = store.put(&mbytes, None)?;
+    Ok(ArchiveImage {
+        names: Vec::new(),
+        manifest: desc(media::DOCKER_MANIFEST, md, mbytes.len() as u64),
+        config,
+    })
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// A zero block, or a header whose checksum field matches.
+fn tar_header_ok(b: &[u8]) -> bool {
+    if b.iter().all(|&x| x == 0) {
+        return true;
+    }
+    let field = &b[148..156];
+    let s: String = field
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as char)
+        .collect();
+    let Ok(want) = u32::from_str_radix(s.trim(), 8) else {
+        return false;
+    };
+    let sum: u32 = b
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            if (148..156).contains(&i) {
+                0x20
+            } else {
+                u32::from(x)
+            }
+        })
+        .sum();
+    sum == want
+}
+
+fn created_now() -> String {
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        });
+    rfc3339(secs)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch (Howard Hinnant's civil_from_days).
+fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// What an export could not put in the tar (tar has no socket type).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportSummary {
+    pub entries: u64,
+    pub skipped_sockets: Vec<PathBuf>,
+}
+
+/// Write the tree under `dir` as a tar (paths relative, sorted; files, directories,
+/// symlinks (not followed), hardlinks, devices, fifos, xattrs, owners, modes, mtimes).
+/// Sockets cannot be represented and are listed in the summary rather than dropped
+/// silently.
+pub fn export_rootfs(dir: &Path, w: impl Write) -> Result<ExportSummary, ArchiveError> {
+    let mut b = tar::Builder::new(w);
+    b.follow_symlinks(false);
+    let mut ex = Exporter {
+        b,
+        links: HashMap::new(),
+        summary: ExportSummary::default(),
+    };
+    ex.walk(dir, Path::new(""))?;
+    ex.b.finish().map_err(ArchiveError::Write)?;
+    let mut w = ex.b.into_inner().map_err(ArchiveError::Write)?;
+    w.flush().map_err(ArchiveError::Write)?;
+    Ok(ex.summary)
+}
+
+struct Exporter<W: Write> {
+    b: tar::Builder<W>,
+    links: HashMap<(u64, u64), PathBuf>,
+    summary: ExportSummary,
+}
+
+fn io_at(context: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ArchiveError {
+    let path = path.to_path_buf();
+    move |source| ArchiveError::Io {
+        context,
+        path,
+        source,
+    }
+}
+
+impl<W: Write> Exporter<W> {
+    fn walk(&mut self, abs: &Path, rel: &Path) -> Result<(), ArchiveError> {
+        let rd = std::fs::read_dir(abs).map_err(io_at("reading directory", abs))?;
+        let mut names = Vec::new();
+        for e in rd {
+            names.push(e.map_err(io_at("reading directory", abs))?.file_name());
+        }
+        names.sort();
+        for n in names {
+            let a = abs.join(&n);
+            let r = rel.join(&n);
+            let md = std::fs::symlink_metadata(&a).map_err(io_at("stat", &a))?;
+            self.entry(&a, &r, &md)?;
+            if md.is_dir() {
+                self.walk(&a, &r)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn entry(
+        &mut self,
+        abs: &Path,
+        rel: &Path,
+        md: &std::fs::Metadata,
+    ) -> Result<(), ArchiveError> {
+        use std::os::unix::fs::FileTypeExt;
+        use tar::EntryType;
+        let ft = md.file_type();
+        if ft.is_socket() {
+            self.summary.skipped_sockets.push(rel.to_path_buf());
+            return Ok(());
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(md.mode() & 0o7777);
+        h.set_uid(u64::from(md.uid()));
+        h.set_gid(u64::from(md.gid()));
+        h.set_mtime(md.mtime().max(0) as u64);
+        h.set_size(0);
+        self.xattrs(abs)?;
+        let wr = ArchiveError::Write;
+        if !ft.is_dir() && md.nlink() > 1 {
+            let key = (md.dev(), md.ino());
+            if let Some(first) = self.links.get(&key) {
+                h.set_entry_type(EntryType::Link);
+                let first = first.clone();
+                self.b.append_link(&mut h, rel, first).map_err(wr)?;
+                self.summary.entries += 1;
+                return Ok(());
+            }
+            self.links.insert(key, rel.to_path_buf());
+        }
+        if ft.is_dir() {
+            h.set_entry_type(EntryType::Directory);
+            self.b.append_data(&mut h, rel, io::empty()).map_err(wr)?;
+        } else if ft.is_file() {
+            h.set_entry_type(EntryType::Regular);
+            h.set_size(md.len());
+            let f = std::fs::File::open(abs).map_err(io_at("opening", abs))?;
+            self.b
+                .append_data(&mut h, rel, f)
+                .map_err(io_at("archiving", abs))?;
+        } else if ft.is_symlink() {
+            h.set_entry_type(EntryType::Symlink);
+            let t = std::fs::read_link(abs).map_err(io_at("reading link", abs))?;
+            self.b.append_link(&mut h, rel, t).map_err(wr)?;
+        } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
+            h.set_entry_type(if ft.is_char_device() {
+                EntryType::Char
+            } else if ft.is_block_device() {
+                EntryType::Block
+            } else {
+                EntryType::Fifo
+            });
+            if !ft.is_fifo() {
+                let rdev = md.rdev();
+                h.set_device_major(libc::major(rdev)).map_err(wr)?;
+                h.set_device_minor(libc::minor(rdev)).map_err(wr)?;
+            }
+            self.b.append_data(&mut h, rel, io::empty()).map_err(wr)?;
+        } else {
+            return Err(ArchiveError::Invalid(format!(
+                "{}: unsupported file type",
+                abs.display()
+            )));
+        }
+        self.summary.entries += 1;
+        Ok(())
+    }
+
+    /// Extended attributes go in a PAX header (`SCHILY.xattr.NAME`) before the entry.
+    fn xattrs(&mut self, abs: &Path) -> Result<(), ArchiveError> {
+        let mut list = vec![0u8; 65536];
+        let n = match rustix::fs::llistxattr(abs, &mut list[..]) {
+            Ok(n) => n,
+            Err(e) if e == rustix::io::Errno::NOTSUP => return Ok(()),
+            Err(e) => return Err(io_at("listing xattrs of", abs)(e.into())),
+        };
+        let mut records = Vec::new();
+        for name in list[..n].split(|&c| c == 0).filter(|s| !s.is_empty()) {
+            let name_s = String::from_utf8_lossy(name).into_owned();
+            let mut val = vec![0u8; 65536];
+            let k = match rustix::fs::lgetxattr(abs, name, &mut val[..]) {
+                Ok(k) => k,
+                Err(e) if e == rustix::io::Errno::NODATA => continue,
+                Err(e) => return Err(io_at("reading xattr of", abs)(e.into())),
+            };
+            pax_record(&mut records, &format!("SCHILY.xattr.{name_s}"), &val[..k]);
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::XHeader);
+        h.set_mode(0o644);
+        h.set_size(records.len() as u64);
+        h.set_path("PaxHeader").map_err(ArchiveError::Write)?;
+        h.set_cksum();
+        self.b.append(&h, &records[..]).map_err(ArchiveError::Write)
+    }
+}
+
+/// One PAX record: `<len> <key>=<value>\n`, where len counts itself.
+fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+    let body = key.len() + value.len() + 3; // ' ', '=', '\n'
+    let mut len = body + 1;
+    while len != body + len.to_string().len() {
+        len = body + len.to_string().len();
+    }
+    out.extend_from_slice(format!("{len} {key}=").as_bytes());
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn pax_lengths_count_themselves() {
+        let mut v = Vec::new();
+        pax_record(&mut v, "SCHILY.xattr.user.a", b"b");
+        let s = String::from_utf8(v).unwrap();
+        let (len, _) = s.split_once(' ').unwrap();
+        assert_eq!(len.parse::<usize>().unwrap(), s.len());
+    }
+}
