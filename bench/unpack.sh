@@ -52,7 +52,7 @@ make_layers() {
     [[ -f gz.tar.gz && -f plain.tar ]] && return
     rm -rf src-gz src-plain
     mkdir src-gz src-plain
-    gen_tree src-gz $((400 << 20)) 1
+    gen_tree src-gz $((320 << 20)) 1
     gen_tree src-plain $((1024 << 20)) 2
     tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C src-gz -cf gz.tar .
     gzip -6 -n -c gz.tar > gz.tar.gz
