@@ -20,4 +20,4 @@ cd "$bundle"
 "$BERTH_BIN/berth" runtime spec
 # A non-interactive hello; `berth runtime run` on the unmodified spec gives a shell.
 sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sh", "-c", "echo Hello from a berth container on $(hostname), $(uname -sr); id"/' config.json
-exec "$BERTH_BIN/berth" runtime run "quickstart-$$"
+"$BERTH_BIN/berth" runtime run "quickstart-$$"

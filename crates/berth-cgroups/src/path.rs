@@ -8,7 +8,7 @@ use crate::CgroupError;
 /// Where the container's cgroup is, before it is placed in each hierarchy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CgroupPath {
-    /// From the root of each hierarchy, e.g. `/berth/ctr1`.
+    /// From the root of each hierarchy, e.g. `/berth-ctr1`.
     Absolute(String),
     /// Below the calling process's own cgroup in each hierarchy (runc's rule
     /// for relative `cgroupsPath`).
@@ -32,7 +32,8 @@ pub fn cgroup_path(path: Option<&str>, id: &str, systemd: bool) -> Result<Cgroup
     match path {
         None => {
             check_id(id)?;
-            Ok(CgroupPath::Absolute(clean(&format!("/berth/{id}"))))
+            // Flat, so that destroying the container leaves no parent directory behind.
+            Ok(CgroupPath::Absolute(clean(&format!("/berth-{id}"))))
         }
         Some(p) if p.starts_with('/') => Ok(CgroupPath::Absolute(clean(p))),
         Some(p) => {
@@ -153,11 +154,11 @@ mod tests {
     fn default_and_absolute_paths() {
         assert_eq!(
             cgroup_path(None, "ctr1", false).unwrap(),
-            CgroupPath::Absolute("/berth/ctr1".into())
+            CgroupPath::Absolute("/berth-ctr1".into())
         );
         assert_eq!(
             cgroup_path(Some(""), "ctr1", false).unwrap(),
-            CgroupPath::Absolute("/berth/ctr1".into())
+            CgroupPath::Absolute("/berth-ctr1".into())
         );
         assert_eq!(
             cgroup_path(Some("/default/ctr1/"), "x", false).unwrap(),
