@@ -181,7 +181,9 @@ pub fn main_as(argv: Vec<OsString>, reexec: Vec<OsString>) -> i32 {
     let rest = &args[split + 1..];
     // Guard against a re-exec loop should a sealed image not be recognised as one.
     let reexeced = std::env::var_os(crate::sealed::REEXEC_ENV).is_some();
-    if matches!(cmd.as_str(), "create" | "run" | "exec") && !reexeced && !crate::sealed::is_sealed()
+    if matches!(cmd.as_str(), "create" | "run" | "exec" | "shim")
+        && !reexeced
+        && !crate::sealed::is_sealed()
     {
         let Err(e) = crate::sealed::reexec_sealed(&reexec);
         crate::log::warn(&format!("running without a sealed runtime image: {e}"));
@@ -297,6 +299,8 @@ fn dispatch(g: &Global, cmd: &str, rest: &[String]) -> Result<i32> {
             Ok(0)
         }
         "exec" => exec(g, rest),
+        // Hidden: the per-container shim the engine starts (docs/shim.md).
+        "shim" => crate::shim::main(g, rest),
         "spec" => {
             let p = parse(
                 rest,
@@ -374,7 +378,7 @@ fn parse_duration(s: &str) -> Result<std::time::Duration> {
 }
 
 /// A socket pair standing in for a console socket, for a foreground run with a tty.
-fn console_pair() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+pub(crate) fn console_pair() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
     socketpair(
         AddressFamily::UNIX,
@@ -406,7 +410,7 @@ fn own_console(terminal: bool, has_socket: bool, detach: bool) -> Result<Console
 }
 
 /// Receive the pty master sent over a console socket.
-fn recv_master(sock: &std::os::fd::OwnedFd) -> Result<std::os::fd::OwnedFd> {
+pub(crate) fn recv_master(sock: &std::os::fd::OwnedFd) -> Result<std::os::fd::OwnedFd> {
     use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut anc = RecvAncillaryBuffer::new(&mut space);

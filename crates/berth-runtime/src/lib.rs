@@ -12,6 +12,7 @@ pub mod log;
 pub mod process;
 pub mod rootfs;
 pub mod sealed;
+pub mod shim;
 pub mod spec;
 pub mod state;
 

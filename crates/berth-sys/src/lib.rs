@@ -541,3 +541,25 @@ pub fn unshare(flags: i32) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Block SIGCHLD for the calling thread and return a non-blocking, close-on-exec
+/// signalfd that becomes readable when a child changes state (the shim polls it).
+/// Children inherit the blocked mask; the container's init unblocks every signal
+/// before it execs.
+pub fn sigchld_fd() -> io::Result<OwnedFd> {
+    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset/sigprocmask take valid
+    // pointers to locals; signalfd(-1, …) returns a new descriptor we own at once.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+        if fd == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}

@@ -1,0 +1,550 @@
+//! The per-container shim (`berth-runc shim`) driven through its binary and control
+//! socket, as the engine drives it. Needs root (namespaces, cgroups); skipped with a
+//! note otherwise. The binary is `BERTH_TEST_RUNTIME` or a built `berth-runc` in the
+//! target directory (`cargo build -p berth --bin berth-runc`).
+
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const BUSYBOX: &str = "/usr/bin/busybox";
+const APPLETS: &[&str] = &["sh", "cat", "echo", "sleep", "stty", "true"];
+
+fn is_root() -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    eprintln!("note: skipping shim test: needs root (namespaces and cgroups)");
+    false
+}
+
+fn runtime_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_TEST_RUNTIME") {
+        return PathBuf::from(p);
+    }
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        // target/<profile>/deps/shim-<hash> -> target/<profile>/berth-runc
+        if let Some(profile) = exe.parent().and_then(Path::parent) {
+            candidates.push(profile.join("berth-runc"));
+        }
+    }
+    let mut targets = Vec::new();
+    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
+        targets.push(PathBuf::from(t));
+    }
+    targets.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    for t in targets {
+        for profile in ["debug", "release"] {
+            candidates.push(t.join(profile).join("berth-runc"));
+        }
+    }
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "no berth-runc to test: build it (cargo build -p berth --bin berth-runc) or set \
+                 BERTH_TEST_RUNTIME; looked at {candidates:?}"
+            )
+        })
+}
+
+/// One container under a shim, in its own temporary directory (bundle, runtime root,
+/// shim state). Dropping it kills the shim and force-deletes the container.
+struct Fixture {
+    dir: tempfile::TempDir,
+    id: String,
+    bin: PathBuf,
+}
+
+impl Fixture {
+    fn new(tag: &str, args: &[&str], terminal: bool) -> Fixture {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let id = format!(
+            "shim-{}-{}-{tag}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("berth-shim-test-")
+            .tempdir_in("/tmp")
+            .expect("creating a temporary directory");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod test dir");
+        let f = Fixture {
+            dir,
+            id,
+            bin: runtime_bin(),
+        };
+        let rootfs = f.bundle().join("rootfs");
+        for d in ["bin", "proc", "sys", "dev", "tmp", "etc"] {
+            std::fs::create_dir_all(rootfs.join(d)).expect("creating rootfs dirs");
+        }
+        std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).expect("copying static busybox");
+        for a in APPLETS {
+            symlink("busybox", rootfs.join("bin").join(a)).expect("linking applet");
+        }
+        let out = Command::new(&f.bin)
+            .args(["spec", "--bundle"])
+            .arg(f.bundle())
+            .output()
+            .expect("running berth-runc spec");
+        assert!(out.status.success(), "spec: {out:?}");
+        let cfg_path = f.bundle().join("config.json");
+        let mut cfg: Value =
+            serde_json::from_slice(&std::fs::read(&cfg_path).expect("reading config.json"))
+                .expect("config.json is JSON");
+        cfg["process"]["args"] = json!(args);
+        cfg["process"]["terminal"] = json!(terminal);
+        cfg["root"]["readonly"] = json!(false);
+        std::fs::write(&cfg_path, cfg.to_string()).expect("writing config.json");
+        f
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.dir.path().join("bundle")
+    }
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("runtime")
+    }
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("shim")
+    }
+    fn sock(&self) -> PathBuf {
+        self.state().join("shim.sock")
+    }
+    fn log(&self) -> PathBuf {
+        self.state().join("ctr-json.log")
+    }
+
+    fn shim_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = [
+            "shim",
+            "--id",
+            &self.id,
+            "--bundle",
+            &self.bundle().to_string_lossy(),
+            "--state-dir",
+            &self.state().to_string_lossy(),
+            "--root",
+            &self.root().to_string_lossy(),
+            "--log-path",
+            &self.log().to_string_lossy(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    }
+
+    /// Start the shim; returns once the container is created.
+    fn start_shim(&self, extra: &[&str]) -> Output {
+        Command::new(&self.bin)
+            .args(self.shim_args(extra))
+            .stdin(Stdio::null())
+            .output()
+            .expect("running berth-runc shim")
+    }
+
+    fn launch(&self, extra: &[&str]) {
+        let out = self.start_shim(extra);
+        assert!(
+            out.status.success(),
+            "shim failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            self.sock().exists(),
+            "shim.sock exists once the shim returns"
+        );
+        assert!(self.root().join(&self.id).join("state.json").exists());
+    }
+
+    fn shim_pid(&self) -> i32 {
+        std::fs::read_to_string(self.state().join("shim.pid"))
+            .expect("reading shim.pid")
+            .trim()
+            .parse()
+            .expect("shim.pid holds a pid")
+    }
+
+    fn connect(&self) -> UnixStream {
+        let s = UnixStream::connect(self.sock()).expect("connecting to shim.sock");
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("setting a read timeout");
+        s
+    }
+
+    /// Send a request and return the open connection (for `wait`).
+    fn send(&self, req: Value) -> UnixStream {
+        let mut s = self.connect();
+        writeln!(s, "{req}").expect("writing a request");
+        s
+    }
+
+    fn request(&self, req: Value) -> Value {
+        read_reply(&mut self.send(req))
+    }
+
+    fn attach(&self, stdin: bool, stdout: bool, stderr: bool, keys: &str) -> UnixStream {
+        let mut s = self.send(json!({"op": "attach", "stdin": stdin, "stdout": stdout,
+            "stderr": stderr, "detach_keys": keys}));
+        assert_eq!(read_reply(&mut s), json!({"ok": true}));
+        s
+    }
+
+    fn wait_shim_gone(&self, pid: i32) {
+        let end = Instant::now() + Duration::from_secs(20);
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(Instant::now() < end, "shim {pid} did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Ok(p) = std::fs::read_to_string(self.state().join("shim.pid")) {
+            if let Ok(pid) = p.trim().parse::<i32>() {
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+        let _ = Command::new(&self.bin)
+            .arg("--root")
+            .arg(self.root())
+            .args(["delete", "--force", &self.id])
+            .output();
+    }
+}
+
+/// Read one reply line byte by byte, so nothing after it is consumed.
+fn read_reply(s: &mut UnixStream) -> Value {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => break,
+            Ok(_) if b[0] == b'\n' => break,
+            Ok(_) => line.push(b[0]),
+            Err(e) => panic!("reading a reply: {e} (so far {line:?})"),
+        }
+    }
+    serde_json::from_slice(&line).unwrap_or_else(|e| {
+        panic!(
+            "reply {:?} is not JSON: {e}",
+            String::from_utf8_lossy(&line)
+        )
+    })
+}
+
+/// Read Docker-framed output until EOF: (stdout, stderr).
+fn read_frames(s: &mut UnixStream) -> (String, String) {
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).expect("reading the attach stream");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut rest = &all[..];
+    while !rest.is_empty() {
+        assert!(rest.len() >= 8, "truncated frame header in {all:?}");
+        assert_eq!(&rest[1..4], &[0, 0, 0], "frame header padding");
+        let len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        let payload = &rest[8..8 + len];
+        match rest[0] {
+            1 => out.extend_from_slice(payload),
+            2 => err.extend_from_slice(payload),
+            s => panic!("unknown stream id {s}"),
+        }
+        rest = &rest[8 + len..];
+    }
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+/// Read framed stdout until `want` has been seen.
+fn read_until(s: &mut UnixStream, want: &str) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains(want) {
+        let n = s.read(&mut buf).expect("reading the attach stream");
+        assert!(n > 0, "stream ended before {want:?}; got {got:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+fn log_entries(p: &Path) -> Vec<Value> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("log line is JSON"))
+        .collect()
+}
+
+/// cgroup directories named by the container's cgroup path, on any hierarchy.
+fn cgroup_dirs(cgroup_path: &str) -> Vec<PathBuf> {
+    let rel = cgroup_path.trim_start_matches('/');
+    let mut v = vec![Path::new("/sys/fs/cgroup").join(rel)];
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        v.extend(rd.flatten().map(|e| e.path().join(rel)));
+    }
+    v.into_iter().filter(|p| p.exists()).collect()
+}
+
+#[test]
+fn attach_start_wait_log_and_cleanup() {
+    if !is_root() {
+        return;
+    }
+    let f = Fixture::new(
+        "basic",
+        &["sh", "-c", "echo out; echo err >&2; exit 3"],
+        false,
+    );
+    f.launch(&[]);
+    let pid = f.shim_pid();
+    let st: Value = serde_json::from_slice(
+        &std::fs::read(f.root().join(&f.id).join("state.json")).expect("reading state.json"),
+    )
+    .expect("state.json is JSON");
+    let cg = st["cgroup_path"].as_str().expect("cgroup_path").to_string();
+    assert!(!cgroup_dirs(&cg).is_empty(), "the container has a cgroup");
+    assert_eq!(f.request(json!({"op": "state"}))["status"], "created");
+
+    let mut a = f.attach(false, true, true, "");
+    let mut w = f.send(json!({"op": "wait"}));
+    assert_eq!(f.request(json!({"op": "start"})), json!({"ok": true}));
+    let (out, err) = read_frames(&mut a);
+    assert_eq!((out.as_str(), err.as_str()), ("out\n", "err\n"));
+    let waited = read_reply(&mut w);
+    assert_eq!(waited["exit_code"], 3, "{waited}");
+    assert_eq!(waited["signal"], Value::Null);
+    assert!(waited["finished_at"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+
+    let exit: Value = serde_json::from_slice(
+        &std::fs::read(f.state().join("exit.json")).expect("exit.json is written"),
+    )
+    .expect("exit.json is JSON");
+    assert_eq!(exit["exit_code"], 3);
+    let log: Vec<(String, String)> = log_entries(&f.log())
+        .iter()
+        .map(|e| {
+            (
+                e["log"].as_str().unwrap_or_default().to_string(),
+                e["stream"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(log.contains(&("out\n".into(), "stdout".into())), "{log:?}");
+    assert!(log.contains(&("err\n".into(), "stderr".into())), "{log:?}");
+
+    f.wait_shim_gone(pid);
+    assert!(!f.root().join(&f.id).exists(), "runtime state removed");
+    assert!(
+        cgroup_dirs(&cg).is_empty(),
+        "cgroup removed: {:?}",
+        cgroup_dirs(&cg)
+    );
+    assert!(!f.sock().exists() && !f.state().join("shim.pid").exists());
+}
+
+#[test]
+fn a_failing_create_is_reported_by_the_launcher() {
+    if !is_root() {
+        return;
+    }
+    let f = Fixture::new("fail", &["/bin/true"], false);
+    std::fs::remove_file(f.bundle().join("config.json")).expect("removing config.json");
+    let out = f.start_shim(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("config.json"), "{err}");
+    assert!(!f.sock().exists());
+}
+
+#[test]
+fn stdin_once_reaches_the_container_and_closes() {
+    if !is_root() {
+        return;
+    }
+    let f = Fixture::new("stdin", &["cat"], false);
+    f.launch(&["--stdin", "--stdin-once"]);
+    let pid = f.shim_pid();
+    let mut a = f.attach(true, true, true, "");
+    let mut w = f.send(json!({"op": "wait"}));
+    assert_eq!(f.request(json!({"op": "start"})), json!({"ok": true}));
+    a.write_all(b"hello\n").expect("writing stdin");
+    a.shutdown(std::net::Shutdown::Write)
+        .expect("closing our input");
+    let (out, err) = read_frames(&mut a);
+    assert_eq!((out.as_str(), err.as_str()), ("hello\n", ""));
+    assert_eq!(read_reply(&mut w)["exit_code"], 0);
+    f.wait_shim_gone(pid);
+}
+
+#[test]
+fn several_attachers_get_the_same_output() {
+    if !is_root() {
+        return;
+    }
+    let f = Fixture::new("multi", &["sh", "-c", "echo one; echo two >&2"], false);
+    f.launch(&[]);
+    let mut a = f.attach(false, true, true, "");
+    let mut b = f.attach(false, true, false, "");
+    assert_eq!(f.request(json!({"op": "start"})), json!({"ok": true}));
+    assert_eq!(read_frames(&mut a), ("one\n".into(), "two\n".into()));
+    // b asked for stdout only.
+    assert_eq!(read_frames(&mut b), ("one\n".into(), String::new()));
+}
+
+#[test]
+fn detach_keys_leave_the_container_running() {
+    if !is_root() {
+        return;
+    }
+    let f = Fixture::new("detach", &["cat"], false);
+    f.launch(&["--stdin"]);
+    let pid = f.shim_pid();
+    let mut a = f.attach(true, true, false, "ctrl-p,ctrl-q");
+    assert_eq!(f.request(json!({"op": "start"})), json!({"ok": true}));
+    a.write_all(b"abc\n").expect("writing stdin");
+    assert!(read_until(&mut a, "abc\n").contains("abc\n"));
+    a.write_all(&[0x10, 0x11]).expect("typing the detach keys");
+    let mut rest = Vec::new();
+    a.read_to_end(&mut rest)
+        .expect("the detached connection ends");
+    assert!(rest.is_empty(), "{rest:?}");
+    assert_eq!(f.request(json!({"op": "state"}))["status"], "running");
+
+    let mut b = f.attach(true, true, false, "");
+    // Default keys on this one: a lone ctrl-p is forwarded with what follows.
+    b.write_all(b"x\x10y\n").expect("writing stdin");
+    assert!(read_until(&mut b, "y\n").contains("x\x10y\n"));
+    let mut w = f.send(json!({"op": "wait"}));
+    assert_eq!(f.request(json!({"op": "shutdown"})), json!({"ok": true}));
+    let waited = read_reply(&mut w);
+    assert_eq!(
+        (waited["exit_code"].clone(), waited["signal"].clone()),
+        (json!(137), json!(9))
+    );
+    f.wait_shim_gone(pid);
+}
+
+#[test]
+fn tty_output_is_raw_and_resize_reaches_the_container() {
+    if !is_root() {
+        return;
+    }
+    let f = Fixture::new("tty", &["sh", "-c", "sleep 0.5; stty size"], true);
+    f.launch(&["--tty"]);
+    let mut a = f.attach(false, true, false, "");
+    assert_eq!(f.request(json!({"op": "start"})), json!({"ok": true}));
+    assert_eq!(
+        f.request(json!({"op": "resize", "height": 33, "width": 101})),
+        json!({"ok": true})
+    );
+    let mut out = String::new();
+    a.read_to_string(&mut out).expect("reading the tty stream");
+    // Raw: no frame header, the pty's CRLF.
+    assert_eq!(out, "33 101\r\n");
+}
+
+#[test]
+fn the_shim_outlives_whoever_started_it() {
+    if !is_root() {
+        return;
+    }
+    let f = Fixture::new("orphan", &["sleep", "100"], false);
+    let mut launcher = Command::new("sh")
+        .arg("-c")
+        .arg("\"$0\" \"$@\" && exec sleep 100")
+        .arg(&f.bin)
+        .args(f.shim_args(&[]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting sh");
+    let end = Instant::now() + Duration::from_secs(20);
+    while !f.root().join(&f.id).join("state.json").exists() {
+        assert!(
+            Instant::now() < end,
+            "the shim did not create the container"
+        );
+        assert!(
+            launcher.try_wait().expect("try_wait").is_none(),
+            "launcher ended"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = f.shim_pid();
+    assert_eq!(f.request(json!({"op": "start"})), json!({"ok": true}));
+    launcher.kill().expect("SIGKILL the launcher");
+    launcher.wait().expect("reaping the launcher");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(Path::new(&format!("/proc/{pid}")).exists(), "shim alive");
+    let st = f.request(json!({"op": "state"}));
+    assert_eq!(st["status"], "running", "{st}");
+    let mut w = f.send(json!({"op": "wait"}));
+    // PID 1 of a pid namespace ignores SIGTERM without a handler: KILL, by name.
+    assert_eq!(
+        f.request(json!({"op": "kill", "signal": "KILL"})),
+        json!({"ok": true})
+    );
+    assert_eq!(read_reply(&mut w)["exit_code"], 137);
+    f.wait_shim_gone(pid);
+    assert!(!f.root().join(&f.id).exists());
+}
+
+#[test]
+fn the_log_rotates() {
+    if !is_root() {
+        return;
+    }
+    let f = Fixture::new(
+        "rotate",
+        &[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 40 ]; do echo line$i; i=$((i+1)); done",
+        ],
+        false,
+    );
+    f.launch(&["--log-max-size", "300", "--log-max-files", "3"]);
+    let pid = f.shim_pid();
+    assert_eq!(f.request(json!({"op": "start"})), json!({"ok": true}));
+    f.wait_shim_gone(pid);
+    let num = |p: PathBuf| -> Vec<u32> {
+        log_entries(&p)
+            .iter()
+            .map(|e| {
+                let l = e["log"].as_str().expect("log field");
+                l.trim_start_matches("line")
+                    .trim_end()
+                    .parse()
+                    .expect("line number")
+            })
+            .collect()
+    };
+    let live = num(f.log());
+    let one = num(PathBuf::from(format!("{}.1", f.log().display())));
+    let two = num(PathBuf::from(format!("{}.2", f.log().display())));
+    assert!(!Path::new(&format!("{}.3", f.log().display())).exists());
+    assert_eq!(live.last(), Some(&39));
+    assert!(!one.is_empty() && !two.is_empty());
+    // Contiguous across files, oldest in .2; the oldest lines were rotated away.
+    let all: Vec<u32> = two.iter().chain(&one).chain(&live).copied().collect();
+    assert!(all.windows(2).all(|w| w[1] == w[0] + 1), "{all:?}");
+    assert!(all[0] > 0, "{all:?}");
+}
