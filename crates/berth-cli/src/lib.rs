@@ -1,0 +1,3 @@
+//! berth's docker-compatible command line: definitions and output.
+
+pub mod template;
