@@ -8,7 +8,7 @@
 //! writing it (its digest is known from the descriptor being fetched): every lease
 //! change and the whole mark-and-sweep take the same lock, `<root>/leases/.lock`.
 
-use crate::images::{write_atomic, FileLock};
+use crate::fsutil::{write_atomic, FileLock};
 use berth_types::Digest;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod content;
+mod fsutil;
 pub mod gc;
 pub mod images;
 pub mod layer;
