@@ -383,6 +383,7 @@ pub fn finish(f: FinishArgs<'_>) -> Result<Infallible> {
         sync.send(tag::READY, b"")?;
         drop(sync);
     }
+    let mut fifo_writer = None;
     if let Some(fifo) = f.fifo {
         let path = rootfs::fd_path(fifo.as_fd());
         let w = loop {
@@ -397,7 +398,9 @@ pub fn finish(f: FinishArgs<'_>) -> Result<Infallible> {
         }
         .ctx(|| "opening the exec fifo".into())?;
         rustix::io::write(&w, b"0").ctx(|| "writing the exec fifo".into())?;
-        drop(w);
+        // Held (close-on-exec) until exec, so `start` sees end-of-file exactly when the
+        // process has been executed and can run poststart hooks after it.
+        fifo_writer = Some(w);
         drop(fifo);
     }
     if let Some(hs) = f
@@ -447,6 +450,7 @@ pub fn finish(f: FinishArgs<'_>) -> Result<Infallible> {
     berth_sys::reset_signal_handlers();
     berth_sys::unblock_all_signals();
     let err = berth_sys::execve(&exe_c, &args, &env);
+    drop(fifo_writer);
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),
         format!("exec {}: {err}\n", exe.display()).as_bytes(),
