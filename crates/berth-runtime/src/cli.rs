@@ -444,15 +444,9 @@ fn run(g: &Global, rest: &[String]) -> Result<i32> {
     if !detach {
         berth_sys::block_all_signals();
     }
-    let bundle_spec = crate::spec::Bundle::load(&o.bundle)?;
-    let terminal = bundle_spec
-        .spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
-    let (mine, theirs) = own_console(terminal, o.console_socket.is_some(), detach)?;
-    let created = container::create(g, &o, theirs)?;
+    let bundle = crate::spec::Bundle::load(&o.bundle)?;
+    let (mine, theirs) = own_console(bundle.terminal(), o.console_socket.is_some(), detach)?;
+    let created = container::create_from(g, &o, &bundle, theirs)?;
     let master = match &mine {
         Some(s) => Some(recv_master(s)?),
         None => None,

@@ -20,6 +20,15 @@ fn invalid(path: &Path, msg: impl Into<String>) -> RuntimeError {
 }
 
 impl Bundle {
+    /// Whether the process asks for a terminal.
+    pub fn terminal(&self) -> bool {
+        self.spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false)
+    }
+
     /// Read `<dir>/config.json` and check what the runtime relies on.
     pub fn load(dir: &Path) -> Result<Bundle> {
         let dir = std::fs::canonicalize(dir).map_err(|e| RuntimeError::Io {

@@ -97,7 +97,7 @@ fn consecutive_runs(n: usize) {
     );
 }
 
-/// `BERTH_RELIABILITY_RUNS` runs (default 200).
+/// `BERTH_RELIABILITY_RUNS` runs (default 200; scripts/test.sh asks for the 1000 of issue 2).
 #[test]
 fn consecutive_runs_of_true() {
     require_root!();
@@ -106,12 +106,4 @@ fn consecutive_runs_of_true() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     consecutive_runs(n);
-}
-
-/// The 1000-run soak; run with `--ignored`.
-#[test]
-#[ignore]
-fn thousand_consecutive_runs_of_true() {
-    require_root!();
-    consecutive_runs(1000);
 }

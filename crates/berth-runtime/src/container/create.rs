@@ -75,8 +75,18 @@ fn write_id_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
 /// Create a container from a bundle. `console` overrides `--console-socket` with an
 /// already connected socket (used by a foreground `run` with a terminal).
 pub fn create(g: &Global, o: &CreateOpts, console: Option<OwnedFd>) -> Result<Created> {
+    create_from(g, o, &Bundle::load(&o.bundle)?, console)
+}
+
+/// [`create`] for a caller that has already loaded the bundle (to look at its config
+/// first), so the config is not read and parsed twice.
+pub fn create_from(
+    g: &Global,
+    o: &CreateOpts,
+    bundle: &Bundle,
+    console: Option<OwnedFd>,
+) -> Result<Created> {
     state::validate_id(&o.id)?;
-    let bundle = Bundle::load(&o.bundle)?;
     let spec = &bundle.spec;
     let process = spec
         .process()

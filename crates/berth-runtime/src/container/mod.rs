@@ -7,7 +7,7 @@ mod kill;
 mod misc;
 mod start;
 
-pub use create::{create, CreateOpts, Created};
+pub use create::{create, create_from, CreateOpts, Created};
 pub use delete::{delete, destroy};
 pub use exec::{exec, ExecOpts};
 pub use kill::{kill, parse_signal};

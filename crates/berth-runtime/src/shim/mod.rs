@@ -290,12 +290,8 @@ fn setup(g: &Global, o: &ShimOpts) -> Result<server::Shim> {
         .set_nonblocking(true)
         .ctx(|| format!("making {} non-blocking", sock.display()))?;
 
-    let spec_terminal = crate::spec::Bundle::load(&o.bundle)?
-        .spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
+    let bundle = crate::spec::Bundle::load(&o.bundle)?;
+    let spec_terminal = bundle.terminal();
     if spec_terminal != o.tty {
         return Err(RuntimeError::Usage(format!(
             "--tty is {} but process.terminal in {} is {spec_terminal}",
@@ -310,7 +306,7 @@ fn setup(g: &Global, o: &ShimOpts) -> Result<server::Shim> {
     };
     let (created, out, err, stdin, master) = if o.tty {
         let (mine, theirs) = crate::cli::console_pair()?;
-        let created = container::create(g, &copts, Some(theirs))?;
+        let created = container::create_from(g, &copts, &bundle, Some(theirs))?;
         let master = crate::cli::recv_master(&mine)?;
         let stdin = if o.stdin {
             Some(
@@ -342,7 +338,7 @@ fn setup(g: &Global, o: &ShimOpts) -> Result<server::Shim> {
             .and_then(|_| rustix::stdio::dup2_stdout(&out_w))
             .and_then(|_| rustix::stdio::dup2_stderr(&err_w))
             .ctx(|| "redirecting stdio for the container".into());
-        let created = dups.and_then(|_| container::create(g, &copts, None));
+        let created = dups.and_then(|_| container::create_from(g, &copts, &bundle, None));
         let _ = rustix::stdio::dup2_stdin(&null);
         let _ = rustix::stdio::dup2_stdout(&null);
         let _ = rustix::stdio::dup2_stderr(&null);
