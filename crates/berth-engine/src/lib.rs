@@ -5,4 +5,13 @@
 //! [`spec`] turns a Docker create request and an image config into the OCI runtime
 //! spec `berth-runc` runs.
 
+pub mod api;
+pub mod engine;
+pub mod images;
 pub mod spec;
+pub mod stats;
+pub mod system;
+pub mod top;
+
+pub use api::{Engine, EngineError, EngineResult};
+pub use engine::{EngineConfig, LocalEngine};

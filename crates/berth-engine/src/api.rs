@@ -1,0 +1,262 @@
+//! The engine's service surface: what the daemon's HTTP routes call. One method per
+//! Engine API operation, taking and returning the API's own models, with no HTTP in
+//! sight. Streams are plain blocking Rust types (a unix socket, an iterator, a channel)
+//! so the daemon can serve each connection on its own thread.
+//!
+//! [`Engine`] is a trait so the HTTP layer can be tested against a fake.
+
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc::Receiver;
+
+use berth_api_types::container::{
+    ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary,
+    ContainerTopResponse, ContainerUpdateRequest, ContainerUpdateResponse, ContainerWaitResponse,
+    Stats,
+};
+use berth_api_types::exec::{ExecConfig, ExecCreateResponse, ExecInspect, ExecStartConfig};
+use berth_api_types::image::{
+    ImageDeleteResponseItem, ImageHistoryItem, ImageInspect, ImageSummary,
+};
+use berth_api_types::system::{EventMessage, Info, SystemDf, Version};
+use berth_api_types::Filters;
+
+/// Why an engine operation failed. The daemon maps the kind to an HTTP status once, at
+/// the edge; the message is shown to the user as is, so it names the thing at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// 400: the request itself is wrong (a bad field, an invalid filter, a bad name).
+    #[error("{0}")]
+    BadParameter(String),
+    /// 404: no such container, image or exec instance.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the request conflicts with the current state (name in use, container
+    /// running when it must not be, paused when it must not be).
+    #[error("{0}")]
+    Conflict(String),
+    /// 304: nothing to do (start of a running container, stop of a stopped one).
+    #[error("{0}")]
+    NotModified(String),
+    /// 500: anything else.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    /// The HTTP status the Engine API gives this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            EngineError::BadParameter(_) => 400,
+            EngineError::NotFound(_) => 404,
+            EngineError::Conflict(_) => 409,
+            EngineError::NotModified(_) => 304,
+            EngineError::Internal(_) => 500,
+        }
+    }
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;
+
+/// `GET /containers/json`.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub all: bool,
+    /// Only the `limit` most recently created (includes stopped ones, as `-n`).
+    pub limit: Option<usize>,
+    pub size: bool,
+    pub filters: Filters,
+}
+
+/// `GET /containers/{id}/logs`.
+#[derive(Debug, Clone, Default)]
+pub struct LogsOptions {
+    pub follow: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Unix nanoseconds; 0 means from the start.
+    pub since_nanos: i64,
+    /// Unix nanoseconds; 0 means no end.
+    pub until_nanos: i64,
+    /// Number of lines from the end; None means all.
+    pub tail: Option<usize>,
+}
+
+/// Which stream a log entry or an output chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdStream {
+    Stdout,
+    Stderr,
+}
+
+/// One entry of a container's log (one json-file line, or a part of one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub stream: StdStream,
+    /// Unix nanoseconds.
+    pub time_nanos: i64,
+    /// The bytes as the container wrote them, including the trailing newline if any.
+    pub bytes: Vec<u8>,
+}
+
+/// A container's log as a blocking iterator. With `follow` it ends when the container
+/// stops (after its last output) or the daemon shuts down.
+pub type LogStream = Box<dyn Iterator<Item = EngineResult<LogEntry>> + Send>;
+
+/// `POST /containers/{id}/attach`.
+#[derive(Debug, Clone, Default)]
+pub struct AttachOptions {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Stream output as it comes (docker always sets it for attach).
+    pub stream: bool,
+    /// Replay the log first.
+    pub logs: bool,
+    /// Docker syntax (`ctrl-p,ctrl-q`); None means the container's/daemon's default.
+    pub detach_keys: Option<String>,
+}
+
+/// An attach or exec stream: bytes from the client go to the process's stdin; output
+/// comes back raw with a TTY, else in Docker's 8-byte framing (`[1|2,0,0,0,len_be32]`).
+/// The daemon copies both ways between this and the hijacked connection; EOF from the
+/// engine side means the process is gone (or the client detached).
+pub struct AttachStream {
+    pub stream: UnixStream,
+    pub tty: bool,
+}
+
+/// `POST /containers/{id}/wait?condition=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaitCondition {
+    #[default]
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+/// A wait that has been validated (the container exists) and can now block. The daemon
+/// sends the response headers before calling it, as dockerd does.
+pub type Waiter = Box<dyn FnOnce() -> EngineResult<ContainerWaitResponse> + Send>;
+
+/// `GET /events`: what happened already (from `since`), then live events until `until`
+/// (or forever). Filters are applied by the engine.
+pub struct EventStream {
+    pub past: Vec<EventMessage>,
+    /// Live events; None when `until` is already in the past.
+    pub live: Option<Receiver<EventMessage>>,
+    /// Unix nanoseconds at which the stream must end (0: never).
+    pub until_nanos: i64,
+}
+
+/// `POST /containers/prune`, `POST /images/prune`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub deleted: Vec<String>,
+    pub space_reclaimed: u64,
+}
+
+/// `POST /images/create?fromSrc=-` (import).
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// `repo` query parameter (may carry a tag).
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    /// Dockerfile instructions (`CMD ["sh"]`, `ENV A=B`, …).
+    pub changes: Vec<String>,
+    pub message: Option<String>,
+    pub platform: Option<String>,
+}
+
+/// Everything the daemon's routes need from the engine.
+pub trait Engine: Send + Sync + 'static {
+    // --- system ---
+    fn version(&self) -> Version;
+    fn info(&self) -> EngineResult<Info>;
+    fn system_df(&self) -> EngineResult<SystemDf>;
+    /// `since`/`until` are unix nanoseconds (0: unset).
+    fn events(
+        &self,
+        since_nanos: i64,
+        until_nanos: i64,
+        filters: Filters,
+    ) -> EngineResult<EventStream>;
+
+    // --- containers ---
+    fn container_create(
+        &self,
+        name: Option<&str>,
+        req: ContainerCreateRequest,
+    ) -> EngineResult<ContainerCreateResponse>;
+    fn container_list(&self, opts: ListOptions) -> EngineResult<Vec<ContainerSummary>>;
+    fn container_inspect(&self, id: &str, size: bool) -> EngineResult<ContainerInspect>;
+    fn container_top(&self, id: &str, ps_args: Option<&str>) -> EngineResult<ContainerTopResponse>;
+    fn container_logs(&self, id: &str, opts: LogsOptions) -> EngineResult<(LogStream, bool)>;
+    fn container_start(&self, id: &str) -> EngineResult<()>;
+    /// `timeout` seconds before SIGKILL (None: the container's StopTimeout, else 10;
+    /// negative: wait forever); `signal` overrides the container's StopSignal.
+    fn container_stop(
+        &self,
+        id: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> EngineResult<()>;
+    fn container_restart(
+        &self,
+        id: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> EngineResult<()>;
+    /// `signal` by name (`KILL`, `SIGTERM`) or number; None means SIGKILL.
+    fn container_kill(&self, id: &str, signal: Option<&str>) -> EngineResult<()>;
+    fn container_update(
+        &self,
+        id: &str,
+        req: ContainerUpdateRequest,
+    ) -> EngineResult<ContainerUpdateResponse>;
+    fn container_rename(&self, id: &str, new_name: &str) -> EngineResult<()>;
+    fn container_pause(&self, id: &str) -> EngineResult<()>;
+    fn container_unpause(&self, id: &str) -> EngineResult<()>;
+    fn container_attach(&self, id: &str, opts: AttachOptions) -> EngineResult<AttachStream>;
+    fn container_wait(&self, id: &str, condition: WaitCondition) -> EngineResult<Waiter>;
+    fn container_remove(&self, id: &str, force: bool, volumes: bool) -> EngineResult<()>;
+    fn container_resize(&self, id: &str, height: u16, width: u16) -> EngineResult<()>;
+    /// One sample; `precpu_stats` is left empty (the daemon fills it from the previous
+    /// sample when streaming).
+    fn container_stats(&self, id: &str) -> EngineResult<Stats>;
+    fn containers_prune(&self, filters: Filters) -> EngineResult<PruneReport>;
+
+    // --- exec ---
+    fn exec_create(&self, container: &str, config: ExecConfig) -> EngineResult<ExecCreateResponse>;
+    /// Starts the exec instance. With `Detach` it returns None once the process runs;
+    /// otherwise the stream of its stdio.
+    fn exec_start(
+        &self,
+        exec_id: &str,
+        config: ExecStartConfig,
+    ) -> EngineResult<Option<AttachStream>>;
+    fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> EngineResult<()>;
+    fn exec_inspect(&self, exec_id: &str) -> EngineResult<ExecInspect>;
+
+    // --- images ---
+    fn image_list(
+        &self,
+        all: bool,
+        filters: Filters,
+        digests: bool,
+    ) -> EngineResult<Vec<ImageSummary>>;
+    fn image_inspect(&self, name: &str) -> EngineResult<ImageInspect>;
+    fn image_history(&self, name: &str) -> EngineResult<Vec<ImageHistoryItem>>;
+    /// Imports a rootfs tarball (plain or compressed); returns the new image id.
+    fn image_import(&self, src: &mut dyn Read, opts: ImportOptions) -> EngineResult<String>;
+    /// Loads a `docker save` archive or OCI layout tarball; returns one line per image
+    /// as docker prints them (`Loaded image: busybox:latest`, `Loaded image ID: sha256:…`).
+    fn image_load(&self, src: &mut dyn Read) -> EngineResult<Vec<String>>;
+    fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> EngineResult<()>;
+    fn image_remove(
+        &self,
+        name: &str,
+        force: bool,
+        no_prune: bool,
+    ) -> EngineResult<Vec<ImageDeleteResponseItem>>;
+}
