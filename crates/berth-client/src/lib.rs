@@ -1,0 +1,1 @@
+//! berth-client: a typed client for the Engine API.

@@ -1,0 +1,1 @@
+//! berth-daemon: the HTTP face of berth-engine.
