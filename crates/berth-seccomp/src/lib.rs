@@ -10,11 +10,13 @@
 //! with [`send_listener`], and exec.
 
 pub mod caps;
+mod default;
 mod docker;
 mod error;
 mod filter;
 mod listener;
 
+pub use default::default_profile;
 pub use docker::{docker_profile_to_oci, docker_profile_to_oci_for_kernel};
 pub use error::SeccompError;
 pub use filter::{build, features, load, uses_notify};
