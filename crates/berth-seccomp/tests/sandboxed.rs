@@ -96,6 +96,11 @@ const CASES: &[Case] = &[
         run: docker_default_profile,
     },
     Case {
+        name: "berth_default_profile",
+        needs_root: false,
+        run: berth_default_profile,
+    },
+    Case {
         name: "caps_reduced_set_exact_masks",
         needs_root: true,
         run: caps_reduced,
@@ -400,6 +405,11 @@ fn docker_default_profile() -> Outcome {
     Ok(())
 }
 
+fn berth_default_profile() -> Outcome {
+    let dir = tempdir()?;
+    expect_success(&run_child("berth_default", arg_of(dir.path()))?)
+}
+
 /// A `CapXxx:` mask from a /proc status file.
 fn status_mask(status: &str, field: &str) -> Result<u64, String> {
     let line = status
@@ -450,6 +460,7 @@ fn child(name: &str) -> Outcome {
         "conditions" => child_conditions(Path::new(&arg)),
         "notify" => child_notify(Path::new(&arg)),
         "docker_default" => child_docker_default(Path::new(&arg)),
+        "berth_default" => child_berth_default(Path::new(&arg)),
         "caps_reduced" => child_caps_reduced(),
         "caps_privileged" => child_caps_privileged(&arg),
         "caps_user_switch" => child_caps_user_switch(),
@@ -657,6 +668,46 @@ fn child_docker_default(dir: &Path) -> Outcome {
     rustix::fs::mkdir(dir.join("allowed"), Mode::from_raw_mode(0o700))
         .map_err(|e| format!("mkdir under the docker profile: {e}"))?;
     println!("{}", rustix::process::getpid().as_raw_nonzero());
+    Ok(())
+}
+
+/// Under berth's own default profile: what a container must not do is refused, and
+/// what every program does (files, threads, child processes — which libcs now start
+/// with clone3, answered ENOSYS so they fall back to clone) still works.
+fn child_berth_default(dir: &Path) -> Outcome {
+    let profile = berth_seccomp::docker_profile_to_oci(
+        &berth_seccomp::default_profile(),
+        &caps::docker_default(),
+        std::env::consts::ARCH,
+    )
+    .map_err(|e| e.to_string())?;
+    berth_seccomp::load(&profile).map_err(|e| e.to_string())?;
+
+    expect_os_errno(
+        "unshare(0)",
+        berth_sys::seccomp::unshare_nothing(),
+        libc::EPERM,
+    )?;
+    expect_os_errno(
+        "keyctl",
+        berth_sys::seccomp::keyctl_session_keyring_id(),
+        libc::EPERM,
+    )?;
+    rustix::fs::mkdir(dir.join("allowed"), Mode::from_raw_mode(0o700))
+        .map_err(|e| format!("mkdir under berth's profile: {e}"))?;
+    let answer = std::thread::spawn(|| 42)
+        .join()
+        .map_err(|_| "a thread under berth's profile panicked".to_string())?;
+    if answer != 42 {
+        return Err(format!("the thread returned {answer}"));
+    }
+    let status = Command::new("/bin/sh")
+        .args(["-c", "exit 7"])
+        .status()
+        .map_err(|e| format!("spawning /bin/sh under berth's profile: {e}"))?;
+    if status.code() != Some(7) {
+        return Err(format!("/bin/sh under berth's profile: {status}"));
+    }
     Ok(())
 }
 

@@ -87,6 +87,26 @@ pub fn fork_with_flags(flags: u64, cgroup_fd: Option<BorrowedFd<'_>>) -> io::Res
     }
 }
 
+/// Plain fork(2), through the C library: unlike [`fork_with_flags`] it does not need
+/// clone3, which seccomp profiles (Docker's default among them) answer with ENOSYS, so
+/// it works inside a container (berth-init uses it). Refuses to run in a multi-threaded
+/// process, for the same reason as [`fork_with_flags`].
+pub fn fork() -> io::Result<Forked> {
+    if thread_count()? != 1 {
+        return Err(io::Error::other(
+            "refusing to fork a multi-threaded process",
+        ));
+    }
+    // SAFETY: the process was checked to be single-threaded, so the child cannot
+    // inherit a lock held by another thread; the child continues on a copy of our
+    // stack and memory, as fork(2) specifies.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
 /// Replace the process image. Only returns on failure.
 pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
     let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
@@ -562,4 +582,79 @@ pub fn sigchld_fd() -> io::Result<OwnedFd> {
         }
         Ok(OwnedFd::from_raw_fd(fd))
     }
+}
+
+/// Drop from this process's page tables every resident page of its read-only, private,
+/// file-backed mappings (the program's text and read-only data) that still equals the
+/// file: mappings holding no anonymous (copied-on-write) page, such as relocated
+/// RELRO data, are left alone. The pages stay in the page cache; touching them again
+/// maps them back. A long-lived daemon calls this after an expensive set-up path so
+/// its resident set is only what it uses from then on. Returns the bytes of mappings
+/// released. Also gives free heap memory back to the kernel (glibc's malloc_trim).
+pub fn drop_clean_file_pages() -> io::Result<usize> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps")?;
+    let mut released = 0;
+    let mut cur: Option<(usize, usize)> = None;
+    let flush = |m: Option<(usize, usize)>, anon_kb: Option<u64>| -> usize {
+        match (m, anon_kb) {
+            (Some((start, end)), Some(0)) => {
+                // SAFETY: [start, end) is a whole mapping of this process, read-only,
+                // private and backed by a file, holding no anonymous page (checked
+                // from smaps just now; the process is expected to be single-threaded,
+                // and nothing in between wrote to a read-only mapping). MADV_DONTNEED
+                // on such a mapping only unmaps page-cache pages: the next access
+                // faults in the same bytes from the file, so no memory content changes.
+                let r = unsafe {
+                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
+                };
+                if r == 0 {
+                    end - start
+                } else {
+                    0
+                }
+            }
+            _ => 0,
+        }
+    };
+    let mut anon: Option<u64> = None;
+    for line in smaps.lines() {
+        if let Some(v) = line.strip_prefix("Anonymous:") {
+            anon = v.trim().trim_end_matches("kB").trim().parse().ok();
+            continue;
+        }
+        let mut f = line.split_ascii_whitespace();
+        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
+            continue;
+        };
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        else {
+            continue; // a "Field: value" line
+        };
+        // A new mapping starts: settle the previous one.
+        released += flush(cur.take(), anon.take());
+        let (_offset, _dev, inode) = (f.next(), f.next(), f.next());
+        let path = f.next().unwrap_or("");
+        let p = perms.as_bytes();
+        let candidate = p.len() == 4
+            && p[0] == b'r'
+            && p[1] == b'-'
+            && p[3] == b'p'
+            && inode.is_some_and(|i| i != "0")
+            && !path.is_empty()
+            && !path.starts_with('[');
+        if candidate {
+            cur = Some((start, end));
+        }
+    }
+    released += flush(cur.take(), anon.take());
+    #[cfg(target_env = "gnu")]
+    {
+        // SAFETY: malloc_trim only returns free heap memory to the kernel; glibc
+        // takes its own locks, so it may be called at any time.
+        unsafe { libc::malloc_trim(0) };
+    }
+    Ok(released)
 }
