@@ -1,18 +1,38 @@
 //! The engine's image service: the image table, the content store and the overlay
 //! snapshotter under one data root, and the Engine API's image operations over them.
+//!
+//! Layout: `DATA_ROOT/content` (blobs), `DATA_ROOT/images` (the name table),
+//! `DATA_ROOT/snapshots` (overlay layers), `DATA_ROOT/leases`, `DATA_ROOT/locks`
+//! (per-layer unpack locks) and `DATA_ROOT/layer-sizes` (a cache of each layer's
+//! content size, which docker reports and which costs a full read to compute).
+//!
+//! Submodules: [`unpack`] (layers → committed snapshots), `query` (list, inspect,
+//! history, sizes), `remove` (untag, delete, garbage collection), [`timefmt`].
+
+mod query;
+mod remove;
+pub mod timefmt;
+mod unpack;
 
 use std::io::Read;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use berth_api_types::image::{
     ImageDeleteResponseItem, ImageHistoryItem, ImageInspect, ImageSummary,
 };
 use berth_api_types::Filters;
-use berth_image::model::ImageConfig;
-use berth_image::snapshot::Snapshotter;
+use berth_image::archive::{self, ArchiveError};
+use berth_image::images::{ImageError, ImageRecord, ImageStore};
+use berth_image::lease::LeaseManager;
+use berth_image::model::{ImageConfig, Platform};
+use berth_image::snapshot::{OverlaySnapshotter, Snapshotter};
+use berth_image::ContentStore;
+use berth_types::{Digest, Reference};
 
 use crate::api::{EngineError, EngineResult, ImportOptions};
+
+pub use remove::ImageUser;
 
 /// An image a container is about to be created from.
 #[derive(Debug, Clone)]
@@ -27,17 +47,131 @@ pub struct ResolvedImage {
 
 /// Images on disk: `DATA_ROOT/{content,images,snapshots}`.
 pub struct ImageService {
+    root: PathBuf,
+    store: ImageStore,
     snapshotter: Arc<dyn Snapshotter>,
+    leases: LeaseManager,
+    /// Writers of new content (import, load, unpack) hold it shared; garbage
+    /// collection holds it exclusively, so it never sweeps blobs or snapshots that are
+    /// written but not yet named in the image table.
+    gc_lock: RwLock<()>,
 }
 
-fn todo_err() -> EngineError {
-    EngineError::Internal("image service: not implemented yet".into())
+/// A message for an image table error, with the status the API gives it.
+pub(crate) fn image_err(e: ImageError) -> EngineError {
+    match e {
+        ImageError::NotFound(_) | ImageError::Ambiguous { .. } => {
+            EngineError::NotFound(e.to_string())
+        }
+        ImageError::InvalidReference(_) => EngineError::BadParameter(e.to_string()),
+        other => EngineError::Internal(other.to_string()),
+    }
+}
+
+/// Archive problems that are the input's fault are 400; the rest are ours (500).
+fn archive_err(what: &str, e: ArchiveError) -> EngineError {
+    match e {
+        ArchiveError::Io { .. } | ArchiveError::Content(_) | ArchiveError::Write(_) => {
+            EngineError::Internal(format!("{what}: {e}"))
+        }
+        ArchiveError::Change(_) => EngineError::BadParameter(e.to_string()),
+        other => EngineError::BadParameter(format!("{what}: {other}")),
+    }
+}
+
+fn parse_digest(id: &str) -> EngineResult<Digest> {
+    id.parse::<Digest>()
+        .map_err(|e| EngineError::BadParameter(format!("invalid image id {id:?}: {e}")))
+}
+
+/// A name as the image table keeps it: a reference with both a tag and a digest
+/// keeps the digest only (as berth-image's table does).
+fn canonical(r: &Reference) -> Reference {
+    match r.digest() {
+        Some(d) if r.tag().is_some() => r.with_digest(d.clone()),
+        _ => r.clone(),
+    }
+}
+
+/// Docker's short id: 12 hex digits, no algorithm.
+pub(crate) fn short_id(id: &str) -> String {
+    let hex = id.split_once(':').map_or(id, |(_, h)| h);
+    hex.chars().take(12).collect()
+}
+
+/// `repo[:tag]` plus an optional separate tag, as import and tag take them.
+fn target_reference(repo: &str, tag: Option<&str>) -> EngineResult<Reference> {
+    let bad = |e: String| EngineError::BadParameter(e);
+    let named = Reference::parse_named(repo).map_err(|e| bad(e.to_string()))?;
+    if named.digest().is_some() {
+        return Err(bad(format!(
+            "refusing to create a tag with a digest reference: {repo}"
+        )));
+    }
+    match tag.filter(|t| !t.is_empty()) {
+        Some(t) => named.with_tag(t).map_err(|e| bad(e.to_string())),
+        None if named.tag().is_some() => Ok(named),
+        None => named.with_tag("latest").map_err(|e| bad(e.to_string())),
+    }
+}
+
+/// `os/arch[/variant]`.
+fn parse_platform(s: &str) -> EngineResult<Platform> {
+    let parts: Vec<&str> = s.split('/').collect();
+    let bad = || {
+        EngineError::BadParameter(format!(
+            "invalid platform {s:?}: expected os/arch[/variant]"
+        ))
+    };
+    match parts[..] {
+        [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
+            os: os.into(),
+            architecture: arch.into(),
+            ..Platform::default()
+        }),
+        [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => {
+            Ok(Platform {
+                os: os.into(),
+                architecture: arch.into(),
+                variant: Some(variant.into()),
+                ..Platform::default()
+            })
+        }
+        _ => Err(bad()),
+    }
 }
 
 impl ImageService {
     pub fn open(data_root: &Path) -> EngineResult<ImageService> {
-        let _ = data_root;
-        Err(todo_err())
+        let internal = |what: &str, e: &dyn std::fmt::Display| {
+            EngineError::Internal(format!(
+                "image service under {}: {what}: {e}",
+                data_root.display()
+            ))
+        };
+        for sub in ["locks", "layer-sizes"] {
+            let d = data_root.join(sub);
+            std::fs::create_dir_all(&d)
+                .map_err(|e| internal(&format!("creating {}", d.display()), &e))?;
+        }
+        let content = ContentStore::open(&data_root.join("content"))
+            .map_err(|e| internal("content store", &e))?;
+        let store = ImageStore::open(&data_root.join("images"), content)
+            .map_err(|e| internal("image table", &e))?;
+        let snapshotter: Arc<dyn Snapshotter> = Arc::new(
+            OverlaySnapshotter::open(&data_root.join("snapshots"))
+                .map_err(|e| internal("snapshotter", &e))?,
+        );
+        let leases = LeaseManager::open(data_root).map_err(|e| internal("leases", &e))?;
+        let svc = ImageService {
+            root: data_root.to_path_buf(),
+            store,
+            snapshotter,
+            leases,
+            gc_lock: RwLock::new(()),
+        };
+        svc.remove_abandoned_unpacks();
+        Ok(svc)
     }
 
     /// The snapshotter containers' root filesystems are prepared in.
@@ -45,24 +179,62 @@ impl ImageService {
         self.snapshotter.clone()
     }
 
+    /// The image table (for the engine's own bookkeeping: commit, build, pull).
+    pub fn store(&self) -> &ImageStore {
+        &self.store
+    }
+
+    /// The data root this service keeps its files under.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn writing(&self) -> RwLockReadGuard<'_, ()> {
+        // A writer that panicked holding the lock left nothing half-done that the lock
+        // protects (the table and snapshots are changed atomically), so go on.
+        self.gc_lock.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn collecting(&self) -> RwLockWriteGuard<'_, ()> {
+        self.gc_lock.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, name: &str) -> EngineResult<ImageRecord> {
+        self.store.get(name).map_err(image_err)
+    }
+
+    fn config(&self, id: &Digest) -> EngineResult<ImageConfig> {
+        self.store.config(id).map_err(image_err)
+    }
+
     /// By reference (`busybox`, `busybox:1.36`, `docker.io/library/busybox@sha256:…`),
     /// full id (`sha256:…`), or unambiguous id prefix. NotFound: `No such image: NAME`.
     pub fn resolve(&self, name: &str) -> EngineResult<ResolvedImage> {
-        let _ = name;
-        Err(todo_err())
+        let rec = self.get(name)?;
+        let config = self.config(&rec.id)?;
+        let display = match Reference::parse(name) {
+            Ok(r) if rec.names.contains(&canonical(&r)) => canonical(&r).familiar(),
+            _ => rec.id.to_string(),
+        };
+        Ok(ResolvedImage {
+            id: rec.id.to_string(),
+            name: display,
+            config,
+        })
     }
 
     /// Makes sure every layer of the image is unpacked as a committed snapshot (key: the
     /// layer's chain id, `sha256:…`), and returns the key of the top one to use as the
     /// parent of a container's snapshot (None for an image with no layers).
     pub fn unpack(&self, image: &ResolvedImage) -> EngineResult<Option<String>> {
-        let _ = image;
-        Err(todo_err())
+        let id = parse_digest(&image.id)?;
+        let _w = self.writing();
+        self.unpack_id(&id)
     }
 
     /// Number of images (for /info).
     pub fn count(&self) -> EngineResult<usize> {
-        Err(todo_err())
+        Ok(self.store.list().map_err(image_err)?.len())
     }
 
     pub fn list(
@@ -71,39 +243,95 @@ impl ImageService {
         filters: Filters,
         digests: bool,
     ) -> EngineResult<Vec<ImageSummary>> {
-        let _ = (all, filters, digests);
-        Err(todo_err())
+        // dockerd fills RepoDigests whatever `digests` says (the CLI uses it only to
+        // choose columns), and has no intermediate images for `all` to add.
+        let _ = (all, digests);
+        self.list_images(&filters)
     }
 
     pub fn inspect(&self, name: &str) -> EngineResult<ImageInspect> {
-        let _ = name;
-        Err(todo_err())
+        self.inspect_image(name)
     }
 
     pub fn history(&self, name: &str) -> EngineResult<Vec<ImageHistoryItem>> {
-        let _ = name;
-        Err(todo_err())
+        self.image_history(name)
     }
 
     /// Returns the new image's id.
     pub fn import(&self, src: &mut dyn Read, opts: ImportOptions) -> EngineResult<String> {
-        let _ = (src, opts);
-        Err(todo_err())
+        // Check the name and platform before reading any data.
+        let reference = match opts.repo.as_deref().filter(|r| !r.is_empty()) {
+            Some(repo) => Some(target_reference(repo, opts.tag.as_deref())?),
+            None => None,
+        };
+        let platform = opts
+            .platform
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .map(parse_platform)
+            .transpose()?;
+        let _w = self.writing();
+        let img = archive::import_rootfs(
+            self.store.content(),
+            src,
+            &opts.changes,
+            opts.message.as_deref(),
+            platform.as_ref(),
+        )
+        .map_err(|e| archive_err("importing the rootfs tarball", e))?;
+        let platform = platform.unwrap_or_else(berth_image::model::host_platform);
+        self.store
+            .put_for_platform(reference.as_ref(), &img.manifest, &platform)
+            .map_err(image_err)?;
+        Ok(img.config.to_string())
     }
 
     /// Returns docker's `Loaded image: …` lines.
     pub fn load(&self, src: &mut dyn Read) -> EngineResult<Vec<String>> {
-        let _ = src;
-        Err(todo_err())
+        let _w = self.writing();
+        let images = archive::load_docker_archive(self.store.content(), src)
+            .map_err(|e| archive_err("loading the image archive", e))?;
+        let platform = berth_image::model::host_platform();
+        let mut lines = Vec::new();
+        for img in images {
+            if img.names.is_empty() {
+                self.store
+                    .put_for_platform(None, &img.manifest, &platform)
+                    .map_err(image_err)?;
+                lines.push(format!("Loaded image ID: {}", img.config));
+                continue;
+            }
+            for name in &img.names {
+                let tagged = self
+                    .store
+                    .put_for_platform(Some(name), &img.manifest, &platform)
+                    .map_err(image_err)?;
+                if let Some(old) = tagged.displaced {
+                    lines.push(format!(
+                        "The image {} already exists, renaming the old one with ID {old} to empty string",
+                        name.familiar()
+                    ));
+                }
+                lines.push(format!("Loaded image: {}", name.familiar()));
+            }
+        }
+        Ok(lines)
     }
 
     pub fn tag(&self, name: &str, repo: &str, tag: Option<&str>) -> EngineResult<()> {
-        let _ = (name, repo, tag);
-        Err(todo_err())
+        // As dockerd: the source must exist before the new name is looked at.
+        let rec = self.get(name)?;
+        let target = target_reference(repo, tag)?;
+        self.store
+            .tag(&rec.id.to_string(), &target)
+            .map_err(image_err)?;
+        Ok(())
     }
 
     /// `in_use`: image ids that containers use (removal refused without force, and
     /// even with force the image content stays while a container needs it).
+    /// [`ImageService::remove_image`] takes the containers themselves, for dockerd's
+    /// exact messages and its running/stopped distinction.
     pub fn remove(
         &self,
         name: &str,
@@ -111,12 +339,63 @@ impl ImageService {
         no_prune: bool,
         in_use: &[String],
     ) -> EngineResult<Vec<ImageDeleteResponseItem>> {
-        let _ = (name, force, no_prune, in_use);
-        Err(todo_err())
+        let users: Vec<ImageUser> = in_use
+            .iter()
+            .map(|id| ImageUser {
+                image_id: id.clone(),
+                container_id: String::new(),
+                running: false,
+            })
+            .collect();
+        self.remove_image(name, force, no_prune, &users)
     }
 
     /// Total bytes of layer content on disk, for /system/df.
     pub fn layers_size(&self) -> EngineResult<i64> {
-        Err(todo_err())
+        self.total_layers_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_of_tag_and_import() {
+        let t = |r, tag| target_reference(r, tag).map(|r| r.familiar());
+        assert_eq!(t("busybox", None).unwrap(), "busybox:latest");
+        assert_eq!(t("busybox:1", None).unwrap(), "busybox:1");
+        assert_eq!(t("busybox:1", Some("2")).unwrap(), "busybox:2");
+        assert_eq!(
+            t("localhost:5000/a/b", Some("")).unwrap(),
+            "localhost:5000/a/b:latest"
+        );
+        let e = t("Busybox", None).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.to_string().contains("Busybox"), "{e}");
+        assert_eq!(t("busybox", Some("bad tag")).unwrap_err().status(), 400);
+        let dig = format!("busybox@sha256:{}", "a".repeat(64));
+        assert_eq!(t(&dig, None).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn the_service_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<ImageService>();
+    }
+
+    #[test]
+    fn platforms_and_short_ids() {
+        assert_eq!(
+            parse_platform("linux/arm64/v8").unwrap().variant.as_deref(),
+            Some("v8")
+        );
+        assert_eq!(parse_platform("linux/amd64").unwrap().architecture, "amd64");
+        assert!(parse_platform("linux").is_err());
+        assert_eq!(
+            short_id(&format!("sha256:{}", "ab".repeat(32))),
+            "abababababab"
+        );
+        assert_eq!(short_id("0123456789abcdef"), "0123456789ab");
     }
 }
