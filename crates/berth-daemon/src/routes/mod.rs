@@ -1,0 +1,264 @@
+//! Routing: strips the API version from the path (refusing versions berth does not
+//! speak), matches the route, and turns a handler's result into a response. Errors are
+//! mapped here, once: status from the error, body `{"message": …}`.
+
+mod containers;
+mod exec;
+mod images;
+mod streams;
+mod system;
+
+use berth_api_types::system::{ApiVersion, API_VERSION, MIN_API_VERSION};
+use berth_engine::Engine;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::http::{self, Conn, Request};
+
+/// What happens to the connection after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    KeepAlive,
+    Close,
+}
+
+/// What a handler produced.
+pub(crate) enum Reply {
+    /// A JSON body (already serialised) with this status.
+    Json(u16, Vec<u8>),
+    /// No body: 204, 304, or 200/201 with an empty body.
+    Empty(u16),
+    /// The handler wrote the whole response itself (a stream); the connection may be
+    /// reused.
+    Written,
+    /// The handler wrote what it could and the connection must close (a hijack, or a
+    /// stream the client went away from).
+    Close,
+}
+
+pub(crate) type HandlerResult = Result<Reply, ApiError>;
+
+/// Everything a handler needs.
+pub(crate) struct Ctx<'a> {
+    pub engine: &'a dyn Engine,
+    pub conn: &'a mut Conn,
+    pub req: &'a Request,
+}
+
+/// The largest JSON request body read (a create request is a few kilobytes).
+const MAX_JSON_BODY: usize = 8 << 20;
+
+impl Ctx<'_> {
+    /// Parses a JSON body; None when the body is empty. Errors name the field at fault.
+    pub fn json_body<T: DeserializeOwned>(&mut self) -> Result<Option<T>, ApiError> {
+        let body = self.conn.read_body_to_end(MAX_JSON_BODY)?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        let doc: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
+        match serde_path_to_error::deserialize::<_, T>(&doc) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => {
+                let tracked = e.path().to_string();
+                let probed = locate_bad_field::<T>(&doc).unwrap_or_default();
+                // serde loses the path inside flattened structs (the create request
+                // flattens its config, HostConfig its resources): take the more
+                // precise of the two answers.
+                let path = if probed.len() > tracked.len() || tracked == "." {
+                    probed
+                } else {
+                    tracked
+                };
+                Err(if path.is_empty() || path == "." {
+                    ApiError::bad(format!("invalid JSON body: {}", e.inner()))
+                } else {
+                    ApiError::bad(format!("invalid JSON body: field {path}: {}", e.inner()))
+                })
+            }
+        }
+    }
+
+    pub fn query(&self) -> &http::Query {
+        &self.req.query
+    }
+}
+
+/// Finds the object key whose value a failed deserialisation of `doc` trips on: the
+/// deepest key whose removal changes the error. Only runs on the error path, over a
+/// small body, and needs every field to be optional (the API types all are).
+fn locate_bad_field<T: DeserializeOwned>(doc: &serde_json::Value) -> Option<String> {
+    let error_of =
+        |v: serde_json::Value| serde_json::from_value::<T>(v).err().map(|e| e.to_string());
+    let original = error_of(doc.clone())?;
+    let mut path: Vec<String> = Vec::new();
+    let mut here = doc;
+    'descend: while let serde_json::Value::Object(map) = here {
+        for (key, value) in map {
+            let mut probe = doc.clone();
+            let mut node = &mut probe;
+            for p in &path {
+                match node.get_mut(p.as_str()) {
+                    Some(n) => node = n,
+                    None => break 'descend,
+                }
+            }
+            if let serde_json::Value::Object(m) = node {
+                m.remove(key);
+            }
+            if error_of(probe).as_deref() != Some(original.as_str()) {
+                path.push(key.clone());
+                here = value;
+                continue 'descend;
+            }
+        }
+        break;
+    }
+    (!path.is_empty()).then(|| path.join("."))
+}
+
+/// Serialises a JSON reply (newline-terminated, as dockerd's encoder writes it).
+pub(crate) fn json<T: Serialize>(status: u16, value: &T) -> HandlerResult {
+    let mut body = serde_json::to_vec(value)
+        .map_err(|e| ApiError::new(500, format!("cannot encode the response: {e}")))?;
+    body.push(b'\n');
+    Ok(Reply::Json(status, body))
+}
+
+/// Handles one request and writes its response.
+pub fn dispatch(engine: &dyn Engine, conn: &mut Conn, req: &Request) -> Outcome {
+    crate::debug!("Calling {} {}", req.method, req.path);
+    let result = {
+        let mut ctx = Ctx { engine, conn, req };
+        route(&mut ctx)
+    };
+    let written = match result {
+        Ok(Reply::Json(status, body)) => http::send(
+            &mut conn.sock,
+            status,
+            Some("application/json"),
+            &body,
+            &[],
+            false,
+        ),
+        Ok(Reply::Empty(status)) => http::send(&mut conn.sock, status, None, b"", &[], false),
+        Ok(Reply::Written) => Ok(()),
+        Ok(Reply::Close) => return Outcome::Close,
+        Err(e) => {
+            if e.status >= 500 {
+                crate::error!(
+                    "Handler for {} {} returned error: {}",
+                    req.method,
+                    req.path,
+                    e.message
+                );
+            } else {
+                crate::debug!("{} {}: {} {}", req.method, req.path, e.status, e.message);
+            }
+            http::send_error(&mut conn.sock, &e)
+        }
+    };
+    match written {
+        Ok(()) => Outcome::KeepAlive,
+        Err(_) => Outcome::Close,
+    }
+}
+
+/// Strips `/v1.NN` off a path, checking the version.
+fn strip_version(path: &str) -> Result<&str, ApiError> {
+    let Some(rest) = path.strip_prefix("/v") else {
+        return Ok(path);
+    };
+    let (ver, tail) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let Ok(v) = ver.parse::<ApiVersion>() else {
+        // Not a version (a route that starts with `v`): leave it to the router.
+        return Ok(path);
+    };
+    if v > API_VERSION {
+        return Err(ApiError::bad(format!(
+            "client version {v} is too new. Maximum supported API version is {API_VERSION}"
+        )));
+    }
+    if v < MIN_API_VERSION {
+        return Err(ApiError::bad(format!(
+            "client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+        )));
+    }
+    Ok(tail)
+}
+
+fn route(ctx: &mut Ctx<'_>) -> HandlerResult {
+    let path = strip_version(&ctx.req.path)?.to_string();
+    let method = ctx.req.method.clone();
+    let trimmed = path.trim_start_matches('/');
+    let segs: Vec<&str> = trimmed.split('/').collect();
+    match (method.as_str(), segs.as_slice()) {
+        ("GET" | "HEAD", ["_ping"]) => system::ping(ctx),
+        ("GET", ["version"]) => system::version(ctx),
+        ("GET", ["info"]) => system::info(ctx),
+        ("GET", ["system", "df"]) => system::df(ctx),
+        ("GET", ["events"]) => streams::events(ctx),
+
+        ("POST", ["containers", "create"]) => containers::create(ctx),
+        ("GET", ["containers", "json"]) => containers::list(ctx),
+        ("POST", ["containers", "prune"]) => containers::prune(ctx),
+        ("GET", ["containers", id, "json"]) => containers::inspect(ctx, id),
+        ("GET", ["containers", id, "top"]) => containers::top(ctx, id),
+        ("GET", ["containers", id, "logs"]) => streams::logs(ctx, id),
+        ("GET", ["containers", id, "stats"]) => streams::stats(ctx, id),
+        ("POST", ["containers", id, "wait"]) => streams::wait(ctx, id),
+        ("POST", ["containers", id, "attach"]) => containers::attach(ctx, id),
+        ("POST", ["containers", id, "exec"]) => exec::create(ctx, id),
+        ("POST", ["containers", id, action]) => containers::action(ctx, id, action),
+        ("DELETE", ["containers", id]) => containers::remove(ctx, id),
+
+        ("POST", ["exec", id, "start"]) => exec::start(ctx, id),
+        ("POST", ["exec", id, "resize"]) => exec::resize(ctx, id),
+        ("GET", ["exec", id, "json"]) => exec::inspect(ctx, id),
+
+        ("GET", ["images", "json"]) => images::list(ctx),
+        ("POST", ["images", "create"]) => images::create(ctx),
+        ("POST", ["images", "load"]) => images::load(ctx),
+        (_, ["images", _, ..]) => {
+            // Image names hold slashes and colons: match on the suffix.
+            let name_and_op = &trimmed["images/".len()..];
+            images::by_name(ctx, &method, name_and_op)
+        }
+        _ => Err(ApiError::no_route()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(
+            strip_version("/v1.41/containers/json").unwrap(),
+            "/containers/json"
+        );
+        assert_eq!(strip_version("/v1.24/_ping").unwrap(), "/_ping");
+        assert_eq!(
+            strip_version("/containers/json").unwrap(),
+            "/containers/json"
+        );
+        assert_eq!(strip_version("/version").unwrap(), "/version");
+        let e = strip_version("/v1.47/version").unwrap_err();
+        assert_eq!(e.status, 400);
+        assert_eq!(
+            e.message,
+            "client version 1.47 is too new. Maximum supported API version is 1.41"
+        );
+        let e = strip_version("/v1.12/version").unwrap_err();
+        assert!(
+            e.message.starts_with("client version 1.12 is too old"),
+            "{}",
+            e.message
+        );
+    }
+}

@@ -1,0 +1,37 @@
+//! `/_ping`, `/version`, `/info`, `/system/df`.
+
+use super::{json, Ctx, HandlerResult, Reply};
+use crate::http;
+
+/// `GET|HEAD /_ping`: `OK`, uncached; the docker CLI reads `Api-Version` from it to
+/// negotiate down to 1.41.
+pub fn ping(ctx: &mut Ctx<'_>) -> HandlerResult {
+    let head_only = ctx.req.method == "HEAD";
+    let body: &[u8] = if head_only { b"" } else { b"OK" };
+    http::send(
+        &mut ctx.conn.sock,
+        200,
+        Some("text/plain; charset=utf-8"),
+        body,
+        &[
+            ("Cache-Control", "no-cache, no-store, must-revalidate"),
+            ("Pragma", "no-cache"),
+            ("Swarm", "inactive"),
+        ],
+        head_only,
+    )
+    .map(|()| Reply::Written)
+    .or(Ok(Reply::Close))
+}
+
+pub fn version(ctx: &mut Ctx<'_>) -> HandlerResult {
+    json(200, &ctx.engine.version())
+}
+
+pub fn info(ctx: &mut Ctx<'_>) -> HandlerResult {
+    json(200, &ctx.engine.info()?)
+}
+
+pub fn df(ctx: &mut Ctx<'_>) -> HandlerResult {
+    json(200, &ctx.engine.system_df()?)
+}
