@@ -1,12 +1,29 @@
 //! [`LocalEngine`]: the [`Engine`](crate::Engine) that runs containers on this host,
 //! each under a `berth-runc shim`, with its state under the data and exec roots.
 
+use std::io::Read;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use berth_api_types::container::Ulimit;
+use berth_api_types::container::{
+    ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary,
+    ContainerTopResponse, ContainerUpdateRequest, ContainerUpdateResponse, Stats, Ulimit,
+};
+use berth_api_types::exec::{ExecConfig, ExecCreateResponse, ExecInspect, ExecStartConfig};
+use berth_api_types::image::{
+    ImageDeleteResponseItem, ImageHistoryItem, ImageInspect, ImageSummary,
+};
+use berth_api_types::system::{Info, SystemDf, Version};
+use berth_api_types::Filters;
 
-use crate::api::{EngineError, EngineResult};
+use crate::api::{
+    AttachOptions, AttachStream, Engine, EngineError, EngineResult, EventStream, ImportOptions,
+    ListOptions, LogStream, LogsOptions, PruneReport, WaitCondition, Waiter,
+};
+use crate::containers::{restore, Inner};
+use crate::images::ImageService;
+use crate::store::Status;
 
 /// How the daemon configured the engine (from its flags and daemon.json).
 #[derive(Debug, Clone)]
@@ -52,23 +69,334 @@ impl EngineConfig {
     }
 }
 
-/// The engine. Open once per daemon; shared by every connection.
+/// The engine. Open once per daemon; shared by every connection. Dropping it without
+/// [`LocalEngine::shutdown`] is what a crash looks like to the containers: they keep
+/// running under their shims, and the next `open` adopts them.
 pub struct LocalEngine {
-    config: EngineConfig,
+    inner: Arc<Inner>,
 }
 
 impl LocalEngine {
     /// Opens (creating if needed) the state under the roots, finds the shims of
     /// containers that were running, and starts restart-policy supervision.
     pub fn open(config: EngineConfig) -> EngineResult<Arc<LocalEngine>> {
-        let _ = config;
-        Err(EngineError::Internal("engine: not implemented yet".into()))
+        for d in [
+            config.data_root.join("containers"),
+            config.exec_root.join("containers"),
+            config.exec_root.join("runc"),
+        ] {
+            std::fs::create_dir_all(&d)
+                .map_err(|e| EngineError::Internal(format!("creating {}: {e}", d.display())))?;
+        }
+        let images = ImageService::open(&config.data_root)?;
+        let inner = Arc::new(Inner::new(config, images));
+        restore(&inner)?;
+        Ok(Arc::new(LocalEngine { inner }))
     }
 
     pub fn config(&self) -> &EngineConfig {
-        &self.config
+        &self.inner.config
     }
 
-    /// Called when the daemon stops: without live-restore, stops every container.
-    pub fn shutdown(&self) {}
+    /// Called when the daemon stops: without live-restore, stops every container
+    /// (gracefully, 10 s); either way background threads stop touching containers.
+    pub fn shutdown(&self) {
+        if !self.inner.config.live_restore {
+            // Stops keep the restart policy for the next daemon, as dockerd's shutdown.
+            let running: Vec<_> = self
+                .inner
+                .all()
+                .into_iter()
+                .filter(|c| c.lock().rec.state.status.is_running())
+                .collect();
+            let handles: Vec<_> = running
+                .into_iter()
+                .map(|c| {
+                    let inner = self.inner.clone();
+                    std::thread::spawn(move || {
+                        let _op = c.op_lock();
+                        let manual = c.lock().rec.manually_stopped;
+                        let _ = inner.stop_locked(&c, Some(10), None);
+                        let mut g = c.lock();
+                        g.rec.manually_stopped = manual;
+                        let _ = inner.save(&g.rec);
+                    })
+                })
+                .collect();
+            for h in handles {
+                let _ = h.join();
+            }
+        }
+        self.inner.closed.store(true, Ordering::SeqCst);
+    }
+
+    fn image_event(&self, action: &str, id: &str, name: &str) {
+        let mut attrs = std::collections::BTreeMap::new();
+        if !name.is_empty() {
+            attrs.insert("name".to_string(), name.to_string());
+        }
+        self.inner.events.emit("image", action, id, attrs);
+    }
+
+    /// Image ids used by containers (they keep their image).
+    fn images_in_use(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .inner
+            .all()
+            .iter()
+            .map(|c| c.lock().rec.image_id.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+impl Drop for LocalEngine {
+    fn drop(&mut self) {
+        // Monitor threads outlive this value; from now on they leave the containers
+        // alone, for the next engine to adopt.
+        self.inner.closed.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Engine for LocalEngine {
+    fn version(&self) -> Version {
+        crate::system::version()
+    }
+
+    fn info(&self) -> EngineResult<Info> {
+        let mut inputs = crate::system::InfoInputs {
+            images: self.inner.images.count()?,
+            data_root: self.inner.config.data_root.clone(),
+            live_restore: self.inner.config.live_restore,
+            runtime_path: self.inner.config.runtime.clone(),
+            init_path: self.inner.config.init_path.clone(),
+            ..Default::default()
+        };
+        for c in self.inner.all() {
+            match c.lock().rec.state.status {
+                Status::Running | Status::Restarting => inputs.containers_running += 1,
+                Status::Paused => inputs.containers_paused += 1,
+                _ => inputs.containers_stopped += 1,
+            }
+        }
+        Ok(crate::system::info(&inputs))
+    }
+
+    fn system_df(&self) -> EngineResult<SystemDf> {
+        Ok(SystemDf {
+            layers_size: self.inner.images.layers_size()?,
+            images: self.inner.images.list(true, Filters::default(), false)?,
+            containers: self.inner.df_containers(),
+            volumes: Vec::new(),
+            build_cache: Vec::new(),
+        })
+    }
+
+    fn events(
+        &self,
+        since_nanos: i64,
+        until_nanos: i64,
+        filters: Filters,
+    ) -> EngineResult<EventStream> {
+        self.inner
+            .events
+            .subscribe(since_nanos, until_nanos, filters)
+    }
+
+    fn container_create(
+        &self,
+        name: Option<&str>,
+        req: ContainerCreateRequest,
+    ) -> EngineResult<ContainerCreateResponse> {
+        self.inner.create(name, req)
+    }
+
+    fn container_list(&self, opts: ListOptions) -> EngineResult<Vec<ContainerSummary>> {
+        self.inner.list(opts)
+    }
+
+    fn container_inspect(&self, id: &str, size: bool) -> EngineResult<ContainerInspect> {
+        self.inner.inspect(id, size)
+    }
+
+    fn container_top(&self, id: &str, ps_args: Option<&str>) -> EngineResult<ContainerTopResponse> {
+        self.inner.top(id, ps_args)
+    }
+
+    fn container_logs(&self, id: &str, opts: LogsOptions) -> EngineResult<(LogStream, bool)> {
+        self.inner.logs(id, opts)
+    }
+
+    fn container_start(&self, id: &str) -> EngineResult<()> {
+        self.inner.start(id)
+    }
+
+    fn container_stop(
+        &self,
+        id: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> EngineResult<()> {
+        self.inner.stop(id, timeout, signal)
+    }
+
+    fn container_restart(
+        &self,
+        id: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> EngineResult<()> {
+        self.inner.restart(id, timeout, signal)
+    }
+
+    fn container_kill(&self, id: &str, signal: Option<&str>) -> EngineResult<()> {
+        self.inner.kill(id, signal)
+    }
+
+    fn container_update(
+        &self,
+        id: &str,
+        req: ContainerUpdateRequest,
+    ) -> EngineResult<ContainerUpdateResponse> {
+        self.inner.update(id, req)
+    }
+
+    fn container_rename(&self, id: &str, new_name: &str) -> EngineResult<()> {
+        self.inner.rename(id, new_name)
+    }
+
+    fn container_pause(&self, id: &str) -> EngineResult<()> {
+        self.inner.pause(id, false)
+    }
+
+    fn container_unpause(&self, id: &str) -> EngineResult<()> {
+        self.inner.pause(id, true)
+    }
+
+    fn container_attach(&self, id: &str, opts: AttachOptions) -> EngineResult<AttachStream> {
+        self.inner.attach(id, opts)
+    }
+
+    fn container_wait(&self, id: &str, condition: WaitCondition) -> EngineResult<Waiter> {
+        self.inner.wait(id, condition)
+    }
+
+    fn container_remove(&self, id: &str, force: bool, _volumes: bool) -> EngineResult<()> {
+        self.inner.remove(id, force)
+    }
+
+    fn container_resize(&self, id: &str, height: u16, width: u16) -> EngineResult<()> {
+        self.inner.resize(id, height, width)
+    }
+
+    fn container_stats(&self, id: &str) -> EngineResult<Stats> {
+        self.inner.stats(id)
+    }
+
+    fn containers_prune(&self, filters: Filters) -> EngineResult<PruneReport> {
+        self.inner.prune(filters)
+    }
+
+    fn exec_create(&self, container: &str, config: ExecConfig) -> EngineResult<ExecCreateResponse> {
+        self.inner.exec_create(container, config)
+    }
+
+    fn exec_start(
+        &self,
+        exec_id: &str,
+        config: ExecStartConfig,
+    ) -> EngineResult<Option<AttachStream>> {
+        self.inner.exec_start(exec_id, config)
+    }
+
+    fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> EngineResult<()> {
+        self.inner.exec_resize(exec_id, height, width)
+    }
+
+    fn exec_inspect(&self, exec_id: &str) -> EngineResult<ExecInspect> {
+        self.inner.exec_inspect(exec_id)
+    }
+
+    fn image_list(
+        &self,
+        all: bool,
+        filters: Filters,
+        digests: bool,
+    ) -> EngineResult<Vec<ImageSummary>> {
+        self.inner.images.list(all, filters, digests)
+    }
+
+    fn image_inspect(&self, name: &str) -> EngineResult<ImageInspect> {
+        self.inner.images.inspect(name)
+    }
+
+    fn image_history(&self, name: &str) -> EngineResult<Vec<ImageHistoryItem>> {
+        self.inner.images.history(name)
+    }
+
+    fn image_import(&self, src: &mut dyn Read, opts: ImportOptions) -> EngineResult<String> {
+        let name = match (&opts.repo, &opts.tag) {
+            (Some(r), Some(t)) if !t.is_empty() => format!("{r}:{t}"),
+            (Some(r), _) => r.clone(),
+            _ => String::new(),
+        };
+        let id = self.inner.images.import(src, opts)?;
+        self.image_event("import", &id, &name);
+        Ok(id)
+    }
+
+    fn image_load(&self, src: &mut dyn Read) -> EngineResult<Vec<String>> {
+        let lines = self.inner.images.load(src)?;
+        for l in &lines {
+            let what = l
+                .strip_prefix("Loaded image: ")
+                .or_else(|| l.strip_prefix("Loaded image ID: "))
+                .unwrap_or(l);
+            let id = self
+                .inner
+                .images
+                .resolve(what)
+                .map(|i| i.id)
+                .unwrap_or_else(|_| what.to_string());
+            self.image_event("load", &id, what);
+        }
+        Ok(lines)
+    }
+
+    fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> EngineResult<()> {
+        self.inner.images.tag(name, repo, tag)?;
+        let id = self
+            .inner
+            .images
+            .resolve(name)
+            .map(|i| i.id)
+            .unwrap_or_else(|_| name.to_string());
+        let full = match tag {
+            Some(t) if !t.is_empty() => format!("{repo}:{t}"),
+            _ => format!("{repo}:latest"),
+        };
+        self.image_event("tag", &id, &full);
+        Ok(())
+    }
+
+    fn image_remove(
+        &self,
+        name: &str,
+        force: bool,
+        no_prune: bool,
+    ) -> EngineResult<Vec<ImageDeleteResponseItem>> {
+        let in_use = self.images_in_use();
+        let items = self.inner.images.remove(name, force, no_prune, &in_use)?;
+        for it in &items {
+            if let Some(u) = it.untagged.as_deref().filter(|s| !s.is_empty()) {
+                self.image_event("untag", u, u);
+            }
+            if let Some(d) = it.deleted.as_deref().filter(|s| !s.is_empty()) {
+                self.image_event("delete", d, name);
+            }
+        }
+        Ok(items)
+    }
 }

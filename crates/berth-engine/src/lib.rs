@@ -6,11 +6,19 @@
 //! spec `berth-runc` runs.
 
 pub mod api;
+mod containers;
 pub mod engine;
+pub mod events;
+mod exec;
+mod health;
 pub mod images;
+mod names;
+mod shim;
 pub mod spec;
 pub mod stats;
+pub mod store;
 pub mod system;
+pub mod timefmt;
 pub mod top;
 
 pub use api::{Engine, EngineError, EngineResult};

@@ -1410,6 +1410,14 @@ fn throttle_device_numbers(path: &str, field: &'static str) -> Result<(i64, i64)
 
 // ---------------------------------------------------------------- resources
 
+/// The cgroup resources of `hc` alone (no device rules), with their warnings: what
+/// `docker update` hands the runtime for a running container.
+pub fn linux_resources(hc: &HostConfig) -> Result<(LinuxResources, Vec<String>), SpecError> {
+    let mut warnings = Vec::new();
+    let r = resources(hc, &mut warnings)?;
+    Ok((r, warnings))
+}
+
 fn resources(hc: &HostConfig, warnings: &mut Vec<String>) -> Result<LinuxResources, SpecError> {
     let r = &hc.resources;
     for (field, v) in [

@@ -1,0 +1,142 @@
+//! Attaching to a container's stdio through its shim, and resizing its tty. The shim
+//! speaks Docker's framing already; with `logs` the log is replayed first through a
+//! socketpair relay.
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::Inner;
+use crate::api::{AttachOptions, AttachStream, EngineError, EngineResult, LogsOptions, StdStream};
+use crate::store::Status;
+
+impl Inner {
+    /// `POST /containers/{id}/attach`.
+    pub fn attach(self: &Arc<Self>, r: &str, opts: AttachOptions) -> EngineResult<AttachStream> {
+        let c = self.get(r)?;
+        let (rec, tty) = {
+            let _op = c.op_lock();
+            let rec = c.record();
+            match rec.state.status {
+                Status::Running | Status::Paused | Status::Restarting => {}
+                Status::Created => {
+                    // docker attaches before it starts: the shim must exist now so no
+                    // output is lost. A launch failure is reported by start.
+                    if self.ensure_shim(&c).is_err() {
+                        let (mine, _theirs) = UnixStream::pair().map_err(|e| {
+                            EngineError::Internal(format!("creating a socket pair: {e}"))
+                        })?;
+                        return Ok(AttachStream {
+                            stream: mine,
+                            tty: rec.config.tty,
+                        });
+                    }
+                }
+                _ => {
+                    return Err(EngineError::Conflict(
+                        "You cannot attach to a stopped container, start it first".into(),
+                    ))
+                }
+            }
+            (rec.clone(), rec.config.tty)
+        };
+        let keys = opts
+            .detach_keys
+            .clone()
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| "ctrl-p,ctrl-q".into());
+        let (_, live) = self
+            .shim(&c.id)
+            .call_stream(
+                &json!({
+                    "op": "attach",
+                    "stdin": opts.stdin && rec.config.open_stdin,
+                    "stdout": opts.stdout,
+                    "stderr": opts.stderr,
+                    "detach_keys": keys,
+                }),
+                Some(std::time::Duration::from_secs(30)),
+            )
+            .map_err(|e| match e {
+                crate::shim::ShimError::Failed(m) => EngineError::BadParameter(m),
+                e => EngineError::Conflict(format!("container {} is not running: {e}", c.id)),
+            })?;
+        self.emit(&rec, "attach", &[]);
+        if !opts.logs {
+            return Ok(AttachStream { stream: live, tty });
+        }
+        // Replay the log, then relay the live stream, through a socket pair.
+        let logs = self.logs(
+            &c.id,
+            LogsOptions {
+                stdout: opts.stdout,
+                stderr: opts.stderr,
+                ..Default::default()
+            },
+        );
+        let (mine, theirs) = UnixStream::pair()
+            .map_err(|e| EngineError::Internal(format!("creating a socket pair: {e}")))?;
+        let mut out = theirs
+            .try_clone()
+            .map_err(|e| EngineError::Internal(format!("duplicating a socket: {e}")))?;
+        let mut live_in = live
+            .try_clone()
+            .map_err(|e| EngineError::Internal(format!("duplicating a socket: {e}")))?;
+        let mut client_in = theirs;
+        let mut live_out = live;
+        std::thread::spawn(move || {
+            if let Ok((entries, _)) = logs {
+                for e in entries.flatten() {
+                    let chunk = if tty {
+                        e.bytes
+                    } else {
+                        frame(e.stream, &e.bytes)
+                    };
+                    if out.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = std::io::copy(&mut live_in, &mut out);
+            let _ = out.shutdown(std::net::Shutdown::Both);
+        });
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut client_in, &mut live_out);
+            let _ = live_out.shutdown(std::net::Shutdown::Write);
+        });
+        Ok(AttachStream { stream: mine, tty })
+    }
+
+    /// `POST /containers/{id}/resize`.
+    pub fn resize(&self, r: &str, height: u16, width: u16) -> EngineResult<()> {
+        let c = self.get(r)?;
+        let rec = c.record();
+        if !rec.state.status.is_running() && !c.lock().shim_up {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        self.shim(&c.id)
+            .call(&json!({"op": "resize", "height": height, "width": width}))
+            .map_err(|e| EngineError::BadParameter(format!("resizing container {}: {e}", c.id)))?;
+        self.emit(
+            &rec,
+            "resize",
+            &[("height", height.to_string()), ("width", width.to_string())],
+        );
+        Ok(())
+    }
+}
+
+/// Docker's stream framing: `[1|2, 0, 0, 0, len u32 BE]` + payload.
+pub(crate) fn frame(s: StdStream, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + payload.len());
+    v.push(if s == StdStream::Stdout { 1 } else { 2 });
+    v.extend_from_slice(&[0, 0, 0]);
+    v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}

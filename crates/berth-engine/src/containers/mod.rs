@@ -1,0 +1,358 @@
+//! Containers: the table of every container this engine knows, each with its record
+//! and run state, and one file per operation on them. A container is run by its own
+//! `berth-runc shim`; a monitor thread per started container waits for the shim to
+//! report the exit and applies the restart policy.
+//!
+//! Locking: the table lock is held only to find or insert a container. Each container
+//! has an operation lock (start, stop, remove, … one at a time; held while talking to
+//! the shim) and a state lock (the record; never held while blocking), with a condvar
+//! woken on every exit and on removal.
+
+mod attach;
+mod create;
+mod list;
+mod logs;
+mod remove;
+mod start;
+mod stop;
+mod update;
+mod wait;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+
+use berth_image::snapshot::Snapshotter;
+
+use crate::api::{EngineError, EngineResult};
+use crate::engine::EngineConfig;
+use crate::events::Events;
+use crate::images::ImageService;
+use crate::store::{self, ContainerRecord};
+
+pub(crate) use create::request_of;
+pub(crate) use start::{empty_image_config, restore};
+
+/// What changes under a container's state lock.
+pub(crate) struct Live {
+    pub rec: ContainerRecord,
+    /// Bumped on every exit: waiters for the next exit compare it.
+    pub exits: u64,
+    /// Bumped on every start.
+    pub starts: u64,
+    pub removed: bool,
+    /// A shim runs for this container (launched by attach or start).
+    pub shim_up: bool,
+    /// Exec instances of this container.
+    pub exec_ids: Vec<String>,
+    /// The restart policy's current back-off.
+    pub backoff: std::time::Duration,
+}
+
+/// One container.
+pub(crate) struct Container {
+    pub id: String,
+    /// Serializes operations that talk to the shim or change the run state.
+    pub op: Mutex<()>,
+    state: Mutex<Live>,
+    pub cond: Condvar,
+}
+
+impl Container {
+    pub fn new(rec: ContainerRecord) -> Container {
+        Container {
+            id: rec.id.clone(),
+            op: Mutex::new(()),
+            state: Mutex::new(Live {
+                rec,
+                exits: 0,
+                starts: 0,
+                removed: false,
+                shim_up: false,
+                exec_ids: Vec::new(),
+                backoff: std::time::Duration::ZERO,
+            }),
+            cond: Condvar::new(),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Live> {
+        self.state.lock().expect("container state lock poisoned")
+    }
+
+    pub fn op_lock(&self) -> MutexGuard<'_, ()> {
+        self.op.lock().expect("container operation lock poisoned")
+    }
+
+    /// A copy of the record.
+    pub fn record(&self) -> ContainerRecord {
+        self.lock().rec.clone()
+    }
+
+    /// Waits on the condvar with the state lock.
+    pub fn wait_timeout<'a>(
+        &self,
+        g: MutexGuard<'a, Live>,
+        d: std::time::Duration,
+    ) -> MutexGuard<'a, Live> {
+        self.cond
+            .wait_timeout(g, d)
+            .expect("container state lock poisoned")
+            .0
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Table {
+    pub by_id: HashMap<String, Arc<Container>>,
+    /// name (without slash) → id; reserved before the container is in `by_id`.
+    pub names: HashMap<String, String>,
+}
+
+/// The engine's shared state, held by the engine and by its background threads.
+pub(crate) struct Inner {
+    pub config: EngineConfig,
+    pub images: ImageService,
+    pub snapshotter: Arc<dyn Snapshotter>,
+    pub events: Events,
+    pub table: RwLock<Table>,
+    pub execs: Mutex<HashMap<String, Arc<crate::exec::Exec>>>,
+    /// Set when the engine value is dropped or shut down: background threads leave the
+    /// containers alone from then on (another engine may own them).
+    pub closed: AtomicBool,
+}
+
+impl Inner {
+    pub fn new(config: EngineConfig, images: ImageService) -> Inner {
+        let snapshotter = images.snapshotter();
+        Inner {
+            config,
+            images,
+            snapshotter,
+            events: Events::new(),
+            table: RwLock::new(Table::default()),
+            execs: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    pub fn containers_dir(&self) -> PathBuf {
+        self.config.data_root.join("containers")
+    }
+
+    /// `DATA_ROOT/containers/<id>`: the record, logs, hosts files.
+    pub fn data_dir(&self, id: &str) -> PathBuf {
+        self.containers_dir().join(id)
+    }
+
+    /// `EXEC_ROOT/containers/<id>`: the shim's state directory.
+    pub fn exec_dir(&self, id: &str) -> PathBuf {
+        self.config.exec_root.join("containers").join(id)
+    }
+
+    pub fn bundle(&self, id: &str) -> PathBuf {
+        self.exec_dir(id).join("bundle")
+    }
+
+    pub fn rootfs(&self, id: &str) -> PathBuf {
+        self.bundle(id).join("rootfs")
+    }
+
+    pub fn runtime_root(&self) -> PathBuf {
+        self.config.exec_root.join("runc")
+    }
+
+    pub fn shim(&self, id: &str) -> crate::shim::Shim {
+        crate::shim::Shim::new(self.exec_dir(id))
+    }
+
+    /// Persists `rec`.
+    pub fn save(&self, rec: &ContainerRecord) -> EngineResult<()> {
+        store::save(&self.data_dir(&rec.id), rec)
+    }
+
+    /// Finds a container by full id, name (with or without `/`) or unique id prefix.
+    pub fn get(&self, r: &str) -> EngineResult<Arc<Container>> {
+        let t = self.table.read().expect("container table lock poisoned");
+        if let Some(c) = t.by_id.get(r) {
+            return Ok(c.clone());
+        }
+        let name = r.strip_prefix('/').unwrap_or(r);
+        if let Some(c) = t.names.get(name).and_then(|id| t.by_id.get(id)) {
+            return Ok(c.clone());
+        }
+        if !r.is_empty() {
+            let mut found = t.by_id.iter().filter(|(id, _)| id.starts_with(r));
+            if let Some((_, c)) = found.next() {
+                if found.next().is_some() {
+                    return Err(EngineError::NotFound(format!(
+                        "multiple IDs found with provided prefix: {r}"
+                    )));
+                }
+                return Ok(c.clone());
+            }
+        }
+        Err(no_such_container(r))
+    }
+
+    /// Every container, newest first.
+    pub fn all(&self) -> Vec<Arc<Container>> {
+        let t = self.table.read().expect("container table lock poisoned");
+        let mut v: Vec<(i64, Arc<Container>)> = t
+            .by_id
+            .values()
+            .map(|c| (c.lock().rec.created, c.clone()))
+            .collect();
+        v.sort_by_key(|x| std::cmp::Reverse(x.0));
+        v.into_iter().map(|(_, c)| c).collect()
+    }
+
+    /// Emits a container event with Docker's attributes (name, image, labels).
+    pub fn emit(&self, rec: &ContainerRecord, action: &str, extra: &[(&str, String)]) {
+        let mut attrs: BTreeMap<String, String> = rec.config.labels.clone();
+        attrs.insert("name".into(), rec.name.clone());
+        attrs.insert("image".into(), rec.image_name.clone());
+        for (k, v) in extra {
+            attrs.insert((*k).to_string(), v.clone());
+        }
+        self.events.emit("container", action, &rec.id, attrs);
+    }
+
+    /// Unmounts the container's root filesystem if it is mounted.
+    pub fn unmount_rootfs(&self, id: &str) {
+        let rootfs = self.rootfs(id);
+        while is_mountpoint(&rootfs) {
+            if berth_image::snapshot::unmount(&rootfs).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// `No such container: X` (404).
+pub(crate) fn no_such_container(r: &str) -> EngineError {
+    EngineError::NotFound(format!("No such container: {r}"))
+}
+
+/// Whether `p` is a mount point, from /proc/self/mountinfo.
+pub(crate) fn is_mountpoint(p: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = p.to_string_lossy();
+    info.lines().any(|l| {
+        l.split(' ')
+            .nth(4)
+            .is_some_and(|m| unescape_mountinfo(m) == want)
+    })
+}
+
+fn unescape_mountinfo(s: &str) -> String {
+    // mountinfo escapes space, tab, newline and backslash as \ooo.
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A signal by name (`KILL`, `SIGKILL`, `sigkill`, `RTMIN+1`) or number.
+pub(crate) fn parse_signal(s: &str) -> EngineResult<i32> {
+    let bad = || EngineError::BadParameter(format!("Invalid signal: {s}"));
+    if let Ok(n) = s.parse::<i32>() {
+        return if (1..=64).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" | "CLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        "RTMIN" => 34,
+        "RTMAX" => 64,
+        other => {
+            if let Some(k) = other.strip_prefix("RTMIN+") {
+                34 + k.parse::<i32>().map_err(|_| bad())?
+            } else if let Some(k) = other.strip_prefix("RTMAX-") {
+                64 - k.parse::<i32>().map_err(|_| bad())?
+            } else {
+                return Err(bad());
+            }
+        }
+    };
+    if (1..=64).contains(&n) {
+        Ok(n)
+    } else {
+        Err(bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("sigterm").unwrap(), 15);
+        assert_eq!(parse_signal("1").unwrap(), 1);
+        assert_eq!(parse_signal("RTMIN+2").unwrap(), 36);
+        assert!(parse_signal("BOGUS").is_err());
+        assert!(parse_signal("0").is_err());
+    }
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+    }
+}

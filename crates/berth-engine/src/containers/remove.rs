@@ -1,0 +1,264 @@
+//! Removing containers: `rm` (with force: SIGKILL and wait first) and prune. Removal
+//! takes the snapshot, the shim's state directory and the data directory (logs too),
+//! and wakes everyone waiting for `removed`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_api_types::Filters;
+use serde_json::json;
+
+use super::{Container, Inner};
+use crate::api::{EngineError, EngineResult, PruneReport};
+use crate::store::Status;
+use crate::timefmt::{now_nanos, parse_rfc3339};
+
+impl Inner {
+    /// `DELETE /containers/{id}`.
+    pub fn remove(self: &Arc<Self>, r: &str, force: bool) -> EngineResult<()> {
+        let c = self.get(r)?;
+        self.remove_container(&c, force, false)
+    }
+
+    /// Removes `c`; `force` kills it first when it runs.
+    pub(crate) fn remove_container(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        force: bool,
+        _volumes: bool,
+    ) -> EngineResult<()> {
+        let _op = c.op_lock();
+        let (status, exits0) = {
+            let mut g = c.lock();
+            if g.removed {
+                return Ok(());
+            }
+            let status = g.rec.state.status;
+            match status {
+                Status::Running | Status::Restarting if !force => {
+                    return Err(EngineError::Conflict(format!(
+                        "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                        c.id
+                    )))
+                }
+                Status::Paused if !force => {
+                    return Err(EngineError::Conflict(format!(
+                        "You cannot remove a paused container {}. Unpause and then stop the container before attempting removal or force remove",
+                        c.id
+                    )))
+                }
+                _ => {}
+            }
+            g.rec.manually_stopped = true;
+            (status, g.exits)
+        };
+        if status.is_running() {
+            let sh = self.shim(&c.id);
+            let _ = sh.call(&json!({"op": "kill", "signal": libc::SIGKILL, "all": true}));
+            if !self.wait_removal_exit(c, exits0) {
+                let _ = sh.call(&json!({"op": "shutdown"}));
+                if !self.wait_removal_exit(c, exits0) {
+                    return Err(EngineError::Internal(format!(
+                        "Could not kill running container {}, cannot remove",
+                        c.id
+                    )));
+                }
+            }
+        }
+        if c.lock().shim_up {
+            self.abandon_shim(c);
+        }
+        let rec = {
+            let mut g = c.lock();
+            g.rec.state.status = Status::Removing;
+            g.rec.clone()
+        };
+        self.unmount_rootfs(&c.id);
+        match self.snapshotter.remove(&rec.snapshot_key) {
+            Ok(()) | Err(berth_image::snapshot::SnapshotError::NotFound { .. }) => {}
+            Err(e) => {
+                let mut g = c.lock();
+                g.rec.state.status = Status::Dead;
+                g.rec.state.error = e.to_string();
+                let _ = self.save(&g.rec);
+                return Err(EngineError::Internal(format!(
+                    "removing the snapshot of container {}: {e}",
+                    c.id
+                )));
+            }
+        }
+        for d in [self.exec_dir(&c.id), self.data_dir(&c.id)] {
+            match std::fs::remove_dir_all(&d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(EngineError::Internal(format!(
+                        "removing {}: {e}",
+                        d.display()
+                    )))
+                }
+            }
+        }
+        {
+            let mut execs = self.execs.lock().expect("exec table lock poisoned");
+            execs.retain(|_, e| e.container_id != c.id);
+        }
+        {
+            let mut t = self.table.write().expect("container table lock poisoned");
+            t.by_id.remove(&c.id);
+            if t.names.get(&rec.name) == Some(&c.id) {
+                t.names.remove(&rec.name);
+            }
+        }
+        {
+            let mut g = c.lock();
+            g.removed = true;
+            c.cond.notify_all();
+        }
+        self.emit(&rec, "destroy", &[]);
+        Ok(())
+    }
+
+    fn wait_removal_exit(&self, c: &Container, exits0: u64) -> bool {
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        let mut g = c.lock();
+        while g.exits == exits0 && g.rec.state.status.is_running() {
+            let now = std::time::Instant::now();
+            if now >= end {
+                return false;
+            }
+            g = c.wait_timeout(g, end - now);
+        }
+        true
+    }
+
+    /// `POST /containers/prune`.
+    pub fn prune(self: &Arc<Self>, filters: Filters) -> EngineResult<PruneReport> {
+        filters
+            .validate(&["until", "label", "label!"])
+            .map_err(|e| EngineError::BadParameter(e.to_string()))?;
+        let mut until = None;
+        for u in filters.get("until") {
+            until =
+                Some(parse_timestamp(u).ok_or_else(|| {
+                    EngineError::BadParameter(format!("invalid filter 'until={u}'"))
+                })?);
+        }
+        let mut report = PruneReport::default();
+        for c in self.all() {
+            let rec = c.record();
+            if !matches!(
+                rec.state.status,
+                Status::Exited | Status::Created | Status::Dead
+            ) {
+                continue;
+            }
+            if until.is_some_and(|u| rec.created >= u) {
+                continue;
+            }
+            if !filters.match_label(&rec.config.labels) {
+                continue;
+            }
+            if filters
+                .get("label!")
+                .iter()
+                .any(|l| match l.split_once('=') {
+                    Some((k, v)) => rec.config.labels.get(k).is_some_and(|have| have == v),
+                    None => rec.config.labels.contains_key(l.as_str()),
+                })
+            {
+                continue;
+            }
+            let size = self
+                .snapshotter
+                .usage(&rec.snapshot_key)
+                .map(|u| u.size)
+                .unwrap_or(0);
+            if self.remove_container(&c, false, false).is_ok() {
+                report.deleted.push(rec.id.clone());
+                report.space_reclaimed += size;
+            }
+        }
+        self.events.emit(
+            "container",
+            "prune",
+            "",
+            [("reclaimed".to_string(), report.space_reclaimed.to_string())].into(),
+        );
+        Ok(report)
+    }
+}
+
+/// Docker's filter timestamps: a duration before now (`10m`, `24h`, `1h30m`), unix
+/// seconds (with an optional fraction) or RFC 3339. Unix nanoseconds.
+pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
+    if let Some(d) = parse_go_duration(s) {
+        return Some(now_nanos() - d);
+    }
+    if let Ok(f) = s.parse::<f64>() {
+        return Some((f * 1e9) as i64);
+    }
+    if let Some(t) = parse_rfc3339(s) {
+        return Some(t);
+    }
+    // A date alone, or a time without zone (taken as UTC).
+    if s.len() == 10 {
+        return parse_rfc3339(&format!("{s}T00:00:00Z"));
+    }
+    parse_rfc3339(&format!("{s}Z"))
+}
+
+/// `1h30m`, `10s`, `500ms` → nanoseconds.
+fn parse_go_duration(s: &str) -> Option<i64> {
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n_end = rest
+            .find(|ch: char| !(ch.is_ascii_digit() || ch == '.'))
+            .unwrap_or(rest.len());
+        if n_end == 0 {
+            return None;
+        }
+        let n: f64 = rest[..n_end].parse().ok()?;
+        rest = &rest[n_end..];
+        let u_end = rest
+            .find(|ch: char| ch.is_ascii_digit() || ch == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..u_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[u_end..];
+        total += n * mult;
+    }
+    Some(total as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(parse_go_duration("1h30m"), Some(5400 * 1_000_000_000));
+        assert_eq!(parse_go_duration("10"), None);
+        assert_eq!(
+            parse_timestamp("1700000000"),
+            Some(1_700_000_000 * 1_000_000_000)
+        );
+        assert_eq!(
+            parse_timestamp("2026-11-22T16:00:00Z"),
+            Some(1_795_363_200 * 1_000_000_000)
+        );
+        let t = parse_timestamp("10m").unwrap();
+        assert!((now_nanos() - t - 600_000_000_000).abs() < 5_000_000_000);
+    }
+}

@@ -1,0 +1,278 @@
+//! Talking to a container's `berth-runc shim` (docs/shim.md): launching it, and its
+//! control socket — one JSON request line, one JSON reply line, and for `attach` and
+//! `exec` the rest of the connection as the process's stdio.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Files the shim keeps in its state directory.
+pub const SOCKET: &str = "shim.sock";
+pub const PID_FILE: &str = "shim.pid";
+pub const EXIT_FILE: &str = "exit.json";
+
+/// Why talking to a shim failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    /// The socket could not be reached or the connection broke.
+    #[error("shim socket {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The shim answered `{"ok":false,"error":…}`.
+    #[error("{0}")]
+    Failed(String),
+    /// The reply was not JSON.
+    #[error("shim socket {path}: bad reply {reply:?}")]
+    BadReply { path: PathBuf, reply: String },
+}
+
+/// The shim of one container, by its state directory.
+#[derive(Debug, Clone)]
+pub struct Shim {
+    pub state_dir: PathBuf,
+}
+
+/// The exit the shim reported (`wait` reply or exit.json).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    pub code: i64,
+    /// Unix nanoseconds (0: unknown).
+    pub finished_at: i64,
+}
+
+impl Exit {
+    fn from_json(v: &Value) -> Option<Exit> {
+        Some(Exit {
+            code: v["exit_code"].as_i64()?,
+            finished_at: v["finished_at"]
+                .as_str()
+                .and_then(crate::timefmt::parse_rfc3339)
+                .unwrap_or(0),
+        })
+    }
+}
+
+impl Shim {
+    pub fn new(state_dir: impl Into<PathBuf>) -> Shim {
+        Shim {
+            state_dir: state_dir.into(),
+        }
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.state_dir.join(SOCKET)
+    }
+
+    fn io_err(&self) -> impl FnOnce(std::io::Error) -> ShimError + '_ {
+        move |source| ShimError::Io {
+            path: self.socket(),
+            source,
+        }
+    }
+
+    /// Sends `req` and reads the reply line, byte by byte so nothing of a following
+    /// stream is consumed. Returns the reply and the connection.
+    pub fn call_stream(
+        &self,
+        req: &Value,
+        timeout: Option<Duration>,
+    ) -> Result<(Value, UnixStream), ShimError> {
+        let mut s = UnixStream::connect(self.socket()).map_err(self.io_err())?;
+        s.set_read_timeout(timeout).map_err(self.io_err())?;
+        let mut line = serde_json::to_vec(req).expect("a JSON value always serializes");
+        line.push(b'\n');
+        s.write_all(&line).map_err(self.io_err())?;
+        let mut reply = Vec::new();
+        let mut b = [0u8; 1];
+        loop {
+            match s.read(&mut b) {
+                Ok(0) => break,
+                Ok(_) if b[0] == b'\n' => break,
+                Ok(_) => reply.push(b[0]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_err()(e)),
+            }
+        }
+        s.set_read_timeout(None).map_err(self.io_err())?;
+        let v: Value = serde_json::from_slice(&reply).map_err(|_| ShimError::BadReply {
+            path: self.socket(),
+            reply: String::from_utf8_lossy(&reply).into_owned(),
+        })?;
+        if v["ok"] != Value::Bool(true) {
+            let msg = v["error"]
+                .as_str()
+                .unwrap_or("the shim refused the request");
+            return Err(ShimError::Failed(msg.to_string()));
+        }
+        Ok((v, s))
+    }
+
+    /// A request whose reply comes at once.
+    pub fn call(&self, req: &Value) -> Result<Value, ShimError> {
+        self.call_stream(req, Some(Duration::from_secs(30)))
+            .map(|(v, _)| v)
+    }
+
+    /// Blocks until the container (or with `exec_id`, that exec process) has exited.
+    pub fn wait(&self, exec_id: Option<&str>) -> Result<Exit, ShimError> {
+        let req = match exec_id {
+            Some(e) => serde_json::json!({"op": "wait", "exec_id": e}),
+            None => serde_json::json!({"op": "wait"}),
+        };
+        let (v, _) = self.call_stream(&req, None)?;
+        Exit::from_json(&v).ok_or_else(|| ShimError::BadReply {
+            path: self.socket(),
+            reply: v.to_string(),
+        })
+    }
+
+    /// The durable exit record, if the container exited.
+    pub fn exit_file(&self) -> Option<Exit> {
+        let data = std::fs::read(self.state_dir.join(EXIT_FILE)).ok()?;
+        Exit::from_json(&serde_json::from_slice(&data).ok()?)
+    }
+
+    /// The shim daemon's pid, while its pid file exists.
+    pub fn pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.state_dir.join(PID_FILE))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Whether the shim daemon still runs (its pid file exists and names a live
+    /// process).
+    pub fn alive(&self) -> bool {
+        self.pid().is_some_and(process_lives)
+    }
+
+    /// Waits (polling) until the shim has wound up — its pid file removed and the
+    /// process gone — at most `timeout`.
+    pub fn wait_gone(&self, timeout: Duration) -> bool {
+        match self.pid() {
+            Some(pid) => wait_pid_gone(pid, timeout),
+            None => true,
+        }
+    }
+}
+
+/// Waits (polling) until process `pid` (a shim) has exited, at most `timeout`.
+pub fn wait_pid_gone(pid: i32, timeout: Duration) -> bool {
+    let end = Instant::now() + timeout;
+    {
+        loop {
+            if !process_lives(pid) {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Whether `pid` exists and is not a zombie.
+fn process_lives(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// How to launch a shim.
+#[derive(Debug, Clone)]
+pub struct LaunchOpts<'a> {
+    pub runtime: &'a Path,
+    pub runtime_root: &'a Path,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub state_dir: &'a Path,
+    /// None: `--log-driver none`.
+    pub log_path: Option<&'a Path>,
+    pub log_max_size: u64,
+    pub log_max_files: u32,
+    pub stdin: bool,
+    pub stdin_once: bool,
+    pub tty: bool,
+}
+
+/// Runs `berth-runc shim …` and returns once the container is created (the shim has
+/// daemonized), or the shim's own error text.
+pub fn launch(o: &LaunchOpts<'_>) -> Result<(), String> {
+    let mut cmd = Command::new(o.runtime);
+    cmd.arg("--root")
+        .arg(o.runtime_root)
+        .arg("shim")
+        .arg("--id")
+        .arg(o.id)
+        .arg("--bundle")
+        .arg(o.bundle)
+        .arg("--state-dir")
+        .arg(o.state_dir);
+    match o.log_path {
+        Some(p) => {
+            cmd.arg("--log-path").arg(p);
+            if o.log_max_size > 0 {
+                cmd.arg("--log-max-size").arg(o.log_max_size.to_string());
+                cmd.arg("--log-max-files").arg(o.log_max_files.to_string());
+            }
+        }
+        None => {
+            cmd.arg("--log-driver").arg("none");
+        }
+    }
+    for (on, flag) in [
+        (o.stdin, "--stdin"),
+        (o.stdin_once, "--stdin-once"),
+        (o.tty, "--tty"),
+    ] {
+        if on {
+            cmd.arg(flag);
+        }
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("running {}: {e}", o.runtime.display()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    Err(if msg.is_empty() {
+        format!("{} shim exited with {}", o.runtime.display(), out.status)
+    } else {
+        msg
+    })
+}
+
+/// Runs `berth-runc --root R ARGS…` and returns its error text on failure.
+pub fn runtime_cmd(runtime: &Path, root: &Path, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(runtime)
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("running {}: {e}", runtime.display()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
