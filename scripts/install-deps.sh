@@ -5,7 +5,7 @@ set -euo pipefail
 
 need=()
 want() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || need+=("$1"); }
-for p in busybox-static libseccomp-dev pkg-config containerd runc bsdutils util-linux iproute2 tar coreutils skopeo umoci; do
+for p in busybox-static libseccomp-dev pkg-config containerd runc bsdutils util-linux iproute2 tar coreutils skopeo umoci procps python3 python3-venv; do
     want "$p"
 done
 if ((${#need[@]})); then

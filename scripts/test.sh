@@ -11,7 +11,13 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 . scripts/env.sh
 
-cargo build --release --locked --target "$BERTH_TARGET" -p berth
+cargo build --release --locked --target "$BERTH_TARGET" -p berth -p berth-init
+
+# The Docker SDK for Python, for the SDK end-to-end test, in a venv kept under target/.
+venv=target/sdk-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -c 'import docker' 2>/dev/null || "$venv/bin/pip" install -q 'docker>=7,<8'
+export BERTH_PYTHON="$PWD/$venv/bin/python"
 export BERTH_TEST_RUNTIME="$BERTH_BIN/berth-runc"
 
 # Every crate's tests, the conformance suite and the containerd test, against berth-runc.

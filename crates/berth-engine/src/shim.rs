@@ -84,7 +84,8 @@ impl Shim {
         req: &Value,
         timeout: Option<Duration>,
     ) -> Result<(Value, UnixStream), ShimError> {
-        let mut s = UnixStream::connect(self.socket()).map_err(self.io_err())?;
+        let sock = berth_sys::SocketPath::new(&self.socket()).map_err(self.io_err())?;
+        let mut s = UnixStream::connect(sock.path()).map_err(self.io_err())?;
         s.set_read_timeout(timeout).map_err(self.io_err())?;
         let mut line = serde_json::to_vec(req).expect("a JSON value always serializes");
         line.push(b'\n');

@@ -593,33 +593,14 @@ pub fn sigchld_fd() -> io::Result<OwnedFd> {
 /// released. Also gives free heap memory back to the kernel (glibc's malloc_trim).
 pub fn drop_clean_file_pages() -> io::Result<usize> {
     let smaps = std::fs::read_to_string("/proc/self/smaps")?;
-    let mut released = 0;
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
     let mut cur: Option<(usize, usize)> = None;
-    let flush = |m: Option<(usize, usize)>, anon_kb: Option<u64>| -> usize {
-        match (m, anon_kb) {
-            (Some((start, end)), Some(0)) => {
-                // SAFETY: [start, end) is a whole mapping of this process, read-only,
-                // private and backed by a file, holding no anonymous page (checked
-                // from smaps just now; the process is expected to be single-threaded,
-                // and nothing in between wrote to a read-only mapping). MADV_DONTNEED
-                // on such a mapping only unmaps page-cache pages: the next access
-                // faults in the same bytes from the file, so no memory content changes.
-                let r = unsafe {
-                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
-                };
-                if r == 0 {
-                    end - start
-                } else {
-                    0
-                }
-            }
-            _ => 0,
-        }
-    };
-    let mut anon: Option<u64> = None;
     for line in smaps.lines() {
         if let Some(v) = line.strip_prefix("Anonymous:") {
-            anon = v.trim().trim_end_matches("kB").trim().parse().ok();
+            let anon_kb: Option<u64> = v.trim().trim_end_matches("kB").trim().parse().ok();
+            if let (Some(r), Some(0)) = (cur.take(), anon_kb) {
+                ranges.push(r);
+            }
             continue;
         }
         let mut f = line.split_ascii_whitespace();
@@ -633,8 +614,8 @@ pub fn drop_clean_file_pages() -> io::Result<usize> {
         else {
             continue; // a "Field: value" line
         };
-        // A new mapping starts: settle the previous one.
-        released += flush(cur.take(), anon.take());
+        // A new mapping starts.
+        cur = None;
         let (_offset, _dev, inode) = (f.next(), f.next(), f.next());
         let path = f.next().unwrap_or("");
         let p = perms.as_bytes();
@@ -649,7 +630,23 @@ pub fn drop_clean_file_pages() -> io::Result<usize> {
             cur = Some((start, end));
         }
     }
-    released += flush(cur.take(), anon.take());
+    drop(smaps);
+    // All parsing is done before the first page goes: code run after the madvise calls
+    // faults its pages (and their neighbours) back in.
+    let mut released = 0;
+    for &(start, end) in &ranges {
+        // SAFETY: [start, end) is a whole mapping of this process, read-only, private
+        // and backed by a file, holding no anonymous page (checked from smaps just now;
+        // nothing writes to a read-only mapping in between). MADV_DONTNEED on such a
+        // mapping only unmaps page-cache pages: the next access faults in the same bytes
+        // from the file, so no memory content changes.
+        let r = unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
+        };
+        if r == 0 {
+            released += end - start;
+        }
+    }
     #[cfg(target_env = "gnu")]
     {
         // SAFETY: malloc_trim only returns free heap memory to the kernel; glibc
@@ -657,4 +654,79 @@ pub fn drop_clean_file_pages() -> io::Result<usize> {
         unsafe { libc::malloc_trim(0) };
     }
     Ok(released)
+}
+
+/// The longest path `sun_path` holds, less its terminating NUL.
+const SUN_PATH_MAX: usize = 107;
+
+/// A unix socket path usable with bind(2) and connect(2) whatever its length: paths
+/// that do not fit `sun_path` (108 bytes) are reached through `/proc/self/fd/N/NAME`,
+/// with N an `O_PATH` descriptor of the parent directory, held for as long as this
+/// value lives.
+#[derive(Debug)]
+pub struct SocketPath {
+    path: std::path::PathBuf,
+    _dir: Option<OwnedFd>,
+}
+
+impl SocketPath {
+    pub fn new(path: &std::path::Path) -> io::Result<SocketPath> {
+        use std::os::unix::ffi::OsStrExt;
+        if path.as_os_str().as_bytes().len() <= SUN_PATH_MAX {
+            return Ok(SocketPath {
+                path: path.to_path_buf(),
+                _dir: None,
+            });
+        }
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: not a socket path", path.display()),
+            ));
+        };
+        let dir = rustix::fs::open(
+            parent,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        let short = std::path::Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
+        if short.as_os_str().as_bytes().len() > SUN_PATH_MAX {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: socket name too long", path.display()),
+            ));
+        }
+        Ok(SocketPath {
+            path: short,
+            _dir: Some(dir),
+        })
+    }
+
+    /// The path to hand to bind or connect.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod socket_path_tests {
+    use super::SocketPath;
+
+    #[test]
+    fn long_socket_paths_bind_and_connect() {
+        let base = std::env::temp_dir().join(format!("berth-sys-sock-{}", std::process::id()));
+        let deep = base.join("x".repeat(60)).join("y".repeat(60));
+        std::fs::create_dir_all(&deep).expect("mkdir");
+        let sock = deep.join("s.sock");
+        assert!(sock.as_os_str().len() > 108);
+        let sp = SocketPath::new(&sock).expect("socket path");
+        let l = std::os::unix::net::UnixListener::bind(sp.path()).expect("bind");
+        assert!(sock.exists(), "the socket is at its real path");
+        let c = SocketPath::new(&sock).expect("socket path");
+        let _s = std::os::unix::net::UnixStream::connect(c.path()).expect("connect");
+        let (_peer, _) = l.accept().expect("accept");
+        let short = base.join("short.sock");
+        assert_eq!(SocketPath::new(&short).expect("short").path(), short.as_path());
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }

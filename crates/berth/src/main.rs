@@ -1,5 +1,8 @@
-//! berth: the container engine's command line. For now it hosts `berth runtime ARGS…`,
-//! the same OCI runtime as `berth-runc ARGS…`.
+//! berth: the container engine's command line. `berth daemon …` runs the daemon,
+//! `berth runtime …` the OCI runtime (the same as `berth-runc …`), and every other
+//! command is the docker-compatible client.
+
+use std::sync::Arc;
 
 fn main() {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -9,14 +12,21 @@ fn main() {
             args.remove(1);
             std::process::exit(berth_runtime::cli::main_as(args, original));
         }
-        Some("version") | Some("--version") | Some("-v") => {
-            println!("berth version {}", env!("CARGO_PKG_VERSION"));
+        Some("daemon") => {
+            let rest = args
+                .iter()
+                .skip(2)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            std::process::exit(berth_daemon::main(rest, |config| {
+                let engine = berth_engine::LocalEngine::open(config)?;
+                let on_stop = Arc::clone(&engine);
+                Ok(berth_daemon::DaemonEngine::new(engine).on_shutdown(move || on_stop.shutdown()))
+            }));
         }
         _ => {
-            eprintln!(
-                "usage: berth runtime [--root DIR] COMMAND [ARGS...]   (berth's OCI runtime; see `berth runtime help`)"
-            );
-            std::process::exit(if args.len() > 1 { 125 } else { 0 });
+            eprintln!("usage: berth daemon [FLAGS] | berth runtime COMMAND [ARGS...]");
+            std::process::exit(125);
         }
     }
 }

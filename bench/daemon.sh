@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# bench/daemon.sh — the engine end to end, berth's daemon against Docker's
+# (Debian's docker.io: dockerd + its containerd + containerd-shim-runc-v2 + runc), on
+# the same machine, same image, same client.
+#
+# Measures:
+#   1. `run --rm busybox true` end to end through the docker CLI (hyperfine -N,
+#      median), against berth and against dockerd; and through berth's own CLI;
+#   2. 20 parallel `run --rm busybox true` (wall time of the batch, median of rounds);
+#   3. idle daemon RSS (berth daemon; dockerd + containerd);
+#   4. memory added per idle running container (10 `sleep` containers): the growth
+#      of RSS and PSS summed over the engine's processes (daemon, containerd, shims;
+#      the containers' own `sleep` processes are the same in both and not counted).
+# Prints a markdown table with the ratios berth/docker.
+#
+# Usage (as root; build first):
+#   . scripts/env.sh && cargo build --release --target "$BERTH_TARGET" -p berth -p berth-init
+#   bench/daemon.sh [-n RUNS] [-r ROUNDS]      # default 30 runs, 5 parallel rounds
+# Needs: docker.io (dockerd), a docker CLI, hyperfine, busybox-static. Both daemons
+# run on private sockets and roots in a temp dir, with --network none for docker's
+# containers (berth has no bridge yet; this keeps the work the same); everything is
+# removed on exit.
+
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=30
+ROUNDS=5
+while getopts "n:r:h" opt; do
+    case $opt in
+        n) RUNS=$OPTARG ;;
+        r) ROUNDS=$OPTARG ;;
+        *) sed -n '2,26p' "$0"; exit 0 ;;
+    esac
+done
+
+. scripts/env.sh
+BERTH="$PWD/$BERTH_BIN/berth"
+DOCKER=$(command -v docker || true)
+[ -x /usr/local/bin/docker ] && DOCKER=/usr/local/bin/docker
+for t in "$BERTH" "$DOCKER" dockerd hyperfine /bin/busybox; do
+    command -v "$t" >/dev/null || { echo "bench/daemon.sh: missing $t" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d /tmp/berth-bench-daemon.XXXXXX)
+bpid= ; dpid=
+cleanup() {
+    set +e
+    if [ -n "$bpid" ]; then
+        ids=$(DOCKER_HOST=unix://$tmp/berth.sock "$BERTH" ps -aq); [ -n "$ids" ] && DOCKER_HOST=unix://$tmp/berth.sock "$BERTH" rm -f $ids >/dev/null
+        kill "$bpid"; wait "$bpid" 2>/dev/null
+    fi
+    if [ -n "$dpid" ]; then
+        ids=$(DOCKER_HOST=unix://$tmp/docker.sock "$DOCKER" ps -aq); [ -n "$ids" ] && DOCKER_HOST=unix://$tmp/docker.sock "$DOCKER" rm -f $ids >/dev/null
+        kill "$dpid"; wait "$dpid" 2>/dev/null
+    fi
+    grep -o " $tmp[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+wait_sock() { for _ in $(seq 200); do curl -sf --unix-socket "$1" http://x/_ping >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "daemon on $1 did not start" >&2; return 1; }
+
+# The image: Debian's static busybox, FROM scratch.
+mkdir -p "$tmp/rootfs/bin" "$tmp/rootfs/etc"
+cp /bin/busybox "$tmp/rootfs/bin/"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$tmp/rootfs/bin/$a"; done
+tar -C "$tmp/rootfs" -cf "$tmp/busybox.tar" .
+
+"$BERTH" daemon -H "unix://$tmp/berth.sock" --data-root "$tmp/berth-data" --exec-root "$tmp/berth-exec" \
+    --pidfile "$tmp/berth.pid" --config-file "$tmp/none.json" --cgroup-parent "/berth-bench-$$" >"$tmp/berth.log" 2>&1 &
+bpid=$!
+dockerd -H "unix://$tmp/docker.sock" --data-root "$tmp/docker-data" --exec-root "$tmp/docker-exec" \
+    --pidfile "$tmp/docker.pid" --bridge=none --iptables=false --ip6tables=false \
+    --cgroup-parent "/docker-bench-$$" >"$tmp/docker.log" 2>&1 &
+dpid=$!
+wait_sock "$tmp/berth.sock"; wait_sock "$tmp/docker.sock"
+B="env DOCKER_HOST=unix://$tmp/berth.sock"
+D="env DOCKER_HOST=unix://$tmp/docker.sock"
+$B "$DOCKER" import "$tmp/busybox.tar" busybox:latest >/dev/null
+$D "$DOCKER" import "$tmp/busybox.tar" busybox:latest >/dev/null
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
+# Engine processes: the daemon and everything that is not a container process.
+berth_pids() { echo "$bpid"; pgrep -f "shim --id .*--state-dir $tmp/berth-exec" || true; }
+docker_pids() { echo "$dpid"; pgrep -f "containerd --config $tmp/docker-exec" || true; pgrep -f "containerd-shim-runc-v2 -namespace moby" | while read -r p; do grep -qa "$tmp" /proc/$p/environ /proc/$p/cmdline 2>/dev/null && echo $p; done || true; pgrep -f "containerd-shim-runc-v2.*-address $tmp" || true; }
+sum() { local f=$1; shift; local t=0; for p in $(sort -u); do t=$((t + $($f "$p"))); done; echo $t; }
+
+sleep 2
+idle_b=$(berth_pids | sum rss_kb)
+idle_d=$(docker_pids | sum rss_kb)
+
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$tmp/run.json" \
+    -n "docker CLI → berth" "$B $DOCKER run --rm busybox true" \
+    -n "berth CLI → berth" "$B $BERTH run --rm busybox true" \
+    -n "docker CLI → dockerd" "$D $DOCKER run --rm --network none busybox true" >&2
+med() { jq -r --arg n "$1" '.results[] | select(.command==$n) | .median*1000' "$tmp/run.json"; }
+run_b=$(med "docker CLI → berth"); run_bb=$(med "berth CLI → berth"); run_d=$(med "docker CLI → dockerd")
+
+par() { # $1 env, $2 cli, $3 extra
+    local times=()
+    for _ in $(seq "$ROUNDS"); do
+        local s=$EPOCHREALTIME
+        for _ in $(seq 20); do $1 "$2" run --rm $3 busybox true >/dev/null & done
+        wait $(jobs -p | grep -v -e "^$bpid\$" -e "^$dpid\$") 2>/dev/null || true
+        times+=("$(echo "($EPOCHREALTIME - $s) * 1000" | bc)")
+    done
+    printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+par_b=$(par "$B" "$DOCKER" "")
+par_d=$(par "$D" "$DOCKER" "--network none")
+
+measure_containers() { # $1 env, $2 pids-fn, $3 extra
+    local before_r before_p after_r after_p
+    before_r=$($2 | sum rss_kb); before_p=$($2 | sum pss_kb)
+    for i in $(seq 10); do $1 "$DOCKER" run -d $3 busybox sleep 1000 >/dev/null; done
+    sleep 2
+    after_r=$($2 | sum rss_kb); after_p=$($2 | sum pss_kb)
+    echo "$(( (after_r - before_r) / 10 )) $(( (after_p - before_p) / 10 ))"
+}
+read -r per_b_rss per_b_pss < <(measure_containers "$B" berth_pids "")
+read -r per_d_rss per_d_pss < <(measure_containers "$D" docker_pids "--network none")
+
+ratio() { echo "scale=3; $1 / $2" | bc; }
+mib() { echo "scale=1; $1 / 1024" | bc; }
+cat <<TABLE
+| measure | berth | docker | berth/docker |
+|---|---|---|---|
+| \`run --rm busybox true\`, docker CLI, median ms | $run_b | $run_d | $(ratio "$run_b" "$run_d") |
+| \`run --rm busybox true\`, berth CLI, median ms | $run_bb | $run_d | $(ratio "$run_bb" "$run_d") |
+| 20 parallel \`run --rm\`, median of $ROUNDS batches, ms | $par_b | $par_d | $(ratio "$par_b" "$par_d") |
+| idle daemon RSS, MiB (docker: dockerd + containerd) | $(mib "$idle_b") | $(mib "$idle_d") | $(ratio "$idle_b" "$idle_d") |
+| RSS added per idle container, MiB | $(mib "$per_b_rss") | $(mib "$per_d_rss") | $(ratio "$per_b_rss" "$per_d_rss") |
+| PSS added per idle container, MiB | $(mib "$per_b_pss") | $(mib "$per_d_pss") | $(ratio "$per_b_pss" "$per_d_pss") |
+TABLE
