@@ -548,3 +548,336 @@ fn the_log_rotates() {
     assert!(all.windows(2).all(|w| w[1] == w[0] + 1), "{all:?}");
     assert!(all[0] > 0, "{all:?}");
 }
+
+impl Fixture {
+    /// Write an OCI process (the bundle's, with `args`) for an exec; returns its path.
+    fn process_json(&self, eid: &str, args: &[&str], tty: bool) -> PathBuf {
+        let cfg: Value = serde_json::from_slice(
+            &std::fs::read(self.bundle().join("config.json")).expect("reading config.json"),
+        )
+        .expect("config.json is JSON");
+        let mut p = cfg["process"].clone();
+        p["args"] = json!(args);
+        p["terminal"] = json!(tty);
+        let path = self.dir.path().join(format!("process-{eid}.json"));
+        std::fs::write(&path, p.to_string()).expect("writing process.json");
+        path
+    }
+
+    /// Send an `exec` request; returns the connection and the reply.
+    #[allow(clippy::too_many_arguments)]
+    fn exec(
+        &self,
+        eid: &str,
+        args: &[&str],
+        tty: bool,
+        stdin: bool,
+        attach: bool,
+        stdout: bool,
+        stderr: bool,
+    ) -> (UnixStream, Value) {
+        let process = self.process_json(eid, args, tty);
+        let mut s = self.send(json!({"op": "exec", "exec_id": eid, "process": process,
+            "tty": tty, "stdin": stdin, "attach": attach, "stdout": stdout, "stderr": stderr,
+            "detach_keys": "ctrl-p,ctrl-q"}));
+        let r = read_reply(&mut s);
+        (s, r)
+    }
+
+    /// A started `sleep 100` container under its shim.
+    fn running(tag: &str) -> Fixture {
+        let f = Fixture::new(tag, &["sleep", "100"], false);
+        f.launch(&[]);
+        assert_eq!(f.request(json!({"op": "start"})), json!({"ok": true}));
+        f
+    }
+
+    /// Stop the container through the shim and wait for the shim to exit.
+    fn shutdown(&self) {
+        let pid = self.shim_pid();
+        assert_eq!(self.request(json!({"op": "shutdown"})), json!({"ok": true}));
+        self.wait_shim_gone(pid);
+    }
+}
+
+#[test]
+fn exec_attached_frames_output_and_reports_its_exit() {
+    if !is_root() {
+        return;
+    }
+    let f = Fixture::running("exec");
+    let (mut s, r) = f.exec(
+        "e1",
+        &["sh", "-c", "echo exec-out; echo exec-err >&2; exit 5"],
+        false,
+        false,
+        true,
+        true,
+        true,
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(r["pid"].as_i64().is_some_and(|p| p > 0), "{r}");
+    assert_eq!(
+        read_frames(&mut s),
+        ("exec-out\n".into(), "exec-err\n".into())
+    );
+    assert_eq!(
+        f.request(json!({"op": "wait", "exec_id": "e1"})),
+        json!({"ok": true, "exit_code": 5, "signal": null})
+    );
+    let st = f.request(json!({"op": "state", "exec_id": "e1"}));
+    assert_eq!(
+        (&st["status"], &st["exit_code"]),
+        (&json!("stopped"), &json!(5))
+    );
+    assert_eq!(f.request(json!({"op": "state"}))["status"], "running");
+    let unknown = f.request(json!({"op": "wait", "exec_id": "nope"}));
+    assert_eq!(unknown["ok"], false, "{unknown}");
+    f.shutdown();
+    // Exec output never reaches the container's log.
+    let log = std::fs::read_to_string(f.log()).unwrap_or_default();
+    assert!(!log.contains("exec-"), "{log}");
+}
+
+#[test]
+fn exec_with_a_tty_is_raw_and_resizable() {
+    if !is_root() {
+        return;
+    }
+    let f = Fixture::running("exectty");
+    let (mut s, r) = f.exec(
+        "t1",
+        &["sh", "-c", "sleep 0.5; stty size; exit 2"],
+        true,
+        false,
+        true,
+        true,
+        true,
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(
+        f.request(json!({"op": "resize", "exec_id": "t1", "height": 41, "width": 123})),
+        json!({"ok": true})
+    );
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("reading the tty stream");
+    assert_eq!(out, "41 123\r\n");
+    assert_eq!(
+        f.request(json!({"op": "wait", "exec_id": "t1"}))["exit_code"],
+        2
+    );
+    // The container's own tty-less process is untouched by the exec's resize.
+    let err = f.request(json!({"op": "resize", "height": 1, "width": 1}));
+    assert_eq!(err["ok"], false);
+    f.shutdown();
+}
+
+#[test]
+fn exec_stdin_reaches_the_process_and_closes_at_eof() {
+    if !is_root() {
+        return;
+    }
+    let f = Fixture::running("execin");
+    let (mut s, r) = f.exec("c1", &["cat"], false, true, true, true, true);
+    assert_eq!(r["ok"], true, "{r}");
+    s.write_all(b"hello exec\n").expect("writing stdin");
+    s.shutdown(std::net::Shutdown::Write)
+        .expect("closing our input");
+    assert_eq!(read_frames(&mut s), ("hello exec\n".into(), String::new()));
+    assert_eq!(
+        f.request(json!({"op": "wait", "exec_id": "c1"}))["exit_code"],
+        0
+    );
+    f.shutdown();
+}
+
+#[test]
+fn detached_exec_runs_and_can_be_waited_for_and_killed() {
+    if !is_root() {
+        return;
+    }
+    let f = Fixture::running("execd");
+    let (mut s, r) = f.exec(
+        "d1",
+        &["sh", "-c", "echo ignored; sleep 0.3; exit 7"],
+        false,
+        false,
+        false,
+        true,
+        true,
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).expect("the connection ends");
+    assert!(rest.is_empty(), "{rest:?}");
+    assert_eq!(
+        f.request(json!({"op": "state", "exec_id": "d1"}))["status"],
+        "running"
+    );
+    assert_eq!(
+        f.request(json!({"op": "wait", "exec_id": "d1"}))["exit_code"],
+        7
+    );
+    // kill: sleep is not its namespace's init, so TERM's default action applies.
+    let (_, r) = f.exec("k1", &["sleep", "100"], false, false, false, false, false);
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(
+        f.request(json!({"op": "kill", "exec_id": "k1", "signal": "TERM"})),
+        json!({"ok": true})
+    );
+    assert_eq!(
+        f.request(json!({"op": "wait", "exec_id": "k1"})),
+        json!({"ok": true, "exit_code": 143, "signal": 15})
+    );
+    // A duplicate id is refused.
+    let (_, r) = f.exec("k1", &["true"], false, false, false, false, false);
+    assert_eq!(r["ok"], false, "{r}");
+    f.shutdown();
+}
+
+#[test]
+fn exec_errors_carry_what_docker_maps_to_126_and_127() {
+    if !is_root() {
+        return;
+    }
+    let f = Fixture::new("execerr", &["sleep", "100"], false);
+    let plain = f.bundle().join("rootfs/bin/plain");
+    std::fs::write(&plain, "not a program\n").expect("writing a plain file");
+    std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    f.launch(&[]);
+    // Before start the container is not running.
+    let (_, r) = f.exec("x0", &["true"], false, false, false, false, false);
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is not running"),
+        "{r}"
+    );
+    assert_eq!(f.request(json!({"op": "start"})), json!({"ok": true}));
+    for (i, arg) in ["no-such-binary", "/bin/no-such-binary"].iter().enumerate() {
+        let (_, r) = f.exec(
+            &format!("x{}", i + 1),
+            &[arg],
+            false,
+            false,
+            true,
+            true,
+            true,
+        );
+        assert_eq!(r["ok"], false, "{r}");
+        let e = r["error"].as_str().unwrap_or_default();
+        assert!(e.contains("executable file not found in $PATH"), "{e}");
+    }
+    let (_, r) = f.exec("x3", &["/bin/plain"], false, false, true, true, true);
+    assert_eq!(r["ok"], false, "{r}");
+    let e = r["error"].as_str().unwrap_or_default();
+    assert!(e.contains("permission denied"), "{e}");
+    // A failed exec leaves nothing behind to wait for.
+    assert_eq!(
+        f.request(json!({"op": "wait", "exec_id": "x3"}))["ok"],
+        false
+    );
+    // The container is unaffected.
+    assert_eq!(f.request(json!({"op": "state"}))["status"], "running");
+    f.shutdown();
+}
+
+#[test]
+fn concurrent_execs_keep_their_streams_apart() {
+    if !is_root() {
+        return;
+    }
+    let f = Fixture::running("execmany");
+    let mut streams: Vec<UnixStream> = (0..4)
+        .map(|n| {
+            let script = format!("sleep 0.3; echo from-{n}; exit {n}");
+            let (s, r) = f.exec(
+                &format!("m{n}"),
+                &["sh", "-c", &script],
+                false,
+                false,
+                true,
+                true,
+                true,
+            );
+            assert_eq!(r["ok"], true, "{r}");
+            s
+        })
+        .collect();
+    for (n, s) in streams.iter_mut().enumerate() {
+        assert_eq!(read_frames(s), (format!("from-{n}\n"), String::new()));
+        assert_eq!(
+            f.request(json!({"op": "wait", "exec_id": format!("m{n}")}))["exit_code"],
+            n
+        );
+    }
+    f.shutdown();
+}
+
+#[test]
+fn execs_end_with_the_container_and_their_waiters_are_answered() {
+    if !is_root() {
+        return;
+    }
+    let f = Fixture::running("execend");
+    let pid = f.shim_pid();
+    let (mut a, r) = f.exec("s1", &["sleep", "100"], false, false, true, true, true);
+    assert_eq!(r["ok"], true, "{r}");
+    let mut w = f.send(json!({"op": "wait", "exec_id": "s1"}));
+    assert_eq!(
+        f.request(json!({"op": "kill", "signal": "KILL"})),
+        json!({"ok": true})
+    );
+    let waited = read_reply(&mut w);
+    assert_eq!(
+        (waited["exit_code"].clone(), waited["signal"].clone()),
+        (json!(137), json!(9)),
+        "{waited}"
+    );
+    assert_eq!(read_frames(&mut a), (String::new(), String::new()));
+    f.wait_shim_gone(pid);
+    // With the container gone, so is its shim: an exec cannot be started.
+    assert!(UnixStream::connect(f.sock()).is_err());
+}
+
+/// VmRSS of a process, in kB.
+fn vm_rss_kb(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reading status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+#[test]
+fn an_idle_shim_stays_small() {
+    if !is_root() {
+        return;
+    }
+    let f = Fixture::running("rss");
+    // An exec, its output relayed: the idle shim afterwards must still be small.
+    let (mut s, r) = f.exec("r1", &["echo", "hi"], false, false, true, true, true);
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(read_frames(&mut s).0, "hi\n");
+    assert_eq!(f.request(json!({"op": "state"}))["status"], "running");
+    // The shim gives back the pages requests touched after 1 s without events.
+    std::thread::sleep(Duration::from_millis(1500));
+    let rss = vm_rss_kb(f.shim_pid());
+    let release = f
+        .bin
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|p| p == "release");
+    if release {
+        assert!(rss <= 1536, "idle shim VmRSS {rss} kB > 1.5 MiB");
+    } else {
+        eprintln!(
+            "note: idle shim VmRSS {rss} kB; the 1.5 MiB bound is checked only for a release \
+             build of berth-runc (debug binaries are much larger): set BERTH_TEST_RUNTIME"
+        );
+    }
+    f.shutdown();
+}

@@ -640,9 +640,8 @@ pub fn drop_clean_file_pages() -> io::Result<usize> {
         // nothing writes to a read-only mapping in between). MADV_DONTNEED on such a
         // mapping only unmaps page-cache pages: the next access faults in the same bytes
         // from the file, so no memory content changes.
-        let r = unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
-        };
+        let r =
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
         if r == 0 {
             released += end - start;
         }

@@ -2,11 +2,13 @@
 //! for its whole life, so the engine can restart without taking containers down. It
 //! creates the container from a bundle holding its stdio (pipes, or the pty master),
 //! writes the json-file log, serves attachers and control requests on a unix socket,
-//! reaps the container's processes, records the exit status durably in `exit.json`,
+//! runs exec processes in the container (`exec`: their stdio, attach streams and exit
+//! statuses), reaps the container's processes, records the exit status durably in `exit.json`,
 //! removes the runtime state and exits. Single-threaded: one poll(2) loop. See
 //! docs/shim.md for the protocol.
 
 mod attach;
+mod exec;
 mod jsonlog;
 mod server;
 
@@ -284,7 +286,8 @@ fn setup(g: &Global, o: &ShimOpts) -> Result<server::Shim> {
     )?;
     let sock = o.state_dir.join(SOCKET);
     let _ = std::fs::remove_file(&sock);
-    let listener = std::os::unix::net::UnixListener::bind(&sock)
+    let listener = berth_sys::SocketPath::new(&sock)
+        .and_then(|p| std::os::unix::net::UnixListener::bind(p.path()))
         .ctx(|| format!("binding {}", sock.display()))?;
     listener
         .set_nonblocking(true)

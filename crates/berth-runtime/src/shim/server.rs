@@ -1,7 +1,9 @@
 //! The shim's single-threaded poll(2) loop: the control socket and its clients, the
-//! container's output (pipes or pty master), its stdin, and SIGCHLD through a signalfd.
+//! container's output (pipes or pty master), its stdin, the stdio of exec processes,
+//! and SIGCHLD through a signalfd.
 
 use super::attach::{self, DetachMatcher};
+use super::exec::{self, ExecRequest};
 use super::jsonlog::JsonLog;
 use super::{write_atomic, EXIT_FILE, PID_FILE, SOCKET};
 use crate::container::{self, Global};
@@ -23,6 +25,9 @@ const REQUEST_MAX: usize = 64 << 10;
 const DRAIN_TIME: Duration = Duration::from_millis(500);
 /// Read size for container output (a stack buffer: nothing is kept while idle).
 const CHUNK: usize = 16 << 10;
+/// After this long without events, the pages touched since are given back (see
+/// `Shim::shed`).
+const IDLE_SHED: Duration = Duration::from_secs(1);
 
 /// What `setup` hands over.
 pub(super) struct Parts {
@@ -46,12 +51,16 @@ enum State {
     Request(Vec<u8>),
     /// Waiting for the container to exit (`wait`).
     Waiting,
+    /// Waiting for an exec process to finish (`wait` with an `exec_id`).
+    ExecWaiting(usize),
     Attached(Attacher),
     /// The reply is queued; close once it is written.
     Closing,
 }
 
 struct Attacher {
+    /// The exec process attached to (an index into `Shim::execs`), or the container.
+    exec: Option<usize>,
     stdin: bool,
     stdout: bool,
     stderr: bool,
@@ -110,15 +119,133 @@ struct Exit {
     at: Instant,
 }
 
+impl Exit {
+    fn from_status(st: rustix::process::WaitStatus) -> Exit {
+        let signal = st.terminating_signal();
+        Exit {
+            code: st.exit_status().or(signal.map(|s| 128 + s)).unwrap_or(255),
+            signal,
+            finished_at: crate::state::now_rfc3339(),
+            at: Instant::now(),
+        }
+    }
+}
+
+/// A process's stdin as the shim feeds it: what attachers typed, written without
+/// blocking.
+#[derive(Default)]
+struct Input {
+    fd: Option<OwnedFd>,
+    buf: Vec<u8>,
+    /// Close `fd` once `buf` is written.
+    close: bool,
+}
+
+impl Input {
+    /// Whether attachers may be read for this input (back-pressure beyond the cap).
+    fn room(&self) -> bool {
+        self.buf.len() < STDIN_BUF_MAX
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        if self.fd.is_some() && !self.close && !data.is_empty() {
+            self.buf.extend_from_slice(data);
+            self.feed();
+        }
+    }
+
+    fn feed(&mut self) {
+        let Some(fd) = &self.fd else {
+            self.buf = Vec::new();
+            return;
+        };
+        while !self.buf.is_empty() {
+            match rustix::io::write(fd, &self.buf) {
+                Ok(n) => {
+                    self.buf.drain(..n);
+                }
+                Err(rustix::io::Errno::AGAIN) => return,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => {
+                    // EPIPE: the process closed its stdin.
+                    self.fd = None;
+                    self.buf = Vec::new();
+                    return;
+                }
+            }
+        }
+        self.buf = Vec::new();
+        if self.close {
+            self.fd = None;
+        }
+    }
+
+    /// Close once what is queued is written. With a pty, `fd` is a clone of the master
+    /// (which stays open for output): input is then only no longer forwarded.
+    fn close(&mut self) {
+        self.close = true;
+        self.feed();
+    }
+}
+
+/// A process started by the `exec` op. Kept (without its fds) after it finishes, so
+/// its exit status can be asked for until the shim exits.
+struct Exec {
+    id: String,
+    pid: i32,
+    tty: bool,
+    out: Option<OwnedFd>,
+    err: Option<OwnedFd>,
+    input: Input,
+    master: Option<OwnedFd>,
+    /// Set when reaped.
+    exit: Option<Exit>,
+    /// Output drained (or given up on), attach stream ended, waiters answered.
+    done: bool,
+}
+
+impl Exec {
+    fn settled(&self) -> bool {
+        self.exit.as_ref().is_some_and(|e| {
+            (self.out.is_none() && self.err.is_none()) || e.at.elapsed() >= DRAIN_TIME
+        })
+    }
+
+    fn wait_reply(&self) -> Value {
+        match &self.exit {
+            Some(e) => json!({"ok": true, "exit_code": e.code, "signal": e.signal}),
+            None => json!({"ok": true, "exit_code": 137, "signal": libc::SIGKILL}),
+        }
+    }
+}
+
 pub(super) struct Shim {
     p: Parts,
     clients: Vec<Client>,
-    stdin_buf: Vec<u8>,
-    /// Close the container's stdin once `stdin_buf` is written.
-    stdin_close: bool,
+    /// The container's stdin (taken from `p.stdin`).
+    stdin: Input,
     /// A stdin attacher has come and gone (for --stdin-once).
     stdin_used: bool,
     exit: Option<Exit>,
+    /// Exec processes, in the order started; never removed (their ids and statuses
+    /// are kept), so an index names one for the shim's life.
+    execs: Vec<Exec>,
+    /// Something ran since the last `shed`.
+    shed_due: bool,
+}
+
+/// Whose stdio: the container's (`None`) or an exec's (`Some(index)`).
+type Owner = Option<usize>;
+
+/// Parse a `kill` request's signal: a number, a name, or absent (SIGKILL).
+fn parse_signal(v: &Value) -> Result<i32, Value> {
+    let sig = match v {
+        Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
+        Value::String(s) => container::parse_signal(s).ok(),
+        Value::Null => Some(libc::SIGKILL),
+        _ => None,
+    };
+    sig.ok_or_else(|| err_reply(format!("invalid signal {v}")))
 }
 
 fn err_reply(msg: impl std::fmt::Display) -> Value {
@@ -126,14 +253,31 @@ fn err_reply(msg: impl std::fmt::Display) -> Value {
 }
 
 impl Shim {
-    pub(super) fn new(p: Parts) -> Shim {
+    pub(super) fn new(mut p: Parts) -> Shim {
+        let stdin = Input {
+            fd: p.stdin.take(),
+            ..Default::default()
+        };
         Shim {
             p,
             clients: Vec::new(),
-            stdin_buf: Vec::new(),
-            stdin_close: false,
+            stdin,
             stdin_used: false,
             exit: None,
+            execs: Vec::new(),
+            shed_due: true,
+        }
+    }
+
+    /// Unmap the program text and read-only data touched since the last time (create,
+    /// start, exec and every request fault pages in, each fault mapping its neighbours
+    /// too), so an idle shim's resident set is little more than its own data. The pages
+    /// stay in the page cache: the next request maps back what it needs. See
+    /// docs/shim.md, Memory.
+    fn shed(&mut self) {
+        self.shed_due = false;
+        if let Err(e) = berth_sys::drop_clean_file_pages() {
+            crate::log::debug(&format!("container {}: releasing pages: {e}", self.p.id));
         }
     }
 
@@ -157,8 +301,8 @@ impl Shim {
         enum Src {
             Listener,
             Sigchld,
-            Out(u8),
-            Stdin,
+            Out(Owner, u8),
+            Stdin(Owner),
             Client(usize),
         }
         let mut srcs: Vec<Src> = Vec::with_capacity(6 + self.clients.len());
@@ -169,24 +313,39 @@ impl Shim {
         }
         srcs.push(Src::Sigchld);
         fds.push(PollFd::new(&self.p.sigchld, PollFlags::IN));
-        if let Some(fd) = &self.p.out {
-            srcs.push(Src::Out(attach::STDOUT));
-            fds.push(PollFd::new(fd, PollFlags::IN));
+        let ios = std::iter::once((None, &self.p.out, &self.p.err, &self.stdin)).chain(
+            self.execs
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (Some(i), &e.out, &e.err, &e.input)),
+        );
+        for (owner, out, err, input) in ios {
+            if let Some(fd) = out {
+                srcs.push(Src::Out(owner, attach::STDOUT));
+                fds.push(PollFd::new(fd, PollFlags::IN));
+            }
+            if let Some(fd) = err {
+                srcs.push(Src::Out(owner, attach::STDERR));
+                fds.push(PollFd::new(fd, PollFlags::IN));
+            }
+            if let (Some(fd), false) = (&input.fd, input.buf.is_empty()) {
+                srcs.push(Src::Stdin(owner));
+                fds.push(PollFd::new(fd, PollFlags::OUT));
+            }
         }
-        if let Some(fd) = &self.p.err {
-            srcs.push(Src::Out(attach::STDERR));
-            fds.push(PollFd::new(fd, PollFlags::IN));
-        }
-        if let (Some(fd), false) = (&self.p.stdin, self.stdin_buf.is_empty()) {
-            srcs.push(Src::Stdin);
-            fds.push(PollFd::new(fd, PollFlags::OUT));
-        }
-        let room = self.stdin_buf.len() < STDIN_BUF_MAX;
         for (i, c) in self.clients.iter().enumerate() {
             let mut ev = PollFlags::empty();
             match &c.state {
                 State::Request(_) => ev |= PollFlags::IN,
-                State::Attached(a) if !a.input_done && (room || !a.stdin) => ev |= PollFlags::IN,
+                State::Attached(a) if !a.input_done => {
+                    let room = match a.exec {
+                        None => self.stdin.room(),
+                        Some(x) => self.execs[x].input.room(),
+                    };
+                    if room || !a.stdin {
+                        ev |= PollFlags::IN;
+                    }
+                }
                 _ => {}
             }
             if !c.out.is_empty() {
@@ -195,15 +354,33 @@ impl Shim {
             srcs.push(Src::Client(i));
             fds.push(PollFd::new(&c.stream, ev));
         }
-        let timeout = self.exit.as_ref().map(|e| {
-            let left = DRAIN_TIME.saturating_sub(e.at.elapsed());
-            Timespec {
+        // Wake up when the container's or an exec's output drain time runs out.
+        let timeout = self
+            .exit
+            .iter()
+            .chain(
+                self.execs
+                    .iter()
+                    .filter(|e| !e.done)
+                    .filter_map(|e| e.exit.as_ref()),
+            )
+            .map(|e| DRAIN_TIME.saturating_sub(e.at.elapsed()))
+            .chain(self.shed_due.then_some(IDLE_SHED))
+            .min()
+            .map(|left| Timespec {
                 tv_sec: left.as_secs() as _,
                 tv_nsec: left.subsec_nanos() as _,
+            });
+        match poll(&mut fds, timeout.as_ref()) {
+            Err(_) => return,
+            Ok(0) => {
+                drop(fds);
+                if self.shed_due {
+                    self.shed();
+                }
+                return;
             }
-        });
-        if poll(&mut fds, timeout.as_ref()).is_err() {
-            return;
+            Ok(_) => self.shed_due = true,
         }
         let ready: Vec<(Src, PollFlags)> = srcs
             .into_iter()
@@ -219,11 +396,13 @@ impl Shim {
                     while rustix::io::read(&self.p.sigchld, &mut b).is_ok_and(|n| n > 0) {}
                     self.reap();
                 }
-                Src::Out(s) => self.pump(s),
-                Src::Stdin => self.feed_stdin(),
+                Src::Out(o, s) => self.pump(o, s),
+                Src::Stdin(None) => self.stdin.feed(),
+                Src::Stdin(Some(x)) => self.execs[x].input.feed(),
                 Src::Client(i) => self.client_event(i, rev),
             }
         }
+        self.settle_execs();
         self.sweep();
     }
 
@@ -241,45 +420,71 @@ impl Shim {
         }
     }
 
-    /// Reap every child (we are a subreaper); note the init's exit.
+    /// Reap every child (we are a subreaper); note the init's and execs' exits.
     fn reap(&mut self) {
         use rustix::process::{wait, WaitOptions};
         while let Ok(Some((pid, st))) = wait(WaitOptions::NOHANG) {
-            if pid.as_raw_nonzero().get() == self.p.pid && self.exit.is_none() {
-                let signal = st.terminating_signal();
-                let code = st.exit_status().or(signal.map(|s| 128 + s)).unwrap_or(255);
-                self.exit = Some(Exit {
-                    code,
-                    signal,
-                    finished_at: crate::state::now_rfc3339(),
-                    at: Instant::now(),
-                });
+            let pid = pid.as_raw_nonzero().get();
+            if pid == self.p.pid && self.exit.is_none() {
+                self.exit = Some(Exit::from_status(st));
+            } else if let Some(e) = self
+                .execs
+                .iter_mut()
+                .find(|e| e.pid == pid && e.exit.is_none())
+            {
+                e.exit = Some(Exit::from_status(st));
             }
         }
     }
 
-    /// Read what the container wrote on one stream and pass it on.
-    fn pump(&mut self, stream: u8) {
+    /// Finish the execs that have exited and whose output is drained: end their
+    /// attach streams (after what is queued) and answer their waiters.
+    fn settle_execs(&mut self) {
+        for x in 0..self.execs.len() {
+            if !self.execs[x].done && self.execs[x].settled() {
+                self.end_exec(x);
+            }
+        }
+    }
+
+    fn end_exec(&mut self, x: usize) {
+        let e = &mut self.execs[x];
+        e.done = true;
+        e.out = None;
+        e.err = None;
+        e.input = Input::default();
+        e.master = None;
+        let reply = e.wait_reply();
+        for c in &mut self.clients {
+            match &c.state {
+                State::ExecWaiting(w) if *w == x => c.reply(&reply),
+                State::Attached(a) if a.exec == Some(x) => {}
+                _ => continue,
+            }
+            c.state = State::Closing;
+            c.flush();
+        }
+    }
+
+    /// Read what a process wrote on one stream and pass it on.
+    fn pump(&mut self, owner: Owner, stream: u8) {
         let mut buf = [0u8; CHUNK];
         // A few reads per turn, so one chatty stream cannot starve the rest.
         for _ in 0..8 {
-            let fd = if stream == attach::STDOUT {
-                &self.p.out
-            } else {
-                &self.p.err
+            let slot = match (owner, stream == attach::STDOUT) {
+                (None, true) => &mut self.p.out,
+                (None, false) => &mut self.p.err,
+                (Some(x), true) => &mut self.execs[x].out,
+                (Some(x), false) => &mut self.execs[x].err,
             };
-            let Some(fd) = fd else { return };
-            match rustix::io::read(fd, &mut buf) {
+            let Some(fd) = slot else { return };
+            match rustix::io::read(&*fd, &mut buf) {
                 Ok(0) | Err(rustix::io::Errno::IO) => {
                     // EOF (EIO on a pty master once the last slave closes).
-                    if stream == attach::STDOUT {
-                        self.p.out = None;
-                    } else {
-                        self.p.err = None;
-                    }
+                    *slot = None;
                     return;
                 }
-                Ok(n) => self.output(stream, &buf[..n]),
+                Ok(n) => self.output(owner, stream, &buf[..n]),
                 Err(rustix::io::Errno::AGAIN) => return,
                 Err(rustix::io::Errno::INTR) => {}
                 Err(_) => return,
@@ -287,17 +492,27 @@ impl Shim {
         }
     }
 
-    fn output(&mut self, stream: u8, data: &[u8]) {
-        if let Some(log) = &mut self.p.log {
-            if let Err(e) = log.write(stream, data) {
-                crate::log::warn(&format!("container {}: writing log: {e}", self.p.id));
+    /// Pass output on: the container's to the log and its attachers, an exec's to its
+    /// attacher only (or nowhere, for a detached exec).
+    fn output(&mut self, owner: Owner, stream: u8, data: &[u8]) {
+        let tty = match owner {
+            None => {
+                if let Some(log) = &mut self.p.log {
+                    if let Err(e) = log.write(stream, data) {
+                        crate::log::warn(&format!("container {}: writing log: {e}", self.p.id));
+                    }
+                }
+                self.p.tty
             }
-        }
-        let tty = self.p.tty;
+            Some(x) => self.execs[x].tty,
+        };
         for c in &mut self.clients {
             let State::Attached(a) = &c.state else {
                 continue;
             };
+            if a.exec != owner {
+                continue;
+            }
             if !(if stream == attach::STDOUT {
                 a.stdout
             } else {
@@ -316,39 +531,6 @@ impl Shim {
             }
             c.flush();
         }
-    }
-
-    fn feed_stdin(&mut self) {
-        let Some(fd) = &self.p.stdin else {
-            self.stdin_buf = Vec::new();
-            return;
-        };
-        while !self.stdin_buf.is_empty() {
-            match rustix::io::write(fd, &self.stdin_buf) {
-                Ok(n) => {
-                    self.stdin_buf.drain(..n);
-                }
-                Err(rustix::io::Errno::AGAIN) => return,
-                Err(rustix::io::Errno::INTR) => {}
-                Err(_) => {
-                    // EPIPE: the container closed its stdin.
-                    self.p.stdin = None;
-                    self.stdin_buf = Vec::new();
-                    return;
-                }
-            }
-        }
-        self.stdin_buf = Vec::new();
-        if self.stdin_close {
-            self.p.stdin = None;
-        }
-    }
-
-    /// Close the container's stdin (after what is queued). With a tty the master is
-    /// the container's output too, so input is only no longer forwarded (as Docker).
-    fn close_stdin(&mut self) {
-        self.stdin_close = true;
-        self.feed_stdin();
     }
 
     fn client_event(&mut self, i: usize, rev: PollFlags) {
@@ -398,7 +580,7 @@ impl Shim {
                 if n == 0 {
                     a.input_done = true;
                     if a.stdin {
-                        self.stdin_gone();
+                        self.stdin_gone(a.exec);
                     }
                     if !(a.stdout || a.stderr) {
                         self.clients[i].dead = true;
@@ -406,15 +588,17 @@ impl Shim {
                 } else {
                     let mut fwd = Vec::new();
                     let detached = a.detach.feed(data, &mut fwd);
-                    if a.stdin && self.p.stdin.is_some() && !self.stdin_close && !fwd.is_empty() {
-                        self.stdin_buf.extend_from_slice(&fwd);
-                        self.feed_stdin();
+                    if a.stdin {
+                        match a.exec {
+                            None => self.stdin.push(&fwd),
+                            Some(x) => self.execs[x].input.push(&fwd),
+                        }
                     }
                     if detached {
                         self.clients[i].dead = true;
                         if a.stdin {
                             a.input_done = true;
-                            self.stdin_gone();
+                            self.stdin_gone(a.exec);
                         }
                     }
                 }
@@ -430,12 +614,18 @@ impl Shim {
         self.clients[i].state = back;
     }
 
-    /// A stdin attacher stopped sending: with --stdin-once (and no tty, as Docker),
-    /// the container's stdin is closed.
-    fn stdin_gone(&mut self) {
-        if self.p.stdin_once && !self.p.tty && !self.stdin_used {
-            self.stdin_used = true;
-            self.close_stdin();
+    /// A stdin attacher stopped sending (EOF, detach or disconnect). The container's
+    /// stdin is closed then with --stdin-once (and no tty, as Docker). An exec has only
+    /// the attacher that started it, so its stdin is closed at once, as Docker does.
+    fn stdin_gone(&mut self, owner: Owner) {
+        match owner {
+            Some(x) => self.execs[x].input.close(),
+            None => {
+                if self.p.stdin_once && !self.p.tty && !self.stdin_used {
+                    self.stdin_used = true;
+                    self.stdin.close();
+                }
+            }
         }
     }
 
@@ -451,52 +641,51 @@ impl Shim {
             }
         };
         let op = req["op"].as_str().unwrap_or_default();
-        let mut next = State::Closing;
+        let (reply, mut next) = if op == "exec" {
+            self.exec(&req)
+        } else if let Some(eid) = req["exec_id"].as_str() {
+            match self.execs.iter().position(|e| e.id == eid) {
+                Some(x) => self.exec_request(op, x, &req),
+                None => (err_reply(format!("no such exec: {eid}")), State::Closing),
+            }
+        } else {
+            self.container_request(op, &req)
+        };
+        let c = &mut self.clients[i];
+        if !reply.is_null() {
+            c.reply(&reply);
+        }
+        if reply["ok"] == false {
+            next = State::Closing;
+        }
+        c.state = next;
+        c.flush();
+    }
+
+    /// A request about the container; returns the reply (null: none yet) and the
+    /// connection's next state.
+    fn container_request(&mut self, op: &str, req: &Value) -> (Value, State) {
         let reply = match op {
             "start" => match container::start(&self.p.g, &self.p.id) {
                 Ok(()) => json!({"ok": true}),
                 Err(e) => err_reply(e),
             },
             "state" => self.state_reply(),
-            "wait" => {
-                // Answered in `finish`, once exit.json is on disk.
-                next = State::Waiting;
-                Value::Null
-            }
-            "kill" => {
-                let sig = match &req["signal"] {
-                    Value::Number(n) => n.as_i64().map(|n| n as i32).ok_or(()),
-                    Value::String(s) => container::parse_signal(s).map_err(|_| ()),
-                    Value::Null => Ok(libc::SIGKILL),
-                    _ => Err(()),
-                };
-                match sig {
-                    Ok(sig) => {
-                        let all = req["all"].as_bool().unwrap_or(false);
-                        match container::kill(&self.p.g, &self.p.id, sig, all) {
-                            Ok(()) => json!({"ok": true}),
-                            Err(e) => err_reply(e),
-                        }
-                    }
-                    Err(()) => err_reply(format!("invalid signal {}", req["signal"])),
-                }
-            }
-            "resize" => match (
-                &self.p.master,
-                req["height"].as_u64(),
-                req["width"].as_u64(),
-            ) {
-                (None, _, _) => err_reply("the container has no tty"),
-                (Some(m), Some(h), Some(w)) => {
-                    match berth_sys::set_winsize(m.as_fd(), h as u16, w as u16) {
+            // Answered in `finish`, once exit.json is on disk.
+            "wait" => return (Value::Null, State::Waiting),
+            "kill" => match parse_signal(&req["signal"]) {
+                Ok(sig) => {
+                    let all = req["all"].as_bool().unwrap_or(false);
+                    match container::kill(&self.p.g, &self.p.id, sig, all) {
                         Ok(()) => json!({"ok": true}),
-                        Err(e) => err_reply(format!("resizing the pty: {e}")),
+                        Err(e) => err_reply(e),
                     }
                 }
-                _ => err_reply("resize needs height and width"),
+                Err(e) => e,
             },
+            "resize" => resize(self.p.master.as_ref(), req, "the container has no tty"),
             "close_stdin" => {
-                self.close_stdin();
+                self.stdin.close();
                 json!({"ok": true})
             }
             "shutdown" => {
@@ -511,29 +700,126 @@ impl Shim {
                 match attach::parse_detach_keys(keys) {
                     Ok(keys) => {
                         let flag = |k: &str| req[k].as_bool().unwrap_or(false);
-                        next = State::Attached(Attacher {
+                        let a = Attacher {
+                            exec: None,
                             stdin: flag("stdin"),
                             stdout: flag("stdout"),
                             stderr: flag("stderr") && !self.p.tty,
                             detach: DetachMatcher::new(keys),
                             input_done: false,
-                        });
-                        json!({"ok": true})
+                        };
+                        return (json!({"ok": true}), State::Attached(a));
                     }
                     Err(e) => err_reply(e),
                 }
             }
             other => err_reply(format!("unknown op {other:?}")),
         };
-        let c = &mut self.clients[i];
-        if !reply.is_null() {
-            c.reply(&reply);
+        (reply, State::Closing)
+    }
+
+    /// `exec`: start a process in the container; with `attach` the connection becomes
+    /// its attach stream.
+    fn exec(&mut self, req: &Value) -> (Value, State) {
+        let fail = |m: String| (err_reply(m), State::Closing);
+        let Some(eid) = req["exec_id"].as_str().filter(|s| !s.is_empty()) else {
+            return fail("exec needs an exec_id".into());
+        };
+        if self.execs.iter().any(|e| e.id == eid) {
+            return fail(format!("exec {eid} already exists"));
         }
-        if reply["ok"] == false {
-            next = State::Closing;
+        if self.exit.is_some() {
+            return fail(format!("container {} is not running", self.p.id));
         }
-        c.state = next;
-        c.flush();
+        let Some(path) = req["process"].as_str() else {
+            return fail("exec needs process (the path of an OCI process JSON)".into());
+        };
+        let process = match std::fs::read(path) {
+            Ok(data) => match serde_json::from_slice(&data) {
+                Ok(p) => p,
+                Err(e) => return fail(format!("invalid process {path}: {e}")),
+            },
+            Err(e) => return fail(format!("reading process {path}: {e}")),
+        };
+        let flag = |k: &str| req[k].as_bool().unwrap_or(false);
+        let keys = match attach::parse_detach_keys(req["detach_keys"].as_str().unwrap_or_default())
+        {
+            Ok(k) => k,
+            Err(e) => return fail(e),
+        };
+        let r = ExecRequest {
+            process,
+            tty: flag("tty"),
+            stdin: flag("stdin"),
+            attach: flag("attach"),
+            stdout: flag("stdout"),
+            stderr: flag("stderr"),
+        };
+        let (tty, attach, stdin, stdout, stderr) = (r.tty, r.attach, r.stdin, r.stdout, r.stderr);
+        let spawned = match exec::spawn(&self.p.g, &self.p.id, r) {
+            Ok(s) => s,
+            Err(e) => return fail(exec::docker_message(&e.to_string())),
+        };
+        let pid = spawned.pid;
+        self.execs.push(Exec {
+            id: eid.to_string(),
+            pid,
+            tty,
+            out: spawned.out,
+            err: spawned.err,
+            input: Input {
+                fd: spawned.input,
+                ..Default::default()
+            },
+            master: spawned.master,
+            exit: None,
+            done: false,
+        });
+        // It may have exited already; SIGCHLD is pending then and reaps it next turn.
+        let reply = json!({"ok": true, "pid": pid});
+        if !attach {
+            return (reply, State::Closing);
+        }
+        let a = Attacher {
+            exec: Some(self.execs.len() - 1),
+            stdin,
+            stdout,
+            stderr: stderr && !tty,
+            detach: DetachMatcher::new(keys),
+            input_done: false,
+        };
+        (reply, State::Attached(a))
+    }
+
+    /// A request naming an exec process.
+    fn exec_request(&mut self, op: &str, x: usize, req: &Value) -> (Value, State) {
+        let e = &mut self.execs[x];
+        let reply = match op {
+            "wait" if e.done => e.wait_reply(),
+            "wait" => return (Value::Null, State::ExecWaiting(x)),
+            "state" => json!({
+                "ok": true,
+                "status": if e.done { "stopped" } else { "running" },
+                "pid": e.pid,
+                "exit_code": e.exit.as_ref().filter(|_| e.done).map(|x| x.code),
+            }),
+            "kill" => match parse_signal(&req["signal"]) {
+                // Not reaped yet, so the pid is still this process's.
+                Ok(sig) if e.exit.is_none() => match berth_sys::kill(e.pid, sig) {
+                    Ok(()) => json!({"ok": true}),
+                    Err(err) => err_reply(format!("signalling exec {}: {err}", e.id)),
+                },
+                Ok(_) => err_reply(format!("exec {} is not running", e.id)),
+                Err(r) => r,
+            },
+            "resize" => resize(e.master.as_ref(), req, "the exec process has no tty"),
+            "close_stdin" => {
+                e.input.close();
+                json!({"ok": true})
+            }
+            other => err_reply(format!("unknown op {other:?} for an exec")),
+        };
+        (reply, State::Closing)
     }
 
     fn state_reply(&self) -> Value {
@@ -549,17 +835,46 @@ impl Shim {
 
     /// Drop dead clients, remembering when a stdin attacher left.
     fn sweep(&mut self) {
-        let mut gone_stdin = false;
+        let mut gone: Vec<Owner> = Vec::new();
         self.clients.retain(|c| {
             if c.dead {
                 if let State::Attached(a) = &c.state {
-                    gone_stdin |= a.stdin && !a.input_done;
+                    if a.stdin && !a.input_done {
+                        gone.push(a.exec);
+                    }
                 }
             }
             !c.dead
         });
-        if gone_stdin {
-            self.stdin_gone();
+        for owner in gone {
+            self.stdin_gone(owner);
+        }
+    }
+
+    /// The container is gone: its exec processes go too (the kernel kills them with
+    /// the pid namespace's init; without one, `destroy` killed the cgroup). Reap them,
+    /// take the output they left, end their streams and answer their waiters.
+    fn end_all_execs(&mut self) {
+        for e in self.execs.iter().filter(|e| e.exit.is_none()) {
+            // Not reaped yet, so the pid is still this process's.
+            let _ = berth_sys::kill(e.pid, libc::SIGKILL);
+        }
+        let end = Instant::now() + Duration::from_secs(2);
+        loop {
+            self.reap();
+            if self.execs.iter().all(|e| e.exit.is_some()) || Instant::now() >= end {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for x in 0..self.execs.len() {
+            if self.execs[x].done {
+                continue;
+            }
+            for s in [attach::STDOUT, attach::STDERR] {
+                self.pump(Some(x), s);
+            }
+            self.end_exec(x);
         }
     }
 
@@ -568,7 +883,7 @@ impl Shim {
     fn finish(mut self) {
         // Whatever is still readable without waiting.
         for s in [attach::STDOUT, attach::STDERR] {
-            self.pump(s);
+            self.pump(None, s);
         }
         if let Some(log) = &mut self.p.log {
             let _ = log.flush();
@@ -608,6 +923,7 @@ impl Shim {
             }
         }
         self.reap();
+        self.end_all_execs();
         // Last writes may block, but not for long: a stuck client is given up on.
         let _ = std::fs::remove_file(self.p.state_dir.join(SOCKET));
         for c in &mut self.clients {
@@ -620,5 +936,18 @@ impl Shim {
             let _ = c.stream.shutdown(std::net::Shutdown::Both);
         }
         let _ = std::fs::remove_file(self.p.state_dir.join(PID_FILE));
+    }
+}
+
+/// TIOCSWINSZ on a pty master, as a `resize` request asks.
+fn resize(master: Option<&OwnedFd>, req: &Value, no_tty: &str) -> Value {
+    let to_u16 = |k: &str| req[k].as_u64().and_then(|v| u16::try_from(v).ok());
+    match (master, to_u16("height"), to_u16("width")) {
+        (None, _, _) => err_reply(no_tty),
+        (Some(m), Some(h), Some(w)) => match berth_sys::set_winsize(m.as_fd(), h, w) {
+            Ok(()) => json!({"ok": true}),
+            Err(e) => err_reply(format!("resizing the pty: {e}")),
+        },
+        _ => err_reply("resize needs height and width"),
     }
 }
