@@ -296,7 +296,22 @@ impl Inner {
     /// `GET /exec/{id}/json`.
     pub fn exec_inspect(&self, id: &str) -> EngineResult<ExecInspect> {
         let e = self.exec_get(id)?;
-        let s = e.state.lock().expect("exec state lock poisoned").clone();
+        let mut s = e.state.lock().expect("exec state lock poisoned").clone();
+        if s.running {
+            // The monitor thread may not have recorded an exit the client has already
+            // seen (its stream ended): the shim knows for sure.
+            let reply = self
+                .shim(&e.container_id)
+                .call(&serde_json::json!({"op": "state", "exec_id": e.id}));
+            if let Ok(r) = reply {
+                if r["status"] == "stopped" {
+                    if let Some(code) = r["exit_code"].as_i64() {
+                        s.running = false;
+                        s.exit_code = Some(code);
+                    }
+                }
+            }
+        }
         let cfg = &e.config;
         Ok(ExecInspect {
             id: e.id.clone(),

@@ -25,8 +25,12 @@ fn main() {
             }));
         }
         _ => {
-            eprintln!("usage: berth daemon [FLAGS] | berth runtime COMMAND [ARGS...]");
-            std::process::exit(125);
+            let rest = args
+                .iter()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            std::process::exit(berth_cli::main(rest));
         }
     }
 }

@@ -24,6 +24,8 @@ pub(crate) struct Exec<'a> {
     pub name: String,
     pub vars: Vec<(String, Val)>,
     pub depth: usize,
+    /// docker's methods with one argument (`{{.Label "com.example"}}`), by name.
+    pub methods: &'a HashMap<String, super::Method>,
 }
 
 enum Flow {
@@ -220,6 +222,19 @@ impl Exec<'_> {
     fn command(&mut self, dot: &Val, cmd: &Command, fin: Option<Val>) -> R<Val> {
         let first = &cmd.args[0];
         match first {
+            Arg::Field { chain, .. }
+                if cmd.args.len() == 2
+                    && fin.is_none()
+                    && chain.len() == 1
+                    && self.methods.contains_key(&chain[0]) =>
+            {
+                if self.header {
+                    return Ok(self.header_field(dot, chain));
+                }
+                let key = self.arg(dot, &cmd.args[1])?;
+                let method = self.methods[&chain[0]];
+                Ok(Val::J(method(dot.json(), &super::value::print_v(&key))))
+            }
             Arg::Field { chain, .. } => {
                 if self.header {
                     self.not_a_function(cmd, fin.is_some())?;

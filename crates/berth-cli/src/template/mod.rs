@@ -110,6 +110,10 @@ pub enum MissingKey {
     NoValue,
 }
 
+/// A method docker's formatting contexts offer with one string argument, such as
+/// `{{.Label "com.example"}}`: given dot and the argument, its result.
+pub type Method = fn(&Value, &str) -> Value;
+
 /// A parsed template, to execute over many values.
 #[derive(Clone, Debug)]
 pub struct Template {
@@ -117,6 +121,7 @@ pub struct Template {
     root: Vec<parse::Node>,
     defines: HashMap<String, Vec<parse::Node>>,
     missing_key: MissingKey,
+    methods: HashMap<String, Method>,
 }
 
 impl Template {
@@ -129,7 +134,14 @@ impl Template {
             root: parsed.root,
             defines: parsed.defines,
             missing_key: MissingKey::default(),
+            methods: HashMap::new(),
         })
+    }
+
+    /// Offers `{{.NAME "arg"}}` on dot.
+    pub fn method(mut self, name: &str, method: Method) -> Template {
+        self.methods.insert(name.to_string(), method);
+        self
     }
 
     /// Sets what a missing object key does (Go's `Option("missingkey=…")`).
@@ -149,6 +161,7 @@ impl Template {
             name: String::new(),
             vars: vec![("$".into(), dot.clone())],
             depth: 0,
+            methods: &self.methods,
         };
         let result = exec.run(&dot, &self.root);
         (exec.out, result)
@@ -219,7 +232,20 @@ pub fn render_table(
     rows: &[Value],
     headers: &HashMap<String, String>,
 ) -> Result<String, TemplateError> {
-    let template = Template::parse(&row_format(format))?;
+    render_table_with(format, rows, headers, &[])
+}
+
+/// [`render_table`] with docker's one-argument methods offered on every row.
+pub fn render_table_with(
+    format: &str,
+    rows: &[Value],
+    headers: &HashMap<String, String>,
+    methods: &[(&str, Method)],
+) -> Result<String, TemplateError> {
+    let mut template = Template::parse(&row_format(format))?;
+    for (name, m) in methods {
+        template = template.method(name, *m);
+    }
     let mut out = String::new();
     if is_table(format) {
         out.push_str(&template.execute_header(headers));

@@ -55,6 +55,8 @@ impl Inner {
         if status.is_running() {
             let sh = self.shim(&c.id);
             let _ = sh.call(&json!({"op": "kill", "signal": libc::SIGKILL, "all": true}));
+            let rec = c.record();
+            self.emit(&rec, "kill", &[("signal", libc::SIGKILL.to_string())]);
             if !self.wait_removal_exit(c, exits0) {
                 let _ = sh.call(&json!({"op": "shutdown"}));
                 if !self.wait_removal_exit(c, exits0) {

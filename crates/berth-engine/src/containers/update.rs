@@ -55,7 +55,9 @@ impl Inner {
         if u.pids_limit.is_some() {
             cur.pids_limit = u.pids_limit;
         }
-        if let Some(rp) = &req.restart_policy {
+        // An empty policy name (what the docker CLI sends when --restart is not
+        // given) leaves the policy as it is.
+        if let Some(rp) = req.restart_policy.as_ref().filter(|rp| !rp.name.is_empty()) {
             if hc.auto_remove && !matches!(rp.name.as_str(), "" | "no") {
                 return Err(EngineError::BadParameter(
                     "Restart policy cannot be updated because AutoRemove is enabled for the container".into(),

@@ -1,0 +1,782 @@
+//! The command line, as clap definitions: docker's commands, flags and aliases.
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth",
+    about = "A self-sufficient runtime for containers",
+    disable_version_flag = true,
+    disable_help_subcommand = true,
+    subcommand_required = false
+)]
+pub struct Cli {
+    /// Daemon socket to connect to
+    #[arg(short = 'H', long = "host", global = true)]
+    pub host: Option<String>,
+    /// Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")
+    #[arg(short = 'l', long = "log-level")]
+    pub log_level: Option<String>,
+    /// Print version information and quit
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run a command in a new container
+    Run(RunArgs),
+    /// Create a new container
+    Create(CreateArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(RestartArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Return low-level information on Docker objects
+    Inspect(InspectArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Run a command in a running container
+    Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(IdsArgs),
+    /// Pause all processes within one or more containers
+    Pause(IdsArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(IdsArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Get real time events from the server
+    Events(EventsArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
+    /// Display system-wide information
+    Info(FormatArgs),
+    /// Show the version information
+    Version(FormatArgs),
+    /// List images
+    Images(ImagesArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Remove one or more images
+    Rmi(RmiArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCmd),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCmd),
+    /// Manage Docker
+    #[command(subcommand)]
+    System(SystemCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCmd {
+    Run(RunArgs),
+    Create(CreateArgs),
+    Start(StartArgs),
+    Stop(StopArgs),
+    Restart(RestartArgs),
+    Kill(KillArgs),
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    #[command(name = "ls", aliases = ["ps", "list"])]
+    Ls(PsArgs),
+    Logs(LogsArgs),
+    Inspect(ContainerInspectArgs),
+    Top(TopArgs),
+    Exec(ExecArgs),
+    Attach(AttachArgs),
+    Wait(IdsArgs),
+    Pause(IdsArgs),
+    Unpause(IdsArgs),
+    Rename(RenameArgs),
+    Update(UpdateArgs),
+    Stats(StatsArgs),
+    Port(PortArgs),
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCmd {
+    #[command(name = "ls", aliases = ["list"])]
+    Ls(ImagesArgs),
+    Inspect(ImageInspectArgs),
+    Tag(TagArgs),
+    #[command(alias = "remove")]
+    Rm(RmiArgs),
+    Import(ImportArgs),
+    Load(LoadArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SystemCmd {
+    /// Show docker disk usage
+    Df(DfArgs),
+    Info(FormatArgs),
+    Events(EventsArgs),
+}
+
+/// Flags of `run` and `create`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ContainerFlags {
+    /// Attach to STDIN, STDOUT or STDERR
+    #[arg(short = 'a', long = "attach")]
+    pub attach: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
+    #[arg(long = "cgroupns")]
+    pub cgroupns: Option<String>,
+    /// Write the container ID to the file
+    #[arg(long = "cidfile")]
+    pub cidfile: Option<String>,
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<i64>,
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<i64>,
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// Number of CPUs
+    #[arg(long = "cpus")]
+    pub cpus: Option<String>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    /// Add a host device to the container
+    #[arg(long = "device")]
+    pub device: Vec<String>,
+    #[arg(long = "dns")]
+    pub dns: Vec<String>,
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    #[arg(long = "domainname")]
+    pub domainname: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long = "entrypoint", allow_hyphen_values = true)]
+    pub entrypoint: Option<String>,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    pub env_file: Vec<String>,
+    #[arg(long = "expose")]
+    pub expose: Vec<String>,
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    #[arg(long = "health-interval")]
+    pub health_interval: Option<String>,
+    #[arg(long = "health-retries")]
+    pub health_retries: Option<i64>,
+    #[arg(long = "health-start-period")]
+    pub health_start_period: Option<String>,
+    #[arg(long = "health-timeout")]
+    pub health_timeout: Option<String>,
+    /// Print usage
+    #[arg(long = "help", action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Container host name
+    #[arg(short = 'h', long = "hostname")]
+    pub hostname: Option<String>,
+    /// Run an init inside the container
+    #[arg(long = "init")]
+    pub init: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long = "interactive")]
+    pub interactive: bool,
+    #[arg(long = "ipc")]
+    pub ipc: Option<String>,
+    /// Set meta data on a container
+    #[arg(short = 'l', long = "label")]
+    pub label: Vec<String>,
+    #[arg(long = "label-file")]
+    pub label_file: Vec<String>,
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    /// Memory limit
+    #[arg(short = 'm', long = "memory")]
+    pub memory: Option<String>,
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    #[arg(long = "memory-swappiness", allow_hyphen_values = true)]
+    pub memory_swappiness: Option<i64>,
+    /// Assign a name to the container
+    #[arg(long = "name")]
+    pub name: Option<String>,
+    /// Connect a container to a network
+    #[arg(long = "network", alias = "net")]
+    pub network: Option<String>,
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    #[arg(long = "oom-score-adj", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i64>,
+    #[arg(long = "pid")]
+    pub pid: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    #[arg(long = "platform")]
+    pub platform: Option<String>,
+    #[arg(long = "privileged")]
+    pub privileged: bool,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Pull image before running ("always"|"missing"|"never")
+    #[arg(long = "pull")]
+    pub pull: Option<String>,
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Restart policy to apply when a container exits
+    #[arg(long = "restart")]
+    pub restart: Option<String>,
+    /// Automatically remove the container when it exits
+    #[arg(long = "rm")]
+    pub rm: bool,
+    #[arg(long = "runtime")]
+    pub runtime: Option<String>,
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Proxy received signals to the process
+    #[arg(long = "sig-proxy", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
+    pub sig_proxy: Option<bool>,
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    #[arg(long = "stop-timeout", allow_hyphen_values = true)]
+    pub stop_timeout: Option<i64>,
+    #[arg(long = "storage-opt")]
+    pub storage_opt: Vec<String>,
+    #[arg(long = "sysctl")]
+    pub sysctl: Vec<String>,
+    #[arg(long = "tmpfs")]
+    pub tmpfs: Vec<String>,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long = "tty")]
+    pub tty: bool,
+    #[arg(long = "ulimit")]
+    pub ulimit: Vec<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    #[arg(long = "userns")]
+    pub userns: Option<String>,
+    #[arg(long = "uts")]
+    pub uts: Option<String>,
+    /// Bind mount a volume
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// IMAGE [COMMAND] [ARG...]
+    #[arg(
+        value_name = "IMAGE [COMMAND] [ARG...]",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Run container in background and print container ID
+    #[arg(short = 'd', long = "detach")]
+    pub detach: bool,
+    #[command(flatten)]
+    pub flags: ContainerFlags,
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(disable_help_flag = true)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub flags: ContainerFlags,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short = 'a', long = "attach")]
+    pub attach: bool,
+    /// Attach container's STDIN
+    #[arg(short = 'i', long = "interactive")]
+    pub interactive: bool,
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Signal to send to the container
+    #[arg(short = 's', long = "signal")]
+    pub signal: Option<String>,
+    /// Seconds to wait before killing the container
+    #[arg(
+        short = 't',
+        long = "time",
+        alias = "timeout",
+        allow_hyphen_values = true
+    )]
+    pub time: Option<i64>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RestartArgs {
+    #[arg(short = 's', long = "signal")]
+    pub signal: Option<String>,
+    #[arg(
+        short = 't',
+        long = "time",
+        alias = "timeout",
+        allow_hyphen_values = true
+    )]
+    pub time: Option<i64>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short = 's', long = "signal", default_value = "")]
+    pub signal: String,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short = 'v', long = "volumes")]
+    pub volumes: bool,
+    #[arg(short = 'l', long = "link")]
+    pub link: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Filter output based on conditions provided
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Pretty-print containers using a Go template
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long = "last", allow_hyphen_values = true)]
+    pub last: Option<i64>,
+    /// Show the latest created container (includes all states)
+    #[arg(short = 'l', long = "latest")]
+    pub latest: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only display container IDs
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Display total file sizes
+    #[arg(short = 's', long = "size")]
+    pub size: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    #[arg(long = "details")]
+    pub details: bool,
+    /// Follow log output
+    #[arg(short = 'f', long = "follow")]
+    pub follow: bool,
+    #[arg(long = "since")]
+    pub since: Option<String>,
+    /// Number of lines to show from the end of the logs
+    #[arg(short = 'n', long = "tail", default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short = 't', long = "timestamps")]
+    pub timestamps: bool,
+    #[arg(long = "until")]
+    pub until: Option<String>,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Format the output using the given Go template
+    #[arg(short = 'f', long = "format")]
+    pub format: Option<String>,
+    /// Display total file sizes if the type is container
+    #[arg(short = 's', long = "size")]
+    pub size: bool,
+    /// Return JSON for specified type
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ContainerInspectArgs {
+    #[arg(short = 'f', long = "format")]
+    pub format: Option<String>,
+    #[arg(short = 's', long = "size")]
+    pub size: bool,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImageInspectArgs {
+    #[arg(short = 'f', long = "format")]
+    pub format: Option<String>,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    pub container: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background
+    #[arg(short = 'd', long = "detach")]
+    pub detach: bool,
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    #[arg(long = "env-file")]
+    pub env_file: Vec<String>,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long = "interactive")]
+    pub interactive: bool,
+    #[arg(long = "privileged")]
+    pub privileged: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long = "tty")]
+    pub tty: bool,
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// CONTAINER COMMAND [ARG...]
+    #[arg(
+        value_name = "CONTAINER COMMAND [ARG...]",
+        required = true,
+        num_args = 2..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    #[arg(long = "sig-proxy", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
+    pub sig_proxy: Option<bool>,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct IdsArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RenameArgs {
+    pub container: String,
+    pub new_name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<i64>,
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<i64>,
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    #[arg(long = "cpus")]
+    pub cpus: Option<String>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    #[arg(short = 'm', long = "memory")]
+    pub memory: Option<String>,
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    #[arg(long = "restart")]
+    pub restart: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    #[arg(long = "since")]
+    pub since: Option<String>,
+    #[arg(long = "until")]
+    pub until: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    pub container: String,
+    pub private_port: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct FormatArgs {
+    #[arg(short = 'f', long = "format")]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DfArgs {
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ImagesArgs {
+    /// Show all images (default hides intermediate images)
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Show digests
+    #[arg(long = "digests")]
+    pub digests: bool,
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    pub repository: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    pub source: String,
+    pub target: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    #[arg(long = "no-prune")]
+    pub no_prune: bool,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short = 'c', long = "change")]
+    pub change: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short = 'm', long = "message")]
+    pub message: Option<String>,
+    #[arg(long = "platform")]
+    pub platform: Option<String>,
+    /// file|URL|-
+    pub source: String,
+    pub repository: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN
+    #[arg(short = 'i', long = "input")]
+    pub input: Option<String>,
+    /// Suppress the load output
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("berth").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    #[test]
+    fn run_takes_flags_then_image_then_command_verbatim() {
+        let cli = parse(&[
+            "run",
+            "-it",
+            "--rm",
+            "-e",
+            "A=B",
+            "--env=C=D",
+            "busybox",
+            "ls",
+            "-l",
+            "--name",
+            "x",
+        ]);
+        let Some(Cmd::Run(run)) = cli.command else {
+            panic!()
+        };
+        assert!(run.flags.interactive && run.flags.tty && run.flags.rm);
+        assert_eq!(run.flags.env, ["A=B", "C=D"]);
+        assert_eq!(run.flags.args, ["busybox", "ls", "-l", "--name", "x"]);
+        assert_eq!(run.flags.name, None);
+    }
+
+    #[test]
+    fn run_accepts_double_dash_and_short_h_is_hostname() {
+        let cli = parse(&["run", "-d", "-h", "box", "busybox", "--", "sh"]);
+        let Some(Cmd::Run(run)) = cli.command else {
+            panic!()
+        };
+        assert!(run.detach);
+        assert_eq!(run.flags.hostname.as_deref(), Some("box"));
+        assert_eq!(run.flags.args, ["busybox", "--", "sh"]);
+        let cli = parse(&["run", "--sig-proxy=false", "--entrypoint", "", "busybox"]);
+        let Some(Cmd::Run(run)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(run.flags.sig_proxy, Some(false));
+        assert_eq!(run.flags.entrypoint.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn container_aliases_and_globals() {
+        let cli = parse(&["-H", "unix:///x.sock", "container", "ls", "-aq"]);
+        assert_eq!(cli.host.as_deref(), Some("unix:///x.sock"));
+        let Some(Cmd::Container(ContainerCmd::Ls(ps))) = cli.command else {
+            panic!()
+        };
+        assert!(ps.all && ps.quiet);
+        let cli = parse(&["exec", "-it", "c1", "sh", "-c", "echo hi"]);
+        let Some(Cmd::Exec(e)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(e.args, ["c1", "sh", "-c", "echo hi"]);
+    }
+}

@@ -1,0 +1,393 @@
+//! What the end-to-end tests share: a `berth daemon` of their own (unique socket, data
+//! root, exec root and cgroup parent, torn down with everything it made), a busybox
+//! image imported from the host's static busybox, and runners for the `berth` CLI and
+//! the unmodified docker CLI pointed at that daemon.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `berth` binary under test.
+pub fn berth_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_berth"))
+}
+
+/// The docker CLI, if installed (`BERTH_DOCKER_CLI` overrides the lookup).
+pub fn docker_cli() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("BERTH_DOCKER_CLI") {
+        return Some(PathBuf::from(p));
+    }
+    ["/usr/local/bin/docker", "/usr/bin/docker"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// The host's static busybox, needed to build the test image.
+pub fn busybox() -> Option<PathBuf> {
+    ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// A daemon started for one test.
+pub struct Daemon {
+    pub root: PathBuf,
+    pub sock: PathBuf,
+    pub cgroup_parent: String,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts `berth daemon` on fresh roots and waits until it answers.
+    pub fn start() -> Daemon {
+        Daemon::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let root = dir.path().to_path_buf();
+        let sock = root.join("berth.sock");
+        let unique = root
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("berth-e2e")
+            .to_string();
+        let cgroup_parent = format!("/{unique}");
+        let mut d = Daemon {
+            root,
+            sock,
+            cgroup_parent,
+            child: None,
+            _dir: dir,
+        };
+        d.spawn(extra);
+        d
+    }
+
+    /// (Re)starts the daemon process on this daemon's roots.
+    pub fn spawn(&mut self, extra: &[&str]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.join("daemon.log"))
+            .expect("daemon log");
+        let log2 = log.try_clone().expect("dup log");
+        let mut cmd = Command::new(berth_bin());
+        cmd.arg("daemon")
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock.display()))
+            .arg("--data-root")
+            .arg(self.root.join("data"))
+            .arg("--exec-root")
+            .arg(self.root.join("exec"))
+            .arg("--pidfile")
+            .arg(self.root.join("berth.pid"))
+            .arg("--config-file")
+            .arg(self.config_file())
+            .arg("--cgroup-parent")
+            .arg(&self.cgroup_parent)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
+        let child = cmd.spawn().expect("spawn berth daemon");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.ping() {
+                return;
+            }
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    panic!("berth daemon exited with {st}:\n{}", self.log());
+                }
+            }
+            if Instant::now() > deadline {
+                panic!("berth daemon did not answer in 20 s:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// An empty daemon.json, so the host's /etc/berth/daemon.json is not read.
+    fn config_file(&self) -> PathBuf {
+        let p = self.root.join("daemon.json");
+        if !p.exists() {
+            std::fs::write(&p, "{}\n").expect("write daemon.json");
+        }
+        p
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// SIGKILLs the daemon (containers must survive: live-restore).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERMs the daemon and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    pub fn ping(&self) -> bool {
+        let Ok(mut s) = UnixStream::connect(&self.sock) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        if s.write_all(b"GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n")
+            .is_err()
+        {
+            return false;
+        }
+        let mut buf = [0u8; 12];
+        use std::io::Read;
+        matches!(s.read_exact(&mut buf), Ok(())) && buf.starts_with(b"HTTP/1.1 200")
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.sock.display())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("daemon.log")).unwrap_or_default()
+    }
+
+    /// A command for `cli` (berth or docker) talking to this daemon.
+    pub fn cmd(&self, cli: &Cli) -> Command {
+        let mut c = Command::new(&cli.path);
+        c.env("DOCKER_HOST", self.host());
+        c.env_remove("DOCKER_CONTEXT");
+        c.env("DOCKER_CONFIG", self.root.join("docker-config"));
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `cli ARGS`, returning its output.
+    pub fn run(&self, cli: &Cli, args: &[&str]) -> Output {
+        self.cmd(cli).args(args).output().expect("run cli")
+    }
+
+    /// Runs `cli ARGS` and returns stdout, panicking with both streams on failure.
+    pub fn ok(&self, cli: &Cli, args: &[&str]) -> String {
+        let out = self.run(cli, args);
+        if !out.status.success() {
+            panic!(
+                "{} {:?} failed ({}):\nstdout: {}\nstderr: {}\ndaemon log tail:\n{}",
+                cli.name,
+                args,
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                tail(&self.log(), 30)
+            );
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Imports the host's static busybox as `busybox:latest` (CMD ["sh"]).
+    pub fn import_busybox(&self) {
+        let tar = busybox_rootfs_tar(&self.root);
+        let out = Command::new(berth_bin())
+            .env("DOCKER_HOST", self.host())
+            .args(["import", "--change", r#"CMD ["sh"]"#])
+            .arg(&tar)
+            .arg("busybox:latest")
+            .output()
+            .expect("berth import");
+        assert!(
+            out.status.success(),
+            "berth import failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            tail(&self.log(), 30)
+        );
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // Remove every container through the API (the daemon uses live-restore, so
+        // stopping it alone would leave them running), then stop it.
+        if self.child.is_none() && !self.ping() {
+            self.spawn(&[]);
+        }
+        let berth = Cli::berth();
+        let ids = self.run(&berth, &["ps", "-aq"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.run(&berth, &["rm", "-f", id]);
+        }
+        self.stop();
+        cleanup_root(&self.root, &self.cgroup_parent);
+    }
+}
+
+/// Last `n` lines of `s`.
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Unmounts anything left under `root` and removes leftover cgroups named after the
+/// parent, so a failed test does not leave the machine dirty.
+pub fn cleanup_root(root: &Path, cgroup_parent: &str) {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut mounts: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| Path::new(m).starts_with(root))
+        .collect();
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in mounts {
+        let _ = Command::new("umount").arg("-l").arg(&m).status();
+    }
+    for dir in leftover_cgroups(cgroup_parent) {
+        remove_cgroup_tree(&dir);
+    }
+}
+
+/// Cgroup directories under every hierarchy for `parent` that exist.
+pub fn leftover_cgroups(parent: &str) -> Vec<PathBuf> {
+    let rel = parent.trim_start_matches('/');
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in rd.flatten() {
+            let p = e.path().join(rel);
+            if p.is_dir() {
+                out.push(p);
+            }
+        }
+    }
+    let direct = Path::new("/sys/fs/cgroup").join(rel);
+    if direct.is_dir() && !out.contains(&direct) {
+        out.push(direct);
+    }
+    out
+}
+
+fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.path().is_dir() {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// A rootfs tarball holding the static busybox and its applet links.
+pub fn busybox_rootfs_tar(dir: &Path) -> PathBuf {
+    let bb = busybox().expect("static busybox (apt-get install busybox-static)");
+    let rootfs = dir.join("busybox-rootfs");
+    let bin = rootfs.join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir rootfs/bin");
+    for d in ["etc", "tmp", "proc", "sys", "dev", "root", "var", "usr"] {
+        std::fs::create_dir_all(rootfs.join(d)).expect("mkdir rootfs dir");
+    }
+    std::fs::copy(&bb, bin.join("busybox")).expect("copy busybox");
+    let list = Command::new(&bb)
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    for applet in String::from_utf8_lossy(&list.stdout).split_whitespace() {
+        if applet != "busybox" {
+            let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
+        }
+    }
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+    )
+    .expect("passwd");
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("group");
+    let tar = dir.join("busybox.tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("--numeric-owner")
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(st.success(), "tar of busybox rootfs failed");
+    let _ = std::fs::remove_dir_all(&rootfs);
+    tar
+}
+
+/// A command-line client under test: berth's own, or docker's.
+#[derive(Clone)]
+pub struct Cli {
+    pub name: &'static str,
+    pub path: PathBuf,
+}
+
+impl Cli {
+    pub fn berth() -> Cli {
+        Cli {
+            name: "berth",
+            path: berth_bin(),
+        }
+    }
+
+    pub fn docker() -> Option<Cli> {
+        docker_cli().map(|path| Cli {
+            name: "docker",
+            path,
+        })
+    }
+
+    /// berth, plus docker when installed (with a note when it is not).
+    pub fn all() -> Vec<Cli> {
+        let mut v = vec![Cli::berth()];
+        match Cli::docker() {
+            Some(d) => v.push(d),
+            None => eprintln!("note: no docker CLI found; testing the berth CLI only"),
+        }
+        v
+    }
+}
+
+/// Waits until `f` holds, up to `secs` seconds.
+pub fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}

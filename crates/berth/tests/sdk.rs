@@ -1,0 +1,51 @@
+//! The Docker SDK for Python against a berth daemon (tests/sdk/docker_sdk_test.py).
+//! Python comes from `BERTH_PYTHON` (scripts/test.sh makes a venv with `docker`
+//! installed), else `python3` if it can import `docker`; otherwise the test is skipped
+//! with a note.
+
+mod common;
+
+use std::process::Command;
+
+use common::Daemon;
+
+fn python() -> Option<String> {
+    let candidates: Vec<String> = match std::env::var("BERTH_PYTHON") {
+        Ok(p) => vec![p],
+        Err(_) => vec!["python3".into()],
+    };
+    candidates.into_iter().find(|p| {
+        Command::new(p)
+            .args(["-c", "import docker"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn docker_sdk_for_python() {
+    if common::busybox().is_none() {
+        eprintln!("note: no static busybox; skipping");
+        return;
+    }
+    let Some(py) = python() else {
+        eprintln!("note: no python with the `docker` package (set BERTH_PYTHON); skipping");
+        return;
+    };
+    let d = Daemon::start();
+    d.import_busybox();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/docker_sdk_test.py");
+    let out = Command::new(py)
+        .arg(script)
+        .env("DOCKER_HOST", d.host())
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "docker SDK test failed:\nstdout: {}\nstderr: {}\ndaemon log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        common::tail(&d.log(), 40)
+    );
+}

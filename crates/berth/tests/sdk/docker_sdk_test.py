@@ -1,0 +1,114 @@
+"""The Docker SDK for Python (PyPI `docker`) against a berth daemon: the same container
+operations the CLI end-to-end tests make. Run by crates/berth/tests/sdk.rs with
+DOCKER_HOST pointing at a daemon that has `busybox:latest`."""
+
+import sys
+import time
+
+import docker
+from docker.errors import APIError, ContainerError, ImageNotFound, NotFound
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def main():
+    client = docker.from_env(version="auto")
+    check(client.ping(), "ping")
+    v = client.version()
+    check(v["ApiVersion"] == "1.41", "api version %r" % v.get("ApiVersion"))
+    check(client.info()["Containers"] >= 0, "info")
+    check(any("busybox:latest" in i.tags for i in client.images.list()), "images.list")
+
+    # run, output, exit codes, errors
+    out = client.containers.run("busybox", ["echo", "hello sdk"], remove=True)
+    check(out == b"hello sdk\n", "run output %r" % out)
+    try:
+        client.containers.run("busybox", ["sh", "-c", "echo oops >&2; exit 3"], remove=True, stderr=True)
+        raise AssertionError("ContainerError expected")
+    except ContainerError as e:
+        check(e.exit_status == 3, "exit status %r" % e.exit_status)
+    try:
+        client.containers.run("no-such-image-sdk:1", ["true"], remove=True)
+        raise AssertionError("error expected for a missing image")
+    except (ImageNotFound, NotFound, APIError):
+        pass
+
+    # detached lifecycle
+    c = client.containers.run("busybox", ["sh", "-c", "echo started; exec sleep 1000"], detach=True, name="sdk-life")
+    deadline = time.time() + 10
+    while b"started" not in c.logs() and time.time() < deadline:
+        time.sleep(0.05)
+    check(c.logs() == b"started\n", "logs %r" % c.logs())
+    c.reload()
+    check(c.status == "running", "status %r" % c.status)
+    check(any(x.id == c.id for x in client.containers.list()), "containers.list")
+    check(client.containers.list(filters={"name": "sdk-life"})[0].id == c.id, "name filter")
+    top = c.top()
+    check(any("sleep 1000" in " ".join(p) for p in top["Processes"]), "top %r" % top)
+    code, output = c.exec_run(["sh", "-c", "echo exec-out; exit 0"])
+    check(code == 0 and output == b"exec-out\n", "exec_run %r %r" % (code, output))
+    code, _ = c.exec_run(["sh", "-c", "exit 5"])
+    check(code == 5, "exec exit %r" % code)
+    c.pause()
+    c.reload()
+    check(c.status == "paused", "paused %r" % c.status)
+    c.unpause()
+    c.reload()
+    check(c.status == "running", "unpaused")
+    stats = c.stats(stream=False)
+    check(stats["memory_stats"].get("usage", 0) > 0, "stats %r" % stats.get("memory_stats"))
+    c.update(mem_limit="64m", memswap_limit="128m")
+    c.reload()
+    check(c.attrs["HostConfig"]["Memory"] == 64 * 1024 * 1024, "update")
+    c.rename("sdk-life-2")
+    c.reload()
+    check(c.name == "sdk-life-2", "rename %r" % c.name)
+    c.stop(timeout=1)
+    c.reload()
+    check(c.status == "exited", "stopped")
+    c.start()
+    c.restart(timeout=0)
+    c.reload()
+    check(c.status == "running", "restarted")
+    c.kill()
+    check(c.wait()["StatusCode"] == 137, "wait after kill")
+    since = int(time.time()) - 60
+    c.remove(force=True)
+    try:
+        client.containers.get(c.id)
+        raise AssertionError("container still there after remove")
+    except NotFound:
+        pass
+    events = client.events(since=since, until=int(time.time()) + 1, decode=True,
+                           filters={"type": "container", "container": c.id})
+    actions = {e["Action"] for e in events}
+    for a in ("create", "start", "pause", "unpause", "kill", "die", "destroy"):
+        check(a in actions, "event %s missing from %r" % (a, actions))
+
+    # create + attach + start
+    c = client.containers.create("busybox", ["sh", "-c", "read x; echo got $x"], stdin_open=True)
+    sock = c.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1})
+    c.start()
+    sock._sock.sendall(b"sdk-input\n")
+    data = b""
+    deadline = time.time() + 10
+    while b"got sdk-input" not in data and time.time() < deadline:
+        chunk = sock._sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    check(b"got sdk-input" in data, "attach output %r" % data)
+    check(c.wait()["StatusCode"] == 0, "attach wait")
+    c.remove()
+    print("docker SDK: all checks passed")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:  # report and fail
+        print("FAILED: %s: %s" % (type(e).__name__, e), file=sys.stderr)
+        sys.exit(1)
