@@ -37,6 +37,13 @@ impl Exec {
         self.state.lock().expect("exec state lock poisoned").running
     }
 
+    /// Created and not yet started, or running: what inspect's `ExecIDs` lists, as
+    /// dockerd forgets an exec instance once its process has exited.
+    pub fn is_live(&self) -> bool {
+        let s = self.state.lock().expect("exec state lock poisoned");
+        s.running || !s.started
+    }
+
     /// Blocks until the process has exited; its exit code.
     pub fn wait_exit(&self, timeout: std::time::Duration) -> Option<i64> {
         let end = std::time::Instant::now() + timeout;

@@ -725,7 +725,10 @@ mod socket_path_tests {
         let _s = std::os::unix::net::UnixStream::connect(c.path()).expect("connect");
         let (_peer, _) = l.accept().expect("accept");
         let short = base.join("short.sock");
-        assert_eq!(SocketPath::new(&short).expect("short").path(), short.as_path());
+        assert_eq!(
+            SocketPath::new(&short).expect("short").path(),
+            short.as_path()
+        );
         let _ = std::fs::remove_dir_all(&base);
     }
 }

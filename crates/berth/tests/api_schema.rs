@@ -498,6 +498,9 @@ const CHECKED: &[(&str, &str, u16)] = &[
     ("POST", "/containers/{id}/exec", 201),
     ("POST", "/containers/{id}/wait", 200),
     ("GET", "/events", 200),
+    ("GET", "/containers/{id}/json", 404),
+    ("GET", "/images/{name}/json", 404),
+    ("GET", "/exec/{id}/json", 404),
 ];
 
 #[test]
@@ -817,6 +820,10 @@ fn served_json_matches_the_engine_api_swagger() {
     d.import_busybox();
     let since = unix_now().saturating_sub(1);
     let berth = Cli::berth();
+    // A bind mount and a health check, so Mounts and State.Health are served too.
+    let bind = d.root.join("bind-src");
+    std::fs::create_dir_all(&bind).expect("mkdir bind source");
+    let volume = format!("{}:/data", bind.display());
     let running = d
         .ok(
             &berth,
@@ -827,6 +834,12 @@ fn served_json_matches_the_engine_api_swagger() {
                 "up",
                 "--label",
                 "tier=front",
+                "-v",
+                &volume,
+                "--health-cmd",
+                "true",
+                "--health-interval",
+                "1s",
                 "busybox",
                 "sleep",
                 "1000",
@@ -834,9 +847,24 @@ fn served_json_matches_the_engine_api_swagger() {
         )
         .trim()
         .to_string();
-    d.ok(
+    // Let the first health probe run so State.Health.Log has an entry.
+    let healthy = common::wait_for(10, || {
+        d.ok(
+            &berth,
+            &["inspect", "--format", "{{.State.Health.Status}}", "up"],
+        )
+        .trim()
+            == "healthy"
+    });
+    let down = d.run(
         &berth,
         &["run", "--name", "down", "busybox", "sh", "-c", "exit 3"],
+    );
+    assert_eq!(
+        down.status.code(),
+        Some(3),
+        "berth run --name down: {}",
+        String::from_utf8_lossy(&down.stderr)
     );
 
     let mut c = Checker {
@@ -844,6 +872,10 @@ fn served_json_matches_the_engine_api_swagger() {
         sock: &d.sock,
         problems: Vec::new(),
     };
+    if !healthy {
+        c.problems
+            .push("container up (--health-cmd true) did not become healthy in 10 s".into());
+    }
 
     // _ping: plain "OK" with the headers the CLI negotiates with.
     match http(&d.sock, "GET", "/_ping", None) {
@@ -1068,6 +1100,31 @@ fn served_json_matches_the_engine_api_swagger() {
                 "POST /containers/down/wait: StatusCode {}, want 3",
                 v["StatusCode"]
             ));
+        }
+    }
+
+    // Errors: `{"message": …}`, which clients print.
+    for (swagger_path, target) in [
+        (
+            "/containers/{id}/json",
+            "/v1.41/containers/no-such-container/json",
+        ),
+        ("/images/{name}/json", "/v1.41/images/no-such-image:1/json"),
+        ("/exec/{id}/json", "/v1.41/exec/no-such-exec/json"),
+    ] {
+        if let Some(v) = c.check(
+            "GET",
+            swagger_path,
+            target,
+            None,
+            404,
+            &Exceptions::default(),
+        ) {
+            if !v["message"].as_str().is_some_and(|m| m.contains("no-such")) {
+                c.problems.push(format!(
+                    "GET {target}: 404 message does not name the thing: {v}"
+                ));
+            }
         }
     }
 

@@ -31,11 +31,31 @@ fn run_output_exit_codes_and_stdin() {
     let Some(d) = setup() else { return };
     for cli in Cli::all() {
         let c = &cli;
-        assert_eq!(d.ok(c, &["run", "--rm", "busybox", "echo", "hello"]), "hello\n", "{}", c.name);
+        assert_eq!(
+            d.ok(c, &["run", "--rm", "busybox", "echo", "hello"]),
+            "hello\n",
+            "{}",
+            c.name
+        );
 
-        let o = d.run(c, &["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+        let o = d.run(
+            c,
+            &[
+                "run",
+                "--rm",
+                "busybox",
+                "sh",
+                "-c",
+                "echo out; echo err >&2; exit 3",
+            ],
+        );
         let (so, se) = out_err(&o);
-        assert_eq!(o.status.code(), Some(3), "{}: exit code; stderr {se}", c.name);
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "{}: exit code; stderr {se}",
+            c.name
+        );
         assert_eq!(so, "out\n", "{}", c.name);
         assert!(se.contains("err"), "{}: stderr {se:?}", c.name);
 
@@ -46,9 +66,19 @@ fn run_output_exit_codes_and_stdin() {
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn");
-        child.stdin.take().expect("stdin").write_all(b"line one\nline two\n").expect("write");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"line one\nline two\n")
+            .expect("write");
         let o = child.wait_with_output().expect("wait");
-        assert_eq!(String::from_utf8_lossy(&o.stdout), "line one\nline two\nend\n", "{}", c.name);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "line one\nline two\nend\n",
+            "{}",
+            c.name
+        );
         assert!(o.status.success(), "{}", c.name);
 
         let o = d.run(c, &["run", "--rm", "busybox", "/no/such/binary"]);
@@ -70,42 +100,95 @@ fn detached_lifecycle() {
     for cli in Cli::all() {
         let c = &cli;
         let name = format!("life-{}", c.name);
-        let id = d.ok(c, &["run", "-d", "--name", &name, "busybox", "sleep", "1000"]);
+        let id = d.ok(
+            c,
+            &["run", "-d", "--name", &name, "busybox", "sleep", "1000"],
+        );
         let id = id.trim().to_string();
         assert_eq!(id.len(), 64, "{}: id {id:?}", c.name);
 
         let ps = d.ok(c, &["ps"]);
         assert!(ps.starts_with("CONTAINER ID"), "{}: {ps}", c.name);
-        assert!(ps.contains(&name) && ps.contains(&id[..12]) && ps.contains("Up "), "{}: {ps}", c.name);
+        assert!(
+            ps.contains(&name) && ps.contains(&id[..12]) && ps.contains("Up "),
+            "{}: {ps}",
+            c.name
+        );
         assert!(d.ok(c, &["ps", "-q"]).contains(&id[..12]), "{}", c.name);
-        assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.Running}} {{.Name}}", &name]), format!("true /{name}\n"));
+        assert_eq!(
+            d.ok(c, &["inspect", "-f", "{{.State.Running}} {{.Name}}", &name]),
+            format!("true /{name}\n")
+        );
 
         let top = d.ok(c, &["top", &name]);
-        assert!(top.contains("PID") && top.contains("sleep 1000"), "{}: {top}", c.name);
+        assert!(
+            top.contains("PID") && top.contains("sleep 1000"),
+            "{}: {top}",
+            c.name
+        );
 
-        assert_eq!(d.ok(c, &["exec", &name, "echo", "from exec"]), "from exec\n", "{}", c.name);
+        assert_eq!(
+            d.ok(c, &["exec", &name, "echo", "from exec"]),
+            "from exec\n",
+            "{}",
+            c.name
+        );
         let o = d.run(c, &["exec", &name, "sh", "-c", "exit 7"]);
         assert_eq!(o.status.code(), Some(7), "{}", c.name);
 
         d.ok(c, &["pause", &name]);
-        assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.Status}}", &name]), "paused\n");
+        assert_eq!(
+            d.ok(c, &["inspect", "-f", "{{.State.Status}}", &name]),
+            "paused\n"
+        );
         assert!(d.ok(c, &["ps"]).contains("(Paused)"), "{}", c.name);
         d.ok(c, &["unpause", &name]);
-        assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.Status}}", &name]), "running\n");
+        assert_eq!(
+            d.ok(c, &["inspect", "-f", "{{.State.Status}}", &name]),
+            "running\n"
+        );
 
         d.ok(c, &["stop", "-t", "1", &name]);
-        assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", &name]), "exited 137\n");
+        assert_eq!(
+            d.ok(
+                c,
+                &[
+                    "inspect",
+                    "-f",
+                    "{{.State.Status}} {{.State.ExitCode}}",
+                    &name
+                ]
+            ),
+            "exited 137\n"
+        );
         d.ok(c, &["start", &name]);
-        assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.Running}}", &name]), "true\n");
+        assert_eq!(
+            d.ok(c, &["inspect", "-f", "{{.State.Running}}", &name]),
+            "true\n"
+        );
         d.ok(c, &["restart", "-t", "0", &name]);
-        assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.Running}}", &name]), "true\n");
+        assert_eq!(
+            d.ok(c, &["inspect", "-f", "{{.State.Running}}", &name]),
+            "true\n"
+        );
 
         let renamed = format!("{name}-2");
         d.ok(c, &["rename", &name, &renamed]);
-        assert!(d.ok(c, &["ps", "--format", "{{.Names}}"]).lines().any(|l| l == renamed), "{}", c.name);
+        assert!(
+            d.ok(c, &["ps", "--format", "{{.Names}}"])
+                .lines()
+                .any(|l| l == renamed),
+            "{}",
+            c.name
+        );
 
         // wait blocks until the kill lands, then prints the code.
-        let mut waiter = d.cmd(c).args(["wait", &renamed]).stdout(Stdio::piped()).spawn().expect("wait");
+        let waiter = d
+            .cmd(c)
+            .args(["wait", &renamed])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("wait");
         std::thread::sleep(Duration::from_millis(300));
         d.ok(c, &["kill", "-s", "KILL", &renamed]);
         let o = waiter.wait_with_output().expect("wait output");
@@ -122,12 +205,33 @@ fn stop_honours_sigterm_and_kill_signal() {
     for cli in Cli::all() {
         let c = &cli;
         let name = format!("term-{}", c.name);
-        d.ok(c, &["run", "-d", "--name", &name, "busybox", "sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.1; done"]);
+        d.ok(
+            c,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "busybox",
+                "sh",
+                "-c",
+                "trap 'exit 42' TERM; while true; do sleep 0.1; done",
+            ],
+        );
         std::thread::sleep(Duration::from_millis(300));
         let t = Instant::now();
         d.ok(c, &["stop", &name]);
-        assert!(t.elapsed() < Duration::from_secs(5), "{}: stop waited for the timeout", c.name);
-        assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.ExitCode}}", &name]), "42\n", "{}", c.name);
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{}: stop waited for the timeout",
+            c.name
+        );
+        assert_eq!(
+            d.ok(c, &["inspect", "-f", "{{.State.ExitCode}}", &name]),
+            "42\n",
+            "{}",
+            c.name
+        );
         d.ok(c, &["rm", &name]);
     }
 }
@@ -138,21 +242,61 @@ fn logs_follow_and_create_start_attach() {
     for cli in Cli::all() {
         let c = &cli;
         let name = format!("logs-{}", c.name);
-        d.ok(c, &["run", "-d", "--name", &name, "busybox", "sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.2; done; echo e >&2"]);
+        d.ok(
+            c,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "busybox",
+                "sh",
+                "-c",
+                "for i in 1 2 3; do echo $i; sleep 0.2; done; echo e >&2",
+            ],
+        );
         let o = d.run(c, &["logs", "-f", &name]);
         let (so, se) = out_err(&o);
         assert_eq!(so, "1\n2\n3\n", "{}", c.name);
         assert_eq!(se, "e\n", "{}", c.name);
         // The tail counts entries of both streams: the last two are "3" and "e".
         let o = d.run(c, &["logs", "--tail", "2", &name]);
-        assert_eq!(out_err(&o), ("3\n".to_string(), "e\n".to_string()), "{}", c.name);
+        assert_eq!(
+            out_err(&o),
+            ("3\n".to_string(), "e\n".to_string()),
+            "{}",
+            c.name
+        );
         let ts = d.ok(c, &["logs", "-t", &name]);
-        assert!(ts.lines().all(|l| l.len() > 31 && l.as_bytes()[4] == b'-' && l.contains("Z ")), "{}: {ts}", c.name);
+        assert!(
+            ts.lines()
+                .all(|l| l.len() > 31 && l.as_bytes()[4] == b'-' && l.contains("Z ")),
+            "{}: {ts}",
+            c.name
+        );
 
         let cname = format!("created-{}", c.name);
-        d.ok(c, &["create", "--name", &cname, "busybox", "echo", "created then started"]);
-        assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.Status}}", &cname]), "created\n");
-        assert_eq!(d.ok(c, &["start", "-a", &cname]), "created then started\n", "{}", c.name);
+        d.ok(
+            c,
+            &[
+                "create",
+                "--name",
+                &cname,
+                "busybox",
+                "echo",
+                "created then started",
+            ],
+        );
+        assert_eq!(
+            d.ok(c, &["inspect", "-f", "{{.State.Status}}", &cname]),
+            "created\n"
+        );
+        assert_eq!(
+            d.ok(c, &["start", "-a", &cname]),
+            "created then started\n",
+            "{}",
+            c.name
+        );
         d.ok(c, &["rm", &name, &cname]);
     }
 }
@@ -164,7 +308,13 @@ fn under_pty(d: &Daemon, cli: &Cli, cmdline: &str, input: &[&[u8]]) -> (String, 
         .args(["-qefc", cmdline, "/dev/null"])
         .env("DOCKER_HOST", d.host())
         .env("DOCKER_CONFIG", d.root.join("docker-config"))
-        .env("PATH", format!("{}:/usr/bin:/bin", cli.path.parent().expect("dir").display()))
+        .env(
+            "PATH",
+            format!(
+                "{}:/usr/bin:/bin",
+                cli.path.parent().expect("dir").display()
+            ),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -199,30 +349,83 @@ fn interactive_tty_exec_and_detach() {
     let Some(d) = setup() else { return };
     for cli in Cli::all() {
         let c = &cli;
-        let bin = c.path.file_name().and_then(|n| n.to_str()).expect("name").to_string();
-        let (shown, code) = under_pty(&d, c, &format!("{bin} run -it --rm busybox sh -c 'tty; stty size; exit 4'"), &[]);
+        let bin = c
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_string();
+        let (shown, code) = under_pty(
+            &d,
+            c,
+            &format!("{bin} run -it --rm busybox sh -c 'tty; stty size; exit 4'"),
+            &[],
+        );
         assert!(shown.contains("/dev/pts/"), "{}: {shown:?}", c.name);
         assert_eq!(code, Some(4), "{}: {shown:?}", c.name);
 
         let name = format!("tty-{}", c.name);
         d.ok(c, &["run", "-d", "-it", "--name", &name, "busybox", "sh"]);
-        let (shown, code) = under_pty(&d, c, &format!("{bin} exec -it {name} sh -c 'tty; echo exec-ok'"), &[]);
-        assert!(shown.contains("exec-ok") && shown.contains("/dev/pts/"), "{}: {shown:?}", c.name);
+        let (shown, code) = under_pty(
+            &d,
+            c,
+            &format!("{bin} exec -it {name} sh -c 'tty; echo exec-ok'"),
+            &[],
+        );
+        assert!(
+            shown.contains("exec-ok") && shown.contains("/dev/pts/"),
+            "{}: {shown:?}",
+            c.name
+        );
         assert_eq!(code, Some(0), "{}", c.name);
 
         // Attach, type, detach with ctrl-p ctrl-q: the container keeps running.
-        let (shown, code) = under_pty(&d, c, &format!("{bin} attach {name}"), &[b"echo first-$((40+2))\r", b"\x10\x11"]);
+        let (shown, code) = under_pty(
+            &d,
+            c,
+            &format!("{bin} attach {name}"),
+            &[b"echo first-$((40+2))\r", b"\x10\x11"],
+        );
         assert!(shown.contains("first-42"), "{}: {shown:?}", c.name);
         // berth's CLI exits 0 after a deliberate detach; docker's own CLI reports
         // "read escape sequence" with status 1 (its client's behaviour, not the daemon's).
-        let detached_ok = if c.name == "docker" { matches!(code, Some(0 | 1)) } else { code == Some(0) };
-        assert!(detached_ok, "{}: exit {code:?} after detaching: {shown:?}", c.name);
-        assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.Running}}", &name]), "true\n", "{}", c.name);
+        let detached_ok = if c.name == "docker" {
+            matches!(code, Some(0 | 1))
+        } else {
+            code == Some(0)
+        };
+        assert!(
+            detached_ok,
+            "{}: exit {code:?} after detaching: {shown:?}",
+            c.name
+        );
+        assert_eq!(
+            d.ok(c, &["inspect", "-f", "{{.State.Running}}", &name]),
+            "true\n",
+            "{}",
+            c.name
+        );
         // Attach again and end the shell.
-        let (shown, _) = under_pty(&d, c, &format!("{bin} attach {name}"), &[b"echo again-$((1+1))\r", b"exit 9\r"]);
+        let (shown, _) = under_pty(
+            &d,
+            c,
+            &format!("{bin} attach {name}"),
+            &[b"echo again-$((1+1))\r", b"exit 9\r"],
+        );
         assert!(shown.contains("again-2"), "{}: {shown:?}", c.name);
-        assert!(wait_for(10, || d.ok(c, &["inspect", "-f", "{{.State.Status}}", &name]) == "exited\n"), "{}", c.name);
-        assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.ExitCode}}", &name]), "9\n", "{}", c.name);
+        assert!(
+            wait_for(10, || d
+                .ok(c, &["inspect", "-f", "{{.State.Status}}", &name])
+                == "exited\n"),
+            "{}",
+            c.name
+        );
+        assert_eq!(
+            d.ok(c, &["inspect", "-f", "{{.State.ExitCode}}", &name]),
+            "9\n",
+            "{}",
+            c.name
+        );
         d.ok(c, &["rm", &name]);
     }
 }
@@ -238,18 +441,42 @@ fn stats_events_update() {
             .expect("clock")
             .as_secs()
             .saturating_sub(1);
-        d.ok(c, &["run", "-d", "--name", &name, "busybox", "sleep", "1000"]);
+        d.ok(
+            c,
+            &["run", "-d", "--name", &name, "busybox", "sleep", "1000"],
+        );
         let stats = d.ok(c, &["stats", "--no-stream", &name]);
-        assert!(stats.contains("MEM USAGE") && stats.contains(&name), "{}: {stats}", c.name);
+        assert!(
+            stats.contains("MEM USAGE") && stats.contains(&name),
+            "{}: {stats}",
+            c.name
+        );
         let pids = d.ok(c, &["stats", "--no-stream", "--format", "{{.PIDs}}", &name]);
         assert_eq!(pids.trim(), "1", "{}", c.name);
 
-        d.ok(c, &["update", "--memory", "64m", "--memory-swap", "128m", &name]);
-        assert_eq!(d.ok(c, &["inspect", "-f", "{{.HostConfig.Memory}}", &name]), "67108864\n", "{}", c.name);
-        let limit = d.ok(c, &["exec", &name, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]);
+        d.ok(
+            c,
+            &["update", "--memory", "64m", "--memory-swap", "128m", &name],
+        );
+        assert_eq!(
+            d.ok(c, &["inspect", "-f", "{{.HostConfig.Memory}}", &name]),
+            "67108864\n",
+            "{}",
+            c.name
+        );
+        let limit = d.ok(
+            c,
+            &[
+                "exec",
+                &name,
+                "cat",
+                "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            ],
+        );
         let limit_v2 = d.run(c, &["exec", &name, "cat", "/sys/fs/cgroup/memory.max"]);
         assert!(
-            limit.trim() == "67108864" || String::from_utf8_lossy(&limit_v2.stdout).trim() == "67108864",
+            limit.trim() == "67108864"
+                || String::from_utf8_lossy(&limit_v2.stdout).trim() == "67108864",
             "{}: limit {limit:?}",
             c.name
         );
@@ -260,9 +487,24 @@ fn stats_events_update() {
             .as_secs()
             + 1)
         .to_string();
-        let ev = d.ok(c, &["events", "--since", &since.to_string(), "--until", &until, "--filter", &format!("container={name}")]);
+        let ev = d.ok(
+            c,
+            &[
+                "events",
+                "--since",
+                &since.to_string(),
+                "--until",
+                &until,
+                "--filter",
+                &format!("container={name}"),
+            ],
+        );
         for action in ["create", "start", "update", "kill", "die", "destroy"] {
-            assert!(ev.contains(&format!("container {action} ")), "{}: no {action} in {ev}", c.name);
+            assert!(
+                ev.contains(&format!("container {action} ")),
+                "{}: no {action} in {ev}",
+                c.name
+            );
         }
     }
 }

@@ -23,8 +23,12 @@ fn shims_under(root: &Path) -> Vec<u32> {
     let needle = root.to_string_lossy().into_owned();
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
         if cmd.contains(" shim ") && cmd.contains(&needle) {
             out.push(pid);
@@ -45,7 +49,11 @@ fn mounts_under(root: &Path) -> Vec<String> {
 
 fn entries(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -57,17 +65,36 @@ fn containers_survive_a_sigkilled_daemon() {
     let mut names = Vec::new();
     for n in 0..20 {
         let name = format!("keep-{n}");
-        d.ok(&b, &["run", "-d", "--name", &name, "busybox", "sh", "-c", counter]);
+        d.ok(
+            &b,
+            &["run", "-d", "--name", &name, "busybox", "sh", "-c", counter],
+        );
         names.push(name);
     }
-    d.ok(&b, &["run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 1; exit 7"]);
+    d.ok(
+        &b,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "quitter",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 1; exit 7",
+        ],
+    );
     assert_eq!(shims_under(&d.root).len(), 21);
 
     d.kill9();
     assert!(!d.ping());
     std::thread::sleep(Duration::from_millis(2500));
     // While the daemon is down: every shim but the quitter's is alive.
-    assert_eq!(shims_under(&d.root).len(), 20, "shims while the daemon is down");
+    assert_eq!(
+        shims_under(&d.root).len(),
+        20,
+        "shims while the daemon is down"
+    );
     d.spawn(&[]);
 
     let running = d.ok(&b, &["ps", "--format", "{{.Names}}"]);
@@ -76,8 +103,24 @@ fn containers_survive_a_sigkilled_daemon() {
     let mut want: Vec<&str> = names.iter().map(String::as_str).collect();
     want.sort();
     assert_eq!(running, want, "ps after the restart");
-    assert_eq!(d.ok(&b, &["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "quitter"]), "exited 7\n");
-    assert!(d.ok(&b, &["ps", "-a", "--filter", "exited=7", "--format", "{{.Names}}"]).contains("quitter"));
+    assert_eq!(
+        d.ok(
+            &b,
+            &[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.State.ExitCode}}",
+                "quitter"
+            ]
+        ),
+        "exited 7\n"
+    );
+    assert!(d
+        .ok(
+            &b,
+            &["ps", "-a", "--filter", "exited=7", "--format", "{{.Names}}"]
+        )
+        .contains("quitter"));
 
     // Logs are complete: the counter has no gap across the daemon's absence.
     for name in &names {
@@ -90,7 +133,10 @@ fn containers_survive_a_sigkilled_daemon() {
     }
     // The adopted containers are fully manageable.
     d.ok(&b, &["stop", "-t", "1", "keep-0"]);
-    assert_eq!(d.ok(&b, &["inspect", "-f", "{{.State.Status}}", "keep-0"]), "exited\n");
+    assert_eq!(
+        d.ok(&b, &["inspect", "-f", "{{.State.Status}}", "keep-0"]),
+        "exited\n"
+    );
     d.ok(&b, &["exec", "keep-1", "true"]);
 }
 
@@ -98,22 +144,44 @@ fn containers_survive_a_sigkilled_daemon() {
 fn many_run_rm_leave_nothing_behind() {
     let Some(d) = setup() else { return };
     let b = Cli::berth();
-    let runs: usize = std::env::var("BERTH_RUN_RM_COUNT").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let runs: usize = std::env::var("BERTH_RUN_RM_COUNT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     let pid = d.pid().expect("daemon pid");
     // Warm up once so lazily opened descriptors are counted in the baseline.
     d.ok(&b, &["run", "--rm", "busybox", "true"]);
     let fds_before = entries(Path::new(&format!("/proc/{pid}/fd"))).len();
     for i in 0..runs {
         let o = d.run(&b, &["run", "--rm", "busybox", "true"]);
-        assert!(o.status.success(), "run {i}: {}\n{}", String::from_utf8_lossy(&o.stderr), common::tail(&d.log(), 20));
+        assert!(
+            o.status.success(),
+            "run {i}: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            common::tail(&d.log(), 20)
+        );
     }
-    assert!(wait_for(10, || d.ok(&b, &["ps", "-aq"]).is_empty()), "containers left: {}", d.ok(&b, &["ps", "-a"]));
-    assert!(wait_for(10, || shims_under(&d.root).is_empty()), "shims left");
+    assert!(
+        wait_for(10, || d.ok(&b, &["ps", "-aq"]).is_empty()),
+        "containers left: {}",
+        d.ok(&b, &["ps", "-a"])
+    );
+    assert!(
+        wait_for(10, || shims_under(&d.root).is_empty()),
+        "shims left"
+    );
     let fds_after = entries(Path::new(&format!("/proc/{pid}/fd"))).len();
-    assert!(fds_after <= fds_before + 2, "daemon fds grew from {fds_before} to {fds_after}");
+    assert!(
+        fds_after <= fds_before + 2,
+        "daemon fds grew from {fds_before} to {fds_after}"
+    );
     assert_eq!(mounts_under(&d.root), Vec::<String>::new(), "mounts left");
     for dir in ["data/containers", "exec/containers", "exec/runc"] {
-        assert_eq!(entries(&d.root.join(dir)), Vec::<String>::new(), "files left in {dir}");
+        assert_eq!(
+            entries(&d.root.join(dir)),
+            Vec::<String>::new(),
+            "files left in {dir}"
+        );
     }
     for cg in common::leftover_cgroups(&d.cgroup_parent) {
         let kids: Vec<String> = std::fs::read_dir(&cg)
@@ -123,6 +191,10 @@ fn many_run_rm_leave_nothing_behind() {
             .filter(|e| e.path().is_dir())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
-        assert!(kids.is_empty(), "cgroups left under {}: {kids:?}", cg.display());
+        assert!(
+            kids.is_empty(),
+            "cgroups left under {}: {kids:?}",
+            cg.display()
+        );
     }
 }

@@ -6,8 +6,8 @@
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -275,7 +275,11 @@ struct DetachMatcher {
 
 impl DetachMatcher {
     fn new(spec: &str) -> DetachMatcher {
-        let spec = if spec.is_empty() { "ctrl-p,ctrl-q" } else { spec };
+        let spec = if spec.is_empty() {
+            "ctrl-p,ctrl-q"
+        } else {
+            spec
+        };
         let keys = spec
             .split(',')
             .filter_map(|k| {
@@ -584,9 +588,9 @@ pub fn exec(ctx: &mut Ctx<'_>, a: &ExecArgs) -> Result<i32, CliError> {
         });
     }
     let keys = a.detach_keys.clone().unwrap_or_default();
-    let detached = pump(ctx, stream, a.tty, a.interactive, &keys).map_err(CliError::io(format!(
-        "reading the output of exec {exec_id}"
-    )))?;
+    let detached = pump(ctx, stream, a.tty, a.interactive, &keys).map_err(CliError::io(
+        format!("reading the output of exec {exec_id}"),
+    ))?;
     if detached {
         return Ok(0);
     }
@@ -604,7 +608,10 @@ mod detach_tests {
         assert!(!m.feed(b"echo hi\r\x10"));
         assert!(m.feed(b"\x11"));
         assert!(!m.feed(b"\x10x\x11"), "a broken sequence is no detach");
-        assert!(m.feed(b"\x10\x10\x11"), "a repeated first key restarts the match");
+        assert!(
+            m.feed(b"\x10\x10\x11"),
+            "a repeated first key restarts the match"
+        );
         let mut m = DetachMatcher::new("ctrl-a,x");
         assert!(!m.feed(b"\x10\x11"));
         assert!(m.feed(b"ab\x01x"));

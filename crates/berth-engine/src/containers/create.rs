@@ -36,6 +36,16 @@ impl Inner {
         }
         let mut hc = req.host_config.take().unwrap_or_default();
         validate_host_config(&mut hc)?;
+        // Defaults dockerd records at create, so inspect shows what applies.
+        if hc.shm_size == 0
+            && !matches!(hc.ipc_mode.as_str(), "host" | "none")
+            && !hc.ipc_mode.starts_with("container:")
+        {
+            hc.shm_size = spec::DEFAULT_SHM_SIZE as i64;
+        }
+        if hc.cgroupns_mode.is_empty() {
+            hc.cgroupns_mode = if host_cgroup_v2() { "private" } else { "host" }.into();
+        }
         let image = self.images.resolve(&req.config.image)?;
         let mut config = merge_image_config(req.config.clone(), &image.config);
         let (path, args) = command(&config)?;
@@ -170,6 +180,7 @@ impl Inner {
     /// The context the spec generator needs for `rec`, its rootfs at `rootfs`.
     pub fn spec_context(&self, rec: &ContainerRecord, rootfs: &Path) -> SpecContext {
         let mut ctx = SpecContext::new(&rec.id, rootfs);
+        ctx.cgroup_v2 = host_cgroup_v2();
         ctx.host_bounding_caps = host_bounding_caps();
         ctx.seccomp_profile = Some(
             self.config
@@ -238,6 +249,11 @@ fn host_bounding_caps() -> berth_seccomp::caps::Capabilities {
 }
 
 /// Docker's checks of the restart policy, log driver and network mode.
+/// Whether the host runs the unified (v2) cgroup hierarchy only.
+fn host_cgroup_v2() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
 fn validate_host_config(hc: &mut HostConfig) -> EngineResult<()> {
     let rp = &hc.restart_policy;
     match rp.name.as_str() {

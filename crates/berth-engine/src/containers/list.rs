@@ -309,7 +309,7 @@ impl Inner {
             let execs = self.execs.lock().expect("exec table lock poisoned");
             exec_ids
                 .into_iter()
-                .filter(|e| execs.get(e).is_some_and(|x| x.is_running()))
+                .filter(|e| execs.get(e).is_some_and(|x| x.is_live()))
                 .collect()
         };
         Ok(ContainerInspect {
