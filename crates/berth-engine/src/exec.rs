@@ -33,10 +33,6 @@ pub struct Exec {
 }
 
 impl Exec {
-    pub fn is_running(&self) -> bool {
-        self.state.lock().expect("exec state lock poisoned").running
-    }
-
     /// Created and not yet started, or running: what inspect's `ExecIDs` lists, as
     /// dockerd forgets an exec instance once its process has exited.
     pub fn is_live(&self) -> bool {

@@ -165,6 +165,44 @@ impl Shim {
     }
 }
 
+/// A shim process, held by a pidfd opened while it was known to run, so its exit is
+/// seen at once and a recycled pid cannot be mistaken for it.
+pub struct ShimProcess {
+    pid: i32,
+    fd: Option<std::os::fd::OwnedFd>,
+}
+
+impl ShimProcess {
+    pub fn open(pid: i32) -> ShimProcess {
+        let fd = rustix::process::Pid::from_raw(pid).and_then(|p| {
+            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+        });
+        ShimProcess { pid, fd }
+    }
+
+    /// Waits until the process has exited (a zombie counts), at most `timeout`.
+    pub fn wait_gone(&self, timeout: Duration) -> bool {
+        let Some(fd) = &self.fd else {
+            return wait_pid_gone(self.pid, timeout);
+        };
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let ts = rustix::event::Timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: i64::from(left.subsec_nanos()),
+            };
+            let mut fds = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
+            match rustix::event::poll(&mut fds, Some(&ts)) {
+                Ok(n) if n > 0 => return true,
+                Ok(_) => return false,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return wait_pid_gone(self.pid, left),
+            }
+        }
+    }
+}
+
 /// Waits (polling) until process `pid` (a shim) has exited, at most `timeout`.
 pub fn wait_pid_gone(pid: i32, timeout: Duration) -> bool {
     let end = Instant::now() + timeout;
@@ -176,7 +214,7 @@ pub fn wait_pid_gone(pid: i32, timeout: Duration) -> bool {
             if Instant::now() >= end {
                 return false;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }

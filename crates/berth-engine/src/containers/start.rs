@@ -336,7 +336,7 @@ impl Inner {
         let inner = self.clone();
         let name = format!("monitor-{}", &c.id[..12.min(c.id.len())]);
         // The pid now, while the shim runs: it removes its pid file just before exiting.
-        let shim_pid = self.shim(&c.id).pid();
+        let shim_pid = self.shim(&c.id).pid().map(shim::ShimProcess::open);
         let spawned = std::thread::Builder::new()
             .name(name)
             .spawn(move || inner.monitor(c, shim_pid));
@@ -345,10 +345,10 @@ impl Inner {
     }
 
     /// Blocks until the shim reports the exit, then records it.
-    fn monitor(self: Arc<Self>, c: Arc<Container>, shim_pid: Option<i32>) {
+    fn monitor(self: Arc<Self>, c: Arc<Container>, shim_pid: Option<shim::ShimProcess>) {
         let sh = self.shim(&c.id);
-        let gone = |sh: &shim::Shim| match shim_pid {
-            Some(p) => shim::wait_pid_gone(p, SHIM_GONE_TIMEOUT),
+        let gone = |sh: &shim::Shim| match &shim_pid {
+            Some(p) => p.wait_gone(SHIM_GONE_TIMEOUT),
             None => sh.wait_gone(SHIM_GONE_TIMEOUT),
         };
         let exit = match sh.wait(None) {
