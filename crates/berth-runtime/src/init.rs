@@ -36,6 +36,8 @@ pub struct InitArgs<'a> {
     pub userns: bool,
     /// The runtime runs createRuntime/prestart hooks when asked.
     pub runtime_hooks: bool,
+    /// `linux.seccomp` compiled by the runtime before the fork (None: compile here).
+    pub seccomp_program: Option<&'a berth_seccomp::CompiledFilter>,
 }
 
 /// Run the init; never returns. Failures are reported over the sync channel.
@@ -234,6 +236,7 @@ fn setup(a: InitArgs<'_>) -> Result<Infallible> {
         setgroups_allowed: true,
         id: a.id,
         bundle: a.bundle,
+        seccomp_program: a.seccomp_program,
     })
 }
 
@@ -329,6 +332,23 @@ pub struct FinishArgs<'a> {
     pub setgroups_allowed: bool,
     pub id: &'a str,
     pub bundle: &'a Path,
+    /// `linux.seccomp` already compiled; None: compile it with libseccomp here.
+    pub seccomp_program: Option<&'a berth_seccomp::CompiledFilter>,
+}
+
+/// Loads the filter: the precompiled program when there is one, else through
+/// libseccomp (which also hands back a notify listener).
+fn load_seccomp(
+    s: &oci_spec::runtime::LinuxSeccomp,
+    compiled: Option<&berth_seccomp::CompiledFilter>,
+) -> Result<Option<OwnedFd>> {
+    match compiled {
+        Some(c) => {
+            berth_seccomp::load_compiled(c)?;
+            Ok(None)
+        }
+        None => Ok(berth_seccomp::load(s)?),
+    }
 }
 
 /// Look up the executable, enter the cwd, load seccomp, switch user, drop
@@ -368,7 +388,7 @@ pub fn finish(f: FinishArgs<'_>) -> Result<Infallible> {
     let nnp = p.no_new_privileges().unwrap_or(false);
     let mut listener = None;
     if let (Some(s), false) = (seccomp, nnp) {
-        listener = berth_seccomp::load(s)?;
+        listener = load_seccomp(s, f.seccomp_program)?;
     }
     let no_caps = oci_spec::runtime::LinuxCapabilities::default();
     let caps = p.capabilities().as_ref().unwrap_or(&no_caps);
@@ -419,7 +439,7 @@ pub fn finish(f: FinishArgs<'_>) -> Result<Infallible> {
         crate::hooks::run_all("startContainer", hs, &st)?;
     }
     if let (Some(s), true) = (seccomp, nnp) {
-        listener = berth_seccomp::load(s)?;
+        listener = load_seccomp(s, f.seccomp_program)?;
     }
     if let (Some(fd), Some(s)) = (&listener, seccomp) {
         if let Some(path) = s.listener_path() {

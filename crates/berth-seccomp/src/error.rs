@@ -34,6 +34,15 @@ pub enum SeccompError {
         #[source]
         source: libseccomp::error::SeccompError,
     },
+    /// Exporting or loading a compiled BPF program failed.
+    #[error("seccomp: {what}: {source}")]
+    Program {
+        /// The operation.
+        what: String,
+        /// The system error.
+        #[source]
+        source: io::Error,
+    },
     /// Copying the notify listener out of libseccomp failed.
     #[error("seccomp: taking the notify listener fd: {0}")]
     ListenerFd(#[source] io::Error),

@@ -19,5 +19,5 @@ mod listener;
 pub use default::default_profile;
 pub use docker::{docker_profile_to_oci, docker_profile_to_oci_for_kernel};
 pub use error::SeccompError;
-pub use filter::{build, features, load, uses_notify};
+pub use filter::{build, compile, features, load, load_compiled, uses_notify, CompiledFilter};
 pub use listener::{process_state_json, send_listener};

@@ -47,3 +47,38 @@ pub fn keyctl_session_keyring_id() -> io::Result<i64> {
     }
     Ok(r)
 }
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)` with `program` a classic BPF program
+/// as an array of `struct sock_filter` (8 bytes each, native endianness), as libseccomp
+/// exports it. The caller must hold CAP_SYS_ADMIN or have set no_new_privs.
+pub fn set_mode_filter(flags: u32, program: &[u8]) -> io::Result<()> {
+    const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+    if program.is_empty() || program.len() % 8 != 0 || program.len() / 8 > u16::MAX as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "a seccomp program of {} bytes is not a BPF program",
+                program.len()
+            ),
+        ));
+    }
+    let prog = libc::sock_fprog {
+        len: (program.len() / 8) as libc::c_ushort,
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points at `program`, which is borrowed (alive and unchanged) for the
+    // whole call and holds exactly `len` 8-byte instructions; the kernel only reads it
+    // (copy_from_user, no alignment needed) and validates the program itself.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            flags as libc::c_ulong,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

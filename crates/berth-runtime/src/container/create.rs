@@ -80,6 +80,10 @@ pub fn create(g: &Global, o: &CreateOpts, console: Option<OwnedFd>) -> Result<Cr
 
 /// [`create`] for a caller that has already loaded the bundle (to look at its config
 /// first), so the config is not read and parsed twice.
+/// The compiled seccomp programs' cache under the runtime root (`@` cannot appear in a
+/// container id, so no container's directory can take this name).
+pub const SECCOMP_CACHE: &str = "@seccomp-cache";
+
 pub fn create_from(
     g: &Global,
     o: &CreateOpts,
@@ -116,6 +120,11 @@ pub fn create_from(
     .ctx(|| format!("saving config in {}", dir.display()))?;
 
     let linux = spec.linux().as_ref();
+    // Compiled here, on the host and through the root's cache, so the init only loads it.
+    let seccomp_program = match linux.and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => berth_seccomp::compile(s, Some(&g.root.path.join(SECCOMP_CACHE)))?,
+        None => None,
+    };
     let cg_path_cfg = linux
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
@@ -292,6 +301,7 @@ pub fn create_from(
                 new_cgroupns,
                 userns,
                 runtime_hooks,
+                seccomp_program: seccomp_program.as_ref(),
             })
         }
         berth_sys::Forked::Parent(pid) => {

@@ -150,6 +150,7 @@ pub fn exec(g: &Global, o: ExecOpts, console: Option<OwnedFd>) -> Result<Execed>
                     setgroups_allowed,
                     id: &o.id,
                     bundle: &c.state.bundle,
+                    seccomp_program: None,
                 })
             })();
             if let (Err(e), Some(fd)) = (r, sync_fd) {

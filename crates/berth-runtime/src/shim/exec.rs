@@ -236,6 +236,7 @@ pub(super) fn spawn(g: &Global, id: &str, req: ExecRequest) -> Result<Spawned> {
                     setgroups_allowed,
                     id,
                     bundle: &c.state.bundle,
+                    seccomp_program: None,
                 })
             })();
             if let (Err(e), Some(fd)) = (r, sync_fd) {
