@@ -34,7 +34,7 @@ while getopts "n:r:h" opt; do
 done
 
 . scripts/env.sh
-BERTH="$PWD/$BERTH_BIN/berth"
+BERTH="$BERTH_BIN/berth"; case $BERTH in /*) ;; *) BERTH="$PWD/$BERTH" ;; esac
 DOCKER=$(command -v docker || true)
 [ -x /usr/local/bin/docker ] && DOCKER=/usr/local/bin/docker
 for t in "$BERTH" "$DOCKER" dockerd hyperfine /bin/busybox; do
@@ -66,6 +66,7 @@ cp /bin/busybox "$tmp/rootfs/bin/"
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$tmp/rootfs/bin/$a"; done
 tar -C "$tmp/rootfs" -cf "$tmp/busybox.tar" .
 
+echo "{}" >"$tmp/none.json"
 "$BERTH" daemon -H "unix://$tmp/berth.sock" --data-root "$tmp/berth-data" --exec-root "$tmp/berth-exec" \
     --pidfile "$tmp/berth.pid" --config-file "$tmp/none.json" --cgroup-parent "/berth-bench-$$" >"$tmp/berth.log" 2>&1 &
 bpid=$!

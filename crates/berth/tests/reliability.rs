@@ -84,12 +84,28 @@ fn containers_survive_a_sigkilled_daemon() {
             "sleep 1; exit 7",
         ],
     );
-    assert_eq!(shims_under(&d.root).len(), 21);
+    // Restarted by its policy although it exits while no daemon runs.
+    d.ok(
+        &b,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "phoenix",
+            "--restart",
+            "always",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 1; exit 3",
+        ],
+    );
+    assert_eq!(shims_under(&d.root).len(), 22);
 
     d.kill9();
     assert!(!d.ping());
     std::thread::sleep(Duration::from_millis(2500));
-    // While the daemon is down: every shim but the quitter's is alive.
+    // While the daemon is down: every shim but the quitter's and phoenix's is alive.
     assert_eq!(
         shims_under(&d.root).len(),
         20,
@@ -97,6 +113,14 @@ fn containers_survive_a_sigkilled_daemon() {
     );
     d.spawn(&[]);
 
+    assert!(
+        wait_for(10, || d
+            .ok(&b, &["inspect", "-f", "{{.RestartCount}}", "phoenix"])
+            .trim()
+            != "0"),
+        "the always-restart container was not restarted after the daemon came back"
+    );
+    d.ok(&b, &["rm", "-f", "phoenix"]);
     let running = d.ok(&b, &["ps", "--format", "{{.Names}}"]);
     let mut running: Vec<&str> = running.lines().collect();
     running.sort();
