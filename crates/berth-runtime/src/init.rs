@@ -77,7 +77,15 @@ fn setup(a: InitArgs<'_>) -> Result<Infallible> {
         .process()
         .as_ref()
         .ok_or_else(|| RuntimeError::Usage("config has no process".into()))?;
-    a.sync.expect(tag::GO)?;
+    // GO comes once the runtime has put this process in its cgroups (and written its id
+    // maps). Moving a process between cgroup-v1 cgroups can wait for an RCU grace period
+    // (~10 ms), so when nothing below depends on it — no user namespace to be mapped,
+    // no cgroup namespace rooted at the new cgroup — the root filesystem is built
+    // meanwhile and GO is awaited just after.
+    let early_go = a.userns || a.join_user.is_some() || a.new_cgroupns;
+    if early_go {
+        a.sync.expect(tag::GO)?;
+    }
 
     if let Some(u) = &a.join_user {
         setns(u, LinuxNamespaceType::User)?;
@@ -123,6 +131,9 @@ fn setup(a: InitArgs<'_>) -> Result<Infallible> {
     let linux = spec.linux().as_ref();
     let own_mntns = has_ns(LinuxNamespaceType::Mount);
     build_rootfs(&a, spec, own_mntns)?;
+    if !early_go {
+        a.sync.expect(tag::GO)?;
+    }
 
     if a.runtime_hooks {
         a.sync.send(tag::HOOKS, b"")?;

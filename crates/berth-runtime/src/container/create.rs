@@ -322,13 +322,20 @@ pub fn create_from(
                     )?;
                 }
             }
-            cgroup.add_process(pid)?;
-            if let Some(adj) = process.oom_score_adj() {
-                let p = format!("/proc/{pid}/oom_score_adj");
-                std::fs::write(&p, adj.to_string())
-                    .ctx(|| format!("writing oomScoreAdj {adj} to {p}"))?;
+            let go = (|| -> Result<()> {
+                cgroup.add_process(pid)?;
+                if let Some(adj) = process.oom_score_adj() {
+                    let p = format!("/proc/{pid}/oom_score_adj");
+                    std::fs::write(&p, adj.to_string())
+                        .ctx(|| format!("writing oomScoreAdj {adj} to {p}"))?;
+                }
+                parent.send(tag::GO, b"")
+            })();
+            if let Err(e) = go {
+                // The init may build its root filesystem before it waits for GO; if it
+                // failed there (and so is gone), its report is the cause to give.
+                return Err(init_failure(&parent).unwrap_or(e));
             }
-            parent.send(tag::GO, b"")?;
             if runtime_hooks {
                 parent.expect(tag::HOOKS)?;
                 let st = state_json(&o.id, "created", pid, spec, &bundle.dir);
@@ -370,6 +377,26 @@ pub fn create_from(
             cleanup.dir = None;
             Ok(Created { pid, state: st })
         }
+    }
+}
+
+/// The error the init reported, if it sent one (within a moment).
+fn init_failure(sync: &crate::process::SyncChannel) -> Option<RuntimeError> {
+    let fd = sync.as_fd();
+    let mut fds = [rustix::event::PollFd::new(
+        &fd,
+        rustix::event::PollFlags::IN,
+    )];
+    let wait = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 100_000_000,
+    };
+    match rustix::event::poll(&mut fds, Some(&wait)) {
+        Ok(n) if n > 0 => match sync.expect(tag::READY) {
+            Err(e @ RuntimeError::Init(_)) => Some(e),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
