@@ -17,9 +17,11 @@
 #   . scripts/env.sh && cargo build --release --target "$BERTH_TARGET" -p berth -p berth-init
 #   bench/daemon.sh [-n RUNS] [-r ROUNDS]      # default 30 runs, 5 parallel rounds
 # Needs: docker.io (dockerd), a docker CLI, hyperfine, busybox-static. Both daemons
-# run on private sockets and roots in a temp dir, with --network none for docker's
-# containers (berth has no bridge yet; this keeps the work the same); everything is
-# removed on exit.
+# run on private sockets and roots in a temp dir. Docker is measured twice: with
+# --network none (berth has no bridge yet, so this is the same work) and with its
+# default bridge network, on a bridge of the script's own (10.213.77.0/24; dockerd
+# with --iptables=false --ip-forward=false --ip-masq=false, so it changes no firewall
+# rule or sysctl). Everything is removed on exit.
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +45,7 @@ done
 
 tmp=$(mktemp -d /tmp/berth-bench-daemon.XXXXXX)
 bpid= ; dpid=
+br="bbr$$"
 cleanup() {
     set +e
     if [ -n "$bpid" ]; then
@@ -54,6 +57,7 @@ cleanup() {
         kill "$dpid"; wait "$dpid" 2>/dev/null
     fi
     grep -o " $tmp[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
+    ip link del "$br" 2>/dev/null
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -70,8 +74,10 @@ echo "{}" >"$tmp/none.json"
 "$BERTH" daemon -H "unix://$tmp/berth.sock" --data-root "$tmp/berth-data" --exec-root "$tmp/berth-exec" \
     --pidfile "$tmp/berth.pid" --config-file "$tmp/none.json" --cgroup-parent "/berth-bench-$$" >"$tmp/berth.log" 2>&1 &
 bpid=$!
+ip link add "$br" type bridge && ip addr add 10.213.77.1/24 dev "$br" && ip link set "$br" up
 dockerd -H "unix://$tmp/docker.sock" --data-root "$tmp/docker-data" --exec-root "$tmp/docker-exec" \
-    --pidfile "$tmp/docker.pid" --bridge=none --iptables=false --ip6tables=false \
+    --pidfile "$tmp/docker.pid" --bridge="$br" --iptables=false --ip6tables=false \
+    --ip-forward=false --ip-masq=false --userland-proxy=false \
     --cgroup-parent "/docker-bench-$$" >"$tmp/docker.log" 2>&1 &
 dpid=$!
 wait_sock "$tmp/berth.sock"; wait_sock "$tmp/docker.sock"
@@ -94,9 +100,11 @@ idle_d=$(docker_pids | sum rss_kb)
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$tmp/run.json" \
     -n "docker CLI → berth" "$B $DOCKER run --rm busybox true" \
     -n "berth CLI → berth" "$B $BERTH run --rm busybox true" \
-    -n "docker CLI → dockerd" "$D $DOCKER run --rm --network none busybox true" >&2
+    -n "docker CLI → dockerd" "$D $DOCKER run --rm --network none busybox true" \
+    -n "docker CLI → dockerd, bridge" "$D $DOCKER run --rm busybox true" >&2
 med() { jq -r --arg n "$1" '.results[] | select(.command==$n) | .median*1000' "$tmp/run.json"; }
 run_b=$(med "docker CLI → berth"); run_bb=$(med "berth CLI → berth"); run_d=$(med "docker CLI → dockerd")
+run_dbr=$(med "docker CLI → dockerd, bridge")
 
 par() { # $1 env, $2 cli, $3 extra
     local times=()
@@ -110,6 +118,7 @@ par() { # $1 env, $2 cli, $3 extra
 }
 par_b=$(par "$B" "$DOCKER" "")
 par_d=$(par "$D" "$DOCKER" "--network none")
+par_dbr=$(par "$D" "$DOCKER" "")
 
 measure_containers() { # $1 env, $2 pids-fn, $3 extra
     local before_r before_p after_r after_p
@@ -129,7 +138,9 @@ cat <<TABLE
 |---|---|---|---|
 | \`run --rm busybox true\`, docker CLI, median ms | $run_b | $run_d | $(ratio "$run_b" "$run_d") |
 | \`run --rm busybox true\`, berth CLI, median ms | $run_bb | $run_d | $(ratio "$run_bb" "$run_d") |
+| \`run --rm busybox true\`, berth CLI vs docker's default bridge network, median ms | $run_bb | $run_dbr | $(ratio "$run_bb" "$run_dbr") |
 | 20 parallel \`run --rm\`, median of $ROUNDS batches, ms | $par_b | $par_d | $(ratio "$par_b" "$par_d") |
+| 20 parallel \`run --rm\`, docker's default bridge network, ms | $par_b | $par_dbr | $(ratio "$par_b" "$par_dbr") |
 | idle daemon RSS, MiB (docker: dockerd + containerd) | $(mib "$idle_b") | $(mib "$idle_d") | $(ratio "$idle_b" "$idle_d") |
 | RSS added per idle container, MiB | $(mib "$per_b_rss") | $(mib "$per_d_rss") | $(ratio "$per_b_rss" "$per_d_rss") |
 | PSS added per idle container, MiB | $(mib "$per_b_pss") | $(mib "$per_d_pss") | $(ratio "$per_b_pss" "$per_d_pss") |
