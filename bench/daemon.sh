@@ -58,6 +58,9 @@ cleanup() {
     fi
     grep -o " $tmp[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
     ip link del "$br" 2>/dev/null
+    for d in /sys/fs/cgroup/*/berth-bench-$$ /sys/fs/cgroup/*/docker-bench-$$ /sys/fs/cgroup/berth-bench-$$ /sys/fs/cgroup/docker-bench-$$; do
+        [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+    done
     rm -rf "$tmp"
 }
 trap cleanup EXIT

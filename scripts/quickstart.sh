@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 . scripts/env.sh
 cargo build --release --locked --target "$BERTH_TARGET" -p berth -p berth-init
-export PATH="$PWD/$BERTH_BIN:$PATH"
+export PATH="$BERTH_BIN:$PATH"
 
+berth version --format 'berth daemon {{.Server.Version}} is up'
 if ! berth image inspect busybox:latest >/dev/null 2>&1; then
     rootfs="$(mktemp -d /tmp/berth-quickstart.XXXXXX)"
     trap 'rm -rf "$rootfs"' EXIT
@@ -23,4 +24,4 @@ if ! berth image inspect busybox:latest >/dev/null 2>&1; then
     tar -C "$rootfs" -c . | berth import --change 'CMD ["sh"]' - busybox:latest
 fi
 berth run --rm busybox sh -c 'echo "Hello from a berth container on $(hostname): $(uname -sr), pid $$"'
-echo "quickstart: try 'berth run -it busybox sh' (PATH=$PWD/$BERTH_BIN:\$PATH); 'berth ps -a', 'berth images'" >&2
+echo "quickstart: try 'berth run -it busybox sh' (PATH=$BERTH_BIN:\$PATH); 'berth ps -a', 'berth images'" >&2
