@@ -732,3 +732,77 @@ mod socket_path_tests {
         let _ = std::fs::remove_dir_all(&base);
     }
 }
+
+/// A signal given as a number (1-64), or a name with or without `SIG` in any case
+/// (`KILL`, `SIGterm`, `RTMIN+3`, `RTMAX-1`); None when it names no signal.
+pub fn signal_number(s: &str) -> Option<i32> {
+    let valid = |n: i32| (1..=64).contains(&n).then_some(n);
+    if let Ok(n) = s.parse::<i32>() {
+        return valid(n);
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" | "CLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        "RTMIN" => libc::SIGRTMIN(),
+        "RTMAX" => libc::SIGRTMAX(),
+        other => {
+            if let Some(k) = other.strip_prefix("RTMIN+") {
+                libc::SIGRTMIN() + k.parse::<i32>().ok()?
+            } else if let Some(k) = other.strip_prefix("RTMAX-") {
+                libc::SIGRTMAX() - k.parse::<i32>().ok()?
+            } else {
+                return None;
+            }
+        }
+    };
+    valid(n)
+}
+
+#[cfg(test)]
+mod signal_tests {
+    use super::signal_number;
+
+    #[test]
+    fn names_and_numbers() {
+        assert_eq!(signal_number("KILL"), Some(9));
+        assert_eq!(signal_number("sigterm"), Some(15));
+        assert_eq!(signal_number("SIGCLD"), Some(libc::SIGCHLD));
+        assert_eq!(signal_number("RTMIN+2"), Some(libc::SIGRTMIN() + 2));
+        assert_eq!(signal_number("RTMAX-1"), Some(libc::SIGRTMAX() - 1));
+        assert_eq!(signal_number("3"), Some(3));
+        for bad in ["0", "65", "NOPE", "RTMIN+x", "RTMAX-70", ""] {
+            assert_eq!(signal_number(bad), None, "{bad}");
+        }
+    }
+}

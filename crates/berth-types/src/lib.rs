@@ -1,5 +1,6 @@
 //! Shared ids, digests and image references for berth. No I/O lives here.
 
+pub mod civil;
 mod digest;
 mod reference;
 

@@ -275,65 +275,8 @@ fn unescape_mountinfo(s: &str) -> String {
 
 /// A signal by name (`KILL`, `SIGKILL`, `sigkill`, `RTMIN+1`) or number.
 pub(crate) fn parse_signal(s: &str) -> EngineResult<i32> {
-    let bad = || EngineError::BadParameter(format!("Invalid signal: {s}"));
-    if let Ok(n) = s.parse::<i32>() {
-        return if (1..=64).contains(&n) {
-            Ok(n)
-        } else {
-            Err(bad())
-        };
-    }
-    let up = s.to_ascii_uppercase();
-    let name = up.strip_prefix("SIG").unwrap_or(&up);
-    let n = match name {
-        "HUP" => libc::SIGHUP,
-        "INT" => libc::SIGINT,
-        "QUIT" => libc::SIGQUIT,
-        "ILL" => libc::SIGILL,
-        "TRAP" => libc::SIGTRAP,
-        "ABRT" | "IOT" => libc::SIGABRT,
-        "BUS" => libc::SIGBUS,
-        "FPE" => libc::SIGFPE,
-        "KILL" => libc::SIGKILL,
-        "USR1" => libc::SIGUSR1,
-        "SEGV" => libc::SIGSEGV,
-        "USR2" => libc::SIGUSR2,
-        "PIPE" => libc::SIGPIPE,
-        "ALRM" => libc::SIGALRM,
-        "TERM" => libc::SIGTERM,
-        "STKFLT" => libc::SIGSTKFLT,
-        "CHLD" | "CLD" => libc::SIGCHLD,
-        "CONT" => libc::SIGCONT,
-        "STOP" => libc::SIGSTOP,
-        "TSTP" => libc::SIGTSTP,
-        "TTIN" => libc::SIGTTIN,
-        "TTOU" => libc::SIGTTOU,
-        "URG" => libc::SIGURG,
-        "XCPU" => libc::SIGXCPU,
-        "XFSZ" => libc::SIGXFSZ,
-        "VTALRM" => libc::SIGVTALRM,
-        "PROF" => libc::SIGPROF,
-        "WINCH" => libc::SIGWINCH,
-        "IO" | "POLL" => libc::SIGIO,
-        "PWR" => libc::SIGPWR,
-        "SYS" => libc::SIGSYS,
-        "RTMIN" => 34,
-        "RTMAX" => 64,
-        other => {
-            if let Some(k) = other.strip_prefix("RTMIN+") {
-                34 + k.parse::<i32>().map_err(|_| bad())?
-            } else if let Some(k) = other.strip_prefix("RTMAX-") {
-                64 - k.parse::<i32>().map_err(|_| bad())?
-            } else {
-                return Err(bad());
-            }
-        }
-    };
-    if (1..=64).contains(&n) {
-        Ok(n)
-    } else {
-        Err(bad())
-    }
+    berth_sys::signal_number(s)
+        .ok_or_else(|| EngineError::BadParameter(format!("Invalid signal: {s}")))
 }
 
 #[cfg(test)]

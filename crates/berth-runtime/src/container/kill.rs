@@ -7,61 +7,7 @@ use crate::state::Status;
 
 /// Parse a signal given as a number, `KILL`, or `SIGKILL`.
 pub fn parse_signal(s: &str) -> Result<i32> {
-    if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
-        return Err(RuntimeError::Usage(format!("invalid signal {s:?}")));
-    }
-    let up = s.to_ascii_uppercase();
-    let name = up.strip_prefix("SIG").unwrap_or(&up);
-    let n = match name {
-        "HUP" => libc::SIGHUP,
-        "INT" => libc::SIGINT,
-        "QUIT" => libc::SIGQUIT,
-        "ILL" => libc::SIGILL,
-        "TRAP" => libc::SIGTRAP,
-        "ABRT" | "IOT" => libc::SIGABRT,
-        "BUS" => libc::SIGBUS,
-        "FPE" => libc::SIGFPE,
-        "KILL" => libc::SIGKILL,
-        "USR1" => libc::SIGUSR1,
-        "SEGV" => libc::SIGSEGV,
-        "USR2" => libc::SIGUSR2,
-        "PIPE" => libc::SIGPIPE,
-        "ALRM" => libc::SIGALRM,
-        "TERM" => libc::SIGTERM,
-        "STKFLT" => libc::SIGSTKFLT,
-        "CHLD" | "CLD" => libc::SIGCHLD,
-        "CONT" => libc::SIGCONT,
-        "STOP" => libc::SIGSTOP,
-        "TSTP" => libc::SIGTSTP,
-        "TTIN" => libc::SIGTTIN,
-        "TTOU" => libc::SIGTTOU,
-        "URG" => libc::SIGURG,
-        "XCPU" => libc::SIGXCPU,
-        "XFSZ" => libc::SIGXFSZ,
-        "VTALRM" => libc::SIGVTALRM,
-        "PROF" => libc::SIGPROF,
-        "WINCH" => libc::SIGWINCH,
-        "IO" | "POLL" => libc::SIGIO,
-        "PWR" => libc::SIGPWR,
-        "SYS" => libc::SIGSYS,
-        other => {
-            if let Some(off) = other.strip_prefix("RTMIN+") {
-                if let Ok(n) = off.parse::<i32>() {
-                    return Ok(libc::SIGRTMIN() + n);
-                }
-            }
-            if let Some(off) = other.strip_prefix("RTMAX-") {
-                if let Ok(n) = off.parse::<i32>() {
-                    return Ok(libc::SIGRTMAX() - n);
-                }
-            }
-            return Err(RuntimeError::Usage(format!("unknown signal {s:?}")));
-        }
-    };
-    Ok(n)
+    berth_sys::signal_number(s).ok_or_else(|| RuntimeError::Usage(format!("unknown signal {s:?}")))
 }
 
 pub fn kill(g: &Global, id: &str, sig: i32, all: bool) -> Result<()> {
