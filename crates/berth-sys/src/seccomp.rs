@@ -53,7 +53,7 @@ pub fn keyctl_session_keyring_id() -> io::Result<i64> {
 /// exports it. The caller must hold CAP_SYS_ADMIN or have set no_new_privs.
 pub fn set_mode_filter(flags: u32, program: &[u8]) -> io::Result<()> {
     const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
-    if program.is_empty() || program.len() % 8 != 0 || program.len() / 8 > u16::MAX as usize {
+    if program.is_empty() || program.len() & 7 != 0 || program.len() / 8 > u16::MAX as usize {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
