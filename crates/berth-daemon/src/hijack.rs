@@ -30,6 +30,14 @@ pub fn wants_upgrade(req: &Request) -> bool {
 /// Answers the request (101 or 200) and copies both ways until the engine side ends.
 /// The connection is unusable for HTTP afterwards.
 pub fn hijack(conn: &mut Conn, req: &Request, attach: AttachStream) {
+    if send_head(conn, req) {
+        pump(conn, attach);
+    }
+}
+
+/// Writes the response head that turns the connection into a raw stream; false when
+/// the client is gone.
+pub fn send_head(conn: &mut Conn, req: &Request) -> bool {
     let head = if wants_upgrade(req) {
         http::head(
             101,
@@ -40,9 +48,15 @@ pub fn hijack(conn: &mut Conn, req: &Request, attach: AttachStream) {
     } else {
         http::head(200, Some(RAW_STREAM), Framing::Raw, &[])
     };
-    if conn.sock.write_all(&head).is_err() {
-        return;
-    }
+    conn.sock
+        .write_all(&head)
+        .and_then(|_| conn.sock.flush())
+        .is_ok()
+}
+
+/// Copies both ways between the hijacked connection and the engine's stream until the
+/// engine side ends.
+pub fn pump(conn: &mut Conn, attach: AttachStream) {
     // Bytes the client sent right behind the request head are already its stdin.
     let early = conn.take_buffered();
     let engine = attach.stream;

@@ -330,14 +330,14 @@ fn attach_without_upgrade_and_exec_start() {
     assert_eq!(r.status, 404);
 
     // Exec: detached is a plain 200; attached is hijacked after the JSON body.
-    let r = srv.call("POST", "/exec/e1/start", Some(br#"{"Detach":true}"#));
+    let r = srv.call("POST", "/exec/exec1/start", Some(br#"{"Detach":true}"#));
     assert_eq!(r.status, 200);
     let body = br#"{"Detach":false,"Tty":false}"#;
     let mut client = srv.connect();
     client
         .write_all(
             format!(
-                "POST /v1.41/exec/e1/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                "POST /v1.41/exec/exec1/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
                 body.len()
             )
             .as_bytes(),

@@ -222,18 +222,29 @@ impl Inner {
             Some(std::time::Duration::from_secs(30)),
         );
         let _ = std::fs::remove_file(&path);
-        let (reply, stream) = res.map_err(|err| match err {
-            crate::shim::ShimError::Failed(m) => {
-                if m.contains("executable file not found")
-                    || m.contains("no such file or directory")
-                    || m.contains("permission denied")
-                {
-                    EngineError::BadParameter(format!("OCI runtime exec failed: {m}: unknown"))
-                } else {
-                    EngineError::Internal(format!("OCI runtime exec failed: {m}: unknown"))
+        let (reply, stream) = res.map_err(|err| {
+            let (code, err) = match err {
+                crate::shim::ShimError::Failed(m) => {
+                    let not_found = m.contains("executable file not found")
+                        || m.contains("no such file or directory");
+                    if not_found || m.contains("permission denied") {
+                        let code = if not_found { 127 } else { 126 };
+                        let msg = format!("OCI runtime exec failed: {m}: unknown");
+                        (code, EngineError::BadParameter(msg))
+                    } else {
+                        let msg = format!("OCI runtime exec failed: {m}: unknown");
+                        (126, EngineError::Internal(msg))
+                    }
                 }
-            }
-            err => EngineError::Internal(format!("exec {}: {err}", e.id)),
+                err => (126, EngineError::Internal(format!("exec {}: {err}", e.id))),
+            };
+            // As dockerd: an exec that could not start has ended, with the code a
+            // shell would give (127 not found, 126 cannot run), for clients that
+            // read it from exec inspect after the stream ends.
+            let mut s = e.state.lock().expect("exec state lock poisoned");
+            s.exit_code = Some(code);
+            e.cond.notify_all();
+            err
         })?;
         {
             let mut s = e.state.lock().expect("exec state lock poisoned");

@@ -135,6 +135,8 @@ fn detached_lifecycle() {
         );
         let o = d.run(c, &["exec", &name, "sh", "-c", "exit 7"]);
         assert_eq!(o.status.code(), Some(7), "{}", c.name);
+        let o = d.run(c, &["exec", &name, "/no/such/tool"]);
+        assert_eq!(o.status.code(), Some(127), "{}: {:?}", c.name, out_err(&o));
 
         d.ok(c, &["pause", &name]);
         assert_eq!(

@@ -15,14 +15,34 @@ pub fn create(ctx: &mut Ctx<'_>, container: &str) -> HandlerResult {
 
 pub fn start(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
     let config: ExecStartConfig = ctx.json_body()?.unwrap_or_default();
-    let detach = config.detach;
-    match ctx.engine.exec_start(id, config)? {
-        Some(stream) if !detach => {
-            crate::hijack::hijack(ctx.conn, ctx.req, stream);
-            Ok(Reply::Close)
-        }
-        _ => Ok(Reply::Empty(200)),
+    if config.detach {
+        ctx.engine.exec_start(id, config)?;
+        return Ok(Reply::Empty(200));
     }
+    // As dockerd: the connection is hijacked before the process starts, so the
+    // response head reaches the client before any output does (clients such as the
+    // Python SDK read the stream past their HTTP parser's buffer). A failure to start
+    // is then told inside the stream, and exec inspect gives its exit code.
+    let tty = ctx.engine.exec_inspect(id)?.process_config.tty;
+    if !crate::hijack::send_head(ctx.conn, ctx.req) {
+        return Ok(Reply::Close);
+    }
+    match ctx.engine.exec_start(id, config) {
+        Ok(Some(stream)) => crate::hijack::pump(ctx.conn, stream),
+        Ok(None) => {}
+        Err(e) => {
+            use std::io::Write;
+            let msg = format!("{e}\r\n");
+            let mut out = Vec::with_capacity(msg.len() + 8);
+            if !tty {
+                out.extend_from_slice(&[1, 0, 0, 0]);
+                out.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+            }
+            out.extend_from_slice(msg.as_bytes());
+            let _ = ctx.conn.sock.write_all(&out);
+        }
+    }
+    Ok(Reply::Close)
 }
 
 pub fn resize(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
