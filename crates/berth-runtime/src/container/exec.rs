@@ -8,6 +8,7 @@ use crate::process::{self, tag, SyncChannel};
 use crate::state::Status;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 use rustix::fs::{Mode, OFlags};
+use rustix::thread::LinkNameSpaceType;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
@@ -41,6 +42,116 @@ fn ns_file(t: LinuxNamespaceType) -> &'static str {
     }
 }
 
+pub(crate) fn open_ns(path: &str) -> Result<OwnedFd> {
+    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .ctx(|| format!("opening {path}"))
+}
+
+/// The namespaces of a running container an exec process enters, opened through its
+/// init's /proc entry.
+pub(crate) struct ExecNamespaces {
+    /// pid and time: they apply to children only, so the forking process enters them
+    /// before the fork (with their /proc names, for messages).
+    pub fork: Vec<(LinkNameSpaceType, OwnedFd, &'static str)>,
+    /// The user namespace, entered first by the child.
+    pub user: Option<OwnedFd>,
+    /// The others, entered by the child; the mount namespace last, since the others
+    /// are reached by path before it.
+    pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
+}
+
+impl ExecNamespaces {
+    pub(crate) fn open(c: &Container) -> Result<ExecNamespaces> {
+        let pid = c.state.pid;
+        let mut ns = ExecNamespaces {
+            fork: Vec::new(),
+            user: None,
+            join: Vec::new(),
+        };
+        for n in c
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_deref())
+            .unwrap_or_default()
+        {
+            let t = n.typ();
+            let fd = open_ns(&format!("/proc/{pid}/ns/{}", ns_file(t)))?;
+            match t {
+                LinuxNamespaceType::Pid => ns.fork.push((LinkNameSpaceType::ProcessID, fd, "pid")),
+                LinuxNamespaceType::Time => ns.fork.push((LinkNameSpaceType::Time, fd, "time")),
+                LinuxNamespaceType::User => ns.user = Some(fd),
+                _ => ns.join.push((t, fd)),
+            }
+        }
+        ns.join
+            .sort_by_key(|(t, _)| *t == LinuxNamespaceType::Mount);
+        Ok(ns)
+    }
+}
+
+/// What the forked exec process needs to become the container's process.
+pub(crate) struct ExecChild<'a> {
+    pub sync: SyncChannel,
+    pub container: &'a Container,
+    pub ns: &'a ExecNamespaces,
+    /// The pty slave (or console socket) when the process wants a terminal.
+    pub console: Option<&'a OwnedFd>,
+    pub process: &'a Process,
+    pub preserve_fds: u32,
+}
+
+/// The child side of an exec, after the fork: `before` (e.g. stdio set-up), wait for
+/// the parent's GO (it has moved us into the cgroup), join the namespaces, set up the
+/// console and limits, and exec. A failure goes to the parent over the sync channel.
+pub(crate) fn exec_child(a: ExecChild<'_>, before: impl FnOnce() -> Result<()>) -> ! {
+    let sync_fd = a.sync.as_fd().try_clone_to_owned().ok();
+    let c = a.container;
+    let p = a.process;
+    let r = (|| -> Result<std::convert::Infallible> {
+        before()?;
+        a.sync.expect(tag::GO)?;
+        let mut setgroups_allowed = true;
+        if let Some(u) = &a.ns.user {
+            rustix::thread::move_into_link_name_space(u.as_fd(), Some(LinkNameSpaceType::User))
+                .ctx(|| "joining the container's user namespace".into())?;
+            setgroups_allowed = std::fs::read_to_string(format!("/proc/{}/setgroups", c.state.pid))
+                .map(|s| s.trim() != "deny")
+                .unwrap_or(true);
+        }
+        for (t, fd) in &a.ns.join {
+            rustix::thread::move_into_link_name_space(fd.as_fd(), None)
+                .ctx(|| format!("joining the container's {t} namespace"))?;
+        }
+        if let Some(cons) = a.console {
+            let size = p
+                .console_size()
+                .as_ref()
+                .map(|b| (b.height() as u16, b.width() as u16));
+            process::setup_console(cons, size, false)?;
+        }
+        process::apply_rlimits(p)?;
+        process::apply_sched(p)?;
+        init::finish(FinishArgs {
+            spec: &c.spec,
+            process: p,
+            sync: Some(a.sync),
+            fifo: None,
+            preserve_fds: a.preserve_fds,
+            setgroups_allowed,
+            id: &c.state.id,
+            bundle: &c.state.bundle,
+            seccomp_program: None,
+        })
+    })();
+    if let (Err(e), Some(fd)) = (r, sync_fd) {
+        let mut buf = vec![tag::ERROR];
+        buf.extend_from_slice(e.to_string().as_bytes());
+        let _ = rustix::net::send(&fd, &buf, rustix::net::SendFlags::NOSIGNAL);
+    }
+    berth_sys::exit_now(127)
+}
+
 /// Start the process; the caller waits for it (foreground) or not (detach).
 pub fn exec(g: &Global, o: ExecOpts, console: Option<OwnedFd>) -> Result<Execed> {
     let c = Container::load(g, &o.id)?;
@@ -58,46 +169,12 @@ pub fn exec(g: &Global, o: ExecOpts, console: Option<OwnedFd>) -> Result<Execed>
             "exec: process args must not be empty".into(),
         ));
     }
-    let pid = c.state.pid;
-    let mut join: Vec<(LinuxNamespaceType, OwnedFd)> = Vec::new();
-    let mut user = None;
-    for ns in c
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_deref())
-        .unwrap_or_default()
-    {
-        let t = ns.typ();
-        let path = format!("/proc/{pid}/ns/{}", ns_file(t));
-        let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .ctx(|| format!("opening {path}"))?;
-        match t {
-            LinuxNamespaceType::Pid => {
-                rustix::thread::move_into_link_name_space(
-                    fd.as_fd(),
-                    Some(rustix::thread::LinkNameSpaceType::ProcessID),
-                )
-                .ctx(|| "joining the container's pid namespace".into())?;
-            }
-            LinuxNamespaceType::Time => {
-                rustix::thread::move_into_link_name_space(
-                    fd.as_fd(),
-                    Some(rustix::thread::LinkNameSpaceType::Time),
-                )
-                .ctx(|| "joining the container's time namespace".into())?;
-            }
-            LinuxNamespaceType::User => user = Some(fd),
-            _ => join.push((t, fd)),
-        }
+    let ns = ExecNamespaces::open(&c)?;
+    // This process only forks the exec process: it may enter pid and time for good.
+    for (t, fd, name) in &ns.fork {
+        rustix::thread::move_into_link_name_space(fd.as_fd(), Some(*t))
+            .ctx(|| format!("joining the container's {name} namespace"))?;
     }
-    join.sort_by_key(|(t, _)| {
-        if *t == LinuxNamespaceType::Mount {
-            9
-        } else {
-            1
-        }
-    });
     let terminal = p.terminal().unwrap_or(false);
     let console = match (terminal, console, &o.console_socket) {
         (false, _, _) => None,
@@ -114,51 +191,17 @@ pub fn exec(g: &Global, o: ExecOpts, console: Option<OwnedFd>) -> Result<Execed>
     match berth_sys::fork_with_flags(0, None).ctx(|| "forking the exec process".into())? {
         berth_sys::Forked::Child => {
             drop(parent);
-            let sync_fd = child.as_fd().try_clone_to_owned().ok();
-            let r = (|| -> Result<std::convert::Infallible> {
-                child.expect(tag::GO)?;
-                let mut setgroups_allowed = true;
-                if let Some(u) = &user {
-                    rustix::thread::move_into_link_name_space(
-                        u.as_fd(),
-                        Some(rustix::thread::LinkNameSpaceType::User),
-                    )
-                    .ctx(|| "joining the container's user namespace".into())?;
-                    setgroups_allowed = std::fs::read_to_string(format!("/proc/{pid}/setgroups"))
-                        .map(|s| s.trim() != "deny")
-                        .unwrap_or(true);
-                }
-                for (t, fd) in &join {
-                    rustix::thread::move_into_link_name_space(fd.as_fd(), None)
-                        .ctx(|| format!("joining the container's {t} namespace"))?;
-                }
-                if let Some(cons) = &console {
-                    let size = p
-                        .console_size()
-                        .as_ref()
-                        .map(|b| (b.height() as u16, b.width() as u16));
-                    process::setup_console(cons, size, false)?;
-                }
-                process::apply_rlimits(&p)?;
-                process::apply_sched(&p)?;
-                init::finish(FinishArgs {
-                    spec: &c.spec,
+            exec_child(
+                ExecChild {
+                    sync: child,
+                    container: &c,
+                    ns: &ns,
+                    console: console.as_ref(),
                     process: &p,
-                    sync: Some(child),
-                    fifo: None,
                     preserve_fds: o.preserve_fds,
-                    setgroups_allowed,
-                    id: &o.id,
-                    bundle: &c.state.bundle,
-                    seccomp_program: None,
-                })
-            })();
-            if let (Err(e), Some(fd)) = (r, sync_fd) {
-                let mut buf = vec![tag::ERROR];
-                buf.extend_from_slice(e.to_string().as_bytes());
-                let _ = rustix::net::send(&fd, &buf, rustix::net::SendFlags::NOSIGNAL);
-            }
-            berth_sys::exit_now(127)
+                },
+                || Ok(()),
+            )
         }
         berth_sys::Forked::Parent(child_pid) => {
             drop(child);

@@ -2,7 +2,7 @@
 
 mod create;
 mod delete;
-mod exec;
+pub(crate) mod exec;
 mod kill;
 mod misc;
 mod start;

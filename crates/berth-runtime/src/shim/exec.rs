@@ -8,14 +8,13 @@
 //! only around the fork and then returns to its own: a shim left with the container's
 //! pid namespace for its children could not fork hooks once the container is gone.
 
+use crate::container::exec::{exec_child, open_ns, ExecChild, ExecNamespaces};
 use crate::container::{Container, Global};
 use crate::error::{Context, Result, RuntimeError};
-use crate::init::{self, FinishArgs};
-use crate::process::{self, tag, SyncChannel};
+use crate::process::{tag, SyncChannel};
 use crate::state::Status;
-use oci_spec::runtime::{LinuxNamespaceType, Process};
+use oci_spec::runtime::Process;
 use rustix::fd::{AsFd, OwnedFd};
-use rustix::fs::{Mode, OFlags};
 use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
 use std::time::Duration;
 
@@ -45,24 +44,6 @@ pub(super) struct Spawned {
     /// stdin pipe, or a clone of the pty master.
     pub input: Option<OwnedFd>,
     pub master: Option<OwnedFd>,
-}
-
-fn ns_file(t: LinuxNamespaceType) -> &'static str {
-    match t {
-        LinuxNamespaceType::Mount => "mnt",
-        LinuxNamespaceType::Cgroup => "cgroup",
-        LinuxNamespaceType::Uts => "uts",
-        LinuxNamespaceType::Ipc => "ipc",
-        LinuxNamespaceType::User => "user",
-        LinuxNamespaceType::Pid => "pid",
-        LinuxNamespaceType::Network => "net",
-        LinuxNamespaceType::Time => "time",
-    }
-}
-
-fn open_ns(path: &str) -> Result<OwnedFd> {
-    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .ctx(|| format!("opening {path}"))
 }
 
 /// The pid and time namespaces this shim's children get, entered for one fork and
@@ -135,28 +116,7 @@ pub(super) fn spawn(g: &Global, id: &str, req: ExecRequest) -> Result<Spawned> {
         ));
     }
     p.set_terminal(Some(req.tty));
-    let pid = c.state.pid;
-    let mut fork_ns = Vec::new();
-    let mut join: Vec<(LinuxNamespaceType, OwnedFd)> = Vec::new();
-    let mut user = None;
-    for ns in c
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_deref())
-        .unwrap_or_default()
-    {
-        let t = ns.typ();
-        let fd = open_ns(&format!("/proc/{pid}/ns/{}", ns_file(t)))?;
-        match t {
-            LinuxNamespaceType::Pid => fork_ns.push((LinkNameSpaceType::ProcessID, fd, "pid")),
-            LinuxNamespaceType::Time => fork_ns.push((LinkNameSpaceType::Time, fd, "time")),
-            LinuxNamespaceType::User => user = Some(fd),
-            _ => join.push((t, fd)),
-        }
-    }
-    // The mount namespace last: the others are opened by path before it.
-    join.sort_by_key(|(t, _)| *t == LinuxNamespaceType::Mount);
+    let mut ns = ExecNamespaces::open(&c)?;
 
     // Stdio: the child's ends and ours.
     let null = super::devnull()?;
@@ -187,64 +147,36 @@ pub(super) fn spawn(g: &Global, id: &str, req: ExecRequest) -> Result<Spawned> {
     )
     .ctx(|| "setting the exec sync socket's timeout".into())?;
 
-    let entered = ForkNamespaces::enter(fork_ns)?;
+    let entered = ForkNamespaces::enter(std::mem::take(&mut ns.fork))?;
     let forked = berth_sys::fork_with_flags(0, None).ctx(|| "forking the exec process".into());
     let child_pid = match forked {
         Ok(berth_sys::Forked::Child) => {
             // The pid namespace is the container's now; keep it.
             std::mem::forget(entered);
             drop(parent);
-            let sync_fd = child.as_fd().try_clone_to_owned().ok();
-            let r = (|| -> Result<std::convert::Infallible> {
-                if !req.tty {
-                    let fd0 = in_r.as_ref().unwrap_or(&null);
-                    let fd1 = out_w.as_ref().unwrap_or(&null);
-                    let fd2 = err_w.as_ref().unwrap_or(&null);
-                    rustix::stdio::dup2_stdin(fd0)
-                        .and_then(|_| rustix::stdio::dup2_stdout(fd1))
-                        .and_then(|_| rustix::stdio::dup2_stderr(fd2))
-                        .ctx(|| "setting up the exec process's stdio".into())?;
-                }
-                child.expect(tag::GO)?;
-                let mut setgroups_allowed = true;
-                if let Some(u) = &user {
-                    move_into_link_name_space(u.as_fd(), Some(LinkNameSpaceType::User))
-                        .ctx(|| "joining the container's user namespace".into())?;
-                    setgroups_allowed = std::fs::read_to_string(format!("/proc/{pid}/setgroups"))
-                        .map(|s| s.trim() != "deny")
-                        .unwrap_or(true);
-                }
-                for (t, fd) in &join {
-                    move_into_link_name_space(fd.as_fd(), None)
-                        .ctx(|| format!("joining the container's {t} namespace"))?;
-                }
-                if let Some(cons) = &console_theirs {
-                    let size = p
-                        .console_size()
-                        .as_ref()
-                        .map(|b| (b.height() as u16, b.width() as u16));
-                    process::setup_console(cons, size, false)?;
-                }
-                process::apply_rlimits(&p)?;
-                process::apply_sched(&p)?;
-                init::finish(FinishArgs {
-                    spec: &c.spec,
+            let tty = req.tty;
+            exec_child(
+                ExecChild {
+                    sync: child,
+                    container: &c,
+                    ns: &ns,
+                    console: console_theirs.as_ref(),
                     process: &p,
-                    sync: Some(child),
-                    fifo: None,
                     preserve_fds: 0,
-                    setgroups_allowed,
-                    id,
-                    bundle: &c.state.bundle,
-                    seccomp_program: None,
-                })
-            })();
-            if let (Err(e), Some(fd)) = (r, sync_fd) {
-                let mut buf = vec![tag::ERROR];
-                buf.extend_from_slice(e.to_string().as_bytes());
-                let _ = rustix::net::send(&fd, &buf, rustix::net::SendFlags::NOSIGNAL);
-            }
-            berth_sys::exit_now(127)
+                },
+                || {
+                    if !tty {
+                        let fd0 = in_r.as_ref().unwrap_or(&null);
+                        let fd1 = out_w.as_ref().unwrap_or(&null);
+                        let fd2 = err_w.as_ref().unwrap_or(&null);
+                        rustix::stdio::dup2_stdin(fd0)
+                            .and_then(|_| rustix::stdio::dup2_stdout(fd1))
+                            .and_then(|_| rustix::stdio::dup2_stderr(fd2))
+                            .ctx(|| "setting up the exec process's stdio".into())?;
+                    }
+                    Ok(())
+                },
+            )
         }
         Ok(berth_sys::Forked::Parent(pid)) => {
             drop(entered);
