@@ -382,20 +382,8 @@ pub struct StopArgs {
     pub containers: Vec<String>,
 }
 
-#[derive(Args, Debug)]
-pub struct RestartArgs {
-    #[arg(short = 's', long = "signal")]
-    pub signal: Option<String>,
-    #[arg(
-        short = 't',
-        long = "time",
-        alias = "timeout",
-        allow_hyphen_values = true
-    )]
-    pub time: Option<i64>,
-    #[arg(required = true)]
-    pub containers: Vec<String>,
-}
+/// `restart` takes exactly `stop`'s flags.
+pub type RestartArgs = StopArgs;
 
 #[derive(Args, Debug)]
 pub struct KillArgs {
