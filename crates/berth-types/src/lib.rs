@@ -1,6 +1,7 @@
 //! Shared ids, digests and image references for berth. No I/O lives here.
 
 pub mod civil;
+pub mod detach;
 mod digest;
 mod reference;
 

@@ -17,6 +17,7 @@ use berth_api_types::image::JsonMessage;
 use berth_client::{
     copy_raw, demux_to, AttachOptions, Client, ClientError, HijackedStream, JsonStream, WaitHandle,
 };
+use berth_types::detach::{parse_detach_keys, DetachMatcher};
 
 use super::for_each;
 use crate::cli::{AttachArgs, CreateArgs, ExecArgs, RunArgs, StartArgs};
@@ -236,7 +237,10 @@ fn pump(
     let detached = Arc::new(AtomicBool::new(false));
     if send_stdin {
         if let Some(mut input) = ctx.stdin.take() {
-            let mut matcher = DetachMatcher::new(detach_keys);
+            // Keys the daemon would refuse never detach: no sequence to watch for.
+            let mut matcher =
+                DetachMatcher::new(parse_detach_keys(detach_keys).unwrap_or_default());
+            let mut forwarded = Vec::new();
             let flag = Arc::clone(&detached);
             thread::spawn(move || {
                 let mut buf = [0u8; 8192];
@@ -247,7 +251,8 @@ fn pump(
                     };
                     // Mark the detach before the keys reach the daemon, which ends
                     // the stream as soon as it sees them.
-                    if matcher.feed(&buf[..n]) {
+                    forwarded.clear();
+                    if matcher.feed(&buf[..n], &mut forwarded) {
                         flag.store(true, Ordering::SeqCst);
                     }
                     if writer.write_all(&buf[..n]).is_err() {
@@ -264,63 +269,6 @@ fn pump(
         demux_to(reader, ctx.out, ctx.err)?;
     }
     Ok(detached.load(Ordering::SeqCst))
-}
-
-/// Recognises the detach key sequence (docker's syntax: `ctrl-p,ctrl-q`, `ctrl-a,x`)
-/// in the bytes typed, across reads.
-struct DetachMatcher {
-    keys: Vec<u8>,
-    matched: usize,
-}
-
-impl DetachMatcher {
-    fn new(spec: &str) -> DetachMatcher {
-        let spec = if spec.is_empty() {
-            "ctrl-p,ctrl-q"
-        } else {
-            spec
-        };
-        let keys = spec
-            .split(',')
-            .filter_map(|k| {
-                let k = k.trim();
-                match k.strip_prefix("ctrl-") {
-                    Some(c) if c.len() == 1 => match c.as_bytes()[0] {
-                        b @ b'a'..=b'z' => Some(b - b'a' + 1),
-                        b'@' => Some(0),
-                        b'[' => Some(27),
-                        b'\\' => Some(28),
-                        b']' => Some(29),
-                        b'^' => Some(30),
-                        b'_' => Some(31),
-                        _ => None,
-                    },
-                    _ if k.len() == 1 => Some(k.as_bytes()[0]),
-                    _ => None,
-                }
-            })
-            .collect();
-        DetachMatcher { keys, matched: 0 }
-    }
-
-    /// Whether the sequence completed within `bytes`.
-    fn feed(&mut self, bytes: &[u8]) -> bool {
-        if self.keys.is_empty() {
-            return false;
-        }
-        for &b in bytes {
-            if b == self.keys[self.matched] {
-                self.matched += 1;
-                if self.matched == self.keys.len() {
-                    self.matched = 0;
-                    return true;
-                }
-            } else {
-                self.matched = usize::from(b == self.keys[0]);
-            }
-        }
-        false
-    }
 }
 
 /// The exit status once the output stream has ended: 0 when the user detached (the
@@ -596,26 +544,4 @@ pub fn exec(ctx: &mut Ctx<'_>, a: &ExecArgs) -> Result<i32, CliError> {
     }
     let info = ctx.client.exec_inspect(&exec_id)?;
     Ok(info.exit_code.unwrap_or(0) as i32)
-}
-
-#[cfg(test)]
-mod detach_tests {
-    use super::DetachMatcher;
-
-    #[test]
-    fn detach_keys_are_recognised_across_reads() {
-        let mut m = DetachMatcher::new("");
-        assert!(!m.feed(b"echo hi\r\x10"));
-        assert!(m.feed(b"\x11"));
-        assert!(!m.feed(b"\x10x\x11"), "a broken sequence is no detach");
-        assert!(
-            m.feed(b"\x10\x10\x11"),
-            "a repeated first key restarts the match"
-        );
-        let mut m = DetachMatcher::new("ctrl-a,x");
-        assert!(!m.feed(b"\x10\x11"));
-        assert!(m.feed(b"ab\x01x"));
-        let mut m = DetachMatcher::new("ctrl-@,ctrl-_");
-        assert!(m.feed(&[0, 31]));
-    }
 }

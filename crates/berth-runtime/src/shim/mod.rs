@@ -12,7 +12,8 @@ mod exec;
 mod jsonlog;
 mod server;
 
-pub use attach::{frame, parse_detach_keys, DetachMatcher, DEFAULT_DETACH_KEYS};
+pub use attach::frame;
+pub use berth_types::detach::{parse_detach_keys, DetachMatcher, DEFAULT_DETACH_KEYS};
 pub use jsonlog::{JsonLog, LogConfig};
 
 use crate::container::{self, CreateOpts, Global};
