@@ -427,10 +427,12 @@ impl Inner {
             };
             g.exits += 1;
             let _ = self.save(&g.rec);
+            // "die" is told before any waiter (stop, wait, restart) wakes, so that
+            // their own events always follow it.
+            self.emit(&g.rec, "die", &[("exitCode", exit.code.to_string())]);
             c.cond.notify_all();
             (g.rec.clone(), delay)
         };
-        self.emit(&rec, "die", &[("exitCode", exit.code.to_string())]);
         if delay.is_none() && rec.host_config.auto_remove && !self.is_closed() {
             let _ = self.remove_container(c, true, false);
         }
