@@ -6,7 +6,8 @@
 # Measures:
 #   1. `run --rm busybox true` end to end through the docker CLI (hyperfine -N,
 #      median), against berth and against dockerd; and through berth's own CLI;
-#   2. 20 parallel `run --rm busybox true` (wall time of the batch, median of rounds);
+#   2. 20 parallel `run --rm busybox true` (wall time of the batch, median of rounds),
+#      through the docker CLI against both daemons and through berth's own CLI;
 #   3. idle daemon RSS (berth daemon; dockerd + containerd);
 #   4. memory added per idle running container (10 `sleep` containers): the growth
 #      of RSS and PSS summed over the engine's processes (daemon, containerd, shims;
@@ -120,6 +121,7 @@ par() { # $1 env, $2 cli, $3 extra
     printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
 par_b=$(par "$B" "$DOCKER" "")
+par_bb=$(par "$B" "$BERTH" "")
 par_d=$(par "$D" "$DOCKER" "--network none")
 par_dbr=$(par "$D" "$DOCKER" "")
 
@@ -142,8 +144,9 @@ cat <<TABLE
 | \`run --rm busybox true\`, docker CLI, median ms | $run_b | $run_d | $(ratio "$run_b" "$run_d") |
 | \`run --rm busybox true\`, berth CLI, median ms | $run_bb | $run_d | $(ratio "$run_bb" "$run_d") |
 | \`run --rm busybox true\`, berth CLI vs docker's default bridge network, median ms | $run_bb | $run_dbr | $(ratio "$run_bb" "$run_dbr") |
-| 20 parallel \`run --rm\`, median of $ROUNDS batches, ms | $par_b | $par_d | $(ratio "$par_b" "$par_d") |
-| 20 parallel \`run --rm\`, docker's default bridge network, ms | $par_b | $par_dbr | $(ratio "$par_b" "$par_dbr") |
+| 20 parallel \`run --rm\`, docker CLI, median of $ROUNDS batches, ms | $par_b | $par_d | $(ratio "$par_b" "$par_d") |
+| 20 parallel \`run --rm\`, berth CLI, median of $ROUNDS batches, ms | $par_bb | $par_d | $(ratio "$par_bb" "$par_d") |
+| 20 parallel \`run --rm\`, berth CLI vs docker's default bridge network, ms | $par_bb | $par_dbr | $(ratio "$par_bb" "$par_dbr") |
 | idle daemon RSS, MiB (docker: dockerd + containerd) | $(mib "$idle_b") | $(mib "$idle_d") | $(ratio "$idle_b" "$idle_d") |
 | RSS added per idle container, MiB | $(mib "$per_b_rss") | $(mib "$per_d_rss") | $(ratio "$per_b_rss" "$per_d_rss") |
 | PSS added per idle container, MiB | $(mib "$per_b_pss") | $(mib "$per_d_pss") | $(ratio "$per_b_pss" "$per_d_pss") |

@@ -87,6 +87,8 @@ impl LocalEngine {
         ] {
             std::fs::create_dir_all(&d)
                 .map_err(|e| EngineError::Internal(format!("creating {}: {e}", d.display())))?;
+            // An optimisation only: filesystems without the flag work as well.
+            let _ = berth_sys::spread_subdirectories(&d);
         }
         let images = ImageService::open(&config.data_root)?;
         let inner = Arc::new(Inner::new(config, images));

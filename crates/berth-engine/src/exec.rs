@@ -199,7 +199,7 @@ impl Inner {
         let path = self.exec_dir(&c.id).join(format!("exec-{}.json", e.id));
         let data = serde_json::to_vec(&process)
             .map_err(|err| EngineError::Internal(format!("serializing exec {}: {err}", e.id)))?;
-        crate::store::write_atomic(&path, &data)?;
+        crate::store::replace_file(&path, &data)?;
         let cfg = &e.config;
         let keys = if cfg.detach_keys.is_empty() {
             "ctrl-p,ctrl-q".to_string()

@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -59,6 +60,34 @@ impl Exit {
     }
 }
 
+/// Reads one line (without its newline) from `s`, consuming nothing after it: peeks
+/// at what has arrived and takes up to the newline (two system calls for a reply,
+/// where reading byte by byte took one per byte).
+fn read_line_exact(s: &mut UnixStream) -> std::io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match rustix::net::recv(&*s, &mut buf, rustix::net::RecvFlags::PEEK) {
+            Ok((n, _)) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if n == 0 {
+            return Ok(line);
+        }
+        let (take, done) = match buf[..n].iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (n, false),
+        };
+        s.read_exact(&mut buf[..take])?;
+        line.extend_from_slice(&buf[..take]);
+        if done {
+            line.pop();
+            return Ok(line);
+        }
+    }
+}
+
 impl Shim {
     pub fn new(state_dir: impl Into<PathBuf>) -> Shim {
         Shim {
@@ -77,8 +106,7 @@ impl Shim {
         }
     }
 
-    /// Sends `req` and reads the reply line, byte by byte so nothing of a following
-    /// stream is consumed. Returns the reply and the connection.
+    /// Sends `req` and reads the reply line, and nothing of a following stream. Returns the reply and the connection.
     pub fn call_stream(
         &self,
         req: &Value,
@@ -90,17 +118,7 @@ impl Shim {
         let mut line = serde_json::to_vec(req).expect("a JSON value always serializes");
         line.push(b'\n');
         s.write_all(&line).map_err(self.io_err())?;
-        let mut reply = Vec::new();
-        let mut b = [0u8; 1];
-        loop {
-            match s.read(&mut b) {
-                Ok(0) => break,
-                Ok(_) if b[0] == b'\n' => break,
-                Ok(_) => reply.push(b[0]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.io_err()(e)),
-            }
-        }
+        let reply = read_line_exact(&mut s).map_err(self.io_err())?;
         s.set_read_timeout(None).map_err(self.io_err())?;
         let v: Value = serde_json::from_slice(&reply).map_err(|_| ShimError::BadReply {
             path: self.socket(),
@@ -234,6 +252,9 @@ fn process_lives(pid: i32) -> bool {
 #[derive(Debug, Clone)]
 pub struct LaunchOpts<'a> {
     pub runtime: &'a Path,
+    /// The same binary in a sealed overlay (see berth_runtime::sealed::SealedDir), run
+    /// instead of `runtime` when given.
+    pub sealed: Option<PathBuf>,
     pub runtime_root: &'a Path,
     pub id: &'a str,
     pub bundle: &'a Path,
@@ -250,7 +271,14 @@ pub struct LaunchOpts<'a> {
 /// Runs `berth-runc shim …` and returns once the container is created (the shim has
 /// daemonized), or the shim's own error text.
 pub fn launch(o: &LaunchOpts<'_>) -> Result<(), String> {
-    let mut cmd = Command::new(o.runtime);
+    let mut cmd = match &o.sealed {
+        Some(p) => {
+            let mut c = Command::new(p);
+            c.arg0(o.runtime);
+            c
+        }
+        None => Command::new(o.runtime),
+    };
     cmd.arg("--root")
         .arg(o.runtime_root)
         .arg("shim")

@@ -95,6 +95,19 @@ pub struct ContainerRecord {
     pub hostname_path: PathBuf,
 }
 
+/// Writes `data` to `path` atomically (a temporary file, then a rename) but without
+/// syncing: for what the daemon hands to the runtime or the shim under the exec root,
+/// which is written again at every start and means nothing after a reboot.
+pub fn replace_file(path: &Path, data: &[u8]) -> EngineResult<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, data)
+        .map_err(|e| EngineError::Internal(format!("writing {}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| EngineError::Internal(format!("replacing {}: {e}", path.display())))
+}
+
 /// Writes `data` to `path` durably and atomically.
 pub fn write_atomic(path: &Path, data: &[u8]) -> EngineResult<()> {
     let dir = path.parent().unwrap_or(Path::new("/"));

@@ -178,6 +178,15 @@ pub fn open_in_root(
 
 /// Create every missing directory of `path` inside `root` and return an O_PATH fd to it.
 pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd> {
+    // Mostly the directory exists: one lookup instead of one per component.
+    if let Ok(fd) = open_in_root(root, path, OFlags::PATH | OFlags::DIRECTORY) {
+        return Ok(fd);
+    }
+    if let Some(fd) = mkdir_below_existing(root, path) {
+        return Ok(fd);
+    }
+    // Anything unusual on the way (`..`, symbolic links, a file where a directory
+    // should be): walk it component by component, which also names the culprit.
     let mut prefix = PathBuf::from("/");
     let mut cur = open_in_root(root, &prefix, OFlags::PATH | OFlags::DIRECTORY)
         .ctx(|| "opening rootfs".into())?;
@@ -209,6 +218,47 @@ pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd> {
         }
     }
     Ok(cur)
+}
+
+/// The quick way for a missing directory: find its deepest existing ancestor, then
+/// create the rest below that ancestor's descriptor, refusing to follow anything not
+/// just created as a directory. None sends the caller down the careful walk.
+fn mkdir_below_existing(root: BorrowedFd<'_>, path: &Path) -> Option<OwnedFd> {
+    let mut names = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => names.push(n),
+            Component::RootDir | Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    let mut have = names.len();
+    let mut cur = loop {
+        if have == 0 {
+            break open_in_root(root, Path::new("/"), OFlags::PATH | OFlags::DIRECTORY).ok()?;
+        }
+        have -= 1;
+        let prefix: PathBuf = names[..have].iter().collect();
+        match open_in_root(root, &prefix, OFlags::PATH | OFlags::DIRECTORY) {
+            Ok(fd) => break fd,
+            Err(rustix::io::Errno::NOENT) => continue,
+            Err(_) => return None,
+        }
+    };
+    for name in &names[have..] {
+        match rustix::fs::mkdirat(&cur, *name, Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(_) => return None,
+        }
+        cur = rustix::fs::openat(
+            &cur,
+            *name,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+    }
+    Some(cur)
 }
 
 /// Make sure a mount destination exists inside `root` (a directory, or a file when
@@ -876,6 +926,39 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn mkdir_all_in_root_stays_inside_the_root() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let root_dir = t.path().join("root");
+        let outside = t.path().join("outside");
+        std::fs::create_dir_all(root_dir.join("real")).expect("mkdir");
+        std::fs::create_dir_all(&outside).expect("mkdir");
+        // A relative link, an absolute link naming a host path, and a file in the way.
+        std::os::unix::fs::symlink("real", root_dir.join("rel")).expect("symlink");
+        std::os::unix::fs::symlink(&outside, root_dir.join("abs")).expect("symlink");
+        std::fs::write(root_dir.join("file"), b"x").expect("write");
+        let root = rustix::fs::open(&root_dir, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
+            .expect("open root");
+        let made = |p: &str| mkdir_all_in_root(root.as_fd(), Path::new(p));
+
+        made("/a/b/c").expect("nested");
+        assert!(root_dir.join("a/b/c").is_dir());
+        made("/a/b/c").expect("existing");
+        made("/a/b/d").expect("sibling");
+        assert!(root_dir.join("a/b/d").is_dir());
+        made("rel/x/y").expect("through a relative link");
+        assert!(root_dir.join("real/x/y").is_dir());
+        let inside = root_dir.join(outside.strip_prefix("/").expect("absolute"));
+        std::fs::create_dir_all(&inside).expect("mkdir");
+        made("/abs/z").expect("through an absolute link");
+        assert!(inside.join("z").is_dir(), "created inside the root");
+        assert!(!outside.join("z").exists(), "nothing created on the host");
+        made("/a/../dotdot/e").expect("with ..");
+        assert!(root_dir.join("dotdot/e").is_dir());
+        let e = made("/file/sub").expect_err("a file in the way");
+        assert!(e.to_string().contains("/file"), "{e}");
     }
 
     #[test]

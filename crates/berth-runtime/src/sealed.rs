@@ -13,8 +13,9 @@ use rustix::mount::{
     MountAttrFlags,
 };
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
 
 /// Set in the environment of the re-executed runtime.
 pub const REEXEC_ENV: &str = "_BERTH_RUNC_SEALED";
@@ -132,28 +133,60 @@ fn reexec_overlay(args: &[OsString]) -> Result<std::convert::Infallible> {
     let name = exe
         .file_name()
         .ok_or_else(|| RuntimeError::Usage("runtime binary has no name".into()))?;
-    // overlayfs wants two lower layers; the second is an empty, detached tmpfs.
-    let tfs = fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC).ctx(|| "fsopen tmpfs".into())?;
-    fsconfig_create(&tfs).ctx(|| "creating tmpfs".into())?;
-    let empty = fsmount(
-        &tfs,
-        FsMountFlags::FSMOUNT_CLOEXEC,
-        MountAttrFlags::MOUNT_ATTR_RDONLY,
-    )
-    .ctx(|| "mounting tmpfs".into())?;
-    let ov = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).ctx(|| "fsopen overlay".into())?;
-    let lower = format!("{}:/proc/self/fd/{}", dir.display(), empty.as_raw_fd());
-    fsconfig_set_string(&ov, "lowerdir", lower.as_str())
-        .ctx(|| format!("overlay lowerdir={lower}"))?;
-    fsconfig_create(&ov).ctx(|| "creating overlay".into())?;
-    let m = fsmount(
-        &ov,
-        FsMountFlags::FSMOUNT_CLOEXEC,
-        MountAttrFlags::MOUNT_ATTR_RDONLY,
-    )
-    .ctx(|| "mounting overlay".into())?;
-    let bin = rustix::fs::openat(&m, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .ctx(|| format!("opening {} in the overlay", name.to_string_lossy()))?;
-    drop(empty);
+    let sealed = SealedDir::new(dir)?;
+    let bin = sealed.open(Path::new(name))?;
+    drop(sealed);
     exec_fd(bin.as_fd(), args)
+}
+
+/// A read-only overlay of a directory, mounted nowhere: a detached mount only reachable
+/// through this handle's descriptor. Programs executed from it count as sealed
+/// ([`is_sealed`]), so a daemon that keeps one for the runtime's directory spawns
+/// `berth-runc shim` without the shim re-executing itself: one exec and one overlay
+/// mount less per container, with the same protection.
+pub struct SealedDir {
+    mount: OwnedFd,
+}
+
+impl SealedDir {
+    pub fn new(dir: &Path) -> Result<SealedDir> {
+        // overlayfs wants two lower layers; the second is an empty, detached tmpfs.
+        let tfs = fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC).ctx(|| "fsopen tmpfs".into())?;
+        fsconfig_create(&tfs).ctx(|| "creating tmpfs".into())?;
+        let empty = fsmount(
+            &tfs,
+            FsMountFlags::FSMOUNT_CLOEXEC,
+            MountAttrFlags::MOUNT_ATTR_RDONLY,
+        )
+        .ctx(|| "mounting tmpfs".into())?;
+        let ov = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).ctx(|| "fsopen overlay".into())?;
+        let lower = format!("{}:/proc/self/fd/{}", dir.display(), empty.as_raw_fd());
+        fsconfig_set_string(&ov, "lowerdir", lower.as_str())
+            .ctx(|| format!("overlay lowerdir={lower}"))?;
+        fsconfig_create(&ov).ctx(|| "creating overlay".into())?;
+        let mount = fsmount(
+            &ov,
+            FsMountFlags::FSMOUNT_CLOEXEC,
+            MountAttrFlags::MOUNT_ATTR_RDONLY,
+        )
+        .ctx(|| "mounting overlay".into())?;
+        Ok(SealedDir { mount })
+    }
+
+    /// Opens `name` (relative to the sealed directory) for reading or executing.
+    pub fn open(&self, name: &Path) -> Result<OwnedFd> {
+        rustix::fs::openat(
+            &self.mount,
+            name,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(|| format!("opening {} in the sealed overlay", name.display()))
+    }
+
+    /// A path naming `name` inside the sealed directory, valid in this process and in
+    /// the children it spawns (until they exec: the descriptor is close-on-exec).
+    pub fn path(&self, name: &Path) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.mount.as_raw_fd())).join(name)
+    }
 }

@@ -147,13 +147,14 @@ impl Root {
     }
 }
 
-/// Write `data` to `path` via a temporary file, fsync and rename.
+/// Write `data` to `path` via a temporary file and a rename: readers see the old or
+/// the new content, never a torn one. Not synced to disk: the runtime's state describes
+/// processes, which a reboot ends as well (the root is under /run by default).
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
     f.write_all(data)
         .ctx(|| format!("writing {}", tmp.display()))?;
-    f.sync_all().ctx(|| format!("syncing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).ctx(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 

@@ -169,6 +169,11 @@ pub trait CapOps {
     fn last_cap(&mut self) -> io::Result<u8>;
     /// PR_CAPBSET_READ.
     fn in_bounding(&mut self, cap: u8) -> io::Result<bool>;
+    /// The whole bounding set in one read, where that is possible (None: ask
+    /// [`CapOps::in_bounding`] capability by capability).
+    fn bounding_set(&mut self) -> Option<u64> {
+        None
+    }
     /// PR_CAPBSET_DROP.
     fn drop_bounding(&mut self, cap: u8) -> io::Result<()>;
     /// capget.
@@ -210,6 +215,13 @@ impl CapOps for ThreadCaps {
 
     fn in_bounding(&mut self, cap: u8) -> io::Result<bool> {
         Ok(rthread::capability_is_in_bounding_set(bit(cap))?)
+    }
+
+    fn bounding_set(&mut self) -> Option<u64> {
+        // One file read instead of a prctl per capability, where /proc is mounted.
+        let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
+        let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+        u64::from_str_radix(hex.trim(), 16).ok()
     }
 
     fn drop_bounding(&mut self, cap: u8) -> io::Result<()> {
@@ -276,6 +288,8 @@ pub fn keep_caps(on: bool) -> Result<(), CapsError> {
 /// The capabilities the kernel knows, and what the configuration asks for of them.
 struct Wanted {
     last: u8,
+    /// A bit for every capability up to `last`.
+    known: u64,
     bounding: u64,
     effective: u64,
     permitted: u64,
@@ -296,6 +310,7 @@ fn wanted(ops: &mut impl CapOps, c: &LinuxCapabilities) -> Result<Wanted, CapsEr
     let m = |s: &Option<Capabilities>| s.as_ref().map_or(0, mask) & known;
     Ok(Wanted {
         last,
+        known,
         bounding: m(c.bounding()),
         effective: m(c.effective()),
         permitted: m(c.permitted()),
@@ -315,22 +330,28 @@ fn names(m: u64) -> String {
 /// Drops what `c` leaves out of the bounding set; returns the bounding set found before.
 fn apply_bounding_with(ops: &mut impl CapOps, c: &LinuxCapabilities) -> Result<u64, CapsError> {
     let w = wanted(ops, c)?;
-    let mut before = 0u64;
-    for cap in 0..=w.last {
-        let present = match ops.in_bounding(cap) {
-            Ok(p) => p,
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => false,
-            Err(source) => {
-                return Err(CapsError::Kernel {
-                    op: format!("reading the bounding set ({})", names(1 << cap)),
-                    source,
-                })
+    let before = match ops.bounding_set() {
+        Some(set) => set & w.known,
+        None => {
+            let mut before = 0u64;
+            for cap in 0..=w.last {
+                let present = match ops.in_bounding(cap) {
+                    Ok(p) => p,
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => false,
+                    Err(source) => {
+                        return Err(CapsError::Kernel {
+                            op: format!("reading the bounding set ({})", names(1 << cap)),
+                            source,
+                        })
+                    }
+                };
+                if present {
+                    before |= 1 << cap;
+                }
             }
-        };
-        if present {
-            before |= 1 << cap;
+            before
         }
-    }
+    };
     for cap in 0..=w.last {
         if before & (1 << cap) != 0 && w.bounding & (1 << cap) == 0 {
             match ops.drop_bounding(cap) {
@@ -519,6 +540,22 @@ mod tests {
 
     fn all_names() -> Vec<&'static str> {
         TABLE.iter().map(|(_, n)| *n).collect()
+    }
+
+    #[test]
+    fn bounding_set_read_at_once_equals_reading_each_capability() {
+        let mut t = ThreadCaps;
+        let Some(all) = t.bounding_set() else {
+            return; // no /proc here: the per-capability path is what runs
+        };
+        let last = t.last_cap().expect("last cap");
+        let mut each = 0u64;
+        for cap in 0..=last {
+            if t.in_bounding(cap).expect("PR_CAPBSET_READ") {
+                each |= 1 << cap;
+            }
+        }
+        assert_eq!(all, each);
     }
 
     #[test]

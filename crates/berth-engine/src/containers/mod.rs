@@ -121,12 +121,30 @@ pub(crate) struct Inner {
     /// Set when the engine value is dropped or shut down: background threads leave the
     /// containers alone from then on (another engine may own them).
     pub closed: AtomicBool,
+    /// The runtime's directory as a read-only detached overlay, from which shims are
+    /// spawned already sealed against CVE-2019-5736 (None: the shim seals itself).
+    pub sealed_runtime: Option<(berth_runtime::sealed::SealedDir, PathBuf)>,
+}
+
+/// Seals the directory of the runtime binary, when it is named by a path.
+fn seal_runtime(runtime: &Path) -> Option<(berth_runtime::sealed::SealedDir, PathBuf)> {
+    if runtime.parent().is_none_or(|p| p.as_os_str().is_empty()) {
+        return None;
+    }
+    let exe = std::fs::canonicalize(runtime).ok()?;
+    let sealed = berth_runtime::sealed::SealedDir::new(exe.parent()?).ok()?;
+    let name = PathBuf::from(exe.file_name()?);
+    // Only if the runtime opens through it (a lower directory it cannot read, say).
+    sealed.open(&name).ok()?;
+    Some((sealed, name))
 }
 
 impl Inner {
     pub fn new(config: EngineConfig, images: ImageService) -> Inner {
         let snapshotter = images.snapshotter();
+        let sealed_runtime = seal_runtime(&config.runtime);
         Inner {
+            sealed_runtime,
             config,
             images,
             snapshotter,
@@ -239,8 +257,21 @@ pub(crate) fn no_such_container(r: &str) -> EngineError {
     EngineError::NotFound(format!("No such container: {r}"))
 }
 
-/// Whether `p` is a mount point, from /proc/self/mountinfo.
+/// Whether `p` is a mount point: one statx where the kernel tells (Linux 5.8 and
+/// later), else from /proc/self/mountinfo, whose size grows with every running
+/// container.
 pub(crate) fn is_mountpoint(p: &Path) -> bool {
+    use rustix::fs::{statx, AtFlags, StatxAttributes, StatxFlags, CWD};
+    match statx(CWD, p, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::empty()) {
+        Err(_) => false,
+        Ok(st) if st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) => {
+            st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT)
+        }
+        Ok(_) => is_mountpoint_by_mountinfo(p),
+    }
+}
+
+fn is_mountpoint_by_mountinfo(p: &Path) -> bool {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return false;
     };
@@ -297,5 +328,18 @@ mod tests {
     fn mountinfo_escapes() {
         assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
         assert_eq!(unescape_mountinfo("/plain"), "/plain");
+    }
+
+    #[test]
+    fn mount_points_found_both_ways() {
+        for p in ["/", "/proc"] {
+            assert!(is_mountpoint(Path::new(p)), "{p}");
+            assert!(is_mountpoint_by_mountinfo(Path::new(p)), "{p}");
+        }
+        let t = tempfile::tempdir().expect("tempdir");
+        for p in [t.path().to_path_buf(), t.path().join("missing")] {
+            assert!(!is_mountpoint(&p), "{}", p.display());
+            assert!(!is_mountpoint_by_mountinfo(&p), "{}", p.display());
+        }
     }
 }

@@ -181,15 +181,16 @@ impl Inner {
             check_executable(rootfs, &rec.path).map_err(|m| runtime_error(&m))?;
         }
         let bundle = self.bundle(id);
-        let data = serde_json::to_vec_pretty(&gen.spec)
+        let data = serde_json::to_vec(&gen.spec)
             .map_err(|e| EngineError::Internal(format!("serializing the spec of {id}: {e}")))?;
-        store::write_atomic(&bundle.join("config.json"), &data)?;
+        store::replace_file(&bundle.join("config.json"), &data)?;
         let (max_size, max_files) = log_limits(&rec.host_config.log_config.config)?;
         let cfg = &rec.config;
         let runtime_root = self.runtime_root();
         let exec_dir = self.exec_dir(id);
         let opts = LaunchOpts {
             runtime: &self.config.runtime,
+            sealed: self.sealed_runtime.as_ref().map(|(d, name)| d.path(name)),
             runtime_root: &runtime_root,
             id,
             bundle: &bundle,

@@ -81,7 +81,7 @@ impl Inner {
             let file = self.exec_dir(&c.id).join("update.json");
             let data = serde_json::to_vec(&res)
                 .map_err(|e| EngineError::Internal(format!("serializing resources: {e}")))?;
-            crate::store::write_atomic(&file, &data)?;
+            crate::store::replace_file(&file, &data)?;
             let file_s = file.to_string_lossy().into_owned();
             runtime_cmd(
                 &self.config.runtime,

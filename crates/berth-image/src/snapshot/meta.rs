@@ -78,6 +78,8 @@ impl Core {
     pub fn open(root: &Path) -> Result<Core, SnapshotError> {
         let snaps = root.join("snapshots");
         fs::create_dir_all(&snaps).map_err(io_err(&snaps))?;
+        // An optimisation only (see berth_sys::spread_subdirectories).
+        let _ = berth_sys::spread_subdirectories(&snaps);
         let core = Core {
             root: root.to_path_buf(),
         };

@@ -281,7 +281,8 @@ fn setup(g: &Global, o: &ShimOpts) -> Result<server::Shim> {
     let _ = rustix::stdio::dup2_stderr(&null);
     berth_sys::set_child_subreaper().ctx(|| "becoming a child subreaper".into())?;
     let sigchld = berth_sys::sigchld_fd().ctx(|| "creating a signalfd for SIGCHLD".into())?;
-    write_atomic(
+    // Atomic but not synced: the pid means nothing after a reboot.
+    crate::state::write_atomic(
         &o.state_dir.join(PID_FILE),
         std::process::id().to_string().as_bytes(),
     )?;
