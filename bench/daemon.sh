@@ -45,6 +45,8 @@ for t in "$BERTH" "$DOCKER" dockerd hyperfine /bin/busybox; do
 done
 
 tmp=$(mktemp -d /tmp/berth-bench-daemon.XXXXXX)
+# dockerd creates /run/docker/plugins whatever its exec root: remove it if it is new.
+run_docker_existed=; [ -e /run/docker ] && run_docker_existed=1
 bpid= ; dpid=
 br="bbr$$"
 cleanup() {
@@ -55,7 +57,11 @@ cleanup() {
     fi
     if [ -n "$dpid" ]; then
         ids=$(DOCKER_HOST=unix://$tmp/docker.sock "$DOCKER" ps -aq); [ -n "$ids" ] && DOCKER_HOST=unix://$tmp/docker.sock "$DOCKER" rm -f $ids >/dev/null
-        kill "$dpid"; wait "$dpid" 2>/dev/null
+        kill "$dpid"
+        for _ in $(seq 30); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.5; done
+        # A deadlocked dockerd: stop it and what it started (all named by $tmp).
+        kill -KILL "$dpid" 2>/dev/null; pkill -KILL -f "$tmp/docker" 2>/dev/null
+        wait "$dpid" 2>/dev/null
     fi
     grep -o " $tmp[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
     ip link del "$br" 2>/dev/null
@@ -63,6 +69,7 @@ cleanup() {
         [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
     done
     rm -rf "$tmp"
+    [ -n "$run_docker_existed" ] || rm -rf /run/docker
 }
 trap cleanup EXIT
 
@@ -114,7 +121,8 @@ par() { # $1 env, $2 cli, $3 extra
     local times=()
     for _ in $(seq "$ROUNDS"); do
         local s=$EPOCHREALTIME
-        for _ in $(seq 20); do $1 "$2" run --rm $3 busybox true >/dev/null & done
+        # A timeout per run: dockerd has been seen to deadlock under parallel starts.
+        for _ in $(seq 20); do timeout -s KILL 120 $1 "$2" run --rm $3 busybox true >/dev/null & done
         wait $(jobs -p | grep -v -e "^$bpid\$" -e "^$dpid\$") 2>/dev/null || true
         times+=("$(echo "($EPOCHREALTIME - $s) * 1000" | bc)")
     done

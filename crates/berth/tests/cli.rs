@@ -510,3 +510,33 @@ fn stats_events_update() {
         }
     }
 }
+
+#[test]
+fn version_and_info_templates_use_docker_field_names() {
+    let d = Daemon::start();
+    for cli in Cli::all() {
+        let c = &cli;
+        let v = d.ok(
+            c,
+            &[
+                "version",
+                "--format",
+                "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}}",
+            ],
+        );
+        assert_eq!(v, "1.41 1.24 linux\n", "{}", c.name);
+        let v = d.ok(c, &["version", "--format", "{{.Client.APIVersion}}"]);
+        assert!(v.trim().starts_with("1."), "{}: {v:?}", c.name);
+        let i = d.ok(
+            c,
+            &["info", "--format", "{{.OSType}} {{.Driver}} {{.NCPU}}"],
+        );
+        let parts: Vec<&str> = i.split_whitespace().collect();
+        assert_eq!(parts.first(), Some(&"linux"), "{}: {i:?}", c.name);
+        assert!(
+            parts.last().and_then(|n| n.parse::<u32>().ok()).is_some(),
+            "{}: {i:?}",
+            c.name
+        );
+    }
+}

@@ -196,6 +196,12 @@ pub fn version_text(client: &Value, server: Option<&Version>) -> String {
     s
 }
 
+/// docker's templates name fields as its Go structs do; the one field of `version`
+/// whose JSON name differs is APIVersion (JSON `ApiVersion`).
+fn go_field_names(format: &str) -> String {
+    format.replace(".APIVersion", ".ApiVersion")
+}
+
 pub fn version(ctx: &mut Ctx<'_>, a: &FormatArgs) -> Result<i32, CliError> {
     let client = client_version();
     let server = ctx.client.version();
@@ -207,7 +213,7 @@ pub fn version(ctx: &mut Ctx<'_>, a: &FormatArgs) -> Result<i32, CliError> {
     match &a.format {
         Some(f) if !f.is_empty() => {
             let data = json!({"Client": client, "Server": server_value});
-            let text = Template::parse(f)?.execute(&data)?;
+            let text = Template::parse(&go_field_names(f))?.execute(&data)?;
             out(ctx, &format!("{text}\n"))?;
         }
         _ => out(ctx, &version_text(&client, server.as_ref().ok()))?,
