@@ -48,6 +48,12 @@ pub enum Cmd {
     Inspect(InspectArgs),
     /// Display the running processes of a container
     Top(TopArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(ContainerArg),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
     /// Run a command in a running container
     Exec(ExecArgs),
     /// Attach local standard input, output, and error streams to a running container
@@ -108,6 +114,9 @@ pub enum ContainerCmd {
     Logs(LogsArgs),
     Inspect(ContainerInspectArgs),
     Top(TopArgs),
+    Diff(ContainerArg),
+    Commit(CommitArgs),
+    Export(ExportArgs),
     Exec(ExecArgs),
     Attach(AttachArgs),
     Wait(IdsArgs),
@@ -487,6 +496,38 @@ pub struct ImageInspectArgs {
     pub format: Option<String>,
     #[arg(required = true)]
     pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ContainerArg {
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short = 'a', long = "author")]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short = 'c', long = "change")]
+    pub change: Vec<String>,
+    /// Commit message
+    #[arg(short = 'm', long = "message")]
+    pub message: Option<String>,
+    /// Pause container during commit
+    #[arg(short = 'p', long = "pause", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub pause: bool,
+    pub container: String,
+    /// REPOSITORY[:TAG]
+    pub repository: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<String>,
+    pub container: String,
 }
 
 #[derive(Args, Debug)]

@@ -76,6 +76,18 @@ pub struct ListImagesOptions {
     pub filters: Filters,
 }
 
+/// `POST /commit` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    pub container: String,
+    pub repo: String,
+    pub tag: String,
+    pub comment: String,
+    pub author: String,
+    pub pause: bool,
+    pub changes: Vec<String>,
+}
+
 /// `POST /images/create?fromSrc=-` (import) parameters.
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
@@ -293,6 +305,48 @@ impl Client {
         q.opt("ps_args", ps_args);
         self.request("GET", &format!("/containers/{id}/top"), &q, Body::Empty)?
             .json()
+    }
+
+    /// `GET /containers/{id}/changes`.
+    pub fn changes(
+        &self,
+        id: &str,
+    ) -> Result<Vec<berth_api_types::container::ContainerChange>, ClientError> {
+        let v: Option<Vec<_>> = self
+            .request(
+                "GET",
+                &format!("/containers/{id}/changes"),
+                &Query::new(),
+                Body::Empty,
+            )?
+            .json()?;
+        Ok(v.unwrap_or_default())
+    }
+
+    /// `GET /containers/{id}/export`: the tar stream.
+    pub fn export(&self, id: &str) -> Result<Response, ClientError> {
+        self.request(
+            "GET",
+            &format!("/containers/{id}/export"),
+            &Query::new(),
+            Body::Empty,
+        )
+    }
+
+    /// `POST /commit`: returns the new image's id.
+    pub fn commit(&self, o: &CommitOptions) -> Result<String, ClientError> {
+        let mut q = Query::new();
+        q.opt("container", &o.container)
+            .opt("repo", &o.repo)
+            .opt("tag", &o.tag)
+            .opt("comment", &o.comment)
+            .opt("author", &o.author)
+            .opt("pause", if o.pause { "1" } else { "0" });
+        for c in &o.changes {
+            q.opt("changes", c);
+        }
+        let v: serde_json::Value = self.request("POST", "/commit", &q, Body::Empty)?.json()?;
+        Ok(v["Id"].as_str().unwrap_or_default().to_string())
     }
 
     /// `POST /containers/{id}/attach`, hijacked.

@@ -10,9 +10,9 @@ use std::os::unix::net::UnixStream;
 use std::sync::mpsc::Receiver;
 
 use berth_api_types::container::{
-    ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary,
-    ContainerTopResponse, ContainerUpdateRequest, ContainerUpdateResponse, ContainerWaitResponse,
-    Stats,
+    ContainerChange, ContainerConfig, ContainerCreateRequest, ContainerCreateResponse,
+    ContainerInspect, ContainerSummary, ContainerTopResponse, ContainerUpdateRequest,
+    ContainerUpdateResponse, ContainerWaitResponse, Stats,
 };
 use berth_api_types::exec::{ExecConfig, ExecCreateResponse, ExecInspect, ExecStartConfig};
 use berth_api_types::image::{
@@ -168,6 +168,22 @@ pub struct ImportOptions {
     pub platform: Option<String>,
 }
 
+/// `POST /commit`.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    pub container: String,
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    pub comment: Option<String>,
+    pub author: Option<String>,
+    /// Freeze a running container while its changes are read (docker's default).
+    pub pause: bool,
+    /// Dockerfile instructions applied to the new image's config.
+    pub changes: Vec<String>,
+    /// The request body: config fields that override the container's.
+    pub config: Option<ContainerConfig>,
+}
+
 /// Everything the daemon's routes need from the engine.
 pub trait Engine: Send + Sync + 'static {
     // --- system ---
@@ -191,6 +207,12 @@ pub trait Engine: Send + Sync + 'static {
     fn container_list(&self, opts: ListOptions) -> EngineResult<Vec<ContainerSummary>>;
     fn container_inspect(&self, id: &str, size: bool) -> EngineResult<ContainerInspect>;
     fn container_top(&self, id: &str, ps_args: Option<&str>) -> EngineResult<ContainerTopResponse>;
+    /// `GET /containers/{id}/changes`: what the container changed in its filesystem.
+    fn container_changes(&self, id: &str) -> EngineResult<Vec<ContainerChange>>;
+    /// `GET /containers/{id}/export`: the container's filesystem as a tar.
+    fn container_export(&self, id: &str, out: &mut dyn std::io::Write) -> EngineResult<()>;
+    /// `POST /commit`: returns the new image's id.
+    fn commit(&self, opts: CommitOptions) -> EngineResult<String>;
     fn container_logs(&self, id: &str, opts: LogsOptions) -> EngineResult<(LogStream, bool)>;
     fn container_start(&self, id: &str) -> EngineResult<()>;
     /// `timeout` seconds before SIGKILL (None: the container's StopTimeout, else 10;

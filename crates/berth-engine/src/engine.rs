@@ -7,8 +7,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use berth_api_types::container::{
-    ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary,
-    ContainerTopResponse, ContainerUpdateRequest, ContainerUpdateResponse, Stats, Ulimit,
+    ContainerChange, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect,
+    ContainerSummary, ContainerTopResponse, ContainerUpdateRequest, ContainerUpdateResponse, Stats,
+    Ulimit,
 };
 use berth_api_types::exec::{ExecConfig, ExecCreateResponse, ExecInspect, ExecStartConfig};
 use berth_api_types::image::{
@@ -18,8 +19,8 @@ use berth_api_types::system::{Info, SystemDf, Version};
 use berth_api_types::Filters;
 
 use crate::api::{
-    AttachOptions, AttachStream, Engine, EngineError, EngineResult, EventStream, ImportOptions,
-    ListOptions, LogStream, LogsOptions, PruneReport, WaitCondition, Waiter,
+    AttachOptions, AttachStream, CommitOptions, Engine, EngineError, EngineResult, EventStream,
+    ImportOptions, ListOptions, LogStream, LogsOptions, PruneReport, WaitCondition, Waiter,
 };
 use crate::containers::{restore, Inner};
 use crate::images::ImageService;
@@ -225,6 +226,18 @@ impl Engine for LocalEngine {
 
     fn container_top(&self, id: &str, ps_args: Option<&str>) -> EngineResult<ContainerTopResponse> {
         self.inner.top(id, ps_args)
+    }
+
+    fn container_changes(&self, id: &str) -> EngineResult<Vec<ContainerChange>> {
+        self.inner.changes(id)
+    }
+
+    fn container_export(&self, id: &str, out: &mut dyn std::io::Write) -> EngineResult<()> {
+        self.inner.export(id, out)
+    }
+
+    fn commit(&self, opts: CommitOptions) -> EngineResult<String> {
+        self.inner.commit(opts)
     }
 
     fn container_logs(&self, id: &str, opts: LogsOptions) -> EngineResult<(LogStream, bool)> {

@@ -172,6 +172,7 @@ fn overlay_upper_becomes_layer_entries() {
         &mut out,
         &DiffOptions {
             source_date_epoch: None,
+            mountpoints: Vec::new(),
         },
     )
     .unwrap();
@@ -264,6 +265,7 @@ fn same_change_same_digest_under_source_date_epoch() {
     }
     let opts = DiffOptions {
         source_date_epoch: Some(1_600_000_000),
+        mountpoints: Vec::new(),
     };
     let a = scenario(|_| {});
     // A later second, so unclamped mtimes would differ.
@@ -287,6 +289,7 @@ fn same_change_same_digest_under_source_date_epoch() {
     // Without clamping the two differ (the test above could not fail otherwise).
     let none = DiffOptions {
         source_date_epoch: None,
+        mountpoints: Vec::new(),
     };
     let ua = diff_upper(&a.upper, &mut Vec::new(), &none).unwrap();
     let ub = diff_upper(&b.upper, &mut Vec::new(), &none).unwrap();
@@ -356,6 +359,7 @@ fn diff_applied_onto_lower_reproduces_merged_view() {
         &mut out,
         &DiffOptions {
             source_date_epoch: None,
+            mountpoints: Vec::new(),
         },
     )
     .unwrap();

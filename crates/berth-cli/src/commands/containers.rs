@@ -8,8 +8,8 @@ use berth_client::{copy_raw, demux_to, ListContainersOptions, LogsOptions};
 
 use super::{for_each, parse_filters};
 use crate::cli::{
-    IdsArgs, InspectArgs, KillArgs, LogsArgs, PortArgs, PruneArgs, PsArgs, RenameArgs, RestartArgs,
-    RmArgs, StopArgs, TopArgs, UpdateArgs,
+    CommitArgs, ContainerArg, ExportArgs, IdsArgs, InspectArgs, KillArgs, LogsArgs, PortArgs,
+    PruneArgs, PsArgs, RenameArgs, RestartArgs, RmArgs, StopArgs, TopArgs, UpdateArgs,
 };
 use crate::create_opts::{memory_swap, nano_cpus, restart_policy};
 use crate::format::{indent_json, inspect_array, render_ps};
@@ -270,6 +270,84 @@ pub fn top(ctx: &mut Ctx<'_>, a: &TopArgs) -> Result<i32, CliError> {
         pad_char: ' ',
     };
     write(ctx, &tw.format(&text))?;
+    Ok(0)
+}
+
+/// `docker diff`: one `A`, `C` or `D` line per changed path.
+pub fn diff(ctx: &mut Ctx<'_>, a: &ContainerArg) -> Result<i32, CliError> {
+    let mut text = String::new();
+    for ch in ctx.client.changes(&a.container)? {
+        let kind = match ch.kind {
+            0 => 'C',
+            1 => 'A',
+            _ => 'D',
+        };
+        text.push_str(&format!("{kind} {}\n", ch.path));
+    }
+    write(ctx, &text)?;
+    Ok(0)
+}
+
+/// `docker commit`: prints the new image's id.
+pub fn commit(ctx: &mut Ctx<'_>, a: &CommitArgs) -> Result<i32, CliError> {
+    let (repo, tag) = match a.repository.as_deref().filter(|r| !r.is_empty()) {
+        None => (String::new(), String::new()),
+        Some(r) => {
+            // A tag is what follows the last colon after the last slash.
+            let slash = r.rfind('/').map_or(0, |i| i + 1);
+            match r[slash..].rfind(':') {
+                Some(i) => (r[..slash + i].to_string(), r[slash + i + 1..].to_string()),
+                None => (r.to_string(), String::new()),
+            }
+        }
+    };
+    let id = ctx.client.commit(&berth_client::CommitOptions {
+        container: a.container.clone(),
+        repo,
+        tag,
+        comment: a.message.clone().unwrap_or_default(),
+        author: a.author.clone().unwrap_or_default(),
+        pause: a.pause,
+        changes: a.change.clone(),
+    })?;
+    write(ctx, &format!("{id}\n"))?;
+    Ok(0)
+}
+
+/// `docker export`: the tar to `-o FILE` (written whole or not at all) or to stdout,
+/// never to a terminal.
+pub fn export(ctx: &mut Ctx<'_>, a: &ExportArgs) -> Result<i32, CliError> {
+    let path = a.output.as_deref().filter(|o| !o.is_empty() && *o != "-");
+    if path.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return Err(CliError::msg(
+            "cowardly refusing to save to a terminal. Use the -o flag or redirect",
+        ));
+    }
+    let mut resp = ctx.client.export(&a.container)?;
+    match path {
+        None => {
+            std::io::copy(&mut resp.body, ctx.out).map_err(CliError::io("writing the export"))?;
+            ctx.out
+                .flush()
+                .map_err(CliError::io("writing the export"))?;
+        }
+        Some(p) => {
+            let tmp = format!("{p}.berth-tmp-{}", std::process::id());
+            let res = (|| -> std::io::Result<()> {
+                let mut f = std::fs::File::create(&tmp)?;
+                std::io::copy(&mut resp.body, &mut f)?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, p)
+            })();
+            if let Err(e) = res {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(CliError::msg(format!(
+                    "failed to export container {} to {p}: {e}",
+                    a.container
+                )));
+            }
+        }
+    }
     Ok(0)
 }
 

@@ -45,6 +45,9 @@ pub fn dispatch(ctx: &mut Ctx<'_>, cmd: Cmd) -> i32 {
             },
         ),
         Cmd::Top(a) | Cmd::Container(ContainerCmd::Top(a)) => containers::top(ctx, &a),
+        Cmd::Diff(a) | Cmd::Container(ContainerCmd::Diff(a)) => containers::diff(ctx, &a),
+        Cmd::Commit(a) | Cmd::Container(ContainerCmd::Commit(a)) => containers::commit(ctx, &a),
+        Cmd::Export(a) | Cmd::Container(ContainerCmd::Export(a)) => containers::export(ctx, &a),
         Cmd::Wait(a) | Cmd::Container(ContainerCmd::Wait(a)) => containers::wait(ctx, &a),
         Cmd::Pause(a) | Cmd::Container(ContainerCmd::Pause(a)) => containers::pause(ctx, &a, true),
         Cmd::Unpause(a) | Cmd::Container(ContainerCmd::Unpause(a)) => {

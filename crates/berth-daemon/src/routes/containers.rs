@@ -154,3 +154,80 @@ pub fn attach(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
     crate::hijack::hijack(ctx.conn, ctx.req, stream);
     Ok(Reply::Close)
 }
+
+/// `GET /containers/{id}/changes`.
+pub fn changes(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
+    json(200, &ctx.engine.container_changes(id)?)
+}
+
+/// `GET /containers/{id}/export`: the filesystem as a tar, streamed.
+pub fn export(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
+    // Errors a client can act on (no such container) before the head goes out.
+    ctx.engine.container_inspect(id, false)?;
+    let Ok(out) = crate::http::Chunked::start(&mut ctx.conn.sock, 200, "application/x-tar", &[])
+    else {
+        return Ok(Reply::Close);
+    };
+    let mut w = std::io::BufWriter::with_capacity(256 << 10, ChunkWriter(out));
+    let res = ctx.engine.container_export(id, &mut w);
+    let flushed = std::io::Write::flush(&mut w).is_ok();
+    if let Err(e) = &res {
+        crate::error!("exporting container {id}: {e}");
+    }
+    match (res, w.into_inner()) {
+        (Ok(()), Ok(ChunkWriter(out))) if flushed => match out.finish() {
+            Ok(()) => Ok(Reply::Written),
+            Err(_) => Ok(Reply::Close),
+        },
+        // The body cannot carry an error now: closing it unfinished tells the client.
+        _ => Ok(Reply::Close),
+    }
+}
+
+/// `Write` over a chunked body.
+struct ChunkWriter<'a>(crate::http::Chunked<'a>);
+
+impl std::io::Write for ChunkWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.send(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `POST /commit`.
+pub fn commit(ctx: &mut Ctx<'_>) -> HandlerResult {
+    let q = ctx.query();
+    let container = q
+        .non_empty("container")
+        .ok_or_else(|| {
+            ApiError::bad("the container to commit is missing (query parameter container)")
+        })?
+        .to_string();
+    let text = |k: &str| q.non_empty(k).map(str::to_string);
+    let opts = berth_engine::api::CommitOptions {
+        repo: text("repo"),
+        tag: text("tag"),
+        comment: text("comment"),
+        author: text("author"),
+        pause: q.bool_or("pause", true),
+        changes: q
+            .all("changes")
+            .into_iter()
+            .filter(|c| !c.is_empty())
+            .collect(),
+        container,
+        config: None,
+    };
+    // The docker CLI sends the config to merge, possibly `null`.
+    let config = ctx
+        .json_body::<Option<berth_api_types::container::ContainerConfig>>()?
+        .flatten();
+    let id = ctx
+        .engine
+        .commit(berth_engine::api::CommitOptions { config, ..opts })?;
+    json(201, &serde_json::json!({ "Id": id }))
+}

@@ -171,6 +171,18 @@ impl Engine for Fake {
     fn container_top(&self, id: &str, _ps: Option<&str>) -> EngineResult<ContainerTopResponse> {
         Err(not_found(id))
     }
+    fn container_changes(
+        &self,
+        id: &str,
+    ) -> EngineResult<Vec<berth_api_types::container::ContainerChange>> {
+        Err(not_found(id))
+    }
+    fn container_export(&self, id: &str, _out: &mut dyn std::io::Write) -> EngineResult<()> {
+        Err(not_found(id))
+    }
+    fn commit(&self, opts: berth_engine::api::CommitOptions) -> EngineResult<String> {
+        Err(not_found(&opts.container))
+    }
     fn container_logs(&self, id: &str, opts: LogsOptions) -> EngineResult<(LogStream, bool)> {
         *self.logs_opts.lock().unwrap() = Some(opts);
         let entries = vec![

@@ -9,6 +9,7 @@
 //! woken on every exit and on removal.
 
 mod attach;
+mod commit;
 mod create;
 mod list;
 mod logs;

@@ -286,6 +286,57 @@ impl ImageService {
         Ok(img.config.to_string())
     }
 
+    /// `docker commit`'s image half: a new image on top of `parent_id` with the layer
+    /// `diff` writes, tagged `repo[:tag]` when a repo is given. Returns the new id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit(
+        &self,
+        parent_id: &str,
+        repo: Option<&str>,
+        tag: Option<&str>,
+        config: berth_image::model::RunConfig,
+        author: Option<String>,
+        comment: Option<String>,
+        created_by: String,
+        diff: archive::LayerWriter<'_>,
+    ) -> EngineResult<String> {
+        // Check the name before writing anything.
+        let reference = match repo.filter(|r| !r.is_empty()) {
+            Some(repo) => Some(target_reference(repo, tag)?),
+            None => None,
+        };
+        let id = parse_digest(parent_id)?;
+        let _w = self.writing();
+        let parent = self.store.config(&id).map_err(image_err)?;
+        let parent_layers = self
+            .store
+            .layers(&id)
+            .map_err(image_err)?
+            .into_iter()
+            .map(|l| l.blob)
+            .collect();
+        let req = archive::CommitRequest {
+            parent: &parent,
+            parent_layers,
+            config,
+            author,
+            comment,
+            created_by,
+        };
+        let img = archive::commit_image(self.store.content(), req, diff)
+            .map_err(|e| archive_err("committing the container", e))?;
+        let platform = berth_image::model::Platform {
+            architecture: parent.architecture.clone(),
+            os: parent.os.clone(),
+            variant: parent.variant.clone(),
+            ..berth_image::model::host_platform()
+        };
+        self.store
+            .put_for_platform(reference.as_ref(), &img.manifest, &platform)
+            .map_err(image_err)?;
+        Ok(img.config.to_string())
+    }
+
     /// Returns docker's `Loaded image: …` lines.
     pub fn load(&self, src: &mut dyn Read) -> EngineResult<Vec<String>> {
         let _w = self.writing();

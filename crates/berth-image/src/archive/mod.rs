@@ -13,11 +13,13 @@
 //! one pass.
 
 pub mod changes;
+mod commit;
 mod docker;
 mod oci;
 mod rootfs;
 
 pub use changes::{apply_changes, parse_change, Change, ChangeError};
+pub use commit::{commit_image, CommitRequest, LayerWriter};
 pub use docker::{load_docker_archive, save_docker_archive};
 pub use oci::{
     export_oci_archive, export_oci_layout, import_oci_archive, import_oci_archive_with,

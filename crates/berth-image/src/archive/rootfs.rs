@@ -138,7 +138,7 @@ fn tar_header_ok(b: &[u8]) -> bool {
     sum == want
 }
 
-fn created_now() -> String {
+pub(super) fn created_now() -> String {
     let secs = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|s| s.parse::<i64>().ok())

@@ -28,6 +28,11 @@ pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
 pub struct DiffOptions {
     /// Clamp every mtime later than this (seconds since the epoch) to it.
     pub source_date_epoch: Option<i64>,
+    /// Where the runtime mounts over the container's root (`/proc`, `/etc/hostname`,
+    /// …): entries there are its mount points, never the container's own writing, and
+    /// are left out, as are directories that only held them (Docker keeps them in an
+    /// "init" layer, out of `diff` and `commit`).
+    pub mountpoints: Vec<String>,
 }
 
 impl Default for DiffOptions {
@@ -38,6 +43,7 @@ impl Default for DiffOptions {
             source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
                 .ok()
                 .and_then(|v| v.trim().parse().ok()),
+            mountpoints: Vec::new(),
         }
     }
 }
@@ -627,6 +633,7 @@ pub fn diff_upper(
 ) -> Result<DiffResult, DiffError> {
     let mut plan = Plan::default();
     plan.walk_upper(upper, b"")?;
+    plan.drop_runtime_made(&opts.mountpoints);
     plan.write(out, opts)
 }
 
@@ -642,7 +649,80 @@ pub fn diff_dirs(
 ) -> Result<DiffResult, DiffError> {
     let mut plan = Plan::default();
     plan.walk_dirs(lower, upper, b"")?;
+    plan.drop_runtime_made(&opts.mountpoints);
     plan.write(out, opts)
+}
+
+/// Of `paths` (relative, no leading slash; whiteouts included as `dir/.wh.name`), those
+/// a diff leaves out because of `mountpoints` (see [`DiffOptions::mountpoints`]): the
+/// mount points themselves and what is below them, then every ancestor of a mount point
+/// with nothing else left below it.
+pub fn runtime_made<'a>(
+    paths: impl IntoIterator<Item = &'a [u8]>,
+    mountpoints: &[String],
+) -> std::collections::BTreeSet<Vec<u8>> {
+    use std::collections::BTreeSet;
+    let mps: Vec<&[u8]> = mountpoints
+        .iter()
+        .map(|m| m.trim_start_matches('/').as_bytes())
+        .filter(|m| !m.is_empty())
+        .collect();
+    let below =
+        |p: &[u8], dir: &[u8]| p.len() > dir.len() && p.starts_with(dir) && p[dir.len()] == b'/';
+    let paths: Vec<&[u8]> = paths.into_iter().collect();
+    let mut drop: BTreeSet<Vec<u8>> = paths
+        .iter()
+        .filter(|p| mps.iter().any(|m| *p == m || below(p, m)))
+        .map(|p| p.to_vec())
+        .collect();
+    if drop.is_empty() {
+        return drop;
+    }
+    // Ancestors of mount points, deepest first.
+    let mut ancestors: BTreeSet<&[u8]> = BTreeSet::new();
+    for m in &mps {
+        for (i, b) in m.iter().enumerate() {
+            if *b == b'/' {
+                ancestors.insert(&m[..i]);
+            }
+        }
+    }
+    let mut ancestors: Vec<&[u8]> = ancestors.into_iter().collect();
+    ancestors.sort_by_key(|a| std::cmp::Reverse(a.len()));
+    for a in ancestors {
+        if !paths.contains(&a) {
+            continue;
+        }
+        let kept_below = paths.iter().any(|p| below(p, a) && !drop.contains(*p));
+        if !kept_below {
+            drop.insert(a.to_vec());
+        }
+    }
+    drop
+}
+
+impl Plan {
+    fn drop_runtime_made(&mut self, mountpoints: &[String]) {
+        let gone = runtime_made(self.items.keys().map(|k| k.as_slice()), mountpoints);
+        // An opaque directory hides the lower's content: never drop one.
+        self.items
+            .retain(|k, item| !gone.contains(k) || matches!(item, Item::Node { opaque: true, .. }));
+    }
+}
+
+/// Leaves out of `changes` what the runtime made (see [`DiffOptions::mountpoints`]).
+pub fn without_runtime_made(changes: Vec<Change>, mountpoints: &[String]) -> Vec<Change> {
+    let rels: Vec<Vec<u8>> = changes
+        .iter()
+        .map(|c| c.path.trim_start_matches('/').as_bytes().to_vec())
+        .collect();
+    let gone = runtime_made(rels.iter().map(|r| r.as_slice()), mountpoints);
+    changes
+        .into_iter()
+        .zip(rels)
+        .filter(|(_, r)| !gone.contains(r))
+        .map(|(c, _)| c)
+        .collect()
 }
 
 fn abs(rel: &[u8]) -> String {
@@ -766,6 +846,83 @@ pub fn changes_dirs(lower: &Path, upper: &Path) -> Result<Vec<Change>, DiffError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runtime_made_mount_points_and_their_parents_are_left_out() {
+        let mps: Vec<String> = [
+            "/proc",
+            "/dev",
+            "/etc/hostname",
+            "/etc/hosts",
+            "/sys/fs/cgroup",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let paths: Vec<&[u8]> = vec![
+            b"dev",
+            b"etc",
+            b"etc/hostname",
+            b"etc/hosts",
+            b"proc",
+            b"sys",
+            b"sys/fs",
+            b"sys/fs/cgroup",
+            b"usr",
+            b"usr/bin",
+            b"var",
+            b"var/.wh.log",
+        ];
+        let gone = runtime_made(paths.clone(), &mps);
+        let gone: Vec<&[u8]> = gone.iter().map(|v| v.as_slice()).collect();
+        assert_eq!(
+            gone,
+            vec![
+                &b"dev"[..],
+                b"etc",
+                b"etc/hostname",
+                b"etc/hosts",
+                b"proc",
+                b"sys",
+                b"sys/fs",
+                b"sys/fs/cgroup"
+            ]
+        );
+        // A parent that holds something else stays.
+        let mut more = paths.clone();
+        more.push(b"etc/motd");
+        let gone = runtime_made(more, &mps);
+        assert!(!gone.contains(b"etc".as_slice()) && gone.contains(b"etc/hosts".as_slice()));
+        // A deletion below a parent counts as something else.
+        let gone = runtime_made(vec![&b"etc"[..], b"etc/hosts", b"etc/.wh.passwd"], &mps);
+        assert_eq!(gone.len(), 1);
+        // Nothing named: nothing dropped.
+        assert!(runtime_made(paths, &[]).is_empty());
+        let ch = without_runtime_made(
+            vec![
+                Change {
+                    path: "/etc".into(),
+                    kind: ChangeKind::Added,
+                },
+                Change {
+                    path: "/etc/hosts".into(),
+                    kind: ChangeKind::Added,
+                },
+                Change {
+                    path: "/tmp".into(),
+                    kind: ChangeKind::Modified,
+                },
+            ],
+            &mps,
+        );
+        assert_eq!(
+            ch,
+            vec![Change {
+                path: "/tmp".into(),
+                kind: ChangeKind::Modified
+            }]
+        );
+    }
 
     #[test]
     fn pax_record_length_counts_itself() {
