@@ -1,5 +1,5 @@
-//! Images: list, inspect, history, delete, and the JSON progress messages of pull, load,
-//! import, push and build.
+//! Images: list, inspect, history, delete, prune, and the JSON progress messages of
+//! pull, load, import, push and build.
 
 use std::collections::BTreeMap;
 
@@ -139,6 +139,17 @@ pub struct ImageDeleteResponseItem {
     pub deleted: Option<String>,
 }
 
+/// The answer to `POST /images/prune`. dockerd sends `null` for no deletions; berth
+/// sends an empty list (the swagger's type) and reads either.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImagePruneResponse {
+    #[serde(rename = "ImagesDeleted", deserialize_with = "nullable")]
+    pub images_deleted: Vec<ImageDeleteResponseItem>,
+    #[serde(rename = "SpaceReclaimed")]
+    pub space_reclaimed: u64,
+}
+
 /// One line of a JSON progress stream (pull, push, load, import, build). Keys are lower
 /// case, as the API has them, and every field is omitted when empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,4 +224,27 @@ pub struct ErrorDetail {
     pub code: i64,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_response_reads_dockerds_null_and_sends_a_list() {
+        let r: ImagePruneResponse =
+            serde_json::from_str(r#"{"ImagesDeleted":null,"SpaceReclaimed":0}"#).unwrap();
+        assert!(r.images_deleted.is_empty());
+        let r: ImagePruneResponse = serde_json::from_str(
+            r#"{"ImagesDeleted":[{"Untagged":"a:1"},{"Deleted":"sha256:ab"}],"SpaceReclaimed":12}"#,
+        )
+        .unwrap();
+        assert_eq!(r.images_deleted[0].untagged.as_deref(), Some("a:1"));
+        assert_eq!(r.images_deleted[1].deleted.as_deref(), Some("sha256:ab"));
+        assert_eq!(r.space_reclaimed, 12);
+        assert_eq!(
+            serde_json::to_string(&ImagePruneResponse::default()).unwrap(),
+            r#"{"ImagesDeleted":[],"SpaceReclaimed":0}"#
+        );
+    }
 }

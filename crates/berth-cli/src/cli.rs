@@ -11,8 +11,9 @@ use clap::{ArgAction, Args, Parser, Subcommand};
     subcommand_required = false
 )]
 pub struct Cli {
-    /// Daemon socket to connect to
-    #[arg(short = 'H', long = "host", global = true)]
+    /// Daemon socket to connect to (before the command, as docker takes it: `history`
+    /// has a `-H` of its own)
+    #[arg(short = 'H', long = "host")]
     pub host: Option<String>,
     /// Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")
     #[arg(short = 'l', long = "log-level")]
@@ -88,6 +89,10 @@ pub enum Cmd {
     Import(ImportArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -140,6 +145,10 @@ pub enum ImageCmd {
     Rm(RmiArgs),
     Import(ImportArgs),
     Load(LoadArgs),
+    Save(SaveArgs),
+    History(HistoryArgs),
+    /// Remove unused images
+    Prune(ImagePruneArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -743,6 +752,53 @@ pub struct LoadArgs {
     pub quiet: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<String>,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Format output using a custom template
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    /// Print sizes and dates in human readable format
+    #[arg(
+        short = 'H',
+        long = "human",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "true",
+        default_missing_value = "true",
+        action = ArgAction::Set
+    )]
+    pub human: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    pub image: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagePruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -792,6 +848,39 @@ mod tests {
         };
         assert_eq!(run.flags.sig_proxy, Some(false));
         assert_eq!(run.flags.entrypoint.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn history_has_its_own_dash_h_and_the_host_comes_first() {
+        let cli = parse(&["-H", "unix:///x.sock", "history", "-H=false", "busybox"]);
+        assert_eq!(cli.host.as_deref(), Some("unix:///x.sock"));
+        let Some(Cmd::History(h)) = cli.command else {
+            panic!()
+        };
+        assert!(!h.human);
+        assert_eq!(h.image, "busybox");
+        let Some(Cmd::History(h)) = parse(&["history", "-q", "--no-trunc", "x"]).command else {
+            panic!()
+        };
+        assert!(h.human && h.quiet && h.no_trunc);
+        let Some(Cmd::Image(ImageCmd::History(h))) =
+            parse(&["image", "history", "--human", "x"]).command
+        else {
+            panic!()
+        };
+        assert!(h.human);
+        let Some(Cmd::Image(ImageCmd::Prune(p))) =
+            parse(&["image", "prune", "-af", "--filter", "until=24h"]).command
+        else {
+            panic!()
+        };
+        assert!(p.all && p.force);
+        assert_eq!(p.filter, ["until=24h"]);
+        let Some(Cmd::Save(s)) = parse(&["save", "-o", "a.tar", "x", "y:1"]).command else {
+            panic!()
+        };
+        assert_eq!(s.output.as_deref(), Some("a.tar"));
+        assert_eq!(s.images, ["x", "y:1"]);
     }
 
     #[test]

@@ -1,15 +1,16 @@
-//! docker's list formats: the fields `--format` sees for `ps`, `images`, `stats`,
-//! `system df` and `events`, their table headers and default layouts, and the
-//! indented JSON of `inspect`.
+//! docker's list formats: the fields `--format` sees for `ps`, `images`, `history`,
+//! `stats`, `system df` and `events`, their table headers and default layouts, and
+//! the indented JSON of `inspect`.
 
 use berth_api_types::container::{ContainerSummary, Stats};
-use berth_api_types::image::ImageSummary;
+use berth_api_types::image::{ImageHistoryItem, ImageSummary};
 use berth_api_types::system::EventMessage;
 use serde_json::{json, Map, Value};
 
 use crate::template::{self, headers, Method, TemplateError};
 use crate::units::{
-    bytes_size, go_time_string, human_duration, human_size, human_size_prec, rfc3339_nano_fixed,
+    bytes_size, go_time_string, human_duration, human_size, human_size_prec, rfc3339_fixed,
+    rfc3339_nano_fixed,
 };
 
 /// The first 12 characters of an id, without its `sha256:` prefix.
@@ -336,6 +337,67 @@ pub fn render_images(
         return Ok(text);
     }
     template::render_table(format, &rows, &images_headers())
+}
+
+pub const HISTORY_DEFAULT: &str =
+    "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+/// `history -H=false`: dates as RFC 3339, sizes in bytes.
+pub const HISTORY_NON_HUMAN: &str =
+    "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+
+pub fn history_headers() -> std::collections::HashMap<String, String> {
+    headers(&[
+        ("ID", "IMAGE"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedBy", "CREATED BY"),
+        ("Size", "SIZE"),
+        ("Comment", "COMMENT"),
+    ])
+}
+
+/// One `history` row as templates see it (docker's `historyContext`).
+pub fn history_row(h: &ImageHistoryItem, human: bool, trunc: bool, now: i64) -> Value {
+    let created_at = rfc3339_fixed(h.created);
+    let created_by = h.created_by.replace('\t', " ");
+    json!({
+        "ID": if trunc { short_id(&h.id) } else { h.id.clone() },
+        "CreatedSince": if human {
+            format!("{} ago", human_duration(now - h.created))
+        } else {
+            created_at.clone()
+        },
+        "CreatedAt": created_at,
+        "CreatedBy": if trunc { ellipsis(&created_by, 45) } else { created_by },
+        "Size": if human { human_size_prec(h.size as f64, 3) } else { h.size.to_string() },
+        "Comment": h.comment,
+    })
+}
+
+/// `docker history`: the default table (human or not), ids only with `quiet`, or
+/// the user's `--format` (which wins over `quiet`, as in docker).
+pub fn render_history(
+    items: &[ImageHistoryItem],
+    format: Option<&str>,
+    quiet: bool,
+    human: bool,
+    trunc: bool,
+    now: i64,
+) -> Result<String, TemplateError> {
+    let format = match format {
+        Some(f) if !f.is_empty() && f != "table" => f,
+        _ if quiet => "{{.ID}}",
+        _ if human => HISTORY_DEFAULT,
+        _ => HISTORY_NON_HUMAN,
+    };
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|h| history_row(h, human, trunc, now))
+        .collect();
+    if let Some(text) = json_rows(format, &rows) {
+        return Ok(text);
+    }
+    template::render_table(format, &rows, &history_headers())
 }
 
 pub const STATS_DEFAULT: &str = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
@@ -677,6 +739,83 @@ mod tests {
             "{\n  \"a\": \"x{\\\"y\\\":[1]}\",\n  \"b\": [],\n  \"c\": {},\n  \"d\": [\n    1,\n    {\n      \"e\": null\n    }\n  ]\n}"
         );
         assert_eq!(inspect_array(&[]), "[]");
+    }
+
+    #[test]
+    fn history_rows_as_docker_shows_them() {
+        let now = 1_795_363_200;
+        let items = vec![
+            ImageHistoryItem {
+                id: format!("sha256:{}", "0123456789abcdef".repeat(4)),
+                created: now - 3 * 86_400,
+                created_by: "/bin/sh -c #(nop)\tCMD [\"sh\"]".into(),
+                tags: vec!["busybox:latest".into()],
+                size: 0,
+                comment: String::new(),
+            },
+            ImageHistoryItem {
+                id: "<missing>".into(),
+                created: now - 3 * 86_400,
+                created_by: "x".repeat(60),
+                tags: Vec::new(),
+                size: 4_260_000,
+                comment: "imported".into(),
+            },
+        ];
+        let t = render_history(&items, None, false, true, true, now).unwrap();
+        print!("{t}");
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let cut = format!("{}…", "x".repeat(44));
+        assert_eq!(
+            lines[0].trim_end(),
+            format!(
+                "{:<15}{:<13}{:<48}{:<10}COMMENT",
+                "IMAGE", "CREATED", "CREATED BY", "SIZE"
+            )
+        );
+        assert_eq!(
+            lines[1].trim_end(),
+            format!(
+                "{:<15}{:<13}{:<48}0B",
+                "0123456789ab", "3 days ago", "/bin/sh -c #(nop) CMD [\"sh\"]"
+            )
+        );
+        assert_eq!(
+            lines[2],
+            format!(
+                "{:<15}{:<13}{}   {:<10}imported",
+                "<missing>", "3 days ago", cut, "4.26MB"
+            )
+        );
+
+        let q = render_history(&items, None, true, true, false, now).unwrap();
+        assert_eq!(q, format!("{}\n<missing>\n", items[0].id));
+        let raw = render_history(
+            &items,
+            Some("{{.CreatedSince}}|{{.CreatedAt}}|{{.Size}}|{{.CreatedBy}}"),
+            true,
+            false,
+            false,
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            raw.lines().nth(1).unwrap(),
+            format!(
+                "2026-11-19T16:00:00Z|2026-11-19T16:00:00Z|4260000|{}",
+                "x".repeat(60)
+            )
+        );
+        let non_human = render_history(&items, None, false, false, true, now).unwrap();
+        assert!(
+            non_human.starts_with("IMAGE          CREATED AT "),
+            "{non_human}"
+        );
+        let j = render_history(&items, Some("{{json .}}"), false, true, true, now).unwrap();
+        let v: Value = serde_json::from_str(j.lines().nth(1).unwrap()).unwrap();
+        assert_eq!(v["ID"], "<missing>");
+        assert_eq!(v["Comment"], "imported");
     }
 
     #[test]

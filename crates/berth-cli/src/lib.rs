@@ -73,6 +73,8 @@ pub struct Ctx<'a> {
     pub stdin: Option<Box<dyn Read + Send>>,
     /// Whether stdin is a terminal (raw mode and the window size apply).
     pub terminal: bool,
+    /// Whether stdout is a terminal (`save` refuses to write an archive to one).
+    pub out_terminal: bool,
     /// Whether to install signal handlers (SIGWINCH, `--sig-proxy`): the real CLI
     /// does, tests driving commands in-process do not.
     pub signals: bool,
@@ -118,6 +120,7 @@ pub fn main(args: Vec<String>) -> i32 {
         err: &mut stderr,
         stdin: Some(Box::new(io::stdin())),
         terminal,
+        out_terminal: io::stdout().is_terminal(),
         signals: true,
     };
     let code = commands::dispatch(&mut ctx, command);

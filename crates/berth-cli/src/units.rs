@@ -243,6 +243,12 @@ pub fn go_time_string(secs: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} +0000 UTC")
 }
 
+/// Go's `time.RFC3339` of a Unix time, in UTC: `2026-11-22T17:00:00Z`.
+pub fn rfc3339_fixed(secs: i64) -> String {
+    let (y, m, d, hh, mm, ss) = ymdhms(secs);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+}
+
 /// docker's fixed-width RFC 3339 with nanoseconds, in UTC:
 /// `2026-11-22T17:00:00.000000000Z`.
 pub fn rfc3339_nano_fixed(nanos: i128) -> String {

@@ -20,6 +20,17 @@ struct Output {
 }
 
 fn berth(server: &FakeServer, args: &[&str], stdin: &[u8]) -> Output {
+    berth_on(server, args, stdin, false, false)
+}
+
+/// [`berth`] with stdin and stdout said to be terminals or not.
+fn berth_on(
+    server: &FakeServer,
+    args: &[&str],
+    stdin: &[u8],
+    terminal: bool,
+    out_terminal: bool,
+) -> Output {
     let cli = Cli::try_parse_from(std::iter::once("berth").chain(args.iter().copied()))
         .unwrap_or_else(|e| panic!("{args:?}: {e}"));
     let client = Client::from_flag(Some(&server.host())).unwrap();
@@ -29,7 +40,8 @@ fn berth(server: &FakeServer, args: &[&str], stdin: &[u8]) -> Output {
         out: &mut out,
         err: &mut err,
         stdin: Some(Box::new(std::io::Cursor::new(stdin.to_vec()))),
-        terminal: false,
+        terminal,
+        out_terminal,
         signals: false,
     };
     let code = dispatch(&mut ctx, cli.command.expect("a command"));
@@ -491,4 +503,244 @@ fn run_it_without_a_terminal_is_refused_before_create() {
     assert_eq!(o.code, 1);
     assert_eq!(o.err, "the input device is not a TTY\n");
     assert!(server.calls().is_empty());
+}
+
+/// A save server: `busybox` gives an archive; `broken` breaks off half-way; anything
+/// else is unknown.
+fn save_server(dir: &std::path::Path) -> FakeServer {
+    FakeServer::start(dir, "1.41", |r: &Recorded| {
+        let names = r.query("names");
+        if names.iter().any(|n| n == "broken") {
+            return Reply::Raw(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n4\r\npart\r\n"
+                    .to_vec(),
+            );
+        }
+        if let Some(n) = names.iter().find(|n| *n != "busybox" && *n != "app:1") {
+            return Reply::error(404, &format!("reference does not exist: {n}"));
+        }
+        Reply::Chunked {
+            status: 200,
+            chunks: vec![b"archive of ".to_vec(), names.join("+").into_bytes()],
+            then: None,
+        }
+    })
+    .unwrap()
+}
+
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn save_writes_stdout_or_a_file_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = save_server(dir.path());
+    let o = berth(&server, &["save", "busybox", "app:1"], b"");
+    assert_eq!((o.code, o.out.as_str()), (0, "archive of busybox+app:1"));
+    assert_eq!(server.requests()[0].query("names"), ["busybox", "app:1"]);
+
+    let o = berth_on(&server, &["save", "busybox"], b"", false, true);
+    assert_eq!(o.code, 1);
+    assert_eq!(
+        o.err,
+        "cowardly refusing to save to a terminal. Use the -o flag or redirect\n"
+    );
+    assert_eq!(server.requests().len(), 1, "nothing asked of the daemon");
+
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("img.tar");
+    let f = file.to_str().unwrap();
+    let o = berth_on(&server, &["save", "-o", f, "busybox"], b"", false, true);
+    assert_eq!((o.code, o.out.as_str(), o.err.as_str()), (0, "", ""));
+    assert_eq!(std::fs::read(&file).unwrap(), b"archive of busybox");
+
+    // Failures leave the old file as it was and no temporary file behind.
+    let o = berth(&server, &["image", "save", "--output", f, "broken"], b"");
+    assert_eq!(o.code, 1);
+    assert!(
+        o.err.contains(&format!("saving the image archive to {f}")),
+        "{}",
+        o.err
+    );
+    let o = berth(&server, &["save", "-o", f, "busybox", "nosuch"], b"");
+    assert_eq!(o.code, 1);
+    assert_eq!(
+        o.err,
+        "Error response from daemon: reference does not exist: nosuch\n"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"archive of busybox");
+    assert_eq!(entries(out.path()), ["img.tar"]);
+
+    let missing = out.path().join("no/such/dir/x.tar");
+    let o = berth(
+        &server,
+        &["save", "-o", missing.to_str().unwrap(), "busybox"],
+        b"",
+    );
+    assert_eq!(o.code, 1);
+    assert!(
+        o.err
+            .starts_with("failed to save image: invalid output path: directory")
+            && o.err.contains("no/such/dir"),
+        "{}",
+        o.err
+    );
+}
+
+#[test]
+fn load_refuses_a_terminal_and_reads_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start(dir.path(), "1.41", |r: &Recorded| Reply::Chunked {
+        status: 200,
+        chunks: vec![
+            format!("{{\"stream\":\"Loaded image: x:{}\\n\"}}\n", r.body.len()).into_bytes(),
+        ],
+        then: None,
+    })
+    .unwrap();
+    let o = berth_on(&server, &["load"], b"", true, false);
+    assert_eq!(
+        (o.code, o.err.as_str()),
+        (1, "requested load from stdin, but stdin is empty\n")
+    );
+    assert!(server.requests().is_empty());
+    let o = berth(&server, &["load", "-q"], b"12345");
+    assert_eq!((o.code, o.out.as_str()), (0, "Loaded image: x:5\n"));
+    assert_eq!(server.requests()[0].query("quiet"), ["1"]);
+    let f = dir.path().join("a.tar");
+    std::fs::write(&f, b"abc").unwrap();
+    let o = berth(&server, &["image", "load", "-i", f.to_str().unwrap()], b"");
+    assert_eq!((o.code, o.out.as_str()), (0, "Loaded image: x:3\n"));
+    let o = berth(&server, &["load", "-i", "/no/such/file.tar"], b"");
+    assert_eq!(o.code, 1);
+    assert!(o.err.contains("/no/such/file.tar"), "{}", o.err);
+}
+
+#[test]
+fn image_prune_asks_then_prints_what_went() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start(dir.path(), "1.41", |_r: &Recorded| {
+        Reply::json(
+            200,
+            json!({"ImagesDeleted": [{"Untagged": "a:1"}, {"Deleted": "sha256:abc"}], "SpaceReclaimed": 4_260_000}),
+        )
+    })
+    .unwrap();
+    let o = berth(&server, &["image", "prune"], b"n\n");
+    assert_eq!(o.code, 0);
+    assert_eq!(
+        o.out,
+        "WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] "
+    );
+    assert!(server.requests().is_empty());
+    let o = berth(
+        &server,
+        &["image", "prune", "-a", "--filter", "until=24h"],
+        b"y\n",
+    );
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert_eq!(
+        o.out,
+        "WARNING! This will remove all images without at least one container associated to them.\n\
+         Are you sure you want to continue? [y/N] Deleted Images:\nuntagged: a:1\ndeleted: sha256:abc\n\n\
+         Total reclaimed space: 4.26MB\n"
+    );
+    let f: serde_json::Value =
+        serde_json::from_str(&server.requests()[0].query("filters")[0]).unwrap();
+    assert_eq!(
+        f,
+        json!({"dangling": {"false": true}, "until": {"24h": true}})
+    );
+    let o = berth(&server, &["image", "prune", "-f"], b"");
+    assert_eq!(o.code, 0);
+    assert!(o.out.starts_with("Deleted Images:\n"), "{}", o.out);
+    let f: serde_json::Value =
+        serde_json::from_str(&server.requests()[1].query("filters")[0]).unwrap();
+    assert_eq!(f, json!({"dangling": {"true": true}}));
+    let o = berth(
+        &server,
+        &["image", "prune", "-f", "--filter", "nonsense"],
+        b"",
+    );
+    assert_eq!(o.code, 1);
+    assert!(o.err.contains("bad format of filter"), "{}", o.err);
+}
+
+#[test]
+fn history_table_quiet_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = now() - 3 * 86400;
+    let server = FakeServer::start(dir.path(), "1.41", move |r: &Recorded| {
+        if r.path() != "/v1.41/images/busybox/history" {
+            return Reply::error(404, "No such image: nope:latest");
+        }
+        Reply::json(
+            200,
+            json!([
+                {"Id": format!("sha256:{}", "ab".repeat(32)), "Created": created, "CreatedBy": "/bin/sh -c #(nop)  CMD [\"sh\"]", "Tags": ["busybox:latest"], "Size": 0, "Comment": ""},
+                {"Id": "<missing>", "Created": created, "CreatedBy": "", "Tags": null, "Size": 4_260_000, "Comment": "imported"}
+            ]),
+        )
+    })
+    .unwrap();
+    let o = berth(&server, &["history", "busybox"], b"");
+    assert_eq!(o.code, 0);
+    let lines: Vec<&str> = o.out.lines().collect();
+    assert!(
+        lines[0].starts_with("IMAGE          CREATED      CREATED BY"),
+        "{}",
+        o.out
+    );
+    assert!(
+        lines[1].starts_with("abababababab   3 days ago   /bin/sh -c #(nop)  CMD [\"sh\"]"),
+        "{}",
+        o.out
+    );
+    assert!(
+        lines[2].contains("4.26MB") && lines[2].ends_with("imported"),
+        "{}",
+        o.out
+    );
+    let o = berth(
+        &server,
+        &["image", "history", "-q", "--no-trunc", "busybox"],
+        b"",
+    );
+    assert_eq!(o.out, format!("sha256:{}\n<missing>\n", "ab".repeat(32)));
+    let o = berth(
+        &server,
+        &[
+            "history",
+            "-H=false",
+            "--format",
+            "{{.Size}} {{.CreatedSince}}",
+            "busybox",
+        ],
+        b"",
+    );
+    let day = |secs: i64| {
+        let (y, m, d) = berth_types::civil::civil_from_days(secs.div_euclid(86_400));
+        let t = secs.rem_euclid(86_400);
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            t / 3600,
+            t / 60 % 60,
+            t % 60
+        )
+    };
+    assert_eq!(o.out, format!("0 {0}\n4260000 {0}\n", day(created)));
+    let o = berth(&server, &["history", "nope"], b"");
+    assert_eq!(
+        (o.code, o.err.as_str()),
+        (
+            1,
+            "Error response from daemon: No such image: nope:latest\n"
+        )
+    );
 }

@@ -9,12 +9,15 @@ use berth_api_types::container::{
     Stats,
 };
 use berth_api_types::exec::{ExecConfig, ExecCreateResponse, ExecInspect, ExecStartConfig};
-use berth_api_types::image::{ImageDeleteResponseItem, ImageInspect, ImageSummary, JsonMessage};
+use berth_api_types::image::{
+    ImageDeleteResponseItem, ImageHistoryItem, ImageInspect, ImagePruneResponse, ImageSummary,
+    JsonMessage,
+};
 use berth_api_types::system::{EventMessage, Info, SystemDf, Version};
 use berth_api_types::Filters;
 use serde::{Deserialize, Serialize};
 
-use crate::http::Body;
+use crate::http::{Body, BodyReader};
 use crate::stream::{HijackedStream, JsonStream};
 use crate::{Client, ClientError, Query, Response};
 
@@ -539,6 +542,33 @@ impl Client {
             Body::Empty,
         )?
         .bytes()
+    }
+
+    pub fn image_history(&self, name: &str) -> Result<Vec<ImageHistoryItem>, ClientError> {
+        self.request(
+            "GET",
+            &format!("/images/{name}/history"),
+            &Query::new(),
+            Body::Empty,
+        )?
+        .json()
+    }
+
+    /// `GET /images/get?names=…`: the `docker save` archive of `names`, streamed. A
+    /// daemon that fails part-way ends the body early, and reading it then fails.
+    pub fn save_images(&self, names: &[String]) -> Result<BodyReader, ClientError> {
+        let mut q = Query::new();
+        for n in names {
+            q.push("names", n);
+        }
+        Ok(self.request("GET", "/images/get", &q, Body::Empty)?.body)
+    }
+
+    pub fn prune_images(&self, filters: &Filters) -> Result<ImagePruneResponse, ClientError> {
+        let mut q = Query::new();
+        filters_query(&mut q, filters);
+        self.request("POST", "/images/prune", &q, Body::Empty)?
+            .json()
     }
 
     pub fn tag_image(&self, name: &str, repo: &str, tag: &str) -> Result<(), ClientError> {

@@ -86,6 +86,9 @@ pub enum Reply {
     },
     /// `101 Switching Protocols`, then the socket is handed to the closure.
     Hijack(Box<dyn FnOnce(UnixStream) + Send>),
+    /// These bytes exactly (head included), then the connection closes: for answers
+    /// that break off.
+    Raw(Vec<u8>),
 }
 
 impl Reply {
@@ -314,6 +317,7 @@ fn serve(
             }
             w.write_all(b"0\r\n\r\n")?;
         }
+        Reply::Raw(bytes) => w.write_all(&bytes)?,
         Reply::Hijack(f) => {
             w.write_all(
                 b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n",

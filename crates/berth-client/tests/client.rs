@@ -264,3 +264,68 @@ fn hijack_refused_is_an_api_error() {
         .unwrap_err();
     assert_eq!(err.status(), Some(409));
 }
+
+#[test]
+fn save_streams_names_and_a_broken_off_archive_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start(dir.path(), "1.41", |r| {
+        if r.query("names").iter().any(|n| n == "broken") {
+            return Reply::Raw(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+                    .to_vec(),
+            );
+        }
+        Reply::Chunked {
+            status: 200,
+            chunks: vec![b"tar ".to_vec(), r.query("names").join(",").into_bytes()],
+            then: None,
+        }
+    })
+    .unwrap();
+    let c = client(&server);
+    let mut body = c
+        .save_images(&["busybox:latest".into(), "a/b".into()])
+        .unwrap();
+    let mut got = String::new();
+    body.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "tar busybox:latest,a/b");
+    let rec = &server.requests()[0];
+    assert_eq!(rec.path(), "/v1.41/images/get");
+    assert_eq!(rec.query("names"), ["busybox:latest", "a/b"]);
+
+    let mut body = c.save_images(&["broken".into()]).unwrap();
+    let mut got = Vec::new();
+    let e = body.read_to_end(&mut got).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+}
+
+#[test]
+fn prune_images_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start(dir.path(), "1.41", |r| match r.path() {
+        "/v1.41/images/prune" => Reply::json(
+            200,
+            json!({"ImagesDeleted": null, "SpaceReclaimed": 0}),
+        ),
+        "/v1.41/images/busybox:1/history" => Reply::json(
+            200,
+            json!([{"Id": "sha256:ab", "Created": 5, "CreatedBy": "x", "Tags": null, "Size": 3, "Comment": ""}]),
+        ),
+        _ => Reply::error(404, "No such image: nope:latest"),
+    })
+    .unwrap();
+    let c = client(&server);
+    let mut f = Filters::new();
+    f.add("dangling", "false");
+    let r = c.prune_images(&f).unwrap();
+    assert!(r.images_deleted.is_empty());
+    assert_eq!(
+        server.requests()[0].query("filters"),
+        [r#"{"dangling":{"false":true}}"#]
+    );
+    let h = c.image_history("busybox:1").unwrap();
+    assert_eq!((h[0].id.as_str(), h[0].size), ("sha256:ab", 3));
+    assert!(h[0].tags.is_empty());
+    let e = c.image_history("nope").unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+}

@@ -684,6 +684,19 @@ impl<'a> Chunked<'a> {
     }
 }
 
+/// Each write is one chunk: wrap it in a `BufWriter` to stream a body made of many
+/// small writes (a tar archive) in chunks of a useful size.
+impl Write for Chunked<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.send(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sock.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

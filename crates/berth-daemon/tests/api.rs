@@ -563,3 +563,92 @@ fn tcp_listener_and_expect_continue() {
     assert!(read_chunk(&mut s).is_none());
     drop(handle);
 }
+
+#[test]
+fn save_streams_the_archive_in_chunks_and_fails_cleanly() {
+    let srv = TestServer::start(Fake::default());
+    let r = srv.call(
+        "GET",
+        "/v1.41/images/get?names=busybox%3Alatest&names=app",
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("Content-Type").as_deref(),
+        Some("application/x-tar")
+    );
+    assert_eq!(r.header("Transfer-Encoding").as_deref(), Some("chunked"));
+    let names = vec!["busybox:latest".to_string(), "app".to_string()];
+    assert_eq!(*srv.fake.saved.lock().unwrap(), names);
+    assert_eq!(r.body, fake_archive(&names));
+
+    // One image by name: slashes and colons are part of it.
+    let r = srv.call("GET", "/images/localhost:5000/a/b:1/get", None);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        *srv.fake.saved.lock().unwrap(),
+        ["localhost:5000/a/b:1".to_string()]
+    );
+
+    // Unknown: an error response, before any archive byte.
+    let r = srv.call("GET", "/images/get?names=busybox&names=nosuch", None);
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["message"], "reference does not exist: nosuch");
+    let r = srv.call("GET", "/images/nosuch/get", None);
+    assert_eq!(r.status, 404);
+
+    // A failure half-way: the archive stops without its last chunk and the
+    // connection closes, so no client can take it for a whole archive.
+    let mut s = srv.connect();
+    s.write_all(b"GET /images/get?names=broken HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("request");
+    let head = read_head(&mut s);
+    assert_eq!(status_of(&head), 200, "{head}");
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).expect("read to eof");
+    assert!(!rest.ends_with(b"0\r\n\r\n"), "a clean end after a failure");
+    assert!(rest.len() < 300_000 + 1000, "{} bytes", rest.len());
+
+    // The daemon lives on.
+    assert_eq!(srv.call("GET", "/_ping", None).status, 200);
+}
+
+#[test]
+fn image_prune_reports_in_dockers_shape() {
+    let srv = TestServer::start(Fake::default());
+    let r = srv.call(
+        "POST",
+        "/v1.41/images/prune?filters=%7B%22dangling%22%3A%7B%22false%22%3Atrue%7D%2C%22label%22%3A%5B%22a%3Db%22%5D%7D",
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        serde_json::json!({
+            "ImagesDeleted": [
+                {"Untagged": "old:1"},
+                {"Deleted": format!("sha256:{}", "a".repeat(64))}
+            ],
+            "SpaceReclaimed": 1234
+        })
+    );
+    let f = srv
+        .fake
+        .prune_filters
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("filters");
+    assert_eq!(f.get("dangling"), ["false"]);
+    assert_eq!(f.get("label"), ["a=b"]);
+
+    let r = srv.call(
+        "POST",
+        "/images/prune?filters=%7B%22dangling%22%3A%5B%22maybe%22%5D%7D",
+        None,
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["message"], "invalid filter 'dangling=maybe'");
+    let r = srv.call("POST", "/images/prune?filters=notjson", None);
+    assert_eq!(r.status, 400);
+}

@@ -5,7 +5,7 @@
 //!
 //! [`Engine`] is a trait so the HTTP layer can be tested against a fake.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc::Receiver;
 
@@ -156,6 +156,19 @@ pub struct PruneReport {
     pub space_reclaimed: u64,
 }
 
+/// `POST /images/prune`: what was untagged and deleted, as `DELETE /images/{name}`
+/// reports it, and the bytes of layer content that went with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImagePruneReport {
+    pub deleted: Vec<ImageDeleteResponseItem>,
+    pub space_reclaimed: u64,
+}
+
+/// `GET /images/get`: the `docker save` archive, written once the response head is
+/// out. The names were resolved (and their content protected from garbage collection)
+/// when it was made, so an error here is the store's or the connection's.
+pub type ImageExport = Box<dyn FnOnce(&mut dyn Write) -> EngineResult<()> + Send>;
+
 /// `POST /images/create?fromSrc=-` (import).
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
@@ -274,6 +287,10 @@ pub trait Engine: Send + Sync + 'static {
     /// Loads a `docker save` archive or OCI layout tarball; returns one line per image
     /// as docker prints them (`Loaded image: busybox:latest`, `Loaded image ID: sha256:…`).
     fn image_load(&self, src: &mut dyn Read) -> EngineResult<Vec<String>>;
+    /// Resolves every name as `docker save` does (a repository without a tag means
+    /// all its tags; ids and digest references give untagged entries) before any byte
+    /// is written: an unknown name is NotFound, naming it.
+    fn image_save(&self, names: &[String]) -> EngineResult<ImageExport>;
     fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> EngineResult<()>;
     fn image_remove(
         &self,
@@ -281,4 +298,7 @@ pub trait Engine: Send + Sync + 'static {
         force: bool,
         no_prune: bool,
     ) -> EngineResult<Vec<ImageDeleteResponseItem>>;
+    /// Filters `dangling` (default true: untagged images only), `until`, `label`,
+    /// `label!`. Images that containers use are left alone.
+    fn images_prune(&self, filters: Filters) -> EngineResult<ImagePruneReport>;
 }

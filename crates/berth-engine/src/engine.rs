@@ -1,7 +1,7 @@
 //! [`LocalEngine`]: the [`Engine`](crate::Engine) that runs containers on this host,
 //! each under a `berth-runc shim`, with its state under the data and exec roots.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,10 +20,11 @@ use berth_api_types::Filters;
 
 use crate::api::{
     AttachOptions, AttachStream, CommitOptions, Engine, EngineError, EngineResult, EventStream,
-    ImportOptions, ListOptions, LogStream, LogsOptions, PruneReport, WaitCondition, Waiter,
+    ImageExport, ImagePruneReport, ImportOptions, ListOptions, LogStream, LogsOptions, PruneReport,
+    WaitCondition, Waiter,
 };
 use crate::containers::{restore, Inner};
-use crate::images::ImageService;
+use crate::images::{ImageService, ImageUser};
 use crate::store::Status;
 
 /// How the daemon configured the engine (from its flags and daemon.json).
@@ -141,17 +142,34 @@ impl LocalEngine {
         self.inner.events.emit("image", action, id, attrs);
     }
 
-    /// Image ids used by containers (they keep their image).
-    fn images_in_use(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .inner
+    /// The containers' uses of images (they keep their image), for removal's
+    /// conflict checks: a running one forbids deleting its image even with force.
+    fn image_users(&self) -> Vec<ImageUser> {
+        self.inner
             .all()
             .iter()
-            .map(|c| c.lock().rec.image_id.clone())
-            .collect();
-        v.sort();
-        v.dedup();
-        v
+            .map(|c| {
+                let g = c.lock();
+                ImageUser {
+                    image_id: g.rec.image_id.clone(),
+                    container_id: g.rec.id.clone(),
+                    running: g.rec.state.status.is_running()
+                        || g.rec.state.status == Status::Restarting,
+                }
+            })
+            .collect()
+    }
+
+    /// Events for what an image removal reported.
+    fn removal_events(&self, items: &[ImageDeleteResponseItem], name: &str) {
+        for it in items {
+            if let Some(u) = it.untagged.as_deref().filter(|s| !s.is_empty()) {
+                self.image_event("untag", u, u);
+            }
+            if let Some(d) = it.deleted.as_deref().filter(|s| !s.is_empty()) {
+                self.image_event("delete", d, name);
+            }
+        }
     }
 }
 
@@ -402,16 +420,43 @@ impl Engine for LocalEngine {
         force: bool,
         no_prune: bool,
     ) -> EngineResult<Vec<ImageDeleteResponseItem>> {
-        let in_use = self.images_in_use();
-        let items = self.inner.images.remove(name, force, no_prune, &in_use)?;
-        for it in &items {
-            if let Some(u) = it.untagged.as_deref().filter(|s| !s.is_empty()) {
-                self.image_event("untag", u, u);
-            }
-            if let Some(d) = it.deleted.as_deref().filter(|s| !s.is_empty()) {
-                self.image_event("delete", d, name);
-            }
-        }
+        let users = self.image_users();
+        let items = self
+            .inner
+            .images
+            .remove_image(name, force, no_prune, &users)?;
+        self.removal_events(&items, name);
         Ok(items)
+    }
+
+    fn image_save(&self, names: &[String]) -> EngineResult<ImageExport> {
+        let save = self.inner.images.save(names)?;
+        let inner = self.inner.clone();
+        Ok(Box::new(move |w: &mut dyn Write| {
+            let ids: Vec<String> = save.images().iter().map(|i| i.config.to_string()).collect();
+            save.write_to(w)?;
+            for id in ids {
+                inner.events.emit(
+                    "image",
+                    "save",
+                    &id,
+                    [("name".to_string(), id.clone())].into(),
+                );
+            }
+            Ok(())
+        }))
+    }
+
+    fn images_prune(&self, filters: Filters) -> EngineResult<ImagePruneReport> {
+        let users = self.image_users();
+        let report = self.inner.images.prune(&filters, &users)?;
+        self.removal_events(&report.deleted, "");
+        self.inner.events.emit(
+            "image",
+            "prune",
+            "",
+            [("reclaimed".to_string(), report.space_reclaimed.to_string())].into(),
+        );
+        Ok(report)
     }
 }

@@ -86,6 +86,59 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(secs * 1_000_000_000 + frac)
 }
 
+/// Docker's filter timestamps (`until`, `since`): a duration before now (`10m`, `24h`,
+/// `1h30m`), unix seconds (with an optional fraction) or RFC 3339 (a date alone, or a
+/// time without zone, is UTC). Unix nanoseconds.
+pub fn parse_filter_timestamp(s: &str) -> Option<i64> {
+    if let Some(d) = parse_go_duration(s) {
+        return Some(now_nanos() - d);
+    }
+    if let Ok(f) = s.parse::<f64>() {
+        return Some((f * 1e9) as i64);
+    }
+    if let Some(t) = parse_rfc3339(s) {
+        return Some(t);
+    }
+    if s.len() == 10 {
+        return parse_rfc3339(&format!("{s}T00:00:00Z"));
+    }
+    parse_rfc3339(&format!("{s}Z"))
+}
+
+/// `1h30m`, `10s`, `500ms` → nanoseconds.
+fn parse_go_duration(s: &str) -> Option<i64> {
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n_end = rest
+            .find(|ch: char| !(ch.is_ascii_digit() || ch == '.'))
+            .unwrap_or(rest.len());
+        if n_end == 0 {
+            return None;
+        }
+        let n: f64 = rest[..n_end].parse().ok()?;
+        rest = &rest[n_end..];
+        let u_end = rest
+            .find(|ch: char| ch.is_ascii_digit() || ch == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..u_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[u_end..];
+        total += n * mult;
+    }
+    Some(total as i64)
+}
+
 /// Docker's human-readable duration (`Less than a second`, `1 second`, `About a
 /// minute`, `3 hours`, `2 weeks`, …), as `docker ps` shows ages.
 pub fn human_duration(nanos: i64) -> String {
@@ -157,5 +210,26 @@ mod tests {
         assert_eq!(human_duration(2 * 3600 * s), "2 hours");
         assert_eq!(human_duration(3 * 86_400 * s), "3 days");
         assert_eq!(human_duration(15 * 86_400 * s), "2 weeks");
+    }
+
+    #[test]
+    fn filter_timestamps() {
+        assert_eq!(parse_go_duration("1h30m"), Some(5400 * 1_000_000_000));
+        assert_eq!(parse_go_duration("10"), None);
+        assert_eq!(
+            parse_filter_timestamp("1700000000"),
+            Some(1_700_000_000 * 1_000_000_000)
+        );
+        assert_eq!(
+            parse_filter_timestamp("2026-11-22T16:00:00Z"),
+            Some(1_795_363_200 * 1_000_000_000)
+        );
+        assert_eq!(
+            parse_filter_timestamp("2026-11-22"),
+            Some(1_795_305_600 * 1_000_000_000)
+        );
+        let t = parse_filter_timestamp("10m").unwrap();
+        assert!((now_nanos() - t - 600_000_000_000).abs() < 5_000_000_000);
+        assert_eq!(parse_filter_timestamp("yesterday"), None);
     }
 }

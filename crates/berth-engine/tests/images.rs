@@ -1,7 +1,7 @@
 //! The image service against a real data root: import of a static-busybox rootfs,
 //! resolution, unpack into overlay snapshots (twice, and from two threads at once),
 //! listing with filters, inspect, history, tag, remove with dockerd's conflict rules,
-//! and load of a `docker save` archive. Needs root (overlay whiteouts are trusted.*
+//! load of a `docker save` archive, save (name resolution, leases) and prune. Needs root (overlay whiteouts are trusted.*
 //! xattrs and 0:0 device nodes); tests that need busybox skip with a note without it.
 
 use std::collections::BTreeMap;
@@ -746,4 +746,309 @@ fn abandoned_unpacks_are_removed_on_open() {
         .map(|i| i.key)
         .collect();
     assert_eq!(keys, [format!("berth-unpack/{}/0/abc", std::process::id())]);
+}
+
+/// (id, sorted tags) of every image, sorted: what a user sees of a store.
+fn inventory(svc: &ImageService) -> Vec<(String, Vec<String>)> {
+    let mut v: Vec<(String, Vec<String>)> = svc
+        .list(false, Filters::new(), false)
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            let mut tags = s.repo_tags;
+            tags.sort();
+            (s.id, tags)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn saved(svc: &ImageService, names: &[&str]) -> Vec<(String, Vec<String>)> {
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    svc.save(&names)
+        .unwrap()
+        .images()
+        .iter()
+        .map(|i| {
+            let mut tags: Vec<String> = i.names.iter().map(Reference::familiar).collect();
+            tags.sort();
+            (i.config.to_string(), tags)
+        })
+        .collect()
+}
+
+#[test]
+fn save_resolves_names_as_dockerd_does_and_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = ImageService::open(&dir.path().join("a")).unwrap();
+    let a = import(&svc, &tar_of(&[("a", Some(b"a\n"))]), Some("busybox"), &[]);
+    svc.tag(&a, "busybox", Some("1")).unwrap();
+    svc.tag(&a, "other", Some("x")).unwrap();
+    let b = import(
+        &svc,
+        &tar_of(&[("b", Some(b"b\n"))]),
+        Some("busybox:2"),
+        &[],
+    );
+    let c = import(&svc, &tar_of(&[("c", Some(b"c\n"))]), None, &[]);
+    let two = two_layer_image(&svc, "localhost:5000/two:v1", false).to_string();
+    let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    // A repository alone: every tag of it, one entry per image.
+    let mut all = saved(&svc, &["busybox"]);
+    all.sort();
+    let mut want = vec![
+        (a.clone(), tags(&["busybox:1", "busybox:latest"])),
+        (b.clone(), tags(&["busybox:2"])),
+    ];
+    want.sort();
+    assert_eq!(all, want);
+    // Two names of one image: one entry with both; names keep their order.
+    assert_eq!(
+        saved(&svc, &["other:x", "busybox:1", "busybox:2"]),
+        [
+            (a.clone(), tags(&["busybox:1", "other:x"])),
+            (b.clone(), tags(&["busybox:2"]))
+        ]
+    );
+    // Ids (whole, bare hex, prefixes) give untagged entries.
+    for q in [
+        c.clone(),
+        c[7..].to_string(),
+        c[..19].to_string(),
+        c[7..19].to_string(),
+    ] {
+        assert_eq!(saved(&svc, &[&q]), [(c.clone(), Vec::new())], "{q}");
+    }
+    assert_eq!(
+        saved(&svc, &["localhost:5000/two:v1", &a]),
+        [
+            (two.clone(), tags(&["localhost:5000/two:v1"])),
+            (a.clone(), Vec::new())
+        ]
+    );
+
+    // Unknown names fail before anything is written, naming the one at fault.
+    let save_err = |n: &[&str]| {
+        let names: Vec<String> = n.iter().map(|s| s.to_string()).collect();
+        svc.save(&names).err().expect("an error")
+    };
+    let e = save_err(&["busybox", "nosuch:1"]);
+    assert_eq!(
+        (e.status(), e.to_string().as_str()),
+        (404, "reference does not exist: nosuch:1")
+    );
+    assert_eq!(
+        save_err(&["nosuch"]).to_string(),
+        "reference does not exist: nosuch"
+    );
+    assert_eq!(save_err(&["busybox:9"]).status(), 404);
+    assert_eq!(save_err(&["sha256:ffff"]).status(), 404);
+    let e = save_err(&["Bad Name"]);
+    assert_eq!(e.status(), 400);
+    assert!(e.to_string().contains("Bad Name"), "{e}");
+    assert_eq!(save_err(&[]).status(), 400);
+
+    // The archive of everything loads into an empty store as the same images.
+    let mut archive = Vec::new();
+    svc.save(&[
+        "busybox".into(),
+        "other".into(),
+        c.clone(),
+        "localhost:5000/two".into(),
+    ])
+    .unwrap()
+    .write_to(&mut archive)
+    .unwrap();
+    // The imported (gzip) layers' sizes are remembered, and the next save, which
+    // reads each layer once, writes the same bytes.
+    let remembered = std::fs::read_dir(dir.path().join("a/layer-tar-sizes"))
+        .unwrap()
+        .count();
+    assert_eq!(remembered, 3, "one per imported layer");
+    let mut second = Vec::new();
+    svc.save(&[
+        "busybox".into(),
+        "other".into(),
+        c.clone(),
+        "localhost:5000/two".into(),
+    ])
+    .unwrap()
+    .write_to(&mut second)
+    .unwrap();
+    assert!(second == archive, "the second save differs");
+    let dst = ImageService::open(&dir.path().join("b")).unwrap();
+    let mut lines = dst.load(&mut &archive[..]).unwrap();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            format!("Loaded image ID: {c}"),
+            "Loaded image: busybox:1".into(),
+            "Loaded image: busybox:2".into(),
+            "Loaded image: busybox:latest".into(),
+            "Loaded image: localhost:5000/two:v1".into(),
+            "Loaded image: other:x".into(),
+        ]
+    );
+    assert_eq!(inventory(&dst), inventory(&svc));
+    assert!(dst
+        .unpack(&dst.resolve("localhost:5000/two:v1").unwrap())
+        .unwrap()
+        .is_some());
+    // And saving it again gives the same bytes: archives are deterministic.
+    let mut again = Vec::new();
+    dst.save(&[
+        "busybox".into(),
+        "other".into(),
+        c.clone(),
+        "localhost:5000/two".into(),
+    ])
+    .unwrap()
+    .write_to(&mut again)
+    .unwrap();
+    assert_eq!(again, archive);
+}
+
+#[test]
+fn a_save_in_progress_keeps_its_blobs_from_removal() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = ImageService::open(dir.path()).unwrap();
+    let id = import(
+        &svc,
+        &tar_of(&[("gone", Some(b"soon\n"))]),
+        Some("victim"),
+        &[],
+    );
+    let save = svc.save(&["victim".to_string()]).unwrap();
+    let leases = std::fs::read_dir(dir.path().join("leases"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("save-"))
+        .count();
+    assert_eq!(leases, 1);
+    // rmi runs garbage collection: the image goes, its content stays for the save.
+    let items = svc.remove("victim", false, false, &[]).unwrap();
+    assert_eq!(items[1].deleted.as_deref(), Some(id.as_str()));
+    let mut archive = Vec::new();
+    save.write_to(&mut archive).unwrap();
+    let dst = ImageService::open(&dir.path().join("dst")).unwrap();
+    assert_eq!(
+        dst.load(&mut &archive[..]).unwrap(),
+        ["Loaded image: victim:latest"]
+    );
+    assert_eq!(dst.resolve("victim").unwrap().id, id);
+
+    // The lease went with the save: the next collection takes the content.
+    let other = import(&svc, &tar_of(&[("x", Some(b"x\n"))]), Some("other"), &[]);
+    svc.remove(&other, false, false, &[]).unwrap();
+    assert!(
+        svc.store().content().list().unwrap().is_empty(),
+        "blobs left behind"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("leases"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("save-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn prune_takes_what_dockerd_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = ImageService::open(dir.path()).unwrap();
+    // The same tag imported twice: the first image is left dangling.
+    let first = import(&svc, &tar_of(&[("v", Some(b"one\n"))]), Some("app:1"), &[]);
+    let second = import(&svc, &tar_of(&[("v", Some(b"two!\n"))]), Some("app:1"), &[]);
+    let keep = import(
+        &svc,
+        &tar_of(&[("k", Some(b"keep\n"))]),
+        Some("keep"),
+        &["LABEL keep=yes"],
+    );
+    let used = import(&svc, &tar_of(&[("u", Some(b"used\n"))]), None, &[]);
+    let old = two_layer_image(&svc, "old:2024", false).to_string();
+    let users = [ImageUser {
+        image_id: used.clone(),
+        container_id: "c".repeat(64),
+        running: false,
+    }];
+    let ids = |svc: &ImageService| {
+        let mut v: Vec<String> = inventory(svc).into_iter().map(|(i, _)| i).collect();
+        v.sort();
+        v
+    };
+
+    // Default: dangling only, and not the one a container uses.
+    let r = svc.prune(&Filters::new(), &users).unwrap();
+    assert_eq!(r.deleted.len(), 1, "{:?}", r.deleted);
+    assert_eq!(r.deleted[0].deleted.as_deref(), Some(first.as_str()));
+    assert_eq!(r.space_reclaimed, 4, "the layer's content: \"one\\n\"");
+    let mut want = vec![second.clone(), keep.clone(), used.clone(), old.clone()];
+    want.sort();
+    assert_eq!(ids(&svc), want);
+    // Nothing dangling left: nothing to do.
+    assert_eq!(
+        svc.prune(&filters(&[("dangling", "true")]), &users)
+            .unwrap(),
+        Default::default()
+    );
+
+    // until: only images created before it (the 2024 one).
+    let r = svc
+        .prune(
+            &filters(&[("dangling", "false"), ("until", "2025-01-01T00:00:00Z")]),
+            &users,
+        )
+        .unwrap();
+    let words: Vec<(Option<&str>, Option<&str>)> = r
+        .deleted
+        .iter()
+        .map(|i| (i.untagged.as_deref(), i.deleted.as_deref()))
+        .collect();
+    assert_eq!(words[0], (Some("old:2024"), None));
+    assert_eq!(words[1], (None, Some(old.as_str())));
+    assert_eq!(r.space_reclaimed, 1 + 2 + 3, "both layers' content");
+
+    // label! keeps the labelled; dangling=false takes the rest, tagged or not, but
+    // never an image a container uses.
+    let r = svc
+        .prune(
+            &filters(&[("dangling", "false"), ("label!", "keep=yes")]),
+            &users,
+        )
+        .unwrap();
+    assert_eq!(r.deleted.len(), 2, "{:?}", r.deleted);
+    assert_eq!(r.deleted[0].untagged.as_deref(), Some("app:1"));
+    assert_eq!(r.deleted[1].deleted.as_deref(), Some(second.as_str()));
+    assert_eq!(r.space_reclaimed, 5);
+    let mut want = vec![keep.clone(), used.clone()];
+    want.sort();
+    assert_eq!(ids(&svc), want);
+    // label= selects.
+    let r = svc
+        .prune(&filters(&[("dangling", "0"), ("label", "keep")]), &[])
+        .unwrap();
+    assert_eq!(r.deleted[0].untagged.as_deref(), Some("keep:latest"));
+    assert_eq!(ids(&svc), std::slice::from_ref(&used));
+
+    let err = |f: &[(&str, &str)]| svc.prune(&filters(f), &users).unwrap_err();
+    let e = err(&[("reference", "x")]);
+    assert_eq!(
+        (e.status(), e.to_string().as_str()),
+        (400, "invalid filter 'reference'")
+    );
+    let e = err(&[("dangling", "maybe")]);
+    assert_eq!(
+        (e.status(), e.to_string().as_str()),
+        (400, "invalid filter 'dangling=maybe'")
+    );
+    let e = err(&[("until", "someday")]);
+    assert_eq!(e.status(), 400);
+    assert!(e.to_string().contains("until=someday"), "{e}");
+    let e = err(&[("until", "1h"), ("until", "2h")]);
+    assert_eq!(e.status(), 400);
+    assert_eq!(ids(&svc), [used]);
 }

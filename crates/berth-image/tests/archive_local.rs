@@ -599,3 +599,117 @@ fn export_rootfs_keeps_every_kind_of_entry() {
         );
     }
 }
+
+/// Remembers sizes in memory, for the tests.
+#[derive(Default)]
+struct Sizes(std::sync::Mutex<std::collections::BTreeMap<Digest, u64>>);
+
+impl berth_image::archive::LayerSizes for Sizes {
+    fn get(&self, d: &Digest) -> Option<u64> {
+        self.0.lock().unwrap().get(d).copied()
+    }
+    fn put(&self, d: &Digest, size: u64) {
+        self.0.lock().unwrap().insert(d.clone(), size);
+    }
+    fn forget(&self, d: &Digest) {
+        self.0.lock().unwrap().remove(d);
+    }
+}
+
+#[test]
+fn remembered_layer_sizes_give_the_same_archive_and_are_checked() {
+    use berth_image::archive::{save_docker_archive_with, LayerSizes};
+    let t = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(t.path()).unwrap();
+    let plain = layer(&[("a", b"alpha"), ("b", &[7u8; 3000])]);
+    let img = import_rootfs(&store, &plain[..], &[], None, None).unwrap();
+    let diff_id = sha256(&plain);
+    let mut reference = Vec::new();
+    save_docker_archive(&store, std::slice::from_ref(&img), &mut reference).unwrap();
+
+    // The first save learns the size of the (gzip) layer, the next one uses it.
+    let sizes = Sizes::default();
+    let mut first = Vec::new();
+    save_docker_archive_with(&store, std::slice::from_ref(&img), &mut first, &sizes).unwrap();
+    assert_eq!(sizes.get(&diff_id), Some(plain.len() as u64));
+    let mut second = Vec::new();
+    save_docker_archive_with(&store, std::slice::from_ref(&img), &mut second, &sizes).unwrap();
+    assert_eq!(first, reference);
+    assert_eq!(second, reference);
+
+    // A wrong size is caught as the layer streams, and forgotten.
+    sizes.put(&diff_id, plain.len() as u64 - 512);
+    let e = save_docker_archive_with(&store, std::slice::from_ref(&img), Vec::new(), &sizes)
+        .unwrap_err();
+    assert!(matches!(e, ArchiveError::DiffIdMismatch { .. }), "{e}");
+    assert!(e.to_string().contains(&img.config.to_string()), "{e}");
+    assert_eq!(sizes.get(&diff_id), None);
+    let mut healed = Vec::new();
+    save_docker_archive_with(&store, std::slice::from_ref(&img), &mut healed, &sizes).unwrap();
+    assert_eq!(healed, reference);
+}
+
+/// A tar entry that is a symlink (or, with `hard`, a hard link) to `target`.
+fn link_entry(b: &mut tar::Builder<Vec<u8>>, name: &str, target: &str, hard: bool) {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(if hard {
+        tar::EntryType::Link
+    } else {
+        tar::EntryType::Symlink
+    });
+    h.set_size(0);
+    h.set_mode(0o777);
+    b.append_link(&mut h, name, target).unwrap();
+}
+
+/// dockerd writes a layer two images share once, and a symlink to it for the other
+/// image; the link may come first in the archive (tar order follows dockerd's maps).
+#[test]
+fn shared_layers_as_links_load_in_any_order() {
+    let c = classic();
+    let cfg2 = config(&[sha256(&c.l1)]);
+    let (h1, h2) = (
+        sha256(&c.cfg).hex().to_string(),
+        sha256(&cfg2).hex().to_string(),
+    );
+    let mj = format!(
+        r#"[{{"Config":"{h1}.json","RepoTags":["a:1"],"Layers":["aaa/layer.tar","bbb/layer.tar"]}},
+            {{"Config":"{h2}.json","RepoTags":["b:1"],"Layers":["ccc/layer.tar"]}}]"#
+    );
+    let mut b = tar::Builder::new(Vec::new());
+    let file = |b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    // ccc's layer is a link to ddd's (a link to a link), which names aaa's: both
+    // before the file itself.
+    link_entry(&mut b, "ccc/layer.tar", "../ddd/layer.tar", false);
+    link_entry(&mut b, "ddd/layer.tar", "aaa/layer.tar", true);
+    file(&mut b, "manifest.json", mj.as_bytes());
+    file(&mut b, &format!("{h1}.json"), &c.cfg);
+    file(&mut b, &format!("{h2}.json"), &cfg2);
+    file(&mut b, "bbb/layer.tar", &c.l2);
+    file(&mut b, "aaa/layer.tar", &c.l1);
+    let archive = b.into_inner().unwrap();
+
+    let t = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(t.path()).unwrap();
+    let imgs = load_docker_archive(&store, &archive[..]).unwrap();
+    assert_eq!(imgs.len(), 2);
+    assert_eq!(imgs[1].config, sha256(&cfg2));
+    let m: Manifest =
+        serde_json::from_slice(&store.read(&imgs[1].manifest.digest).unwrap()).unwrap();
+    assert_eq!(m.layers[0].digest, sha256(&c.l1));
+
+    // A link to nothing is refused, naming both ends.
+    let mut b = tar::Builder::new(Vec::new());
+    link_entry(&mut b, "ccc/layer.tar", "../zzz/layer.tar", false);
+    file(&mut b, "manifest.json", mj.as_bytes());
+    let e = load_docker_archive(&store, &b.into_inner().unwrap()[..]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "archive entry \"ccc/layer.tar\" links to \"zzz/layer.tar\", which is not a file in the archive"
+    );
+}

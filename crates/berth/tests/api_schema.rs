@@ -493,6 +493,7 @@ const CHECKED: &[(&str, &str, u16)] = &[
     ("GET", "/images/{name}/json", 200),
     ("GET", "/images/{name}/history", 200),
     ("GET", "/system/df", 200),
+    ("POST", "/images/prune", 200),
     ("GET", "/exec/{id}/json", 200),
     ("POST", "/containers/create", 201),
     ("POST", "/containers/{id}/exec", 201),
@@ -1085,6 +1086,15 @@ fn served_json_matches_the_engine_api_swagger() {
         None,
         200,
         &df_exceptions(),
+    );
+
+    c.check(
+        "POST",
+        "/images/prune",
+        "/v1.41/images/prune",
+        None,
+        200,
+        &Exceptions::default(),
     );
 
     if let Some(v) = c.check(

@@ -125,13 +125,9 @@ fn layering_walkthrough_diff_commit_history_export() {
         );
 
         // History lists the layers; the base's first layer is shared.
-        // (berth's own `history` command comes with the images work; the docker CLI
-        // reads the same endpoint.)
-        if let Some(docker) = Cli::docker() {
-            let hist = d.ok(&docker, &["history", "--format", "{{.Comment}}", &img2]);
-            assert!(hist.contains("two files"), "{n}: {hist:?}");
-            assert_eq!(hist.lines().count(), 3, "{n}: {hist:?}");
-        }
+        let hist = d.ok(c, &["history", "--format", "{{.Comment}}", &img2]);
+        assert!(hist.contains("two files"), "{n}: {hist:?}");
+        assert_eq!(hist.lines().count(), 3, "{n}: {hist:?}");
         let layers = |img: &str| {
             d.ok(
                 c,

@@ -1,15 +1,18 @@
-//! Image commands: images, tag, rmi, import, load.
+//! Image commands: images, history, tag, rmi, import, load, save, image prune.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufRead, Read};
+use std::path::Path;
 
 use berth_client::{ImportOptions, ListImagesOptions};
 
 use super::parse_filters;
 use super::run::show_progress;
-use crate::cli::{ImagesArgs, ImportArgs, LoadArgs, RmiArgs, TagArgs};
-use crate::format::render_images;
-use crate::units::now_unix;
+use crate::cli::{
+    HistoryArgs, ImagePruneArgs, ImagesArgs, ImportArgs, LoadArgs, RmiArgs, SaveArgs, TagArgs,
+};
+use crate::format::{render_history, render_images};
+use crate::units::{human_size, now_unix};
 use crate::{CliError, Ctx};
 
 pub fn images(ctx: &mut Ctx<'_>, a: &ImagesArgs) -> Result<i32, CliError> {
@@ -109,6 +112,12 @@ pub fn import(ctx: &mut Ctx<'_>, a: &ImportArgs) -> Result<i32, CliError> {
 pub fn load(ctx: &mut Ctx<'_>, a: &LoadArgs) -> Result<i32, CliError> {
     let mut source: Box<dyn Read + Send> = match &a.input {
         Some(path) => Box::new(File::open(path).map_err(CliError::io(format!("open {path}")))?),
+        // Nothing would ever come from a terminal: refuse, as docker does.
+        None if ctx.terminal => {
+            return Err(CliError::msg(
+                "requested load from stdin, but stdin is empty",
+            ))
+        }
         None => ctx
             .stdin
             .take()
@@ -116,6 +125,137 @@ pub fn load(ctx: &mut Ctx<'_>, a: &LoadArgs) -> Result<i32, CliError> {
     };
     let stream = ctx.client.load_images(&mut source, a.quiet)?;
     show_progress(stream, ctx.out)?;
+    Ok(0)
+}
+
+pub fn history(ctx: &mut Ctx<'_>, a: &HistoryArgs) -> Result<i32, CliError> {
+    let items = ctx.client.image_history(&a.image)?;
+    let text = render_history(
+        &items,
+        a.format.as_deref(),
+        a.quiet,
+        a.human,
+        !a.no_trunc,
+        now_unix(),
+    )?;
+    ctx.out
+        .write_all(text.as_bytes())
+        .map_err(CliError::io("writing output"))?;
+    Ok(0)
+}
+
+/// docker's `ValidateOutputPath`: the directory must exist, and an existing path must
+/// be a file or a directory (not a device or a socket).
+fn check_output_path(path: &str) -> Result<(), CliError> {
+    let p = Path::new(path);
+    let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(d) = dir {
+        if !d.exists() {
+            return Err(CliError::msg(format!(
+                "failed to save image: invalid output path: directory {:?} does not exist",
+                d.display().to_string()
+            )));
+        }
+    }
+    if let Ok(meta) = std::fs::metadata(p) {
+        if !meta.is_file() && !meta.is_dir() {
+            return Err(CliError::msg(format!(
+                "failed to save image: invalid output path: {path:?} must be a directory or a regular file"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `save`: the archive to stdout (never a terminal) or, with `-o`, to a temporary file
+/// beside the target renamed over it once complete, so a failed save leaves no
+/// half-written archive behind (and an existing file untouched).
+pub fn save(ctx: &mut Ctx<'_>, a: &SaveArgs) -> Result<i32, CliError> {
+    let output = a.output.as_deref().filter(|o| !o.is_empty());
+    if output.is_none() && ctx.out_terminal {
+        return Err(CliError::msg(
+            "cowardly refusing to save to a terminal. Use the -o flag or redirect",
+        ));
+    }
+    if let Some(path) = output {
+        check_output_path(path)?;
+    }
+    let mut body = ctx.client.save_images(&a.images)?;
+    let Some(path) = output else {
+        std::io::copy(&mut body, ctx.out).map_err(CliError::io("writing the image archive"))?;
+        ctx.out
+            .flush()
+            .map_err(CliError::io("writing the image archive"))?;
+        return Ok(0);
+    };
+    let target = Path::new(path);
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".berth_temp_")
+        .tempfile_in(dir)
+        .map_err(CliError::io(format!(
+            "creating a temporary file in {}",
+            dir.display()
+        )))?;
+    // On any error the temporary file is removed when `tmp` drops.
+    std::io::copy(&mut body, tmp.as_file_mut())
+        .map_err(CliError::io(format!("saving the image archive to {path}")))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(CliError::io(format!("writing {}", tmp.path().display())))?;
+    tmp.persist(target)
+        .map_err(|e| CliError::io(format!("renaming the archive to {path}"))(e.error))?;
+    Ok(0)
+}
+
+const PRUNE_ALL_WARNING: &str = "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?";
+const PRUNE_DANGLING_WARNING: &str =
+    "WARNING! This will remove all dangling images.\nAre you sure you want to continue?";
+
+/// `image prune`: asks first (unless `-f`), as docker does on stdout; anything but
+/// `y` cancels quietly.
+pub fn prune(ctx: &mut Ctx<'_>, a: &ImagePruneArgs) -> Result<i32, CliError> {
+    let mut filters = parse_filters(&a.filter)?;
+    filters.add("dangling", if a.all { "false" } else { "true" });
+    if !a.force {
+        let warning = if a.all {
+            PRUNE_ALL_WARNING
+        } else {
+            PRUNE_DANGLING_WARNING
+        };
+        write!(ctx.out, "{warning} [y/N] ").map_err(CliError::io("writing output"))?;
+        let _ = ctx.out.flush();
+        let mut answer = String::new();
+        if let Some(stdin) = ctx.stdin.as_mut() {
+            let _ = std::io::BufReader::new(stdin).read_line(&mut answer);
+        }
+        if !answer.trim().eq_ignore_ascii_case("y") {
+            return Ok(0);
+        }
+    }
+    let report = ctx.client.prune_images(&filters)?;
+    let mut text = String::new();
+    if !report.images_deleted.is_empty() {
+        text.push_str("Deleted Images:\n");
+        for item in &report.images_deleted {
+            match (&item.untagged, &item.deleted) {
+                (Some(u), _) if !u.is_empty() => text.push_str(&format!("untagged: {u}\n")),
+                (_, Some(d)) => text.push_str(&format!("deleted: {d}\n")),
+                _ => continue,
+            }
+        }
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        human_size(report.space_reclaimed as f64)
+    ));
+    ctx.out
+        .write_all(text.as_bytes())
+        .map_err(CliError::io("writing output"))?;
     Ok(0)
 }
 

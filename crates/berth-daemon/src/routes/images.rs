@@ -1,8 +1,11 @@
-//! Image routes: list, inspect, history, tag, remove, import (`/images/create?fromSrc=-`,
-//! the request body streamed to the engine) and load; pull answers a clear 404 until
-//! berth has a registry client.
+//! Image routes: list, inspect, history, tag, remove, prune, import
+//! (`/images/create?fromSrc=-`, the request body streamed to the engine), load, and
+//! save (`/images/get`, `/images/{name}/get`: the archive streamed to the client);
+//! pull answers a clear 404 until berth has a registry client.
 
-use berth_api_types::image::JsonMessage;
+use std::io::{BufWriter, Write};
+
+use berth_api_types::image::{ImagePruneResponse, JsonMessage};
 use berth_engine::api::ImportOptions;
 
 use super::{containers::filters, json, Ctx, HandlerResult, Reply};
@@ -37,6 +40,9 @@ pub fn by_name(ctx: &mut Ctx<'_>, method: &str, rest: &str) -> HandlerResult {
             }
             if let Some(name) = suffixed("history") {
                 return json(200, &ctx.engine.image_history(name)?);
+            }
+            if let Some(name) = suffixed("get") {
+                return send_archive(ctx, &[name.to_string()]);
             }
             Err(ApiError::no_route())
         }
@@ -132,4 +138,62 @@ pub fn load(ctx: &mut Ctx<'_>) -> HandlerResult {
         })
         .collect();
     message_stream(ctx, &messages)
+}
+
+pub fn prune(ctx: &mut Ctx<'_>) -> HandlerResult {
+    let report = ctx.engine.images_prune(filters(ctx)?)?;
+    json(
+        200,
+        &ImagePruneResponse {
+            images_deleted: report.deleted,
+            space_reclaimed: report.space_reclaimed,
+        },
+    )
+}
+
+/// `GET /images/get?names=a&names=b`.
+pub fn save(ctx: &mut Ctx<'_>) -> HandlerResult {
+    let names: Vec<String> = ctx
+        .query()
+        .all("names")
+        .into_iter()
+        .filter(|n| !n.is_empty())
+        .collect();
+    send_archive(ctx, &names)
+}
+
+/// Chunks of the archive as they go out: big enough that framing costs nothing.
+const ARCHIVE_CHUNK: usize = 256 << 10;
+
+/// Streams a `docker save` archive. The engine resolves every name first, so an
+/// unknown one is an ordinary error response; a failure once the archive has started
+/// ends the connection without the last chunk, which clients see as a truncated body.
+fn send_archive(ctx: &mut Ctx<'_>, names: &[String]) -> HandlerResult {
+    let export = ctx.engine.image_save(names)?;
+    let Ok(out) = Chunked::start(&mut ctx.conn.sock, 200, "application/x-tar", &[]) else {
+        return Ok(Reply::Close);
+    };
+    let mut w = BufWriter::with_capacity(ARCHIVE_CHUNK, out);
+    let written = export(&mut w).and_then(|()| {
+        w.flush().map_err(|e| {
+            berth_engine::EngineError::Internal(format!("writing the image archive: {e}"))
+        })
+    });
+    // What is still buffered after a failure is dropped, not sent.
+    let (out, _) = w.into_parts();
+    match written {
+        Ok(()) => Ok(if out.finish().is_ok() {
+            Reply::Written
+        } else {
+            Reply::Close
+        }),
+        Err(e) => {
+            if out.socket().peer_closed() {
+                crate::debug!("image archive of {names:?}: the client went away: {e}");
+            } else {
+                crate::error!("image archive of {names:?} ended early: {e}");
+            }
+            Ok(Reply::Close)
+        }
+    }
 }

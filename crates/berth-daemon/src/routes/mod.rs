@@ -226,6 +226,8 @@ fn route(ctx: &mut Ctx<'_>) -> HandlerResult {
         ("GET", ["images", "json"]) => images::list(ctx),
         ("POST", ["images", "create"]) => images::create(ctx),
         ("POST", ["images", "load"]) => images::load(ctx),
+        ("POST", ["images", "prune"]) => images::prune(ctx),
+        ("GET", ["images", "get"]) => images::save(ctx),
         (_, ["images", _, ..]) => {
             // Image names hold slashes and colons: match on the suffix.
             let name_and_op = &trimmed["images/".len()..];

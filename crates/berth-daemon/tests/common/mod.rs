@@ -47,6 +47,21 @@ pub struct Fake {
     pub stats_calls: AtomicU64,
     /// Stats samples before the container "goes away" (NotFound).
     pub stats_limit: AtomicU64,
+    /// The names of the last save.
+    pub saved: Mutex<Vec<String>>,
+    /// The filters of the last image prune.
+    pub prune_filters: Mutex<Option<Filters>>,
+}
+
+/// What the fake's save writes for `names`: big enough for several chunks.
+pub fn fake_archive(names: &[String]) -> Vec<u8> {
+    let unit = format!("{}|", names.join(","));
+    unit.as_bytes()
+        .iter()
+        .copied()
+        .cycle()
+        .take(700_000)
+        .collect()
 }
 
 pub fn event(action: &str, nanos: i64) -> EventMessage {
@@ -353,6 +368,50 @@ impl Engine for Fake {
     }
     fn image_tag(&self, _n: &str, _r: &str, _t: Option<&str>) -> EngineResult<()> {
         Ok(())
+    }
+    /// `nosuch` is unknown; `broken` fails half-way through the archive.
+    fn image_save(&self, names: &[String]) -> EngineResult<ImageExport> {
+        *self.saved.lock().unwrap() = names.to_vec();
+        if let Some(n) = names.iter().find(|n| *n == "nosuch") {
+            return Err(EngineError::NotFound(format!(
+                "reference does not exist: {n}"
+            )));
+        }
+        let data = fake_archive(names);
+        let broken = names.iter().any(|n| n == "broken");
+        Ok(Box::new(move |w: &mut dyn Write| {
+            if broken {
+                w.write_all(&data[..300_000])
+                    .map_err(|e| EngineError::Internal(e.to_string()))?;
+                return Err(EngineError::Internal("layer blob vanished".into()));
+            }
+            for part in data.chunks(1000) {
+                w.write_all(part)
+                    .map_err(|e| EngineError::Internal(e.to_string()))?;
+            }
+            Ok(())
+        }))
+    }
+    fn images_prune(&self, filters: Filters) -> EngineResult<ImagePruneReport> {
+        if filters.get("dangling").iter().any(|v| v == "maybe") {
+            return Err(EngineError::BadParameter(
+                "invalid filter 'dangling=maybe'".into(),
+            ));
+        }
+        *self.prune_filters.lock().unwrap() = Some(filters);
+        Ok(ImagePruneReport {
+            deleted: vec![
+                ImageDeleteResponseItem {
+                    untagged: Some("old:1".into()),
+                    deleted: None,
+                },
+                ImageDeleteResponseItem {
+                    untagged: None,
+                    deleted: Some(format!("sha256:{}", "a".repeat(64))),
+                },
+            ],
+            space_reclaimed: 1234,
+        })
     }
     fn image_remove(
         &self,

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{Container, Inner};
 use crate::api::{EngineError, EngineResult, PruneReport};
 use crate::store::Status;
-use crate::timefmt::{now_nanos, parse_rfc3339};
+use crate::timefmt::parse_filter_timestamp;
 
 impl Inner {
     /// `DELETE /containers/{id}`.
@@ -142,7 +142,7 @@ impl Inner {
         let mut until = None;
         for u in filters.get("until") {
             until =
-                Some(parse_timestamp(u).ok_or_else(|| {
+                Some(parse_filter_timestamp(u).ok_or_else(|| {
                     EngineError::BadParameter(format!("invalid filter 'until={u}'"))
                 })?);
         }
@@ -188,79 +188,5 @@ impl Inner {
             [("reclaimed".to_string(), report.space_reclaimed.to_string())].into(),
         );
         Ok(report)
-    }
-}
-
-/// Docker's filter timestamps: a duration before now (`10m`, `24h`, `1h30m`), unix
-/// seconds (with an optional fraction) or RFC 3339. Unix nanoseconds.
-pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
-    if let Some(d) = parse_go_duration(s) {
-        return Some(now_nanos() - d);
-    }
-    if let Ok(f) = s.parse::<f64>() {
-        return Some((f * 1e9) as i64);
-    }
-    if let Some(t) = parse_rfc3339(s) {
-        return Some(t);
-    }
-    // A date alone, or a time without zone (taken as UTC).
-    if s.len() == 10 {
-        return parse_rfc3339(&format!("{s}T00:00:00Z"));
-    }
-    parse_rfc3339(&format!("{s}Z"))
-}
-
-/// `1h30m`, `10s`, `500ms` → nanoseconds.
-fn parse_go_duration(s: &str) -> Option<i64> {
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let n_end = rest
-            .find(|ch: char| !(ch.is_ascii_digit() || ch == '.'))
-            .unwrap_or(rest.len());
-        if n_end == 0 {
-            return None;
-        }
-        let n: f64 = rest[..n_end].parse().ok()?;
-        rest = &rest[n_end..];
-        let u_end = rest
-            .find(|ch: char| ch.is_ascii_digit() || ch == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u_end] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[u_end..];
-        total += n * mult;
-    }
-    Some(total as i64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(parse_go_duration("1h30m"), Some(5400 * 1_000_000_000));
-        assert_eq!(parse_go_duration("10"), None);
-        assert_eq!(
-            parse_timestamp("1700000000"),
-            Some(1_700_000_000 * 1_000_000_000)
-        );
-        assert_eq!(
-            parse_timestamp("2026-11-22T16:00:00Z"),
-            Some(1_795_363_200 * 1_000_000_000)
-        );
-        let t = parse_timestamp("10m").unwrap();
-        assert!((now_nanos() - t - 600_000_000_000).abs() < 5_000_000_000);
     }
 }

@@ -3,19 +3,24 @@
 //!
 //! Layout: `DATA_ROOT/content` (blobs), `DATA_ROOT/images` (the name table),
 //! `DATA_ROOT/snapshots` (overlay layers), `DATA_ROOT/leases`, `DATA_ROOT/locks`
-//! (per-layer unpack locks) and `DATA_ROOT/layer-sizes` (a cache of each layer's
-//! content size, which docker reports and which costs a full read to compute).
+//! (per-layer unpack locks), `DATA_ROOT/layer-sizes` (a cache of each layer's
+//! content size, which docker reports and which costs a full read to compute) and
+//! `DATA_ROOT/layer-tar-sizes` (each compressed layer's uncompressed size, for save).
 //!
 //! Submodules: [`unpack`] (layers → committed snapshots), `query` (list, inspect,
-//! history, sizes), `remove` (untag, delete, garbage collection), [`timefmt`].
+//! history, sizes), `remove` (untag, delete, garbage collection), `prune`, [`save`]
+//! (`docker save`), [`timefmt`].
 
+mod prune;
 mod query;
 mod remove;
+pub mod save;
 pub mod timefmt;
 mod unpack;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use berth_api_types::image::{
@@ -33,6 +38,7 @@ use berth_types::{Digest, Reference};
 use crate::api::{EngineError, EngineResult, ImportOptions};
 
 pub use remove::ImageUser;
+pub use save::ImageSave;
 
 /// An image a container is about to be created from.
 #[derive(Debug, Clone)]
@@ -55,6 +61,8 @@ pub struct ImageService {
     /// collection holds it exclusively, so it never sweeps blobs or snapshots that are
     /// written but not yet named in the image table.
     gc_lock: RwLock<()>,
+    /// Set while an image prune runs (a second one is refused, as dockerd does).
+    pruning: AtomicBool,
 }
 
 /// A message for an image table error, with the status the API gives it.
@@ -149,7 +157,7 @@ impl ImageService {
                 data_root.display()
             ))
         };
-        for sub in ["locks", "layer-sizes"] {
+        for sub in ["locks", "layer-sizes", save::TAR_SIZES] {
             let d = data_root.join(sub);
             std::fs::create_dir_all(&d)
                 .map_err(|e| internal(&format!("creating {}", d.display()), &e))?;
@@ -169,8 +177,10 @@ impl ImageService {
             snapshotter,
             leases,
             gc_lock: RwLock::new(()),
+            pruning: AtomicBool::new(false),
         };
         svc.remove_abandoned_unpacks();
+        svc.remove_abandoned_save_leases();
         Ok(svc)
     }
 

@@ -27,14 +27,14 @@ fn bad(msg: impl Into<String>) -> EngineError {
 }
 
 /// `config.created` as (seconds, nanoseconds); the epoch when absent or unreadable.
-fn created_of(cfg: &ImageConfig) -> (i64, u32) {
+pub(super) fn created_of(cfg: &ImageConfig) -> (i64, u32) {
     cfg.created
         .as_deref()
         .and_then(timefmt::parse_rfc3339)
         .unwrap_or((0, 0))
 }
 
-fn labels_of(cfg: &ImageConfig) -> BTreeMap<String, String> {
+pub(super) fn labels_of(cfg: &ImageConfig) -> BTreeMap<String, String> {
     cfg.config
         .as_ref()
         .and_then(|c| c.labels.clone())

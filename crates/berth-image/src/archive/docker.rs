@@ -7,7 +7,7 @@ use super::{
     blob_compression, clean_entry_name, copy_entry, decompress, diff_id_of, json_err, oci,
     parse_ref, ArchiveError, ArchiveImage, Compression, TarOut,
 };
-use crate::content::{sha256, ContentStore};
+use crate::content::{sha256, ContentStore, HashingReader};
 use crate::model::{media, Descriptor, ImageConfig, Manifest};
 use berth_types::{Algorithm, Digest};
 use serde::{Deserialize, Serialize};
@@ -35,12 +35,15 @@ pub(super) enum Spooled {
 
 /// Stream a tar into memory (metadata) and the content store (blobs and layers),
 /// whatever order its entries come in. `blobs/<alg>/<hex>` entries are verified
-/// against their names.
+/// against their names. Links (dockerd writes a layer shared by two images once, and
+/// a symlink to it for the other) may come before or after their target.
 pub(super) fn spool<R: Read>(
     store: &ContentStore,
     r: R,
 ) -> Result<HashMap<String, Spooled>, ArchiveError> {
     let mut files = HashMap::new();
+    // Link name → the entry it names (resolved against the link's directory).
+    let mut links: Vec<(String, String)> = Vec::new();
     let mut ar = tar::Archive::new(r);
     for e in ar.entries().map_err(ArchiveError::Read)? {
         let mut e = e.map_err(ArchiveError::Read)?;
@@ -50,7 +53,6 @@ pub(super) fn spool<R: Read>(
             continue;
         }
         if !ty.is_file() {
-            // Docker's old format used symlinks for a layer shared by two images.
             if ty.is_symlink() || ty.is_hard_link() {
                 if let Some(t) = e.link_name().map_err(ArchiveError::Read)? {
                     let mut target = clean_entry_name(&t);
@@ -59,15 +61,12 @@ pub(super) fn spool<R: Read>(
                             target = normalise(&format!("{dir}/{target}"));
                         }
                     }
-                    if let Some(Spooled::Stored(d)) = files.get(&target) {
-                        let d = d.clone();
-                        files.insert(name, Spooled::Stored(d));
-                        continue;
-                    }
+                    links.push((name, target));
+                    continue;
                 }
             }
             return Err(ArchiveError::Invalid(format!(
-                "archive entry {name:?} is a {ty:?}, not a regular file (links must follow their target)"
+                "archive entry {name:?} is a {ty:?}, not a regular file or a link to one"
             )));
         }
         let base = name.rsplit('/').next().unwrap_or(&name);
@@ -86,6 +85,26 @@ pub(super) fn spool<R: Read>(
         copy_entry(&mut e, &name, &mut w)?;
         let (d, _) = w.commit()?;
         files.insert(name, Spooled::Stored(d));
+    }
+    // Links to links resolve over several rounds; a round that resolves nothing
+    // leaves links to nothing (or to each other), which is an error.
+    while !links.is_empty() {
+        let before = links.len();
+        links.retain(|(name, target)| {
+            let found = match files.get(target) {
+                Some(Spooled::Stored(d)) => Spooled::Stored(d.clone()),
+                Some(Spooled::Memory(v)) => Spooled::Memory(v.clone()),
+                None => return true,
+            };
+            files.insert(name.clone(), found);
+            false
+        });
+        if links.len() == before {
+            let (name, target) = &links[0];
+            return Err(ArchiveError::Invalid(format!(
+                "archive entry {name:?} links to {target:?}, which is not a file in the archive"
+            )));
+        }
     }
     Ok(files)
 }
@@ -311,9 +330,36 @@ fn build_manifest(
 }
 
 struct SavedLayer {
+    /// The first image (config digest) saved with this layer.
+    image: String,
     blob: Digest,
+    diff_id: Digest,
     compression: Compression,
     size: u64,
+    /// Whether the content was already checked against the diff_id (else it is
+    /// checked as it streams).
+    verified: bool,
+}
+
+/// Uncompressed sizes of layers, by diff_id, remembered between saves. A layer.tar
+/// entry needs its size before its data, which for a compressed layer costs a whole
+/// extra read; with the size remembered the layer is read once, and its diff_id is
+/// checked as it streams (a mismatch fails the save, and the size is forgotten).
+pub trait LayerSizes {
+    fn get(&self, diff_id: &Digest) -> Option<u64>;
+    fn put(&self, diff_id: &Digest, size: u64);
+    fn forget(&self, diff_id: &Digest);
+}
+
+/// Remembers nothing: every compressed layer is read twice.
+struct NoSizes;
+
+impl LayerSizes for NoSizes {
+    fn get(&self, _: &Digest) -> Option<u64> {
+        None
+    }
+    fn put(&self, _: &Digest, _: u64) {}
+    fn forget(&self, _: &Digest) {}
 }
 
 /// Write images as a `docker save` archive (classic layout: `<diff_id hex>/layer.tar`
@@ -324,6 +370,16 @@ pub fn save_docker_archive(
     store: &ContentStore,
     images: &[ArchiveImage],
     w: impl Write,
+) -> Result<(), ArchiveError> {
+    save_docker_archive_with(store, images, w, &NoSizes)
+}
+
+/// [`save_docker_archive`] with layer sizes remembered in `sizes`.
+pub fn save_docker_archive_with(
+    store: &ContentStore,
+    images: &[ArchiveImage],
+    w: impl Write,
+    sizes: &dyn LayerSizes,
 ) -> Result<(), ArchiveError> {
     let mut layers: BTreeMap<String, SavedLayer> = BTreeMap::new();
     let mut configs: BTreeMap<String, Digest> = BTreeMap::new();
@@ -355,21 +411,38 @@ pub fn save_docker_archive(
             let hex = diff_id.hex().to_string();
             if !layers.contains_key(&hex) {
                 let compression = blob_compression(store, &l.digest)?;
-                let (actual, size) = diff_id_of(store, &l.digest)?;
-                if &actual != diff_id {
-                    return Err(ArchiveError::DiffIdMismatch {
-                        image: img.config.to_string(),
-                        layer: l.digest.to_string(),
-                        expected: diff_id.clone(),
-                        actual,
-                    });
-                }
+                let known = match compression {
+                    // Reading an uncompressed layer's size costs nothing.
+                    Compression::None => None,
+                    _ => sizes.get(diff_id),
+                };
+                let (size, verified) = match known {
+                    Some(size) => (size, false),
+                    None => {
+                        let (actual, size) = diff_id_of(store, &l.digest)?;
+                        if &actual != diff_id {
+                            return Err(ArchiveError::DiffIdMismatch {
+                                image: img.config.to_string(),
+                                layer: l.digest.to_string(),
+                                expected: diff_id.clone(),
+                                actual,
+                            });
+                        }
+                        if compression != Compression::None {
+                            sizes.put(diff_id, size);
+                        }
+                        (size, true)
+                    }
+                };
                 layers.insert(
                     hex.clone(),
                     SavedLayer {
+                        image: img.config.to_string(),
                         blob: l.digest.clone(),
+                        diff_id: diff_id.clone(),
                         compression,
                         size,
+                        verified,
                     },
                 );
             }
@@ -409,7 +482,23 @@ pub fn save_docker_archive(
             path,
             source,
         })?;
-        t.reader(&format!("{hex}/layer.tar"), l.size, r)?;
+        let entry = format!("{hex}/layer.tar");
+        if l.verified {
+            t.reader(&entry, l.size, r)?;
+            continue;
+        }
+        let mut h = HashingReader::new(r.take(l.size), Algorithm::Sha256);
+        t.reader(&entry, l.size, &mut h)?;
+        let (actual, n) = h.finish();
+        if n != l.size || actual != l.diff_id {
+            sizes.forget(&l.diff_id);
+            return Err(ArchiveError::DiffIdMismatch {
+                image: l.image.clone(),
+                layer: format!("{} ({n} bytes where {} were remembered)", l.blob, l.size),
+                expected: l.diff_id.clone(),
+                actual,
+            });
+        }
     }
     for (hex, d) in &configs {
         t.bytes(&format!("{hex}.json"), &store.read(d)?)?;

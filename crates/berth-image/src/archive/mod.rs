@@ -20,7 +20,7 @@ mod rootfs;
 
 pub use changes::{apply_changes, parse_change, Change, ChangeError};
 pub use commit::{commit_image, CommitRequest, LayerWriter};
-pub use docker::{load_docker_archive, save_docker_archive};
+pub use docker::{load_docker_archive, save_docker_archive, save_docker_archive_with, LayerSizes};
 pub use oci::{
     export_oci_archive, export_oci_layout, import_oci_archive, import_oci_archive_with,
     import_oci_layout, import_oci_layout_with, OciImportOptions,

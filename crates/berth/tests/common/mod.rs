@@ -262,6 +262,14 @@ pub fn tail(s: &str, n: usize) -> String {
 /// Unmounts anything left under `root` and removes leftover cgroups named after the
 /// parent, so a failed test does not leave the machine dirty.
 pub fn cleanup_root(root: &Path, cgroup_parent: &str) {
+    unmount_under(root);
+    for dir in leftover_cgroups(cgroup_parent) {
+        remove_cgroup_tree(&dir);
+    }
+}
+
+/// Lazily unmounts every mount at or under `root`, deepest first.
+pub fn unmount_under(root: &Path) {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut mounts: Vec<String> = mountinfo
         .lines()
@@ -271,9 +279,6 @@ pub fn cleanup_root(root: &Path, cgroup_parent: &str) {
     mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
     for m in mounts {
         let _ = Command::new("umount").arg("-l").arg(&m).status();
-    }
-    for dir in leftover_cgroups(cgroup_parent) {
-        remove_cgroup_tree(&dir);
     }
 }
 
