@@ -47,6 +47,7 @@ done
 tmp=$(mktemp -d /tmp/berth-bench-daemon.XXXXXX)
 # dockerd creates /run/docker/plugins whatever its exec root: remove it if it is new.
 run_docker_existed=; [ -e /run/docker ] && run_docker_existed=1
+key_existed=; [ -e /etc/docker/key.json ] && key_existed=1
 bpid= ; dpid=
 br="bbr$$"
 cleanup() {
@@ -70,6 +71,7 @@ cleanup() {
     done
     rm -rf "$tmp"
     [ -n "$run_docker_existed" ] || rm -rf /run/docker
+    [ -n "$key_existed" ] || rm -f /etc/docker/key.json
 }
 trap cleanup EXIT
 
