@@ -9,26 +9,11 @@ use std::time::{Duration, Instant};
 
 use common::{wait_for, Cli, Daemon};
 
-fn setup() -> Option<Daemon> {
-    if common::busybox().is_none() {
-        eprintln!("note: no static busybox (apt-get install busybox-static); skipping");
-        return None;
-    }
-    let d = Daemon::start();
-    d.import_busybox();
-    Some(d)
-}
-
-fn out_err(o: &std::process::Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn run_output_exit_codes_and_stdin() {
-    let Some(d) = setup() else { return };
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
     for cli in Cli::all() {
         let c = &cli;
         assert_eq!(
@@ -49,7 +34,7 @@ fn run_output_exit_codes_and_stdin() {
                 "echo out; echo err >&2; exit 3",
             ],
         );
-        let (so, se) = out_err(&o);
+        let (so, se) = common::out_err(&o);
         assert_eq!(
             o.status.code(),
             Some(3),
@@ -82,12 +67,30 @@ fn run_output_exit_codes_and_stdin() {
         assert!(o.status.success(), "{}", c.name);
 
         let o = d.run(c, &["run", "--rm", "busybox", "/no/such/binary"]);
-        assert_eq!(o.status.code(), Some(127), "{}: {:?}", c.name, out_err(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(127),
+            "{}: {:?}",
+            c.name,
+            common::out_err(&o)
+        );
         let o = d.run(c, &["run", "--rm", "busybox", "/etc/passwd"]);
-        assert_eq!(o.status.code(), Some(126), "{}: {:?}", c.name, out_err(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(126),
+            "{}: {:?}",
+            c.name,
+            common::out_err(&o)
+        );
         let o = d.run(c, &["run", "--rm", "no-such-image-here:1"]);
-        assert_eq!(o.status.code(), Some(125), "{}: {:?}", c.name, out_err(&o));
-        let (_, se) = out_err(&o);
+        assert_eq!(
+            o.status.code(),
+            Some(125),
+            "{}: {:?}",
+            c.name,
+            common::out_err(&o)
+        );
+        let (_, se) = common::out_err(&o);
         assert!(se.contains("no-such-image-here"), "{}: {se}", c.name);
     }
     // --rm left nothing behind.
@@ -96,7 +99,9 @@ fn run_output_exit_codes_and_stdin() {
 
 #[test]
 fn detached_lifecycle() {
-    let Some(d) = setup() else { return };
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
     for cli in Cli::all() {
         let c = &cli;
         let name = format!("life-{}", c.name);
@@ -136,7 +141,13 @@ fn detached_lifecycle() {
         let o = d.run(c, &["exec", &name, "sh", "-c", "exit 7"]);
         assert_eq!(o.status.code(), Some(7), "{}", c.name);
         let o = d.run(c, &["exec", &name, "/no/such/tool"]);
-        assert_eq!(o.status.code(), Some(127), "{}: {:?}", c.name, out_err(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(127),
+            "{}: {:?}",
+            c.name,
+            common::out_err(&o)
+        );
 
         d.ok(c, &["pause", &name]);
         assert_eq!(
@@ -203,7 +214,9 @@ fn detached_lifecycle() {
 
 #[test]
 fn stop_honours_sigterm_and_kill_signal() {
-    let Some(d) = setup() else { return };
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
     for cli in Cli::all() {
         let c = &cli;
         let name = format!("term-{}", c.name);
@@ -240,7 +253,9 @@ fn stop_honours_sigterm_and_kill_signal() {
 
 #[test]
 fn logs_follow_and_create_start_attach() {
-    let Some(d) = setup() else { return };
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
     for cli in Cli::all() {
         let c = &cli;
         let name = format!("logs-{}", c.name);
@@ -258,13 +273,13 @@ fn logs_follow_and_create_start_attach() {
             ],
         );
         let o = d.run(c, &["logs", "-f", &name]);
-        let (so, se) = out_err(&o);
+        let (so, se) = common::out_err(&o);
         assert_eq!(so, "1\n2\n3\n", "{}", c.name);
         assert_eq!(se, "e\n", "{}", c.name);
         // The tail counts entries of both streams: the last two are "3" and "e".
         let o = d.run(c, &["logs", "--tail", "2", &name]);
         assert_eq!(
-            out_err(&o),
+            common::out_err(&o),
             ("3\n".to_string(), "e\n".to_string()),
             "{}",
             c.name
@@ -348,7 +363,9 @@ fn under_pty(d: &Daemon, cli: &Cli, cmdline: &str, input: &[&[u8]]) -> (String, 
 
 #[test]
 fn interactive_tty_exec_and_detach() {
-    let Some(d) = setup() else { return };
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
     for cli in Cli::all() {
         let c = &cli;
         let bin = c
@@ -434,7 +451,9 @@ fn interactive_tty_exec_and_detach() {
 
 #[test]
 fn stats_events_update() {
-    let Some(d) = setup() else { return };
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
     for cli in Cli::all() {
         let c = &cli;
         let name = format!("stats-{}", c.name);

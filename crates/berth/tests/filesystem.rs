@@ -4,21 +4,13 @@
 
 mod common;
 
-use common::{wait_for, Cli, Daemon};
-
-fn setup() -> Option<Daemon> {
-    if common::busybox().is_none() {
-        eprintln!("note: no static busybox (apt-get install busybox-static); skipping");
-        return None;
-    }
-    let d = Daemon::start();
-    d.import_busybox();
-    Some(d)
-}
+use common::{wait_for, Cli};
 
 #[test]
 fn layering_walkthrough_diff_commit_history_export() {
-    let Some(d) = setup() else { return };
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
     for cli in Cli::all() {
         let c = &cli;
         let n = c.name;

@@ -12,23 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::{Cli, Daemon};
 
-fn setup() -> Option<Daemon> {
-    if common::busybox().is_none() {
-        eprintln!("note: no static busybox (apt-get install busybox-static); skipping");
-        return None;
-    }
-    let d = Daemon::start();
-    d.import_busybox();
-    Some(d)
-}
-
-fn out_err(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
 /// The busybox rootfs tarball `import_busybox` made.
 fn rootfs_tar(d: &Daemon) -> PathBuf {
     let tar = d.root.join("busybox.tar");
@@ -128,7 +111,9 @@ fn repo_tags(entry: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn save_rmi_load_round_trip() {
-    let Some(d) = setup() else { return };
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
     for cli in Cli::all() {
         let c = &cli;
         let repo = format!("rt-{}", c.name);
@@ -179,13 +164,13 @@ fn save_rmi_load_round_trip() {
         // Through stdout and stdin.
         let piped = d.root.join(format!("{repo}-piped.tar"));
         let o = run_to_file(&d, c, &["save", &v1], &piped);
-        assert!(o.status.success(), "{}: {:?}", c.name, out_err(&o));
+        assert!(o.status.success(), "{}: {:?}", c.name, common::out_err(&o));
         let m = archive_manifest(&piped);
         assert_eq!(m.as_array().map(Vec::len), Some(1), "{}: {m}", c.name);
         assert_eq!(repo_tags(&m[0]), std::slice::from_ref(&v1), "{}", c.name);
         d.ok(c, &["rmi", &v1]);
         let o = run_with_stdin(&d, c, &["load", "-q"], &piped);
-        let (so, se) = out_err(&o);
+        let (so, se) = common::out_err(&o);
         assert!(o.status.success(), "{}: {se}", c.name);
         assert_eq!(so, format!("Loaded image: {v1}\n"), "{}", c.name);
         assert_eq!(image_id(&d, c, &v1), id, "{}", c.name);
@@ -196,14 +181,14 @@ fn save_rmi_load_round_trip() {
             c,
             &["save", "-o", bad.to_str().expect("utf-8"), &v1, "nosuch:1"],
         );
-        let (_, se) = out_err(&o);
+        let (_, se) = common::out_err(&o);
         assert!(!o.status.success(), "{}", c.name);
         assert!(se.contains("nosuch:1"), "{}: {se}", c.name);
         assert!(!bad.exists(), "{}", c.name);
         assert!(temp_leftovers(&d.root).is_empty(), "{}", c.name);
         let o = run_to_file(&d, c, &["save", "nosuch"], &bad);
         assert!(!o.status.success(), "{}", c.name);
-        assert!(out_err(&o).1.contains("nosuch"), "{}", c.name);
+        assert!(common::out_err(&o).1.contains("nosuch"), "{}", c.name);
 
         // Never an archive onto a terminal.
         let (shown, code) = under_pty(&d, &format!("{} save {v1}", c.path.display()));
@@ -251,7 +236,9 @@ fn under_pty(d: &Daemon, cmdline: &str) -> (String, Option<i32>) {
 
 #[test]
 fn save_of_two_images_and_of_a_whole_repository() {
-    let Some(d) = setup() else { return };
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
     for cli in Cli::all() {
         let c = &cli;
         let a = format!("two-{}-a:1", c.name);
@@ -308,7 +295,9 @@ fn save_of_two_images_and_of_a_whole_repository() {
 
 #[test]
 fn prune_removes_dangling_and_then_unused_images() {
-    let Some(d) = setup() else { return };
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
     for cli in Cli::all() {
         let c = &cli;
         let tag = format!("prune-{}:1", c.name);
@@ -417,17 +406,19 @@ fn prune_removes_dangling_and_then_unused_images() {
         let o = d.run(c, &["image", "prune", "-f", "--filter", "until=someday"]);
         assert!(!o.status.success(), "{}", c.name);
         assert!(
-            out_err(&o).1.contains("until=someday"),
+            common::out_err(&o).1.contains("until=someday"),
             "{}: {:?}",
             c.name,
-            out_err(&o)
+            common::out_err(&o)
         );
     }
 }
 
 #[test]
 fn images_list_filters_and_formats() {
-    let Some(d) = setup() else { return };
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
     let berth = Cli::berth();
     d.ok(&berth, &["tag", "busybox", "busybox:1.0"]);
     // Imports are stamped to the second: space them so before/since can tell them
@@ -530,7 +521,7 @@ fn images_list_filters_and_formats() {
         let o = d.run(c, &["images", "--filter", "bogus=1"]);
         assert!(!o.status.success(), "{}", c.name);
         assert!(
-            out_err(&o).1.contains("invalid filter 'bogus'"),
+            common::out_err(&o).1.contains("invalid filter 'bogus'"),
             "{}",
             c.name
         );
@@ -554,7 +545,9 @@ fn images_list_filters_and_formats() {
 
 #[test]
 fn history_quiet_human_and_formats() {
-    let Some(d) = setup() else { return };
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
     let berth = Cli::berth();
     let id = image_id(&d, &berth, "busybox");
     let mut tables = Vec::new();
@@ -610,8 +603,8 @@ fn history_quiet_human_and_formats() {
             .args(["history", "-H=false", "--no-trunc", "busybox"])
             .output()
             .expect("history");
-        assert!(o.status.success(), "{}: {:?}", c.name, out_err(&o));
-        let table = out_err(&o).0;
+        assert!(o.status.success(), "{}: {:?}", c.name, common::out_err(&o));
+        let table = common::out_err(&o).0;
         assert!(table.starts_with("IMAGE"), "{}: {table}", c.name);
         assert!(table.contains(&id), "{}: {table}", c.name);
         assert!(table.contains(size.trim()), "{}: {table}", c.name);
@@ -620,10 +613,12 @@ fn history_quiet_human_and_formats() {
         let o = d.run(c, &["history", "nosuch"]);
         assert_eq!(o.status.code(), Some(1), "{}", c.name);
         assert!(
-            out_err(&o).1.contains("No such image: nosuch:latest"),
+            common::out_err(&o)
+                .1
+                .contains("No such image: nosuch:latest"),
             "{}: {:?}",
             c.name,
-            out_err(&o)
+            common::out_err(&o)
         );
     }
     // The non-human table is the same, byte for byte, from both CLIs.
@@ -634,7 +629,9 @@ fn history_quiet_human_and_formats() {
 
 #[test]
 fn rmi_force_no_prune_and_tag() {
-    let Some(d) = setup() else { return };
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
     for cli in Cli::all() {
         let c = &cli;
         let (one, two) = (format!("rmi-{}:1", c.name), format!("rmi-{}:2", c.name));
@@ -646,10 +643,12 @@ fn rmi_force_no_prune_and_tag() {
         let o = d.run(c, &["tag", "nosuch", "x"]);
         assert_eq!(o.status.code(), Some(1), "{}", c.name);
         assert!(
-            out_err(&o).1.contains("No such image: nosuch:latest"),
+            common::out_err(&o)
+                .1
+                .contains("No such image: nosuch:latest"),
             "{}: {:?}",
             c.name,
-            out_err(&o)
+            common::out_err(&o)
         );
         let o = d.run(c, &["tag", &one, "Bad/Name"]);
         assert!(!o.status.success(), "{}", c.name);
@@ -657,12 +656,12 @@ fn rmi_force_no_prune_and_tag() {
         let o = d.run(c, &["rmi", &id]);
         assert_eq!(o.status.code(), Some(1), "{}", c.name);
         assert!(
-            out_err(&o)
+            common::out_err(&o)
                 .1
                 .contains(&format!("unable to delete {short} (must be forced) - image is referenced in multiple repositories")),
             "{}: {:?}",
             c.name,
-            out_err(&o)
+            common::out_err(&o)
         );
 
         // A running container's image cannot go, forced or not.
@@ -672,22 +671,22 @@ fn rmi_force_no_prune_and_tag() {
             let o = d.run(c, &args);
             assert_eq!(o.status.code(), Some(1), "{}", c.name);
             assert!(
-                out_err(&o).1.contains(&format!(
+                common::out_err(&o).1.contains(&format!(
                     "unable to delete {short} (cannot be forced) - image is being used by running container {}",
                     &ctr[..12]
                 )),
                 "{}: {args:?}: {:?}",
                 c.name,
-                out_err(&o)
+                common::out_err(&o)
             );
         }
         assert_eq!(d.ok(c, &["rmi", &two]), format!("Untagged: {two}\n"));
         let o = d.run(c, &["rmi", &one]);
         assert!(
-            out_err(&o).1.contains("must force"),
+            common::out_err(&o).1.contains("must force"),
             "{}: {:?}",
             c.name,
-            out_err(&o)
+            common::out_err(&o)
         );
         // Forced by name while a container runs it: the name goes, the image stays.
         assert_eq!(d.ok(c, &["rmi", "-f", &one]), format!("Untagged: {one}\n"));
@@ -705,7 +704,11 @@ fn rmi_force_no_prune_and_tag() {
         assert!(out.contains(&format!("Deleted: {id}")), "{}: {out}", c.name);
         let o = d.run(c, &["rmi", &id, "busybox-nosuch"]);
         assert_eq!(o.status.code(), Some(1), "{}", c.name);
-        assert!(out_err(&o).1.contains("busybox-nosuch"), "{}", c.name);
+        assert!(
+            common::out_err(&o).1.contains("busybox-nosuch"),
+            "{}",
+            c.name
+        );
     }
 }
 
@@ -812,7 +815,7 @@ impl Dockerd {
 
     fn ok(&self, args: &[&str]) -> String {
         let o = self.docker(args);
-        let (so, se) = out_err(&o);
+        let (so, se) = common::out_err(&o);
         assert!(
             o.status.success(),
             "docker {args:?} against dockerd failed:\n{so}\n{se}\ndockerd log:\n{}",
@@ -882,7 +885,9 @@ impl Drop for Dockerd {
 
 #[test]
 fn archives_move_between_berth_and_dockerd() {
-    let Some(d) = setup() else { return };
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
     if common::docker_cli().is_none() {
         eprintln!("note: no docker CLI found; skipping the interoperability test");
         return;

@@ -6,17 +6,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{wait_for, Cli, Daemon};
-
-fn setup() -> Option<Daemon> {
-    if common::busybox().is_none() {
-        eprintln!("note: no static busybox; skipping");
-        return None;
-    }
-    let d = Daemon::start();
-    d.import_busybox();
-    Some(d)
-}
+use common::{wait_for, Cli};
 
 /// Shim processes whose command line mentions `root`.
 fn shims_under(root: &Path) -> Vec<u32> {
@@ -59,7 +49,9 @@ fn entries(dir: &Path) -> Vec<String> {
 
 #[test]
 fn containers_survive_a_sigkilled_daemon() {
-    let Some(mut d) = setup() else { return };
+    let Some(mut d) = common::daemon_with_busybox() else {
+        return;
+    };
     let b = Cli::berth();
     let counter = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.05; done";
     let mut names = Vec::new();
@@ -166,7 +158,9 @@ fn containers_survive_a_sigkilled_daemon() {
 
 #[test]
 fn many_run_rm_leave_nothing_behind() {
-    let Some(d) = setup() else { return };
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
     let b = Cli::berth();
     let runs: usize = std::env::var("BERTH_RUN_RM_COUNT")
         .ok()

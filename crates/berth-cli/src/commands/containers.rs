@@ -292,14 +292,7 @@ pub fn diff(ctx: &mut Ctx<'_>, a: &ContainerArg) -> Result<i32, CliError> {
 pub fn commit(ctx: &mut Ctx<'_>, a: &CommitArgs) -> Result<i32, CliError> {
     let (repo, tag) = match a.repository.as_deref().filter(|r| !r.is_empty()) {
         None => (String::new(), String::new()),
-        Some(r) => {
-            // A tag is what follows the last colon after the last slash.
-            let slash = r.rfind('/').map_or(0, |i| i + 1);
-            match r[slash..].rfind(':') {
-                Some(i) => (r[..slash + i].to_string(), r[slash + i + 1..].to_string()),
-                None => (r.to_string(), String::new()),
-            }
-        }
+        Some(r) => super::images::split_tag(r),
     };
     let id = ctx.client.commit(&berth_client::CommitOptions {
         container: a.container.clone(),
@@ -314,40 +307,11 @@ pub fn commit(ctx: &mut Ctx<'_>, a: &CommitArgs) -> Result<i32, CliError> {
     Ok(0)
 }
 
-/// `docker export`: the tar to `-o FILE` (written whole or not at all) or to stdout,
-/// never to a terminal.
+/// `docker export`: the container's filesystem as a tar, to `-o FILE` or stdout.
 pub fn export(ctx: &mut Ctx<'_>, a: &ExportArgs) -> Result<i32, CliError> {
-    let path = a.output.as_deref().filter(|o| !o.is_empty() && *o != "-");
-    if path.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        return Err(CliError::msg(
-            "cowardly refusing to save to a terminal. Use the -o flag or redirect",
-        ));
-    }
-    let mut resp = ctx.client.export(&a.container)?;
-    match path {
-        None => {
-            std::io::copy(&mut resp.body, ctx.out).map_err(CliError::io("writing the export"))?;
-            ctx.out
-                .flush()
-                .map_err(CliError::io("writing the export"))?;
-        }
-        Some(p) => {
-            let tmp = format!("{p}.berth-tmp-{}", std::process::id());
-            let res = (|| -> std::io::Result<()> {
-                let mut f = std::fs::File::create(&tmp)?;
-                std::io::copy(&mut resp.body, &mut f)?;
-                f.sync_all()?;
-                std::fs::rename(&tmp, p)
-            })();
-            if let Err(e) = res {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(CliError::msg(format!(
-                    "failed to export container {} to {p}: {e}",
-                    a.container
-                )));
-            }
-        }
-    }
+    let output = super::images::archive_output(ctx, a.output.as_deref())?;
+    let resp = ctx.client.export(&a.container)?;
+    super::images::write_archive(ctx, output, resp.body, "the container's filesystem")?;
     Ok(0)
 }
 

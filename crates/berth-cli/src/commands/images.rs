@@ -40,7 +40,7 @@ pub fn images(ctx: &mut Ctx<'_>, a: &ImagesArgs) -> Result<i32, CliError> {
 }
 
 /// `repo[:tag]` → (repo, tag); a colon before the last `/` is a registry's port.
-fn split_tag(reference: &str) -> (String, String) {
+pub(crate) fn split_tag(reference: &str) -> (String, String) {
     let slash = reference.rfind('/').map_or(0, |i| i + 1);
     match reference[slash..].rfind(':') {
         Some(i) => (
@@ -167,11 +167,21 @@ fn check_output_path(path: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `save`: the archive to stdout (never a terminal) or, with `-o`, to a temporary file
-/// beside the target renamed over it once complete, so a failed save leaves no
-/// half-written archive behind (and an existing file untouched).
+/// `save`: the archive to stdout (never a terminal) or to `-o` (see [`write_archive`]).
 pub fn save(ctx: &mut Ctx<'_>, a: &SaveArgs) -> Result<i32, CliError> {
-    let output = a.output.as_deref().filter(|o| !o.is_empty());
+    let output = archive_output(ctx, a.output.as_deref())?;
+    let body = ctx.client.save_images(&a.images)?;
+    write_archive(ctx, output, body, "the image archive")?;
+    Ok(0)
+}
+
+/// Where a command that writes a tar (`save`, `export`) sends it: `-o FILE` (checked as
+/// docker does), or stdout, which must not be a terminal. Asked before the request.
+pub(crate) fn archive_output<'a>(
+    ctx: &Ctx<'_>,
+    output: Option<&'a str>,
+) -> Result<Option<&'a str>, CliError> {
+    let output = output.filter(|o| !o.is_empty() && *o != "-");
     if output.is_none() && ctx.out_terminal {
         return Err(CliError::msg(
             "cowardly refusing to save to a terminal. Use the -o flag or redirect",
@@ -180,13 +190,24 @@ pub fn save(ctx: &mut Ctx<'_>, a: &SaveArgs) -> Result<i32, CliError> {
     if let Some(path) = output {
         check_output_path(path)?;
     }
-    let mut body = ctx.client.save_images(&a.images)?;
+    Ok(output)
+}
+
+/// Copies `body` to stdout, or to a temporary file beside `output` renamed over it
+/// once complete, so a failure leaves no half-written archive behind (and an existing
+/// file untouched).
+pub(crate) fn write_archive(
+    ctx: &mut Ctx<'_>,
+    output: Option<&str>,
+    mut body: impl std::io::Read,
+    what: &str,
+) -> Result<(), CliError> {
     let Some(path) = output else {
-        std::io::copy(&mut body, ctx.out).map_err(CliError::io("writing the image archive"))?;
+        std::io::copy(&mut body, ctx.out).map_err(CliError::io(format!("writing {what}")))?;
         ctx.out
             .flush()
-            .map_err(CliError::io("writing the image archive"))?;
-        return Ok(0);
+            .map_err(CliError::io(format!("writing {what}")))?;
+        return Ok(());
     };
     let target = Path::new(path);
     let dir = match target.parent() {
@@ -202,13 +223,13 @@ pub fn save(ctx: &mut Ctx<'_>, a: &SaveArgs) -> Result<i32, CliError> {
         )))?;
     // On any error the temporary file is removed when `tmp` drops.
     std::io::copy(&mut body, tmp.as_file_mut())
-        .map_err(CliError::io(format!("saving the image archive to {path}")))?;
+        .map_err(CliError::io(format!("saving {what} to {path}")))?;
     tmp.as_file()
         .sync_all()
         .map_err(CliError::io(format!("writing {}", tmp.path().display())))?;
     tmp.persist(target)
-        .map_err(|e| CliError::io(format!("renaming the archive to {path}"))(e.error))?;
-    Ok(0)
+        .map_err(|e| CliError::io(format!("renaming {what} to {path}"))(e.error))?;
+    Ok(())
 }
 
 const PRUNE_ALL_WARNING: &str = "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?";

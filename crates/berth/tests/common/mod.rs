@@ -27,6 +27,26 @@ pub fn docker_cli() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// A started daemon with the busybox image imported, or None (with a note) on a
+/// machine without a static busybox.
+pub fn daemon_with_busybox() -> Option<Daemon> {
+    if busybox().is_none() {
+        eprintln!("note: no static busybox (apt-get install busybox-static); skipping");
+        return None;
+    }
+    let d = Daemon::start();
+    d.import_busybox();
+    Some(d)
+}
+
+/// A command's stdout and stderr as text.
+pub fn out_err(o: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 /// The host's static busybox, needed to build the test image.
 pub fn busybox() -> Option<PathBuf> {
     ["/bin/busybox", "/usr/bin/busybox"]
