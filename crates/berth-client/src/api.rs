@@ -4,9 +4,9 @@
 use std::io::Read;
 
 use berth_api_types::container::{
-    ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary,
-    ContainerTopResponse, ContainerUpdateRequest, ContainerUpdateResponse, ContainerWaitResponse,
-    Stats,
+    ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerPathStat,
+    ContainerSummary, ContainerTopResponse, ContainerUpdateRequest, ContainerUpdateResponse,
+    ContainerWaitResponse, Stats,
 };
 use berth_api_types::exec::{ExecConfig, ExecCreateResponse, ExecInspect, ExecStartConfig};
 use berth_api_types::image::{
@@ -336,6 +336,58 @@ impl Client {
         )
     }
 
+    /// `HEAD /containers/{id}/archive`: what `path` names in the container.
+    pub fn stat_path(&self, id: &str, path: &str) -> Result<ContainerPathStat, ClientError> {
+        let mut q = Query::new();
+        q.push("path", path);
+        let resp = self.request(
+            "HEAD",
+            &format!("/containers/{id}/archive"),
+            &q,
+            Body::Empty,
+        )?;
+        path_stat(&resp)
+    }
+
+    /// `GET /containers/{id}/archive`: `path` as a tar stream, with its stat.
+    pub fn archive(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> Result<(ContainerPathStat, Response), ClientError> {
+        let mut q = Query::new();
+        q.push("path", path);
+        let resp = self.request("GET", &format!("/containers/{id}/archive"), &q, Body::Empty)?;
+        Ok((path_stat(&resp)?, resp))
+    }
+
+    /// `PUT /containers/{id}/archive`: extracts the tar read from `source` into the
+    /// directory `path` of the container.
+    pub fn extract(
+        &self,
+        id: &str,
+        path: &str,
+        no_overwrite_dir_non_dir: bool,
+        copy_uid_gid: bool,
+        source: &mut dyn Read,
+    ) -> Result<(), ClientError> {
+        let mut q = Query::new();
+        q.push("path", path);
+        if no_overwrite_dir_non_dir {
+            q.push("noOverwriteDirNonDir", "true");
+        }
+        if copy_uid_gid {
+            q.push("copyUIDGID", "true");
+        }
+        let body = Body::Stream {
+            reader: source,
+            content_type: "application/x-tar",
+        };
+        self.request("PUT", &format!("/containers/{id}/archive"), &q, body)?
+            .bytes()?;
+        Ok(())
+    }
+
     /// `POST /commit`: returns the new image's id.
     pub fn commit(&self, o: &CommitOptions) -> Result<String, ClientError> {
         let mut q = Query::new();
@@ -647,4 +699,16 @@ impl Client {
         let resp = self.request("POST", "/images/load", &q, body)?;
         Ok(JsonStream::new(resp.body, "load progress".into()))
     }
+}
+
+/// The stat the archive endpoints send in their head.
+fn path_stat(resp: &Response) -> Result<ContainerPathStat, ClientError> {
+    let raw = resp.header(ContainerPathStat::HEADER).unwrap_or_default();
+    ContainerPathStat::from_header(raw).ok_or_else(|| ClientError::Api {
+        status: resp.status(),
+        message: format!(
+            "the response has no valid {} header",
+            ContainerPathStat::HEADER
+        ),
+    })
 }

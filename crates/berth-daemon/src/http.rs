@@ -626,8 +626,9 @@ pub fn send(
     sock.write_all(&out)
 }
 
-/// Writes an error response: `{"message": …}` (304 has no body).
-pub fn send_error(sock: &mut Socket, err: &ApiError) -> io::Result<()> {
+/// Writes an error response: `{"message": …}` (304 has no body; a HEAD response
+/// announces the body's length but leaves it out).
+pub fn send_error(sock: &mut Socket, err: &ApiError, head_only: bool) -> io::Result<()> {
     if err.status == 304 {
         return send(sock, 304, None, b"", &[], false);
     }
@@ -641,7 +642,7 @@ pub fn send_error(sock: &mut Socket, err: &ApiError) -> io::Result<()> {
         Some("application/json"),
         &body,
         &[],
-        false,
+        head_only,
     )
 }
 

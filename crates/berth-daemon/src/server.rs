@@ -140,7 +140,7 @@ fn serve_connection(engine: Arc<dyn Engine>, sock: Socket) {
             Ok(None) => return,
             Err(HeadError::Malformed(msg)) => {
                 crate::debug!("bad request: {msg}");
-                let _ = http::send_error(&mut conn.sock, &ApiError::bad(msg));
+                let _ = http::send_error(&mut conn.sock, &ApiError::bad(msg), false);
                 return;
             }
             Err(HeadError::Io(e)) => {

@@ -652,3 +652,51 @@ fn image_prune_reports_in_dockers_shape() {
     let r = srv.call("POST", "/images/prune?filters=notjson", None);
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn archive_head_get_and_put() {
+    let srv = TestServer::start(Fake::default());
+    // HEAD: the stat in its header, no body, errors without a body too; the connection
+    // stays usable.
+    let mut s = srv.connect();
+    s.write_all(
+        b"HEAD /v1.41/containers/c1/archive?path=%2Ff HTTP/1.1\r\nHost: x\r\n\r\n\
+HEAD /v1.41/containers/c1/archive?path=%2Fmissing HTTP/1.1\r\nHost: x\r\n\r\n\
+GET /v1.41/containers/c1/archive?path=%2Ff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .expect("write");
+    let head = read_head(&mut s);
+    assert_eq!(status_of(&head), 200, "{head}");
+    let stat = header_in(&head, "X-Docker-Container-Path-Stat").expect("stat header");
+    let st = berth_api_types::container::ContainerPathStat::from_header(&stat).expect("stat");
+    assert_eq!((st.name.as_str(), st.size), ("f", 2));
+    let head = read_head(&mut s);
+    assert_eq!(status_of(&head), 404, "{head}");
+    let get = read_response(&mut s);
+    assert_eq!(
+        get.status, 200,
+        "HEAD errors must not carry a body: {}",
+        get.head
+    );
+    assert_eq!(
+        get.header("Content-Type").as_deref(),
+        Some("application/x-tar")
+    );
+    assert!(get.header("X-Docker-Container-Path-Stat").is_some());
+    assert_eq!(get.text(), "TAR!");
+
+    // GET of a missing path: a JSON error, nothing streamed.
+    let r = srv.call("GET", "/containers/c1/archive?path=/nope", None);
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        r.json()["message"],
+        "Could not find the file /nope in container c1"
+    );
+
+    // PUT: 200 with an empty body; the engine's refusal maps to its status.
+    let r = srv.call("PUT", "/containers/c1/archive?path=/", Some(b"x"));
+    assert_eq!(r.status, 200, "{}", r.head);
+    let r = srv.call("PUT", "/containers/c1/archive?path=/f", Some(b"x"));
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["message"], "extraction point is not a directory");
+}

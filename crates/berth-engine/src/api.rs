@@ -11,8 +11,8 @@ use std::sync::mpsc::Receiver;
 
 use berth_api_types::container::{
     ContainerChange, ContainerConfig, ContainerCreateRequest, ContainerCreateResponse,
-    ContainerInspect, ContainerSummary, ContainerTopResponse, ContainerUpdateRequest,
-    ContainerUpdateResponse, ContainerWaitResponse, Stats,
+    ContainerInspect, ContainerPathStat, ContainerSummary, ContainerTopResponse,
+    ContainerUpdateRequest, ContainerUpdateResponse, ContainerWaitResponse, Stats,
 };
 use berth_api_types::exec::{ExecConfig, ExecCreateResponse, ExecInspect, ExecStartConfig};
 use berth_api_types::image::{
@@ -35,6 +35,9 @@ pub enum EngineError {
     /// running when it must not be, paused when it must not be).
     #[error("{0}")]
     Conflict(String),
+    /// 403: the request is understood and refused (a read-only destination).
+    #[error("{0}")]
+    Forbidden(String),
     /// 304: nothing to do (start of a running container, stop of a stopped one).
     #[error("{0}")]
     NotModified(String),
@@ -50,6 +53,7 @@ impl EngineError {
             EngineError::BadParameter(_) => 400,
             EngineError::NotFound(_) => 404,
             EngineError::Conflict(_) => 409,
+            EngineError::Forbidden(_) => 403,
             EngineError::NotModified(_) => 304,
             EngineError::Internal(_) => 500,
         }
@@ -197,6 +201,15 @@ pub struct CommitOptions {
     pub config: Option<ContainerConfig>,
 }
 
+/// `PUT /containers/{id}/archive`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExtractOptions {
+    /// Refuse to replace a directory by a non-directory or the other way round.
+    pub no_overwrite_dir_non_dir: bool,
+    /// Keep the archive's owners (`cp -a`); otherwise everything is root's.
+    pub copy_uid_gid: bool,
+}
+
 /// Everything the daemon's routes need from the engine.
 pub trait Engine: Send + Sync + 'static {
     // --- system ---
@@ -224,6 +237,25 @@ pub trait Engine: Send + Sync + 'static {
     fn container_changes(&self, id: &str) -> EngineResult<Vec<ContainerChange>>;
     /// `GET /containers/{id}/export`: the container's filesystem as a tar.
     fn container_export(&self, id: &str, out: &mut dyn std::io::Write) -> EngineResult<()>;
+    /// `HEAD /containers/{id}/archive`: what `path` names in the container.
+    fn container_stat_path(&self, id: &str, path: &str) -> EngineResult<ContainerPathStat>;
+    /// `GET /containers/{id}/archive`: `path` as a tar; `started` gets its stat before
+    /// the first byte is written.
+    fn container_archive(
+        &self,
+        id: &str,
+        path: &str,
+        started: &mut dyn FnMut(&ContainerPathStat) -> std::io::Result<()>,
+        out: &mut dyn std::io::Write,
+    ) -> EngineResult<()>;
+    /// `PUT /containers/{id}/archive`: extracts the tar `body` into the directory `path`.
+    fn container_extract(
+        &self,
+        id: &str,
+        path: &str,
+        opts: ExtractOptions,
+        body: &mut dyn std::io::Read,
+    ) -> EngineResult<()>;
     /// `POST /commit`: returns the new image's id.
     fn commit(&self, opts: CommitOptions) -> EngineResult<String>;
     fn container_logs(&self, id: &str, opts: LogsOptions) -> EngineResult<(LogStream, bool)>;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use berth_api_types::container::{
     ContainerChange, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect,
-    ContainerSummary, ContainerTopResponse, ContainerUpdateRequest, ContainerUpdateResponse, Stats,
-    Ulimit,
+    ContainerPathStat, ContainerSummary, ContainerTopResponse, ContainerUpdateRequest,
+    ContainerUpdateResponse, Stats, Ulimit,
 };
 use berth_api_types::exec::{ExecConfig, ExecCreateResponse, ExecInspect, ExecStartConfig};
 use berth_api_types::image::{
@@ -20,8 +20,8 @@ use berth_api_types::Filters;
 
 use crate::api::{
     AttachOptions, AttachStream, CommitOptions, Engine, EngineError, EngineResult, EventStream,
-    ImageExport, ImagePruneReport, ImportOptions, ListOptions, LogStream, LogsOptions, PruneReport,
-    WaitCondition, Waiter,
+    ExtractOptions, ImageExport, ImagePruneReport, ImportOptions, ListOptions, LogStream,
+    LogsOptions, PruneReport, WaitCondition, Waiter,
 };
 use crate::containers::{restore, Inner};
 use crate::images::{ImageService, ImageUser};
@@ -252,6 +252,30 @@ impl Engine for LocalEngine {
 
     fn container_export(&self, id: &str, out: &mut dyn std::io::Write) -> EngineResult<()> {
         self.inner.export(id, out)
+    }
+
+    fn container_stat_path(&self, id: &str, path: &str) -> EngineResult<ContainerPathStat> {
+        self.inner.stat_path(id, path)
+    }
+
+    fn container_archive(
+        &self,
+        id: &str,
+        path: &str,
+        started: &mut dyn FnMut(&ContainerPathStat) -> std::io::Result<()>,
+        out: &mut dyn std::io::Write,
+    ) -> EngineResult<()> {
+        self.inner.archive(id, path, started, out)
+    }
+
+    fn container_extract(
+        &self,
+        id: &str,
+        path: &str,
+        opts: ExtractOptions,
+        body: &mut dyn std::io::Read,
+    ) -> EngineResult<()> {
+        self.inner.extract(id, path, opts, body)
     }
 
     fn commit(&self, opts: CommitOptions) -> EngineResult<String> {

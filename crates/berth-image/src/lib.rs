@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod content;
+pub mod copy;
 mod fsutil;
 pub mod gc;
 pub mod images;

@@ -17,8 +17,9 @@ pub use host_config::{
 pub use inspect::{ContainerInspect, ContainerState, GraphDriverData, Health, HealthcheckResult};
 pub use mount::{BindOptions, Mount, MountPoint, TmpfsOptions, VolumeDriverConfig, VolumeOptions};
 pub use ops::{
-    ContainerChange, ContainerCreateRequest, ContainerCreateResponse, ContainerTopResponse,
-    ContainerUpdateRequest, ContainerUpdateResponse, ContainerWaitError, ContainerWaitResponse,
+    go_mode, ContainerChange, ContainerCreateRequest, ContainerCreateResponse, ContainerPathStat,
+    ContainerTopResponse, ContainerUpdateRequest, ContainerUpdateResponse, ContainerWaitError,
+    ContainerWaitResponse,
 };
 pub use stats::{
     BlkioStatEntry, BlkioStats, CpuStats, CpuUsage, MemoryStats, NetworkStats, PidsStats, Stats,

@@ -2,7 +2,9 @@
 //! inspect, top, the lifecycle actions, update, rename, resize, remove, prune; and
 //! attach, which hands the connection over to the hijack.
 
-use berth_api_types::container::{ContainerCreateRequest, ContainerUpdateRequest};
+use berth_api_types::container::{
+    ContainerCreateRequest, ContainerPathStat, ContainerUpdateRequest,
+};
 use berth_api_types::Filters;
 use berth_engine::api::{AttachOptions, ListOptions};
 use serde::Serialize;
@@ -182,6 +184,111 @@ pub fn export(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
         // The body cannot carry an error now: closing it unfinished tells the client.
         _ => Ok(Reply::Close),
     }
+}
+
+/// `HEAD /containers/{id}/archive?path=…`: the stat in `X-Docker-Container-Path-Stat`,
+/// no body (errors too: a HEAD response never has one).
+pub fn archive_stat(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
+    let path = ctx.query().get("path").unwrap_or_default().to_string();
+    let st = ctx.engine.container_stat_path(id, &path)?;
+    let header = st.to_header();
+    crate::http::send(
+        &mut ctx.conn.sock,
+        200,
+        None,
+        b"",
+        &[(ContainerPathStat::HEADER, header.as_str())],
+        true,
+    )
+    .map(|()| Reply::Written)
+    .or(Ok(Reply::Close))
+}
+
+/// `GET /containers/{id}/archive?path=…`: the tar, with the stat in the head.
+pub fn archive_get(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
+    let path = ctx.query().get("path").unwrap_or_default().to_string();
+    let out = std::cell::RefCell::new(LateBody::Waiting(&mut ctx.conn.sock));
+    let mut started = |st: &ContainerPathStat| out.borrow_mut().start(st);
+    let mut body = LateWriter(&out);
+    let res = ctx
+        .engine
+        .container_archive(id, &path, &mut started, &mut body);
+    match (res, out.into_inner()) {
+        // Nothing went out yet: an ordinary error response.
+        (Err(e), LateBody::Waiting(_)) => Err(e.into()),
+        (Err(e), _) => {
+            crate::error!("archiving {path} of container {id}: {e}");
+            Ok(Reply::Close)
+        }
+        (Ok(()), LateBody::Started(w)) => match w.into_inner() {
+            Ok(ChunkWriter(c)) => match c.finish() {
+                Ok(()) => Ok(Reply::Written),
+                Err(_) => Ok(Reply::Close),
+            },
+            Err(_) => Ok(Reply::Close),
+        },
+        (Ok(()), _) => Ok(Reply::Close),
+    }
+}
+
+/// A response body whose head goes out once the stat is known.
+enum LateBody<'a> {
+    Waiting(&'a mut crate::http::Socket),
+    Started(std::io::BufWriter<ChunkWriter<'a>>),
+    Failed,
+}
+
+impl<'a> LateBody<'a> {
+    fn start(&mut self, st: &ContainerPathStat) -> std::io::Result<()> {
+        let LateBody::Waiting(sock) = std::mem::replace(self, LateBody::Failed) else {
+            return Err(std::io::Error::other("the response has already started"));
+        };
+        let header = st.to_header();
+        let chunked = crate::http::Chunked::start(
+            sock,
+            200,
+            "application/x-tar",
+            &[(ContainerPathStat::HEADER, header.as_str())],
+        )?;
+        *self = LateBody::Started(std::io::BufWriter::with_capacity(
+            256 << 10,
+            ChunkWriter(chunked),
+        ));
+        Ok(())
+    }
+}
+
+/// `Write` over a [`LateBody`] once it has started.
+struct LateWriter<'r, 'a>(&'r std::cell::RefCell<LateBody<'a>>);
+
+impl std::io::Write for LateWriter<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut *self.0.borrow_mut() {
+            LateBody::Started(w) => w.write(buf),
+            _ => Err(std::io::Error::other("the response has not started")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut *self.0.borrow_mut() {
+            LateBody::Started(w) => w.flush(),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `PUT /containers/{id}/archive?path=…&noOverwriteDirNonDir=…&copyUIDGID=…`: the tar
+/// body extracted into the directory `path`.
+pub fn archive_put(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
+    let q = ctx.query();
+    let path = q.get("path").unwrap_or_default().to_string();
+    let opts = berth_engine::api::ExtractOptions {
+        no_overwrite_dir_non_dir: q.bool("noOverwriteDirNonDir"),
+        copy_uid_gid: q.bool("copyUIDGID"),
+    };
+    ctx.engine
+        .container_extract(id, &path, opts, &mut crate::http::BodyReader(ctx.conn))?;
+    Ok(Reply::Empty(200))
 }
 
 /// `Write` over a chunked body.

@@ -156,7 +156,7 @@ pub fn dispatch(engine: &dyn Engine, conn: &mut Conn, req: &Request) -> Outcome 
             } else {
                 crate::debug!("{} {}: {} {}", req.method, req.path, e.status, e.message);
             }
-            http::send_error(&mut conn.sock, &e)
+            http::send_error(&mut conn.sock, &e, req.method == "HEAD")
         }
     };
     match written {
@@ -210,6 +210,9 @@ fn route(ctx: &mut Ctx<'_>) -> HandlerResult {
         ("GET", ["containers", id, "top"]) => containers::top(ctx, id),
         ("GET", ["containers", id, "changes"]) => containers::changes(ctx, id),
         ("GET", ["containers", id, "export"]) => containers::export(ctx, id),
+        ("HEAD", ["containers", id, "archive"]) => containers::archive_stat(ctx, id),
+        ("GET", ["containers", id, "archive"]) => containers::archive_get(ctx, id),
+        ("PUT", ["containers", id, "archive"]) => containers::archive_put(ctx, id),
         ("POST", ["commit"]) => containers::commit(ctx),
         ("GET", ["containers", id, "logs"]) => streams::logs(ctx, id),
         ("GET", ["containers", id, "stats"]) => streams::stats(ctx, id),

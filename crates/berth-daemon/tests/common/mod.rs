@@ -195,6 +195,62 @@ impl Engine for Fake {
     fn container_export(&self, id: &str, _out: &mut dyn std::io::Write) -> EngineResult<()> {
         Err(not_found(id))
     }
+    /// Container `c1` has one file, `/f` ("hi"); everything else is missing.
+    fn container_stat_path(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> EngineResult<berth_api_types::container::ContainerPathStat> {
+        if id != "c1" {
+            return Err(not_found(id));
+        }
+        if path != "/f" {
+            return Err(EngineError::NotFound(format!(
+                "Could not find the file {path} in container {id}"
+            )));
+        }
+        Ok(berth_api_types::container::ContainerPathStat {
+            name: "f".into(),
+            size: 2,
+            mode: 0o644,
+            mtime: "2026-11-22T00:00:00Z".into(),
+            link_target: String::new(),
+        })
+    }
+    fn container_archive(
+        &self,
+        id: &str,
+        path: &str,
+        started: &mut dyn FnMut(
+            &berth_api_types::container::ContainerPathStat,
+        ) -> std::io::Result<()>,
+        out: &mut dyn std::io::Write,
+    ) -> EngineResult<()> {
+        let st = self.container_stat_path(id, path)?;
+        started(&st).map_err(|e| EngineError::Internal(e.to_string()))?;
+        out.write_all(b"TAR!")
+            .map_err(|e| EngineError::Internal(e.to_string()))
+    }
+    fn container_extract(
+        &self,
+        id: &str,
+        path: &str,
+        _opts: ExtractOptions,
+        body: &mut dyn std::io::Read,
+    ) -> EngineResult<()> {
+        if id != "c1" {
+            return Err(not_found(id));
+        }
+        let mut data = Vec::new();
+        body.read_to_end(&mut data)
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        if path != "/" {
+            return Err(EngineError::BadParameter(
+                "extraction point is not a directory".into(),
+            ));
+        }
+        Ok(())
+    }
     fn commit(&self, opts: berth_engine::api::CommitOptions) -> EngineResult<String> {
         Err(not_found(&opts.container))
     }

@@ -8,6 +8,7 @@
 //! the shim) and a state lock (the record; never held while blocking), with a condvar
 //! woken on every exit and on removal.
 
+mod archive;
 mod attach;
 mod commit;
 mod create;

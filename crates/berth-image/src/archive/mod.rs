@@ -17,6 +17,7 @@ mod commit;
 mod docker;
 mod oci;
 mod rootfs;
+pub mod tree;
 
 pub use changes::{apply_changes, parse_change, Change, ChangeError};
 pub use commit::{commit_image, CommitRequest, LayerWriter};

@@ -8,9 +8,13 @@ use crate::model::{
     media, Descriptor, History, ImageConfig, Manifest, Platform, RootFs, RunConfig,
 };
 use berth_types::Algorithm;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::os::fd::AsFd;
+
+use rustix::fs::{Mode, OFlags};
+
+use super::tree::{TreeOptions, TreeWriter};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Import a rootfs tarball (plain, gzip or zstd, told by content) as a one-layer image.
@@ -174,159 +178,35 @@ pub struct ExportSummary {
 /// Sockets cannot be represented and are listed in the summary rather than dropped
 /// silently.
 pub fn export_rootfs(dir: &Path, w: impl Write) -> Result<ExportSummary, ArchiveError> {
-    let mut b = tar::Builder::new(w);
-    b.follow_symlinks(false);
-    let mut ex = Exporter {
-        b,
-        links: HashMap::new(),
-        summary: ExportSummary::default(),
+    let open_err = |e: rustix::io::Errno| ArchiveError::Io {
+        context: "opening",
+        path: dir.to_path_buf(),
+        source: e.into(),
     };
-    ex.walk(dir, Path::new(""))?;
-    ex.b.finish().map_err(ArchiveError::Write)?;
-    let mut w = ex.b.into_inner().map_err(ArchiveError::Write)?;
+    let root = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(open_err)?;
+    let mut tw = TreeWriter::new(
+        w,
+        TreeOptions {
+            xattrs: true,
+            ..TreeOptions::default()
+        },
+    );
+    tw.add_children(root.as_fd(), Path::new(""), dir)?;
+    let (mut w, summary) = tw.finish()?;
     w.flush().map_err(ArchiveError::Write)?;
-    Ok(ex.summary)
-}
-
-struct Exporter<W: Write> {
-    b: tar::Builder<W>,
-    links: HashMap<(u64, u64), PathBuf>,
-    summary: ExportSummary,
-}
-
-fn io_at(context: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ArchiveError {
-    let path = path.to_path_buf();
-    move |source| ArchiveError::Io {
-        context,
-        path,
-        source,
-    }
-}
-
-impl<W: Write> Exporter<W> {
-    fn walk(&mut self, abs: &Path, rel: &Path) -> Result<(), ArchiveError> {
-        let rd = std::fs::read_dir(abs).map_err(io_at("reading directory", abs))?;
-        let mut names = Vec::new();
-        for e in rd {
-            names.push(e.map_err(io_at("reading directory", abs))?.file_name());
-        }
-        names.sort();
-        for n in names {
-            let a = abs.join(&n);
-            let r = rel.join(&n);
-            let md = std::fs::symlink_metadata(&a).map_err(io_at("stat", &a))?;
-            self.entry(&a, &r, &md)?;
-            if md.is_dir() {
-                self.walk(&a, &r)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn entry(
-        &mut self,
-        abs: &Path,
-        rel: &Path,
-        md: &std::fs::Metadata,
-    ) -> Result<(), ArchiveError> {
-        use std::os::unix::fs::FileTypeExt;
-        use tar::EntryType;
-        let ft = md.file_type();
-        if ft.is_socket() {
-            self.summary.skipped_sockets.push(rel.to_path_buf());
-            return Ok(());
-        }
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(md.mode() & 0o7777);
-        h.set_uid(u64::from(md.uid()));
-        h.set_gid(u64::from(md.gid()));
-        h.set_mtime(md.mtime().max(0) as u64);
-        h.set_size(0);
-        self.xattrs(abs)?;
-        let wr = ArchiveError::Write;
-        if !ft.is_dir() && md.nlink() > 1 {
-            let key = (md.dev(), md.ino());
-            if let Some(first) = self.links.get(&key) {
-                h.set_entry_type(EntryType::Link);
-                let first = first.clone();
-                self.b.append_link(&mut h, rel, first).map_err(wr)?;
-                self.summary.entries += 1;
-                return Ok(());
-            }
-            self.links.insert(key, rel.to_path_buf());
-        }
-        if ft.is_dir() {
-            h.set_entry_type(EntryType::Directory);
-            self.b.append_data(&mut h, rel, io::empty()).map_err(wr)?;
-        } else if ft.is_file() {
-            h.set_entry_type(EntryType::Regular);
-            h.set_size(md.len());
-            let f = std::fs::File::open(abs).map_err(io_at("opening", abs))?;
-            self.b
-                .append_data(&mut h, rel, f)
-                .map_err(io_at("archiving", abs))?;
-        } else if ft.is_symlink() {
-            h.set_entry_type(EntryType::Symlink);
-            let t = std::fs::read_link(abs).map_err(io_at("reading link", abs))?;
-            self.b.append_link(&mut h, rel, t).map_err(wr)?;
-        } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
-            h.set_entry_type(if ft.is_char_device() {
-                EntryType::Char
-            } else if ft.is_block_device() {
-                EntryType::Block
-            } else {
-                EntryType::Fifo
-            });
-            if !ft.is_fifo() {
-                let rdev = md.rdev();
-                h.set_device_major(libc::major(rdev)).map_err(wr)?;
-                h.set_device_minor(libc::minor(rdev)).map_err(wr)?;
-            }
-            self.b.append_data(&mut h, rel, io::empty()).map_err(wr)?;
-        } else {
-            return Err(ArchiveError::Invalid(format!(
-                "{}: unsupported file type",
-                abs.display()
-            )));
-        }
-        self.summary.entries += 1;
-        Ok(())
-    }
-
-    /// Extended attributes go in a PAX header (`SCHILY.xattr.NAME`) before the entry.
-    fn xattrs(&mut self, abs: &Path) -> Result<(), ArchiveError> {
-        let mut list = vec![0u8; 65536];
-        let n = match rustix::fs::llistxattr(abs, &mut list[..]) {
-            Ok(n) => n,
-            Err(e) if e == rustix::io::Errno::NOTSUP => return Ok(()),
-            Err(e) => return Err(io_at("listing xattrs of", abs)(e.into())),
-        };
-        let mut records = Vec::new();
-        for name in list[..n].split(|&c| c == 0).filter(|s| !s.is_empty()) {
-            let name_s = String::from_utf8_lossy(name).into_owned();
-            let mut val = vec![0u8; 65536];
-            let k = match rustix::fs::lgetxattr(abs, name, &mut val[..]) {
-                Ok(k) => k,
-                Err(e) if e == rustix::io::Errno::NODATA => continue,
-                Err(e) => return Err(io_at("reading xattr of", abs)(e.into())),
-            };
-            pax_record(&mut records, &format!("SCHILY.xattr.{name_s}"), &val[..k]);
-        }
-        if records.is_empty() {
-            return Ok(());
-        }
-        let mut h = tar::Header::new_ustar();
-        h.set_entry_type(tar::EntryType::XHeader);
-        h.set_mode(0o644);
-        h.set_size(records.len() as u64);
-        h.set_path("PaxHeader").map_err(ArchiveError::Write)?;
-        h.set_cksum();
-        self.b.append(&h, &records[..]).map_err(ArchiveError::Write)
-    }
+    Ok(ExportSummary {
+        entries: summary.entries,
+        skipped_sockets: summary.skipped_sockets,
+    })
 }
 
 /// One PAX record: `<len> <key>=<value>\n`, where len counts itself.
-fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+pub(super) fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
     let body = key.len() + value.len() + 3; // ' ', '=', '\n'
     let mut len = body + 1;
     while len != body + len.to_string().len() {

@@ -52,6 +52,8 @@ pub enum WhiteoutMode {
     /// Whiteouts delete what they hide from `root`, which already holds the lower layers
     /// (a plain-copy snapshot).
     Delete,
+    /// `.wh.` names are ordinary names (files copied into a container).
+    Literal,
 }
 
 /// How the layer stream was compressed (detected from its first bytes).
@@ -75,6 +77,13 @@ pub struct ApplyOptions {
     pub gid_offset: u32,
     /// Leave owners as the extracting user instead of applying the tar's uid/gid.
     pub ignore_owners: bool,
+    /// Refuse to replace an existing directory by a non-directory, or the other way
+    /// round (`docker cp`'s noOverwriteDirNonDir).
+    pub no_overwrite_dir_non_dir: bool,
+    /// Entries land below this directory of `root` (a relative path, resolved inside
+    /// `root` like any entry): names are cleaned first, so `..` in an entry cannot
+    /// climb above it.
+    pub under: Vec<u8>,
 }
 
 /// What [`apply_layer`] did.
@@ -111,6 +120,12 @@ pub enum ApplyError {
     },
     #[error("tar entry {path:?}: {what} escapes the layer root")]
     Breakout { path: String, what: &'static str },
+    #[error("cannot overwrite {existing} {path:?} with {entry}")]
+    Overwrite {
+        path: String,
+        existing: &'static str,
+        entry: &'static str,
+    },
     #[error("layer diff_id mismatch: expected {expected}, got {actual}")]
     DigestMismatch { expected: Digest, actual: Digest },
     #[error("layer extraction thread panicked")]
@@ -392,6 +407,21 @@ impl Name<'_> {
 
 fn join(comps: &[&[u8]]) -> Vec<u8> {
     comps.join(&b'/')
+}
+
+/// Clean a tar name lexically and put it below `under`; `None` if `..` climbs above
+/// `under`.
+fn place<'a>(under: &'a [u8], raw: &'a [u8]) -> Option<Name<'a>> {
+    let mut name = clean(raw)?;
+    if !under.is_empty() {
+        let mut comps: Vec<&[u8]> = under
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty() && *c != b".")
+            .collect();
+        comps.append(&mut name.comps);
+        name.comps = comps;
+    }
+    Some(name)
 }
 
 /// Clean a tar name lexically; `None` if `..` climbs above the root.
@@ -687,7 +717,7 @@ impl<'o> Extractor<'o> {
         entry: &mut tar::Entry<'_, R>,
     ) -> Result<(), ApplyError> {
         let path = lossy(raw);
-        let Some(name) = clean(raw) else {
+        let Some(name) = place(&self.opts.under, raw) else {
             return Err(ApplyError::Breakout { path, what: "name" });
         };
         let et = entry.header().entry_type();
@@ -705,7 +735,12 @@ impl<'o> Extractor<'o> {
         }
 
         // Whiteouts.
-        if let Some(hidden) = name.comps.last().and_then(|b| b.strip_prefix(b".wh.")) {
+        let whiteout = if self.opts.whiteout_mode == WhiteoutMode::Literal {
+            None
+        } else {
+            name.comps.last().and_then(|b| b.strip_prefix(b".wh."))
+        };
+        if let Some(hidden) = whiteout {
             if hidden == b".wh..opq" {
                 return self.opaque(&path, name.parent());
             }
@@ -733,10 +768,12 @@ impl<'o> Extractor<'o> {
                     )
                     .map_err(fail("make overlay whiteout (0:0 character device)"))?;
                 }
-                WhiteoutMode::Delete => match remove_all_at(parent, hidden) {
-                    Ok(()) | Err(Errno::NOENT) => {}
-                    Err(e) => return Err(fail("remove whited-out entry")(e)),
-                },
+                WhiteoutMode::Delete | WhiteoutMode::Literal => {
+                    match remove_all_at(parent, hidden) {
+                        Ok(()) | Err(Errno::NOENT) => {}
+                        Err(e) => return Err(fail("remove whited-out entry")(e)),
+                    }
+                }
             }
             self.cache = None;
             return Ok(());
@@ -782,6 +819,22 @@ impl<'o> Extractor<'o> {
             Err(e) => return Err(fail("stat existing entry")(e)),
         };
         let mut removed_dir = false;
+        if self.opts.no_overwrite_dir_non_dir {
+            let clash = match existing {
+                Some(FileType::Directory) if !is_dir => Some(("directory", "non-directory")),
+                Some(t) if is_dir && t != FileType::Directory => {
+                    Some(("non-directory", "directory"))
+                }
+                _ => None,
+            };
+            if let Some((existing, entry)) = clash {
+                return Err(ApplyError::Overwrite {
+                    path: format!("/{}", lossy(&name.joined())),
+                    existing,
+                    entry,
+                });
+            }
+        }
         match existing {
             Some(FileType::Directory) if is_dir => {}
             Some(t) => {
@@ -868,7 +921,7 @@ impl<'o> Extractor<'o> {
                 .link_name_bytes()
                 .map(|c| c.into_owned())
                 .unwrap_or_default();
-            let Some(tname) = clean(&target) else {
+            let Some(tname) = place(&self.opts.under, &target) else {
                 return Err(ApplyError::Breakout {
                     path,
                     what: "hardlink target",
@@ -945,7 +998,7 @@ impl<'o> Extractor<'o> {
         let Some(target) = entry.link_name_bytes().map(|c| c.into_owned()) else {
             return Ok(false);
         };
-        let Some(t) = clean(&target) else {
+        let Some(t) = place(&self.opts.under, &target) else {
             return Ok(false);
         };
         if t.comps.is_empty() {
@@ -1106,6 +1159,8 @@ impl<'o> Extractor<'o> {
                     .map_err(fail("remove lower-layer entries of opaque directory"))?;
                 self.cache = None;
             }
+            // Literal names never reach here: they are not whiteouts.
+            WhiteoutMode::Literal => {}
         }
         Ok(())
     }
