@@ -55,6 +55,8 @@ pub enum Cmd {
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
     /// Run a command in a running container
     Exec(ExecArgs),
     /// Attach local standard input, output, and error streams to a running container
@@ -122,6 +124,7 @@ pub enum ContainerCmd {
     Diff(ContainerArg),
     Commit(CommitArgs),
     Export(ExportArgs),
+    Cp(CpArgs),
     Exec(ExecArgs),
     Attach(AttachArgs),
     Wait(IdsArgs),
@@ -537,6 +540,22 @@ pub struct ExportArgs {
     #[arg(short = 'o', long = "output")]
     pub output: Option<String>,
     pub container: String,
+}
+
+/// `cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-` or `cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH`
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short = 'a', long = "archive")]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    /// Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    pub src: String,
+    pub dest: String,
 }
 
 #[derive(Args, Debug)]

@@ -320,7 +320,10 @@ pub fn extract_into(
         return Err(CopyError::NotADirectory { path: s.abs });
     }
     if let Ok(fs) = rustix::fs::fstatfs(&dest) {
-        if let Some((_, name)) = NO_WRITE_FS.iter().find(|(m, _)| *m == fs.f_type as i64) {
+        // f_type's width differs between architectures.
+        #[allow(clippy::unnecessary_cast)]
+        let f_type = fs.f_type as i64;
+        if let Some((_, name)) = NO_WRITE_FS.iter().find(|(m, _)| *m == f_type) {
             return Err(CopyError::PseudoFs {
                 path: s.abs,
                 fs: name,

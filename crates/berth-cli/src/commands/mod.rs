@@ -2,6 +2,7 @@
 //! status, so tests can drive them against a fake daemon.
 
 pub mod containers;
+pub mod cp;
 pub mod images;
 pub mod run;
 pub mod system;
@@ -46,6 +47,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, cmd: Cmd) -> i32 {
         ),
         Cmd::Top(a) | Cmd::Container(ContainerCmd::Top(a)) => containers::top(ctx, &a),
         Cmd::Diff(a) | Cmd::Container(ContainerCmd::Diff(a)) => containers::diff(ctx, &a),
+        Cmd::Cp(a) | Cmd::Container(ContainerCmd::Cp(a)) => cp::cp(ctx, &a),
         Cmd::Commit(a) | Cmd::Container(ContainerCmd::Commit(a)) => containers::commit(ctx, &a),
         Cmd::Export(a) | Cmd::Container(ContainerCmd::Export(a)) => containers::export(ctx, &a),
         Cmd::Wait(a) | Cmd::Container(ContainerCmd::Wait(a)) => containers::wait(ctx, &a),

@@ -107,6 +107,8 @@ fn reopen_file(path_fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     )
 }
 
+// f_type's width differs between architectures.
+#[allow(clippy::unnecessary_cast)]
 fn is_pseudo(fd: BorrowedFd<'_>) -> bool {
     rustix::fs::fstatfs(fd).is_ok_and(|s| PSEUDO_FS.contains(&(s.f_type as i64)))
 }
