@@ -351,8 +351,14 @@ fn anonymous_volumes_are_filled_from_the_image_and_stay_out_of_commits() {
         assert!(export.status.success());
         let tar = String::from_utf8_lossy(&export.stdout);
         assert!(!tar.contains("data/new"), "{n}: export holds the volume's file");
-        // The second start finds the volume full and copies nothing over it.
-        d.ok(c, &["start", "-a", &user]);
+        // The second start finds the volume full and copies nothing over it: what
+        // the container wrote is still there.
+        d.ok(c, &["start", &user]);
+        assert_eq!(d.ok(c, &["wait", &user]), "0\n", "{n}");
+        let vol = f[1].to_string();
+        let data = d.root.join(format!("data/volumes/{vol}/_data"));
+        assert_eq!(std::fs::read_to_string(data.join("new")).unwrap(), "more\n", "{n}");
+        assert_eq!(std::fs::read_to_string(data.join("file")).unwrap(), "seed\n", "{n}");
         // volume-nocopy: an empty volume.
         assert_eq!(
             d.ok(c, &["run", "--rm", "--mount", "type=volume,dst=/data,volume-nocopy", &img, "ls", "-A", "/data"]),

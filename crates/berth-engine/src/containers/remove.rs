@@ -113,13 +113,15 @@ impl Inner {
                 t.names.remove(&rec.name);
             }
         }
+        // Before waiters for `removed` wake: `run --rm` then finds its anonymous
+        // volumes gone.
+        self.unmount_volumes(&rec);
+        self.drop_volumes(&rec, volumes);
         {
             let mut g = c.lock();
             g.removed = true;
             c.cond.notify_all();
         }
-        self.unmount_volumes(&rec);
-        self.drop_volumes(&rec, volumes);
         self.emit(&rec, "destroy", &[]);
         Ok(())
     }
