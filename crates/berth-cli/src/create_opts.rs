@@ -323,7 +323,9 @@ pub fn parse_mount(value: &str) -> Result<Mount, FlagError> {
         let val = match (key.as_str(), val) {
             ("readonly" | "ro" | "volume-nocopy" | "bind-nonrecursive", None) => String::new(),
             (_, None) => {
-                return Err(bad(format!("invalid field '{field}' must be a key=value pair")))
+                return Err(bad(format!(
+                    "invalid field '{field}' must be a key=value pair"
+                )))
             }
             (_, Some(v)) => v,
         };
@@ -384,7 +386,12 @@ pub fn parse_mount(value: &str) -> Result<Mount, FlagError> {
             _ => return Err(bad(format!("unexpected key '{key}' in '{field}'"))),
         }
     }
-    let mix = |what: &str| bad(format!("cannot mix '{what}-*' options with mount type '{}'", m.kind));
+    let mix = |what: &str| {
+        bad(format!(
+            "cannot mix '{what}-*' options with mount type '{}'",
+            m.kind
+        ))
+    };
     if m.kind != "bind" && has_bind {
         return Err(mix("bind"));
     }
@@ -614,7 +621,14 @@ pub fn build_create(
     let mounts = f
         .mount
         .iter()
-        .map(|m| parse_mount(m).map_err(|e| bad(format!("invalid argument \"{m}\" for \"--mount\" flag: {}", e.0))))
+        .map(|m| {
+            parse_mount(m).map_err(|e| {
+                bad(format!(
+                    "invalid argument \"{m}\" for \"--mount\" flag: {}",
+                    e.0
+                ))
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut h = HostConfig {
@@ -892,7 +906,10 @@ mod tests {
     #[test]
     fn mounts_parse_as_docker_parses_them() {
         let m = parse_mount("type=bind,src=/srv,dst=/data,ro,bind-propagation=rshared").unwrap();
-        assert_eq!((m.kind.as_str(), m.source.as_str(), m.target.as_str()), ("bind", "/srv", "/data"));
+        assert_eq!(
+            (m.kind.as_str(), m.source.as_str(), m.target.as_str()),
+            ("bind", "/srv", "/data")
+        );
         assert!(m.read_only);
         assert_eq!(m.bind_options.unwrap().propagation, "rshared");
         let m = parse_mount(
@@ -912,17 +929,29 @@ mod tests {
         assert_eq!(m.source, "/a,b");
         let merr = |s: &str| parse_mount(s).unwrap_err().0;
         assert_eq!(merr("type=bind,src=/a"), "target is required");
-        assert_eq!(merr("type=bind,bogus,target=/x"), "invalid field 'bogus' must be a key=value pair");
-        assert_eq!(merr("type=bind,what=1,target=/x"), "unexpected key 'what' in 'what=1'");
+        assert_eq!(
+            merr("type=bind,bogus,target=/x"),
+            "invalid field 'bogus' must be a key=value pair"
+        );
+        assert_eq!(
+            merr("type=bind,what=1,target=/x"),
+            "unexpected key 'what' in 'what=1'"
+        );
         assert_eq!(
             merr("type=bind,src=/a,target=/x,volume-nocopy"),
             "cannot mix 'volume-*' options with mount type 'bind'"
         );
-        assert_eq!(merr("type=volume,target=/x,ro=maybe"), "invalid value for ro: maybe");
+        assert_eq!(
+            merr("type=volume,target=/x,ro=maybe"),
+            "invalid value for ro: maybe"
+        );
         let p = plan(&["--mount", "type=tmpfs,target=/t", "busybox"]);
         assert_eq!(host(&p).mounts.len(), 1);
         let e = err(&["--mount", "type=bind", "busybox"]);
-        assert!(e.contains("invalid argument \"type=bind\" for \"--mount\" flag: target is required"), "{e}");
+        assert!(
+            e.contains("invalid argument \"type=bind\" for \"--mount\" flag: target is required"),
+            "{e}"
+        );
     }
 
     #[test]

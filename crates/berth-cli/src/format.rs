@@ -734,7 +734,11 @@ pub fn volumes_headers() -> std::collections::HashMap<String, String> {
 /// One `volume ls` row, with docker's field names (`Links` and `Size` are `N/A`
 /// outside `system df`).
 pub fn volume_row(v: &berth_api_types::volume::Volume) -> Value {
-    let labels: Vec<String> = v.labels.iter().map(|(k, val)| format!("{k}={val}")).collect();
+    let labels: Vec<String> = v
+        .labels
+        .iter()
+        .map(|(k, val)| format!("{k}={val}"))
+        .collect();
     let (links, size) = match &v.usage_data {
         Some(u) => (
             u.ref_count.to_string(),
@@ -779,19 +783,24 @@ pub fn render_volumes(
 }
 
 /// `system df -v`: images, containers and volumes one by one, as docker lists them.
-pub fn df_verbose(df: &berth_api_types::system::SystemDf, now: i64) -> Result<String, TemplateError> {
+pub fn df_verbose(
+    df: &berth_api_types::system::SystemDf,
+    now: i64,
+) -> Result<String, TemplateError> {
     let mut out = String::from("Images space usage:\n\n");
     let images: Vec<Value> = df
         .images
         .iter()
         .flat_map(|i| {
-            image_rows(i, false, true, now).into_iter().map(move |mut row| {
-                let shared = if i.shared_size >= 0 { i.shared_size } else { 0 };
-                row["SharedSize"] = json!(human_size(shared as f64));
-                row["UniqueSize"] = json!(human_size((i.size - shared).max(0) as f64));
-                row["Containers"] = json!(i.containers.max(0).to_string());
-                row
-            })
+            image_rows(i, false, true, now)
+                .into_iter()
+                .map(move |mut row| {
+                    let shared = if i.shared_size >= 0 { i.shared_size } else { 0 };
+                    row["SharedSize"] = json!(human_size(shared as f64));
+                    row["UniqueSize"] = json!(human_size((i.size - shared).max(0) as f64));
+                    row["Containers"] = json!(i.containers.max(0).to_string());
+                    row
+                })
         })
         .collect();
     let mut h = images_headers();
@@ -817,7 +826,12 @@ pub fn df_verbose(df: &berth_api_types::system::SystemDf, now: i64) -> Result<St
         &volumes,
         &volumes_headers(),
     )?);
-    let bc: i64 = df.build_cache.iter().filter(|b| !b.shared).map(|b| b.size).sum();
+    let bc: i64 = df
+        .build_cache
+        .iter()
+        .filter(|b| !b.shared)
+        .map(|b| b.size)
+        .sum();
     out.push_str(&format!("\nBuild cache usage: {}\n", human_size(bc as f64)));
     Ok(out)
 }

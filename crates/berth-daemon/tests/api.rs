@@ -676,7 +676,13 @@ fn volume_routes_map_to_the_engine_and_its_errors() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["Volumes"][0]["Name"], FAKE_VOLUME);
     assert_eq!(r.json()["Warnings"], serde_json::json!([]));
-    let f = srv.fake.volume_filters.lock().unwrap().clone().expect("filters");
+    let f = srv
+        .fake
+        .volume_filters
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("filters");
     assert_eq!(f.get("dangling"), ["true"]);
 
     let r = srv.call("GET", &format!("/volumes/{FAKE_VOLUME}"), None);
@@ -690,7 +696,10 @@ fn volume_routes_map_to_the_engine_and_its_errors() {
     assert_eq!(r.status, 409);
     assert!(r.json()["message"].as_str().unwrap().contains(FAKE_ID));
     assert_eq!(srv.call("DELETE", "/volumes/nope", None).status, 404);
-    assert_eq!(srv.call("DELETE", "/volumes/nope?force=1", None).status, 204);
+    assert_eq!(
+        srv.call("DELETE", "/volumes/nope?force=1", None).status,
+        204
+    );
 
     let r = srv.call(
         "POST",
@@ -702,6 +711,12 @@ fn volume_routes_map_to_the_engine_and_its_errors() {
         r.json(),
         serde_json::json!({"VolumesDeleted": ["old-vol"], "SpaceReclaimed": 42})
     );
-    let f = srv.fake.volume_filters.lock().unwrap().clone().expect("filters");
+    let f = srv
+        .fake
+        .volume_filters
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("filters");
     assert_eq!(f.get("label"), ["x"]);
 }

@@ -391,7 +391,10 @@ pub fn oci_spec(
         (&ctx.hostname_file, "/etc/hostname"),
         (&ctx.hosts, "/etc/hosts"),
     ] {
-        if let Some(host) = host.as_ref().filter(|_| !user_dests.contains(Path::new(dest))) {
+        if let Some(host) = host
+            .as_ref()
+            .filter(|_| !user_dests.contains(Path::new(dest)))
+        {
             extra.push(mount(dest, "bind", host, &["rbind", "rprivate"]));
         }
     }

@@ -6,7 +6,9 @@ use std::io::BufRead;
 use berth_api_types::volume::VolumeCreateRequest;
 
 use super::{for_each, parse_filters};
-use crate::cli::{VolumeCreateArgs, VolumeInspectArgs, VolumeLsArgs, VolumePruneArgs, VolumeRmArgs};
+use crate::cli::{
+    VolumeCreateArgs, VolumeInspectArgs, VolumeLsArgs, VolumePruneArgs, VolumeRmArgs,
+};
 use crate::format::{inspect_array, render_volumes};
 use crate::template::Template;
 use crate::units::human_size;
@@ -78,9 +80,8 @@ pub fn inspect(ctx: &mut Ctx<'_>, a: &VolumeInspectArgs) -> Result<i32, CliError
         }
     }
     match &template {
-        None => {
-            writeln!(ctx.out, "{}", inspect_array(&found)).map_err(CliError::io("writing output"))?
-        }
+        None => writeln!(ctx.out, "{}", inspect_array(&found))
+            .map_err(CliError::io("writing output"))?,
         Some(t) => {
             for bytes in &found {
                 let value: serde_json::Value = serde_json::from_slice(bytes)

@@ -267,7 +267,10 @@ fn default_cgroups_path(rec: &ContainerRecord, parent: &str) -> String {
 /// Whether the kernel has mount_setattr (Linux 5.12), for recursively read-only
 /// binds.
 fn kernel_has_mount_setattr() -> bool {
-    let release = rustix::system::uname().release().to_string_lossy().into_owned();
+    let release = rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned();
     let mut nums = release
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse::<u32>().ok());

@@ -478,7 +478,11 @@ pub(crate) fn restore(inner: &Arc<Inner>) -> EngineResult<()> {
     {
         let mut t = inner.table.write().expect("container table lock poisoned");
         for rec in records {
-            for m in rec.mounts.iter().filter(|m| m.kind == crate::volumes::mounts::VOLUME) {
+            for m in rec
+                .mounts
+                .iter()
+                .filter(|m| m.kind == crate::volumes::mounts::VOLUME)
+            {
                 inner.volumes.add_reference(&m.name, &rec.id);
             }
             t.names.insert(rec.name.clone(), rec.id.clone());
@@ -499,7 +503,11 @@ pub(crate) fn restore(inner: &Arc<Inner>) -> EngineResult<()> {
                 };
                 match state {
                     Some(v) if v["status"] != "stopped" => {
-                        for m in rec.mounts.iter().filter(|m| m.kind == crate::volumes::mounts::VOLUME) {
+                        for m in rec
+                            .mounts
+                            .iter()
+                            .filter(|m| m.kind == crate::volumes::mounts::VOLUME)
+                        {
                             inner.volumes.mark_mounted(&m.name, &rec.id);
                         }
                         {

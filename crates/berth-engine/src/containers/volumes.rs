@@ -42,7 +42,12 @@ impl Inner {
             let other = self.get(&name)?;
             inherited.extend(mounts::inherit(&other.record().mounts, read_only));
         }
-        let config_volumes: Vec<String> = config.volumes.iter().flatten().map(|(k, _)| k.clone()).collect();
+        let config_volumes: Vec<String> = config
+            .volumes
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect();
         let planned = mounts::plan(&config_volumes, hc, inherited)?;
         let mut out: Vec<MountRecord> = Vec::new();
         let mut created: Vec<String> = Vec::new();
@@ -67,7 +72,11 @@ impl Inner {
                     created.push(rec.name.clone());
                     self.volume_event("create", &rec.name, &[]);
                 }
-                m.source = self.volumes.data_path(&rec.name).to_string_lossy().into_owned();
+                m.source = self
+                    .volumes
+                    .data_path(&rec.name)
+                    .to_string_lossy()
+                    .into_owned();
                 m.name = rec.name;
                 m.driver = rec.driver;
                 // dockerd shows `z` for a local volume given without a mode, except the
@@ -201,7 +210,11 @@ impl Inner {
         if !anonymous {
             return;
         }
-        for m in rec.mounts.iter().filter(|m| m.kind == VOLUME && m.anonymous) {
+        for m in rec
+            .mounts
+            .iter()
+            .filter(|m| m.kind == VOLUME && m.anonymous)
+        {
             if matches!(self.volumes.remove(&m.name, false), Ok(true)) {
                 self.volume_event("destroy", &m.name, &[]);
             }

@@ -922,12 +922,29 @@ fn user_mounts_binds_volumes_and_tmpfs() {
     let s = gen(host(json!({"ReadonlyRootfs": true})), &busybox(), &f.ctx).spec;
     let m = mount_at(&s, "/data").expect("data");
     assert_eq!(m.source().as_deref(), Some(Path::new("/srv/data")));
-    assert_eq!(opts(m), ["rbind", "rprivate"], "a read-only rootfs leaves volumes writable");
-    assert_eq!(opts(mount_at(&s, "/conf").expect("conf")), ["rbind", "rprivate", "ro", "rro"]);
-    assert_eq!(opts(mount_at(&s, "/flat").expect("flat")), ["bind", "rslave", "ro"]);
+    assert_eq!(
+        opts(m),
+        ["rbind", "rprivate"],
+        "a read-only rootfs leaves volumes writable"
+    );
+    assert_eq!(
+        opts(mount_at(&s, "/conf").expect("conf")),
+        ["rbind", "rprivate", "ro", "rro"]
+    );
+    assert_eq!(
+        opts(mount_at(&s, "/flat").expect("flat")),
+        ["bind", "rslave", "ro"]
+    );
     assert_eq!(
         opts(mount_at(&s, "/t").expect("t")),
-        ["noexec", "nosuid", "nodev", "rprivate", "size=1m", "mode=1770"]
+        [
+            "noexec",
+            "nosuid",
+            "nodev",
+            "rprivate",
+            "size=1m",
+            "mode=1770"
+        ]
     );
     // The user's /etc/hosts replaces the daemon's.
     let hosts: Vec<_> = s
@@ -940,7 +957,9 @@ fn user_mounts_binds_volumes_and_tmpfs() {
     assert_eq!(hosts.len(), 1);
     assert_eq!(hosts[0].source().as_deref(), Some(Path::new("/srv/hosts")));
     assert_eq!(linux(&s).rootfs_propagation().as_deref(), Some("rslave"));
-    f.ctx.user_mounts.push(bind("/sh", "/srv/sh", false, "rshared"));
+    f.ctx
+        .user_mounts
+        .push(bind("/sh", "/srv/sh", false, "rshared"));
     let s = gen(host(json!({})), &busybox(), &f.ctx).spec;
     assert_eq!(linux(&s).rootfs_propagation().as_deref(), Some("rshared"));
     f.ctx.user_mounts.clear();

@@ -139,7 +139,7 @@ mod tests {
         std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o711)).unwrap();
         rustix::fs::mknodat(
             CWD,
-            &src.join("fifo"),
+            src.join("fifo"),
             FileType::Fifo,
             Mode::from_raw_mode(0o600),
             0,
@@ -155,7 +155,7 @@ mod tests {
                 tv_nsec: 0,
             },
         };
-        rustix::fs::utimensat(CWD, &src.join("a"), &old, AtFlags::empty()).unwrap();
+        rustix::fs::utimensat(CWD, src.join("a"), &old, AtFlags::empty()).unwrap();
 
         assert!(is_empty_dir(&dst));
         copy_up(&src, &dst).unwrap();

@@ -71,7 +71,10 @@ pub fn no_such_volume(name: &str) -> EngineError {
 /// Docker's rule for local volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
 pub fn validate_name(name: &str) -> EngineResult<()> {
     let ok = name.len() >= 2
-        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
@@ -414,9 +417,8 @@ impl VolumeStore {
             .map_err(|e| EngineError::BadParameter(e.to_string()))?;
         let all = match filters.get("all") {
             [] => true,
-            [v] => parse_bool(v).ok_or_else(|| {
-                EngineError::BadParameter(format!("invalid filter 'all={v}'"))
-            })?,
+            [v] => parse_bool(v)
+                .ok_or_else(|| EngineError::BadParameter(format!("invalid filter 'all={v}'")))?,
             _ => {
                 return Err(EngineError::BadParameter(
                     "invalid filter 'all': only one value is allowed".into(),
@@ -458,7 +460,11 @@ impl VolumeStore {
     /// whether this container had not mounted it yet.
     pub fn mount(&self, name: &str, container: &str) -> EngineResult<(PathBuf, bool)> {
         let mut st = self.lock();
-        let rec = st.vols.get(name).cloned().ok_or_else(|| no_such_volume(name))?;
+        let rec = st
+            .vols
+            .get(name)
+            .cloned()
+            .ok_or_else(|| no_such_volume(name))?;
         let data = self.data_path(name);
         let users = st.active.entry(name.to_string()).or_default();
         if users.contains(container) {
@@ -533,7 +539,9 @@ impl VolumeStore {
             name: rec.name.clone(),
             driver: rec.driver.clone(),
             mountpoint: self.data_path(&rec.name).to_string_lossy().into_owned(),
-            created_at: crate::timefmt::rfc3339_nanos(rec.created - rec.created.rem_euclid(1_000_000_000)),
+            created_at: crate::timefmt::rfc3339_nanos(
+                rec.created - rec.created.rem_euclid(1_000_000_000),
+            ),
             status: None,
             labels: rec.labels.clone(),
             scope: "local".into(),
@@ -578,7 +586,9 @@ fn mount_local(rec: &VolumeRecord, data: &Path) -> EngineResult<()> {
             parsed.data
         ))
     };
-    let c = |s: &[u8]| CString::new(s).map_err(|_| EngineError::BadParameter("NUL in a volume option".into()));
+    let c = |s: &[u8]| {
+        CString::new(s).map_err(|_| EngineError::BadParameter("NUL in a volume option".into()))
+    };
     let src = c(dev.as_bytes())?;
     let target = c(data.as_os_str().as_bytes())?;
     let fstype = c(typ.as_bytes())?;

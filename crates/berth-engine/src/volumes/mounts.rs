@@ -78,7 +78,9 @@ pub fn clean(p: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-const PROPAGATIONS: &[&str] = &["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+const PROPAGATIONS: &[&str] = &[
+    "private", "rprivate", "shared", "rshared", "slave", "rslave",
+];
 
 /// What a `-v` mode string (`ro,Z,rshared,nocopy`) says.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -37,7 +37,8 @@ impl Inner {
             .into_iter()
             .filter(|(_, refs)| dangling.is_none_or(|d| d == (*refs == 0)))
             .filter(|(v, _)| {
-                f.get("name").is_empty() || f.get("name").iter().any(|n| v.name.contains(n.as_str()))
+                f.get("name").is_empty()
+                    || f.get("name").iter().any(|n| v.name.contains(n.as_str()))
             })
             .filter(|(v, _)| f.exact_match("driver", &v.driver))
             .filter(|(v, _)| f.match_label(&v.labels))

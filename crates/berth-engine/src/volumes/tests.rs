@@ -26,11 +26,14 @@ fn names_follow_dockers_rule() {
     for ok in ["ab", "data", "my-vol_1.x", "0x", "A.b-c_d"] {
         assert!(validate_name(ok).is_ok(), "{ok}");
     }
-    for bad in ["", "a", "-ab", ".ab", "_ab", "a/b", "a b", "x@y", "/abs", "é-x"] {
+    for bad in [
+        "", "a", "-ab", ".ab", "_ab", "a/b", "a b", "x@y", "/abs", "é-x",
+    ] {
         let e = validate_name(bad).unwrap_err();
         assert_eq!(e.status(), 400, "{bad}");
         assert!(
-            e.to_string().contains(&format!("\"{bad}\" includes invalid characters")),
+            e.to_string()
+                .contains(&format!("\"{bad}\" includes invalid characters")),
             "{e}"
         );
     }
@@ -39,8 +42,16 @@ fn names_follow_dockers_rule() {
 #[test]
 fn local_options_are_checked() {
     assert!(validate_options("v", &no_map()).is_ok());
-    assert!(validate_options("v", &map(&[("type", "tmpfs"), ("device", "tmpfs"), ("o", "size=1m")])).is_ok());
-    assert!(validate_options("v", &map(&[("type", "none"), ("device", "/srv"), ("o", "bind")])).is_ok());
+    assert!(validate_options(
+        "v",
+        &map(&[("type", "tmpfs"), ("device", "tmpfs"), ("o", "size=1m")])
+    )
+    .is_ok());
+    assert!(validate_options(
+        "v",
+        &map(&[("type", "none"), ("device", "/srv"), ("o", "bind")])
+    )
+    .is_ok());
     let msg = |o: &[(&str, &str)]| validate_options("v", &map(o)).unwrap_err().to_string();
     assert!(msg(&[("bogus", "1")]).contains("invalid option: \"bogus\""));
     assert!(msg(&[("type", "tmpfs")]).contains("missing required option: \"device\""));
@@ -64,9 +75,13 @@ fn create_is_idempotent_and_persists_across_a_reopen() {
     let (again, created) = s.create("data", "local", &no_map(), &no_map()).unwrap();
     assert!(!created);
     assert_eq!(again, v);
-    let e = s.create("data", "nfs-plugin", &no_map(), &no_map()).unwrap_err();
+    let e = s
+        .create("data", "nfs-plugin", &no_map(), &no_map())
+        .unwrap_err();
     assert_eq!(e.status(), 409, "{e}");
-    let e = s.create("other", "nfs-plugin", &no_map(), &no_map()).unwrap_err();
+    let e = s
+        .create("other", "nfs-plugin", &no_map(), &no_map())
+        .unwrap_err();
     assert_eq!(e.status(), 404, "{e}");
     let (anon, _) = s.create("", "", &no_map(), &no_map()).unwrap();
     assert_eq!(anon.name.len(), 64);
@@ -80,7 +95,10 @@ fn create_is_idempotent_and_persists_across_a_reopen() {
     std::fs::create_dir_all(root.join(".removing-gone/_data")).unwrap();
     let s = VolumeStore::open(&root).unwrap();
     assert_eq!(s.get("data").unwrap(), v);
-    assert_eq!(std::fs::read_to_string(s.data_path("data").join("f")).unwrap(), "kept");
+    assert_eq!(
+        std::fs::read_to_string(s.data_path("data").join("f")).unwrap(),
+        "kept"
+    );
     assert!(s.get(&anon.name).unwrap().is_anonymous());
     assert_eq!(s.get("bare").unwrap().driver, "local");
     assert!(!root.join(".removing-gone").exists());
@@ -117,7 +135,8 @@ fn references_block_removal_and_prune() {
         labels: &none,
     };
     let (anon, _) = s.acquire(&anonymous, "c3").unwrap();
-    s.create("labelled", "", &no_map(), &map(&[("keep", "yes")])).unwrap();
+    s.create("labelled", "", &no_map(), &map(&[("keep", "yes")]))
+        .unwrap();
     s.create("plain", "", &no_map(), &no_map()).unwrap();
     std::fs::write(s.data_path("plain").join("f"), vec![0u8; 1000]).unwrap();
     // Only anonymous ones with all=false: the anonymous one is in use.
@@ -137,7 +156,10 @@ fn references_block_removal_and_prune() {
     let (gone, _) = s.prune(&Filters::new()).unwrap();
     assert_eq!(gone.len(), 2, "{gone:?}");
     assert!(s.list().is_empty());
-    assert!(!s.remove("shared", true).unwrap(), "force: a missing volume is fine");
+    assert!(
+        !s.remove("shared", true).unwrap(),
+        "force: a missing volume is fine"
+    );
     assert_eq!(s.remove("shared", false).unwrap_err().status(), 404);
     let mut f = Filters::new();
     f.add("until", "1h");
@@ -162,7 +184,9 @@ fn active_mounts_are_counted_per_container() {
 }
 
 fn bind(raw: &str) -> MountRecord {
-    mounts::parse_bind(raw, "").unwrap_or_else(|e| panic!("{raw}: {e}")).mount
+    mounts::parse_bind(raw, "")
+        .unwrap_or_else(|e| panic!("{raw}: {e}"))
+        .mount
 }
 
 fn bind_err(raw: &str) -> String {
@@ -172,21 +196,33 @@ fn bind_err(raw: &str) -> String {
 #[test]
 fn binds_parse_as_docker_parses_them() {
     let b = bind("/srv/data:/data");
-    assert_eq!((b.kind.as_str(), b.source.as_str(), b.destination.as_str()), ("bind", "/srv/data", "/data"));
+    assert_eq!(
+        (b.kind.as_str(), b.source.as_str(), b.destination.as_str()),
+        ("bind", "/srv/data", "/data")
+    );
     assert!(b.rw && b.create_source);
     assert_eq!((b.mode.as_str(), b.propagation.as_str()), ("", "rprivate"));
     let b = bind("/srv:/data/../x/:ro,Z,rshared");
     assert_eq!(b.destination, "/x");
     assert!(!b.rw);
-    assert_eq!((b.mode.as_str(), b.propagation.as_str()), ("ro,Z,rshared", "rshared"));
+    assert_eq!(
+        (b.mode.as_str(), b.propagation.as_str()),
+        ("ro,Z,rshared", "rshared")
+    );
     let v = bind("cache:/var/cache:nocopy");
     assert_eq!((v.kind.as_str(), v.name.as_str()), ("volume", "cache"));
     assert!(!v.copy_data && !v.anonymous && v.rw);
     let a = bind("/anon");
     assert!(a.anonymous && a.copy_data && a.name.is_empty());
 
-    assert_eq!(bind_err("/a:/b:/c:/d"), "invalid volume specification: '/a:/b:/c:/d'");
-    assert_eq!(bind_err("/foo:rw"), "invalid volume specification: '/foo:rw'");
+    assert_eq!(
+        bind_err("/a:/b:/c:/d"),
+        "invalid volume specification: '/a:/b:/c:/d'"
+    );
+    assert_eq!(
+        bind_err("/foo:rw"),
+        "invalid volume specification: '/foo:rw'"
+    );
     assert_eq!(bind_err(":/x"), "invalid volume specification: ':/x'");
     assert_eq!(bind_err("/a:/b:rx"), "invalid mode: rx");
     assert_eq!(bind_err("/a:/b:ro,rw"), "invalid mode: ro,rw");
@@ -220,8 +256,12 @@ fn mounts_are_checked_as_dockerd_checks_them() {
     assert_eq!(b.propagation, "rslave");
     let missing = format!("{src}/missing");
     assert_eq!(
-        mounts::parse_mount(&m("bind", &missing, "/x")).unwrap_err().to_string(),
-        format!("invalid mount config for type \"bind\": bind source path does not exist: {missing}")
+        mounts::parse_mount(&m("bind", &missing, "/x"))
+            .unwrap_err()
+            .to_string(),
+        format!(
+            "invalid mount config for type \"bind\": bind source path does not exist: {missing}"
+        )
     );
     let v = mounts::parse_mount(&Mount {
         volume_options: Some(VolumeOptions {
@@ -285,13 +325,20 @@ fn plan_combines_volumes_from_binds_mounts_and_config_volumes() {
         Some(true),
     );
     assert_eq!(inherited.len(), 2, "tmpfs mounts are not inherited");
-    assert!(inherited.iter().all(|p| !p.mount.rw && !p.mount.copy_data && p.inherited));
+    assert!(inherited
+        .iter()
+        .all(|p| !p.mount.rw && !p.mount.copy_data && p.inherited));
     let hc = HostConfig {
         binds: vec!["/host:/srv".into(), "named:/named".into()],
         tmpfs: map(&[("/run", "")]),
         ..HostConfig::default()
     };
-    let config = vec!["/data".to_string(), "/image-vol/".to_string(), "/run".to_string(), "/named".to_string()];
+    let config = vec![
+        "/data".to_string(),
+        "/image-vol/".to_string(),
+        "/run".to_string(),
+        "/named".to_string(),
+    ];
     let plan: Vec<Planned> = mounts::plan(&config, &hc, inherited).unwrap();
     let by: BTreeMap<&str, &Planned> = plan
         .iter()
@@ -301,8 +348,14 @@ fn plan_combines_volumes_from_binds_mounts_and_config_volumes() {
         by.keys().copied().collect::<Vec<_>>(),
         ["/data", "/image-vol", "/named", "/srv"]
     );
-    assert_eq!(by["/srv"].mount.source, "/host", "a bind overrides --volumes-from");
-    assert_eq!(by["/data"].mount.name, "old", "inherited covers the image volume");
+    assert_eq!(
+        by["/srv"].mount.source, "/host",
+        "a bind overrides --volumes-from"
+    );
+    assert_eq!(
+        by["/data"].mount.name, "old",
+        "inherited covers the image volume"
+    );
     assert!(by["/image-vol"].from_config && by["/image-vol"].mount.anonymous);
     assert_eq!(by["/named"].mount.name, "named");
 
@@ -329,6 +382,9 @@ fn plan_combines_volumes_from_binds_mounts_and_config_volumes() {
         mounts::parse_volumes_from("c1:ro").unwrap(),
         ("c1".to_string(), Some(true))
     );
-    assert_eq!(mounts::parse_volumes_from("c1").unwrap(), ("c1".to_string(), None));
+    assert_eq!(
+        mounts::parse_volumes_from("c1").unwrap(),
+        ("c1".to_string(), None)
+    );
     assert!(mounts::parse_volumes_from("c1:xx").is_err());
 }
