@@ -287,6 +287,12 @@ fn in_use_volumes_rm_v_prune_and_filters() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
     };
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .saturating_sub(1)
+        .to_string();
     for cli in Cli::all() {
         let c = &cli;
         let n = c.name;
@@ -451,6 +457,50 @@ fn in_use_volumes_rm_v_prune_and_filters() {
             volume_names(&d, c).is_empty(),
             "{n}: {:?}",
             volume_names(&d, c)
+        );
+        // What happened to the volumes, as events.
+        let busy = format!("busy-{n}");
+        let until = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1)
+        .to_string();
+        let events = d.ok(
+            c,
+            &[
+                "events",
+                "--since",
+                &since,
+                "--until",
+                &until,
+                "--filter",
+                "type=volume",
+                "--format",
+                "{{.Action}} {{.Actor.ID}}",
+            ],
+        );
+        for want in [
+            format!("create {busy}"),
+            format!("destroy {busy}"),
+            format!("destroy {p2}"),
+        ] {
+            assert!(
+                events.lines().any(|l| l == want),
+                "{n}: no {want:?} in\n{events}"
+            );
+        }
+        assert!(
+            events.lines().any(|l| l.starts_with("mount ")),
+            "{n}: {events}"
+        );
+        assert!(
+            events.lines().any(|l| l.starts_with("unmount ")),
+            "{n}: {events}"
+        );
+        assert!(
+            events.lines().any(|l| l.starts_with("prune")),
+            "{n}: {events}"
         );
     }
 }
