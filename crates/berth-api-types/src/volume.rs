@@ -1,5 +1,5 @@
-//! Volumes as `GET /system/df` lists them. (The volume endpoints come with their own
-//! issue.)
+//! Volumes: the model `GET /volumes`, `GET /volumes/{name}` and `GET /system/df` serve,
+//! and the bodies of create, list and prune.
 
 use std::collections::BTreeMap;
 
@@ -39,4 +39,46 @@ pub struct VolumeUsageData {
     pub size: i64,
     #[serde(rename = "RefCount")]
     pub ref_count: i64,
+}
+
+/// The body of `POST /volumes/create`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VolumeCreateRequest {
+    #[serde(rename = "Name", skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(rename = "Driver", skip_serializing_if = "String::is_empty")]
+    pub driver: String,
+    #[serde(
+        rename = "DriverOpts",
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
+    pub driver_opts: BTreeMap<String, String>,
+    #[serde(
+        rename = "Labels",
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `GET /volumes`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VolumeListResponse {
+    #[serde(rename = "Volumes", deserialize_with = "nullable")]
+    pub volumes: Vec<Volume>,
+    #[serde(rename = "Warnings", deserialize_with = "nullable")]
+    pub warnings: Vec<String>,
+}
+
+/// `POST /volumes/prune`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VolumePruneResponse {
+    #[serde(rename = "VolumesDeleted", deserialize_with = "nullable")]
+    pub volumes_deleted: Vec<String>,
+    #[serde(rename = "SpaceReclaimed")]
+    pub space_reclaimed: u64,
 }

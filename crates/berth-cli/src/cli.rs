@@ -101,9 +101,88 @@ pub enum Cmd {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCmd),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCmd),
     /// Manage Docker
     #[command(subcommand)]
     System(SystemCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VolumeCmd {
+    /// Create a volume
+    Create(VolumeCreateArgs),
+    /// List volumes
+    #[command(name = "ls", aliases = ["list"])]
+    Ls(VolumeLsArgs),
+    /// Display detailed information on one or more volumes
+    Inspect(VolumeInspectArgs),
+    /// Remove one or more volumes
+    #[command(alias = "remove")]
+    Rm(VolumeRmArgs),
+    /// Remove unused local volumes
+    Prune(VolumePruneArgs),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct VolumeCreateArgs {
+    /// Specify volume driver name
+    #[arg(short = 'd', long = "driver", default_value = "local")]
+    pub driver: String,
+    /// Set metadata for a volume
+    #[arg(long = "label")]
+    pub label: Vec<String>,
+    /// Specify volume name
+    #[arg(long = "name")]
+    pub name: Option<String>,
+    /// Set driver specific options
+    #[arg(short = 'o', long = "opt")]
+    pub opt: Vec<String>,
+    pub volume: Option<String>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct VolumeLsArgs {
+    /// Provide filter values (e.g. "dangling=true")
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    /// Only display volume names
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct VolumeInspectArgs {
+    #[arg(short = 'f', long = "format")]
+    pub format: Option<String>,
+    #[arg(required = true)]
+    pub volumes: Vec<String>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct VolumeRmArgs {
+    /// Force the removal of one or more volumes
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    #[arg(required = true)]
+    pub volumes: Vec<String>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct VolumePruneArgs {
+    /// Remove all unused volumes, not just anonymous ones (against API 1.41 every
+    /// unused volume goes either way)
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Provide filter values (e.g. "label=<label>")
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -266,6 +345,9 @@ pub struct ContainerFlags {
     pub memory_swap: Option<String>,
     #[arg(long = "memory-swappiness", allow_hyphen_values = true)]
     pub memory_swappiness: Option<i64>,
+    /// Attach a filesystem mount to the container
+    #[arg(long = "mount")]
+    pub mount: Vec<String>,
     /// Assign a name to the container
     #[arg(long = "name")]
     pub name: Option<String>,

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use berth_api_types::container::{
-    ContainerCreateRequest, DeviceMapping, EmptyObject, HealthConfig, HostConfig, LogConfig,
-    RestartPolicy, Ulimit,
+    BindOptions, ContainerCreateRequest, DeviceMapping, EmptyObject, HealthConfig, HostConfig,
+    LogConfig, Mount, RestartPolicy, TmpfsOptions, Ulimit, VolumeDriverConfig, VolumeOptions,
 };
 use berth_api_types::network::{NetworkingConfig, PortBinding};
 
@@ -268,6 +268,157 @@ pub fn memory_swap(s: &str) -> Result<i64, FlagError> {
     })
 }
 
+/// The fields of a `--mount` value: comma-separated, a field in double quotes may
+/// hold commas (docker reads the value as one CSV record).
+fn csv_fields(value: &str) -> Result<Vec<String>, FlagError> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err(bad("extraneous or missing \" in quoted-field"));
+    }
+    out.push(cur);
+    Ok(out)
+}
+
+fn flag_bool(key: &str, v: &str) -> Result<bool, FlagError> {
+    match v.to_ascii_lowercase().as_str() {
+        "" | "1" | "true" | "t" => Ok(true),
+        "0" | "false" | "f" => Ok(false),
+        _ => Err(bad(format!("invalid value for {key}: {v}"))),
+    }
+}
+
+/// `--mount type=bind|volume|tmpfs,source=…,target=…,readonly,…` → a `HostConfig.Mounts`
+/// entry, with docker's keys and checks (the daemon checks the rest).
+pub fn parse_mount(value: &str) -> Result<Mount, FlagError> {
+    let mut m = Mount {
+        kind: "volume".into(),
+        ..Mount::default()
+    };
+    let mut bind = BindOptions::default();
+    let mut has_bind = false;
+    let mut vol = VolumeOptions::default();
+    let mut has_vol = false;
+    let mut driver = VolumeDriverConfig::default();
+    let mut tmpfs = TmpfsOptions::default();
+    let mut has_tmpfs = false;
+    for field in csv_fields(value)? {
+        let (key, val) = match field.split_once('=') {
+            Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.to_string())),
+            None => (field.trim().to_ascii_lowercase(), None),
+        };
+        let val = match (key.as_str(), val) {
+            ("readonly" | "ro" | "volume-nocopy" | "bind-nonrecursive", None) => String::new(),
+            (_, None) => {
+                return Err(bad(format!(
+                    "invalid field '{field}' must be a key=value pair"
+                )))
+            }
+            (_, Some(v)) => v,
+        };
+        match key.as_str() {
+            "type" => m.kind = val.to_ascii_lowercase(),
+            "source" | "src" => m.source = val,
+            "target" | "dst" | "destination" => m.target = val,
+            "readonly" | "ro" => m.read_only = flag_bool(&key, &val)?,
+            "consistency" => m.consistency = val,
+            "bind-propagation" => {
+                has_bind = true;
+                bind.propagation = val.to_ascii_lowercase();
+            }
+            "bind-nonrecursive" => {
+                has_bind = true;
+                bind.non_recursive = flag_bool(&key, &val)?;
+            }
+            "bind-recursive" => {
+                has_bind = true;
+                bind.non_recursive = match val.as_str() {
+                    "enabled" => false,
+                    "disabled" => true,
+                    _ => {
+                        return Err(bad(format!(
+                            "invalid value for {key}: {val} (berth takes enabled or disabled)"
+                        )))
+                    }
+                };
+            }
+            "volume-nocopy" => {
+                has_vol = true;
+                vol.no_copy = flag_bool(&key, &val)?;
+            }
+            "volume-label" => {
+                has_vol = true;
+                let (k, v) = val.split_once('=').unwrap_or((val.as_str(), ""));
+                vol.labels.insert(k.to_string(), v.to_string());
+            }
+            "volume-driver" => {
+                has_vol = true;
+                driver.name = val;
+            }
+            "volume-opt" => {
+                has_vol = true;
+                let (k, v) = val.split_once('=').unwrap_or((val.as_str(), ""));
+                driver.options.insert(k.to_string(), v.to_string());
+            }
+            "tmpfs-size" => {
+                has_tmpfs = true;
+                tmpfs.size_bytes = ram_in_bytes(&val)
+                    .map_err(|_| bad(format!("invalid value for {key}: {val}")))?;
+            }
+            "tmpfs-mode" => {
+                has_tmpfs = true;
+                tmpfs.mode = u32::from_str_radix(val.trim_start_matches("0o"), 8)
+                    .map_err(|_| bad(format!("invalid value for {key}: {val}")))?;
+            }
+            _ => return Err(bad(format!("unexpected key '{key}' in '{field}'"))),
+        }
+    }
+    let mix = |what: &str| {
+        bad(format!(
+            "cannot mix '{what}-*' options with mount type '{}'",
+            m.kind
+        ))
+    };
+    if m.kind != "bind" && has_bind {
+        return Err(mix("bind"));
+    }
+    if m.kind != "volume" && has_vol {
+        return Err(mix("volume"));
+    }
+    if m.kind != "tmpfs" && has_tmpfs {
+        return Err(mix("tmpfs"));
+    }
+    if m.target.is_empty() {
+        return Err(bad("target is required"));
+    }
+    if has_bind {
+        m.bind_options = Some(bind);
+    }
+    if has_vol {
+        if !driver.name.is_empty() || !driver.options.is_empty() {
+            vol.driver_config = Some(driver);
+        }
+        m.volume_options = Some(vol);
+    }
+    if has_tmpfs {
+        m.tmpfs_options = Some(tmpfs);
+    }
+    Ok(m)
+}
+
 /// `-p [ip:][hostPort:]containerPort[/proto]` → (port key, binding).
 fn publish(spec: &str) -> Result<(String, PortBinding), FlagError> {
     let (addr, proto) = spec.rsplit_once('/').unwrap_or((spec, "tcp"));
@@ -467,8 +618,22 @@ pub fn build_create(
         return Err(bad("Conflicting options: --restart and --rm"));
     }
 
+    let mounts = f
+        .mount
+        .iter()
+        .map(|m| {
+            parse_mount(m).map_err(|e| {
+                bad(format!(
+                    "invalid argument \"{m}\" for \"--mount\" flag: {}",
+                    e.0
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
     let mut h = HostConfig {
         binds,
+        mounts,
         container_id_file: f.cidfile.clone().unwrap_or_default(),
         log_config: LogConfig {
             kind: f.log_driver.clone().unwrap_or_default(),
@@ -735,6 +900,57 @@ mod tests {
         assert!(
             err(&["--security-opt", "seccomp=/nonexistent.json", "busybox"])
                 .starts_with("opening seccomp profile (/nonexistent.json) failed")
+        );
+    }
+
+    #[test]
+    fn mounts_parse_as_docker_parses_them() {
+        let m = parse_mount("type=bind,src=/srv,dst=/data,ro,bind-propagation=rshared").unwrap();
+        assert_eq!(
+            (m.kind.as_str(), m.source.as_str(), m.target.as_str()),
+            ("bind", "/srv", "/data")
+        );
+        assert!(m.read_only);
+        assert_eq!(m.bind_options.unwrap().propagation, "rshared");
+        let m = parse_mount(
+            "target=/v,source=vol,volume-nocopy,volume-label=a=b,volume-opt=type=tmpfs,volume-opt=device=tmpfs,readonly=false",
+        )
+        .unwrap();
+        assert_eq!(m.kind, "volume", "volume is the default type");
+        assert!(!m.read_only);
+        let v = m.volume_options.unwrap();
+        assert!(v.no_copy);
+        assert_eq!(v.labels["a"], "b");
+        assert_eq!(v.driver_config.unwrap().options["type"], "tmpfs");
+        let m = parse_mount("type=tmpfs,destination=/t,tmpfs-size=64m,tmpfs-mode=1770").unwrap();
+        let t = m.tmpfs_options.unwrap();
+        assert_eq!((t.size_bytes, t.mode), (64 << 20, 0o1770));
+        let m = parse_mount(r#"type=bind,"source=/a,b",target=/c"#).unwrap();
+        assert_eq!(m.source, "/a,b");
+        let merr = |s: &str| parse_mount(s).unwrap_err().0;
+        assert_eq!(merr("type=bind,src=/a"), "target is required");
+        assert_eq!(
+            merr("type=bind,bogus,target=/x"),
+            "invalid field 'bogus' must be a key=value pair"
+        );
+        assert_eq!(
+            merr("type=bind,what=1,target=/x"),
+            "unexpected key 'what' in 'what=1'"
+        );
+        assert_eq!(
+            merr("type=bind,src=/a,target=/x,volume-nocopy"),
+            "cannot mix 'volume-*' options with mount type 'bind'"
+        );
+        assert_eq!(
+            merr("type=volume,target=/x,ro=maybe"),
+            "invalid value for ro: maybe"
+        );
+        let p = plan(&["--mount", "type=tmpfs,target=/t", "busybox"]);
+        assert_eq!(host(&p).mounts.len(), 1);
+        let e = err(&["--mount", "type=bind", "busybox"]);
+        assert!(
+            e.contains("invalid argument \"type=bind\" for \"--mount\" flag: target is required"),
+            "{e}"
         );
     }
 

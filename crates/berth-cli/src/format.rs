@@ -716,6 +716,126 @@ pub fn df_headers() -> std::collections::HashMap<String, String> {
     ])
 }
 
+pub const VOLUMES_DEFAULT: &str = "table {{.Driver}}\t{{.Name}}";
+
+pub fn volumes_headers() -> std::collections::HashMap<String, String> {
+    headers(&[
+        ("Name", "VOLUME NAME"),
+        ("Driver", "DRIVER"),
+        ("Scope", "SCOPE"),
+        ("Mountpoint", "MOUNTPOINT"),
+        ("Labels", "LABELS"),
+        ("Label", "LABEL"),
+        ("Links", "LINKS"),
+        ("Size", "SIZE"),
+    ])
+}
+
+/// One `volume ls` row, with docker's field names (`Links` and `Size` are `N/A`
+/// outside `system df`).
+pub fn volume_row(v: &berth_api_types::volume::Volume) -> Value {
+    let labels: Vec<String> = v
+        .labels
+        .iter()
+        .map(|(k, val)| format!("{k}={val}"))
+        .collect();
+    let (links, size) = match &v.usage_data {
+        Some(u) => (
+            u.ref_count.to_string(),
+            if u.size >= 0 {
+                human_size(u.size as f64)
+            } else {
+                "N/A".into()
+            },
+        ),
+        None => ("N/A".into(), "N/A".into()),
+    };
+    json!({
+        "Name": v.name,
+        "Driver": v.driver,
+        "Scope": v.scope,
+        "Mountpoint": v.mountpoint,
+        "Labels": labels.join(","),
+        "Links": links,
+        "Size": size,
+        "Group": "",
+        "Availability": "N/A",
+        "Status": "N/A",
+    })
+}
+
+/// Renders `volume ls` (docker's default table, names only with `quiet`).
+pub fn render_volumes(
+    list: &[berth_api_types::volume::Volume],
+    format: Option<&str>,
+    quiet: bool,
+) -> Result<String, TemplateError> {
+    let format = match format {
+        Some(f) if !f.is_empty() && f != "table" => f,
+        _ if quiet => "{{.Name}}",
+        _ => VOLUMES_DEFAULT,
+    };
+    let rows: Vec<Value> = list.iter().map(volume_row).collect();
+    if let Some(text) = json_rows(format, &rows) {
+        return Ok(text);
+    }
+    template::render_table_with(format, &rows, &volumes_headers(), PS_METHODS)
+}
+
+/// `system df -v`: images, containers and volumes one by one, as docker lists them.
+pub fn df_verbose(
+    df: &berth_api_types::system::SystemDf,
+    now: i64,
+) -> Result<String, TemplateError> {
+    let mut out = String::from("Images space usage:\n\n");
+    let images: Vec<Value> = df
+        .images
+        .iter()
+        .flat_map(|i| {
+            image_rows(i, false, true, now)
+                .into_iter()
+                .map(move |mut row| {
+                    let shared = if i.shared_size >= 0 { i.shared_size } else { 0 };
+                    row["SharedSize"] = json!(human_size(shared as f64));
+                    row["UniqueSize"] = json!(human_size((i.size - shared).max(0) as f64));
+                    row["Containers"] = json!(i.containers.max(0).to_string());
+                    row
+                })
+        })
+        .collect();
+    let mut h = images_headers();
+    h.insert("SharedSize".into(), "SHARED SIZE".into());
+    h.insert("UniqueSize".into(), "UNIQUE SIZE".into());
+    h.insert("Containers".into(), "CONTAINERS".into());
+    out.push_str(&template::render_table(
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}",
+        &images,
+        &h,
+    )?);
+    out.push_str("\nContainers space usage:\n\n");
+    let containers: Vec<Value> = df.containers.iter().map(|c| ps_row(c, true, now)).collect();
+    out.push_str(&template::render_table(
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}",
+        &containers,
+        &ps_headers(),
+    )?);
+    out.push_str("\nLocal Volumes space usage:\n\n");
+    let volumes: Vec<Value> = df.volumes.iter().map(volume_row).collect();
+    out.push_str(&template::render_table(
+        "table {{.Name}}\t{{.Links}}\t{{.Size}}",
+        &volumes,
+        &volumes_headers(),
+    )?);
+    let bc: i64 = df
+        .build_cache
+        .iter()
+        .filter(|b| !b.shared)
+        .map(|b| b.size)
+        .sum();
+    out.push_str(&format!("\nBuild cache usage: {}\n", human_size(bc as f64)));
+    Ok(out)
+}
+
 /// A JSON object of `pairs`, for templates.
 pub fn object(pairs: Vec<(&str, Value)>) -> Value {
     Value::Object(

@@ -744,3 +744,122 @@ fn history_table_quiet_and_errors() {
         )
     );
 }
+
+#[test]
+fn volume_commands_speak_dockers_api_and_print_like_docker() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start(dir.path(), "1.41", |r: &Recorded| {
+        let vol = |name: &str| {
+            json!({"Name": name, "Driver": "local", "Mountpoint": format!("/v/{name}/_data"),
+                   "Labels": {"tier": "db"}, "Scope": "local", "Options": null})
+        };
+        match r.path() {
+            "/v1.41/volumes/create" => {
+                Reply::json(201, vol(r.json()["Name"].as_str().unwrap_or("anon")))
+            }
+            "/v1.41/volumes" => Reply::json(
+                200,
+                json!({"Volumes": [vol("zeta"), vol("alpha")], "Warnings": null}),
+            ),
+            "/v1.41/volumes/alpha" if r.method == "GET" => Reply::json(200, vol("alpha")),
+            "/v1.41/volumes/busy" => Reply::error(409, "remove busy: volume is in use - [abc]"),
+            "/v1.41/volumes/prune" => Reply::json(
+                200,
+                json!({"VolumesDeleted": ["old"], "SpaceReclaimed": 2048}),
+            ),
+            p if p.starts_with("/v1.41/volumes/") && r.method == "DELETE" => Reply::empty(204),
+            _ => Reply::error(404, "get nope: no such volume"),
+        }
+    })
+    .unwrap();
+    let o = berth(
+        &server,
+        &[
+            "volume",
+            "create",
+            "-o",
+            "type=tmpfs",
+            "--label",
+            "tier=db",
+            "data",
+        ],
+        b"",
+    );
+    assert_eq!((o.code, o.out.as_str()), (0, "data\n"), "{}", o.err);
+    let body = server.requests()[0].json();
+    assert_eq!(
+        body,
+        json!({"Name": "data", "Driver": "local", "DriverOpts": {"type": "tmpfs"}, "Labels": {"tier": "db"}})
+    );
+    let o = berth(&server, &["volume", "create", "--name", "a", "b"], b"");
+    assert_eq!(o.code, 1);
+    assert!(o.err.contains("conflicting options"), "{}", o.err);
+
+    let o = berth(&server, &["volume", "ls"], b"");
+    assert_eq!(
+        o.out, "DRIVER    VOLUME NAME\nlocal     alpha\nlocal     zeta\n",
+        "sorted by name"
+    );
+    let o = berth(
+        &server,
+        &["volume", "ls", "-q", "--filter", "dangling=true"],
+        b"",
+    );
+    assert_eq!(o.out, "alpha\nzeta\n");
+    let last = server.requests().pop().unwrap();
+    let f: serde_json::Value = serde_json::from_str(&last.query("filters")[0]).unwrap();
+    assert_eq!(f, json!({"dangling": {"true": true}}));
+    let o = berth(
+        &server,
+        &[
+            "volume",
+            "ls",
+            "--format",
+            "{{.Name}} {{.Label \"tier\"}} {{.Links}}",
+        ],
+        b"",
+    );
+    assert_eq!(o.out, "alpha db N/A\nzeta db N/A\n");
+
+    let o = berth(
+        &server,
+        &[
+            "volume",
+            "inspect",
+            "-f",
+            "{{.Mountpoint}}",
+            "alpha",
+            "nope",
+        ],
+        b"",
+    );
+    assert_eq!(o.code, 1);
+    assert_eq!(o.out, "/v/alpha/_data\n");
+    assert_eq!(
+        o.err,
+        "Error response from daemon: get nope: no such volume\n"
+    );
+
+    let o = berth(&server, &["volume", "rm", "-f", "x", "busy"], b"");
+    assert_eq!((o.code, o.out.as_str()), (1, "x\n"));
+    assert!(o.err.contains("volume is in use - [abc]"), "{}", o.err);
+    assert!(server
+        .requests()
+        .iter()
+        .any(|r| r.path() == "/v1.41/volumes/x" && r.query("force") == ["1"]));
+
+    let o = berth(&server, &["volume", "prune"], b"n\n");
+    assert_eq!(
+        o.out,
+        "WARNING! This will remove all local volumes not used by at least one container.\nAre you sure you want to continue? [y/N] "
+    );
+    let o = berth(
+        &server,
+        &["volume", "prune", "-f", "--filter", "label=x"],
+        b"",
+    );
+    assert_eq!(
+        o.out,
+        "Deleted Volumes:\nold\n\nTotal reclaimed space: 2.048kB\n"
+    );
+}

@@ -1,5 +1,5 @@
-//! The typed endpoints: containers, exec, images and system, one method per call the
-//! CLI makes, named after the endpoint.
+//! The typed endpoints: containers, exec, images, volumes and system, one method per
+//! call the CLI makes, named after the endpoint.
 
 use std::io::Read;
 
@@ -14,6 +14,9 @@ use berth_api_types::image::{
     JsonMessage,
 };
 use berth_api_types::system::{EventMessage, Info, SystemDf, Version};
+use berth_api_types::volume::{
+    Volume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse,
+};
 use berth_api_types::Filters;
 use serde::{Deserialize, Serialize};
 
@@ -698,6 +701,54 @@ impl Client {
         };
         let resp = self.request("POST", "/images/load", &q, body)?;
         Ok(JsonStream::new(resp.body, "load progress".into()))
+    }
+
+    // ---- volumes ----
+
+    pub fn create_volume(&self, req: &VolumeCreateRequest) -> Result<Volume, ClientError> {
+        self.request("POST", "/volumes/create", &Query::new(), Body::json(req))?
+            .json()
+    }
+
+    pub fn list_volumes(&self, filters: &Filters) -> Result<VolumeListResponse, ClientError> {
+        let mut q = Query::new();
+        filters_query(&mut q, filters);
+        self.request("GET", "/volumes", &q, Body::Empty)?.json()
+    }
+
+    pub fn inspect_volume(&self, name: &str) -> Result<Volume, ClientError> {
+        self.request(
+            "GET",
+            &format!("/volumes/{name}"),
+            &Query::new(),
+            Body::Empty,
+        )?
+        .json()
+    }
+
+    /// The inspect answer as the daemon sent it (for `volume inspect`'s output).
+    pub fn inspect_volume_bytes(&self, name: &str) -> Result<Vec<u8>, ClientError> {
+        self.request(
+            "GET",
+            &format!("/volumes/{name}"),
+            &Query::new(),
+            Body::Empty,
+        )?
+        .bytes()
+    }
+
+    pub fn remove_volume(&self, name: &str, force: bool) -> Result<(), ClientError> {
+        let mut q = Query::new();
+        q.flag("force", force);
+        self.request("DELETE", &format!("/volumes/{name}"), &q, Body::Empty)?;
+        Ok(())
+    }
+
+    pub fn prune_volumes(&self, filters: &Filters) -> Result<VolumePruneResponse, ClientError> {
+        let mut q = Query::new();
+        filters_query(&mut q, filters);
+        self.request("POST", "/volumes/prune", &q, Body::Empty)?
+            .json()
     }
 }
 

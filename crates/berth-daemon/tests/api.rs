@@ -700,3 +700,71 @@ GET /v1.41/containers/c1/archive?path=%2Ff HTTP/1.1\r\nHost: x\r\nConnection: cl
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["message"], "extraction point is not a directory");
 }
+
+#[test]
+fn volume_routes_map_to_the_engine_and_its_errors() {
+    let srv = TestServer::start(Fake::default());
+    let r = srv.call(
+        "POST",
+        "/v1.41/volumes/create",
+        Some(br#"{"Name":"data","Labels":{"a":"b"}}"#),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["Name"], "data");
+    assert_eq!(r.json()["Labels"]["a"], "b");
+    // An empty body is an anonymous volume, not an error.
+    let r = srv.call("POST", "/volumes/create", None);
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    let r = srv.call(
+        "GET",
+        "/v1.41/volumes?filters=%7B%22dangling%22%3A%5B%22true%22%5D%7D",
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["Volumes"][0]["Name"], FAKE_VOLUME);
+    assert_eq!(r.json()["Warnings"], serde_json::json!([]));
+    let f = srv
+        .fake
+        .volume_filters
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("filters");
+    assert_eq!(f.get("dangling"), ["true"]);
+
+    let r = srv.call("GET", &format!("/volumes/{FAKE_VOLUME}"), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["Mountpoint"], "/fake/volumes/fake-vol/_data");
+    let r = srv.call("GET", "/volumes/nope", None);
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["message"], "get nope: no such volume");
+
+    let r = srv.call("DELETE", &format!("/volumes/{FAKE_VOLUME}"), None);
+    assert_eq!(r.status, 409);
+    assert!(r.json()["message"].as_str().unwrap().contains(FAKE_ID));
+    assert_eq!(srv.call("DELETE", "/volumes/nope", None).status, 404);
+    assert_eq!(
+        srv.call("DELETE", "/volumes/nope?force=1", None).status,
+        204
+    );
+
+    let r = srv.call(
+        "POST",
+        "/volumes/prune?filters=%7B%22label%22%3A%5B%22x%22%5D%7D",
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"VolumesDeleted": ["old-vol"], "SpaceReclaimed": 42})
+    );
+    let f = srv
+        .fake
+        .volume_filters
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("filters");
+    assert_eq!(f.get("label"), ["x"]);
+}

@@ -19,6 +19,7 @@ use berth_api_types::image::{
     ImageDeleteResponseItem, ImageHistoryItem, ImageInspect, ImageSummary,
 };
 use berth_api_types::system::{EventMessage, Info, SystemDf, Version};
+use berth_api_types::volume::{Volume, VolumeCreateRequest, VolumeListResponse};
 use berth_api_types::Filters;
 
 /// Why an engine operation failed. The daemon maps the kind to an HTTP status once, at
@@ -333,4 +334,18 @@ pub trait Engine: Send + Sync + 'static {
     /// Filters `dangling` (default true: untagged images only), `until`, `label`,
     /// `label!`. Images that containers use are left alone.
     fn images_prune(&self, filters: Filters) -> EngineResult<ImagePruneReport>;
+
+    // --- volumes ---
+    /// Creates a volume (a random name when none is given), or returns the one of
+    /// that name.
+    fn volume_create(&self, req: VolumeCreateRequest) -> EngineResult<Volume>;
+    /// Filters `dangling`, `name`, `label`, `driver`.
+    fn volume_list(&self, filters: Filters) -> EngineResult<VolumeListResponse>;
+    fn volume_inspect(&self, name: &str) -> EngineResult<Volume>;
+    /// 409 while a container (running or not) uses it; `force` only makes a missing
+    /// volume not an error.
+    fn volume_remove(&self, name: &str, force: bool) -> EngineResult<()>;
+    /// Removes unused volumes: filters `label`, `label!`, and `all` (default true,
+    /// API 1.41's behaviour; false: only anonymous volumes).
+    fn volumes_prune(&self, filters: Filters) -> EngineResult<PruneReport>;
 }

@@ -16,6 +16,7 @@ use berth_api_types::image::{
     ImageDeleteResponseItem, ImageHistoryItem, ImageInspect, ImageSummary,
 };
 use berth_api_types::system::{Info, SystemDf, Version};
+use berth_api_types::volume::{Volume, VolumeCreateRequest, VolumeListResponse};
 use berth_api_types::Filters;
 
 use crate::api::{
@@ -93,7 +94,8 @@ impl LocalEngine {
             let _ = berth_sys::spread_subdirectories(&d);
         }
         let images = ImageService::open(&config.data_root)?;
-        let inner = Arc::new(Inner::new(config, images));
+        let volumes = crate::volumes::VolumeStore::open(&config.data_root.join("volumes"))?;
+        let inner = Arc::new(Inner::new(config, images, volumes));
         restore(&inner)?;
         Ok(Arc::new(LocalEngine { inner }))
     }
@@ -210,7 +212,7 @@ impl Engine for LocalEngine {
             layers_size: self.inner.images.layers_size()?,
             images: self.inner.images.list(true, Filters::default(), false)?,
             containers: self.inner.df_containers(),
-            volumes: Vec::new(),
+            volumes: self.inner.df_volumes(),
             build_cache: Vec::new(),
         })
     }
@@ -340,8 +342,8 @@ impl Engine for LocalEngine {
         self.inner.wait(id, condition)
     }
 
-    fn container_remove(&self, id: &str, force: bool, _volumes: bool) -> EngineResult<()> {
-        self.inner.remove(id, force)
+    fn container_remove(&self, id: &str, force: bool, volumes: bool) -> EngineResult<()> {
+        self.inner.remove(id, force, volumes)
     }
 
     fn container_resize(&self, id: &str, height: u16, width: u16) -> EngineResult<()> {
@@ -482,5 +484,25 @@ impl Engine for LocalEngine {
             [("reclaimed".to_string(), report.space_reclaimed.to_string())].into(),
         );
         Ok(report)
+    }
+
+    fn volume_create(&self, req: VolumeCreateRequest) -> EngineResult<Volume> {
+        self.inner.volume_create(req)
+    }
+
+    fn volume_list(&self, filters: Filters) -> EngineResult<VolumeListResponse> {
+        self.inner.volume_list(filters)
+    }
+
+    fn volume_inspect(&self, name: &str) -> EngineResult<Volume> {
+        self.inner.volume_inspect(name)
+    }
+
+    fn volume_remove(&self, name: &str, force: bool) -> EngineResult<()> {
+        self.inner.volume_remove(name, force)
+    }
+
+    fn volumes_prune(&self, filters: Filters) -> EngineResult<PruneReport> {
+        self.inner.volumes_prune(filters)
     }
 }

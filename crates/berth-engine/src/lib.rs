@@ -20,6 +20,7 @@ pub mod store;
 pub mod system;
 pub mod timefmt;
 pub mod top;
+pub mod volumes;
 
 pub use api::{Engine, EngineError, EngineResult};
 pub use engine::{EngineConfig, LocalEngine};

@@ -169,6 +169,29 @@ pub struct SpecContext {
     pub containers: BTreeMap<String, JoinedContainer>,
     /// Where host devices are found for `Privileged` (normally /dev).
     pub host_dev: PathBuf,
+    /// The binds, volumes and tmpfs mounts the request asked for, resolved on the
+    /// host by the engine. They take the place of the default mounts and /etc files
+    /// at the same destination, and stay writable under `ReadonlyRootfs`.
+    pub user_mounts: Vec<UserMount>,
+    /// Read-only binds are made read-only with their submounts (`rro`, which needs
+    /// mount_setattr: Linux 5.12), not only at the top.
+    pub recursive_readonly: bool,
+}
+
+/// A bind, volume or tmpfs mount of the request, resolved on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserMount {
+    /// Absolute, cleaned.
+    pub destination: String,
+    /// The host directory or file bound there; None for a tmpfs.
+    pub source: Option<PathBuf>,
+    /// tmpfs options (`size=64m,mode=1777,ro`).
+    pub tmpfs_options: String,
+    pub read_only: bool,
+    /// `rprivate` (the default), `rshared`, `rslave`, …
+    pub propagation: String,
+    /// With the source's submounts (`rbind`, the default).
+    pub recursive: bool,
 }
 
 impl SpecContext {
@@ -192,6 +215,8 @@ impl SpecContext {
             cgroup_v2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
             containers: BTreeMap::new(),
             host_dev: PathBuf::from("/dev"),
+            user_mounts: Vec::new(),
+            recursive_readonly: false,
         }
     }
 }
@@ -351,6 +376,12 @@ pub fn oci_spec(
     }
 
     // --- mounts ---
+    let user = ctx
+        .user_mounts
+        .iter()
+        .map(|m| user_mount(m, ctx.recursive_readonly))
+        .collect::<Result<Vec<_>, _>>()?;
+    let user_dests: HashSet<PathBuf> = user.iter().map(|m| m.destination().clone()).collect();
     let mut extra = Vec::new();
     for (dest, opts) in &hc.tmpfs {
         extra.push(tmpfs_mount(dest, opts)?);
@@ -360,12 +391,19 @@ pub fn oci_spec(
         (&ctx.hostname_file, "/etc/hostname"),
         (&ctx.hosts, "/etc/hosts"),
     ] {
-        if let Some(host) = host {
+        if let Some(host) = host
+            .as_ref()
+            .filter(|_| !user_dests.contains(Path::new(dest)))
+        {
             extra.push(mount(dest, "bind", host, &["rbind", "rprivate"]));
         }
     }
-    let user_dests: HashSet<PathBuf> = extra.iter().map(|m| m.destination().clone()).collect();
-    mounts.retain(|m| !user_dests.contains(m.destination()));
+    let taken: HashSet<PathBuf> = extra
+        .iter()
+        .chain(&user)
+        .map(|m| m.destination().clone())
+        .collect();
+    mounts.retain(|m| !taken.contains(m.destination()));
     if hc.readonly_rootfs {
         for m in mounts.iter_mut().chain(extra.iter_mut()) {
             let d = m.destination().to_string_lossy();
@@ -382,6 +420,8 @@ pub fn oci_spec(
         }
     }
     mounts.extend(extra);
+    // The user's binds and volumes keep their own mode under a read-only rootfs.
+    mounts.extend(user);
     let mut process_args = process.args().clone().unwrap_or_default();
     if hc.resources.init == Some(true) {
         let Some(init) = &ctx.init_path else {
@@ -461,6 +501,13 @@ pub fn oci_spec(
     linux.set_uid_mappings(None);
     linux.set_gid_mappings(None);
     linux.set_namespaces(Some(namespaces));
+    // A shared (or slave) bind needs the container's root to propagate too.
+    let props = || ctx.user_mounts.iter().map(|m| m.propagation.as_str());
+    if props().any(|p| matches!(p, "shared" | "rshared")) {
+        linux.set_rootfs_propagation(Some("rshared".into()));
+    } else if props().any(|p| matches!(p, "slave" | "rslave")) {
+        linux.set_rootfs_propagation(Some("rslave".into()));
+    }
     linux.set_resources(Some(resources));
     linux.set_cgroups_path(Some(PathBuf::from(parent).join(&ctx.id)));
     linux.set_devices(Some(devices));
@@ -1140,6 +1187,27 @@ const TMPFS_KEYS: &[&str] = &[
     "mpol",
     "huge",
 ];
+
+/// A bind or volume (`rbind` unless non-recursive, `rprivate` unless told, `ro` and,
+/// where the kernel can, `rro`) or a tmpfs of the request.
+fn user_mount(m: &UserMount, recursive_readonly: bool) -> Result<Mount, SpecError> {
+    let Some(src) = &m.source else {
+        return tmpfs_mount(&m.destination, &m.tmpfs_options);
+    };
+    let mut opts = vec![if m.recursive { "rbind" } else { "bind" }];
+    opts.push(if m.propagation.is_empty() {
+        "rprivate"
+    } else {
+        &m.propagation
+    });
+    if m.read_only {
+        opts.push("ro");
+        if m.recursive && recursive_readonly {
+            opts.push("rro");
+        }
+    }
+    Ok(mount(&m.destination, "bind", src, &opts))
+}
 
 /// `--tmpfs /dst:opts`: Docker starts from `noexec,nosuid,nodev,rprivate`, appends the
 /// user's options and merges them, a later option winning over an earlier one.

@@ -93,6 +93,8 @@ pub struct ContainerRecord {
     pub resolv_conf_path: PathBuf,
     pub hosts_path: PathBuf,
     pub hostname_path: PathBuf,
+    /// Its binds, volumes and tmpfs mounts (`Mounts` of inspect), resolved at create.
+    pub mounts: Vec<crate::volumes::mounts::MountRecord>,
 }
 
 /// Writes `data` to `path` atomically (a temporary file, then a rename) but without

@@ -502,6 +502,11 @@ const CHECKED: &[(&str, &str, u16)] = &[
     ("GET", "/containers/{id}/json", 404),
     ("GET", "/images/{name}/json", 404),
     ("GET", "/exec/{id}/json", 404),
+    ("POST", "/volumes/create", 201),
+    ("GET", "/volumes", 200),
+    ("GET", "/volumes/{name}", 200),
+    ("POST", "/volumes/prune", 200),
+    ("GET", "/volumes/{name}", 404),
 ];
 
 #[test]
@@ -1079,6 +1084,41 @@ fn served_json_matches_the_engine_api_swagger() {
         200,
         &history_exceptions(),
     );
+    // Volumes: one kept (so /system/df lists it), one pruned by its label.
+    for (name, labels) in [
+        ("schema-vol", json!({"tier": "db"})),
+        ("prune-me", json!({"prune": "yes"})),
+    ] {
+        c.check(
+            "POST",
+            "/volumes/create",
+            "/v1.41/volumes/create",
+            Some(&json!({"Name": name, "Labels": labels})),
+            201,
+            &Exceptions::default(),
+        );
+    }
+    if let Some(v) = c.check(
+        "GET",
+        "/volumes",
+        "/v1.41/volumes",
+        None,
+        200,
+        &Exceptions::default(),
+    ) {
+        if v["Volumes"].as_array().is_none_or(|l| l.len() != 2) {
+            c.problems
+                .push(format!("GET /volumes: want the two volumes made: {v}"));
+        }
+    }
+    c.check(
+        "GET",
+        "/volumes/{name}",
+        "/v1.41/volumes/schema-vol",
+        None,
+        200,
+        &Exceptions::default(),
+    );
     c.check(
         "GET",
         "/system/df",
@@ -1087,6 +1127,19 @@ fn served_json_matches_the_engine_api_swagger() {
         200,
         &df_exceptions(),
     );
+    if let Some(v) = c.check(
+        "POST",
+        "/volumes/prune",
+        "/v1.41/volumes/prune?filters=%7B%22label%22%3A%5B%22prune%3Dyes%22%5D%7D",
+        None,
+        200,
+        &Exceptions::default(),
+    ) {
+        if v["VolumesDeleted"] != json!(["prune-me"]) {
+            c.problems
+                .push(format!("POST /volumes/prune (label prune=yes): {v}"));
+        }
+    }
 
     c.check(
         "POST",
@@ -1121,6 +1174,7 @@ fn served_json_matches_the_engine_api_swagger() {
         ),
         ("/images/{name}/json", "/v1.41/images/no-such-image:1/json"),
         ("/exec/{id}/json", "/v1.41/exec/no-such-exec/json"),
+        ("/volumes/{name}", "/v1.41/volumes/no-such-volume"),
     ] {
         if let Some(v) = c.check(
             "GET",

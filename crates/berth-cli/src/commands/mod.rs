@@ -6,10 +6,11 @@ pub mod cp;
 pub mod images;
 pub mod run;
 pub mod system;
+pub mod volumes;
 
 use berth_api_types::Filters;
 
-use crate::cli::{Cmd, ContainerCmd, ImageCmd, InspectArgs, SystemCmd};
+use crate::cli::{Cmd, ContainerCmd, ImageCmd, InspectArgs, SystemCmd, VolumeCmd};
 use crate::{CliError, Ctx};
 
 /// Runs one parsed command; errors are printed here.
@@ -72,6 +73,11 @@ pub fn dispatch(ctx: &mut Ctx<'_>, cmd: Cmd) -> i32 {
         Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => images::save(ctx, &a),
         Cmd::History(a) | Cmd::Image(ImageCmd::History(a)) => images::history(ctx, &a),
         Cmd::Image(ImageCmd::Prune(a)) => images::prune(ctx, &a),
+        Cmd::Volume(VolumeCmd::Create(a)) => volumes::create(ctx, &a),
+        Cmd::Volume(VolumeCmd::Ls(a)) => volumes::ls(ctx, &a),
+        Cmd::Volume(VolumeCmd::Inspect(a)) => volumes::inspect(ctx, &a),
+        Cmd::Volume(VolumeCmd::Rm(a)) => volumes::rm(ctx, &a),
+        Cmd::Volume(VolumeCmd::Prune(a)) => volumes::prune(ctx, &a),
     };
     match result {
         Ok(code) => code,

@@ -226,6 +226,15 @@ pub fn version(ctx: &mut Ctx<'_>, a: &FormatArgs) -> Result<i32, CliError> {
 
 pub fn df(ctx: &mut Ctx<'_>, a: &DfArgs) -> Result<i32, CliError> {
     let df = ctx.client.system_df()?;
+    if a.verbose
+        && a.format
+            .as_deref()
+            .is_none_or(|f| f.is_empty() || f == "table")
+    {
+        let text = crate::format::df_verbose(&df, now_unix())?;
+        out(ctx, &text)?;
+        return Ok(0);
+    }
     let format = match &a.format {
         Some(f) if !f.is_empty() && f != "table" => f.clone(),
         _ => DF_DEFAULT.to_string(),

@@ -7,6 +7,7 @@ mod exec;
 mod images;
 mod streams;
 mod system;
+mod volumes;
 
 use berth_api_types::system::{ApiVersion, API_VERSION, MIN_API_VERSION};
 use berth_engine::Engine;
@@ -236,6 +237,12 @@ fn route(ctx: &mut Ctx<'_>) -> HandlerResult {
             let name_and_op = &trimmed["images/".len()..];
             images::by_name(ctx, &method, name_and_op)
         }
+
+        ("POST", ["volumes", "create"]) => volumes::create(ctx),
+        ("POST", ["volumes", "prune"]) => volumes::prune(ctx),
+        ("GET", ["volumes"]) => volumes::list(ctx),
+        ("GET", ["volumes", name]) => volumes::inspect(ctx, name),
+        ("DELETE", ["volumes", name]) => volumes::remove(ctx, name),
         _ => Err(ApiError::no_route()),
     }
 }

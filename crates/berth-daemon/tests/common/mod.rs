@@ -22,6 +22,7 @@ use berth_api_types::image::{
 use berth_api_types::system::{
     ComponentVersion, EventActor, EventMessage, Info, SystemDf, Version, VersionPlatform,
 };
+use berth_api_types::volume::{Volume, VolumeCreateRequest, VolumeListResponse};
 use berth_api_types::Filters;
 use berth_daemon::{Host, Listener, Server, ServerHandle};
 use berth_engine::api::*;
@@ -51,6 +52,8 @@ pub struct Fake {
     pub saved: Mutex<Vec<String>>,
     /// The filters of the last image prune.
     pub prune_filters: Mutex<Option<Filters>>,
+    /// The filters of the last volume list or prune.
+    pub volume_filters: Mutex<Option<Filters>>,
 }
 
 /// What the fake's save writes for `names`: big enough for several chunks.
@@ -479,6 +482,54 @@ impl Engine for Fake {
             untagged: Some(name.to_string()),
             deleted: None,
         }])
+    }
+
+    // The fake knows one volume, FAKE_VOLUME, in use by FAKE_ID.
+    fn volume_create(&self, req: VolumeCreateRequest) -> EngineResult<Volume> {
+        Ok(fake_volume(&req.name, req.labels))
+    }
+    fn volume_list(&self, filters: Filters) -> EngineResult<VolumeListResponse> {
+        *self.volume_filters.lock().unwrap() = Some(filters);
+        Ok(VolumeListResponse {
+            volumes: vec![fake_volume(FAKE_VOLUME, BTreeMap::new())],
+            warnings: Vec::new(),
+        })
+    }
+    fn volume_inspect(&self, name: &str) -> EngineResult<Volume> {
+        if name != FAKE_VOLUME {
+            return Err(EngineError::NotFound(format!("get {name}: no such volume")));
+        }
+        Ok(fake_volume(name, BTreeMap::new()))
+    }
+    fn volume_remove(&self, name: &str, force: bool) -> EngineResult<()> {
+        match name {
+            FAKE_VOLUME => Err(EngineError::Conflict(format!(
+                "remove {name}: volume is in use - [{FAKE_ID}]"
+            ))),
+            _ if force => Ok(()),
+            _ => Err(EngineError::NotFound(format!("get {name}: no such volume"))),
+        }
+    }
+    fn volumes_prune(&self, filters: Filters) -> EngineResult<PruneReport> {
+        *self.volume_filters.lock().unwrap() = Some(filters);
+        Ok(PruneReport {
+            deleted: vec!["old-vol".into()],
+            space_reclaimed: 42,
+        })
+    }
+}
+
+pub const FAKE_VOLUME: &str = "fake-vol";
+
+fn fake_volume(name: &str, labels: BTreeMap<String, String>) -> Volume {
+    Volume {
+        name: name.to_string(),
+        driver: "local".into(),
+        mountpoint: format!("/fake/volumes/{name}/_data"),
+        created_at: "2026-11-22T17:00:00Z".into(),
+        labels,
+        scope: "local".into(),
+        ..Volume::default()
     }
 }
 

@@ -29,6 +29,9 @@ fn runtime_mountpoints(rec: &ContainerRecord) -> Vec<String> {
     .map(|s| s.to_string())
     .collect();
     m.extend(rec.host_config.tmpfs.keys().cloned());
+    // Binds and volumes are not the container's filesystem: their mount points are
+    // left out of diff and commit, as dockerd leaves them in its init layer.
+    m.extend(rec.mounts.iter().map(|x| x.destination.clone()));
     m
 }
 

@@ -118,6 +118,35 @@ impl Inner {
             std::fs::create_dir_all(d)
                 .map_err(|e| EngineError::Internal(format!("creating {}: {e}", d.display())))?;
         }
+        let mounts = self.resolve_mounts(id, &config, &hc)?;
+        let res = self.create_with_mounts(id, name, image, config, hc, path, args, mounts.clone());
+        if res.is_err() {
+            let rec = ContainerRecord {
+                id: id.to_string(),
+                mounts,
+                ..ContainerRecord::default()
+            };
+            // Volumes this create made are anonymous or named-on-use: only the
+            // anonymous ones go, as with `rm -v`.
+            self.drop_volumes(&rec, true);
+        }
+        res
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_with_mounts(
+        self: &Arc<Self>,
+        id: &str,
+        name: &str,
+        image: &crate::images::ResolvedImage,
+        config: ContainerConfig,
+        hc: HostConfig,
+        path: String,
+        args: Vec<String>,
+        mounts: Vec<crate::volumes::mounts::MountRecord>,
+    ) -> EngineResult<ContainerCreateResponse> {
+        let data = self.data_dir(id);
+        let rootfs = self.rootfs(id);
         let mut rec = ContainerRecord {
             id: id.to_string(),
             name: name.to_string(),
@@ -137,6 +166,7 @@ impl Inner {
             resolv_conf_path: data.join("resolv.conf"),
             hosts_path: data.join("hosts"),
             hostname_path: data.join("hostname"),
+            mounts,
         };
         write_etc_files(&rec)?;
 
@@ -194,6 +224,8 @@ impl Inner {
         ctx.resolv_conf = Some(rec.resolv_conf_path.clone());
         ctx.hosts = Some(rec.hosts_path.clone());
         ctx.hostname_file = Some(rec.hostname_path.clone());
+        ctx.user_mounts = Self::user_mounts(rec);
+        ctx.recursive_readonly = kernel_has_mount_setattr();
         ctx
     }
 }
@@ -230,6 +262,20 @@ fn default_cgroups_path(rec: &ContainerRecord, parent: &str) -> String {
         .join(&rec.id)
         .to_string_lossy()
         .into_owned()
+}
+
+/// Whether the kernel has mount_setattr (Linux 5.12), for recursively read-only
+/// binds.
+fn kernel_has_mount_setattr() -> bool {
+    let release = rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    let mut nums = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    let (major, minor) = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
+    (major, minor) >= (5, 12)
 }
 
 /// The daemon's own capability bounding set.

@@ -121,7 +121,7 @@ impl Inner {
                 network_mode: rec.host_config.network_mode.clone(),
             },
             network_settings: Some(SummaryNetworkSettings::default()),
-            mounts: Vec::new(),
+            mounts: super::mount_points(rec),
         }
     }
 
@@ -239,6 +239,16 @@ impl Inner {
             if before.is_some_and(|b| rec.created >= b) || since.is_some_and(|s| rec.created <= s) {
                 continue;
             }
+            // `volume=` names a volume or a mount destination, as dockerd matches it.
+            if !f.get("volume").is_empty()
+                && !f.get("volume").iter().any(|v| {
+                    rec.mounts
+                        .iter()
+                        .any(|m| (!m.name.is_empty() && m.name == *v) || m.destination == *v)
+                })
+            {
+                continue;
+            }
             out.push(self.summary(&rec, opts.size, now));
             if opts.limit.is_some_and(|n| n > 0 && out.len() >= n) {
                 break;
@@ -339,7 +349,7 @@ impl Inner {
             graph_driver: gd,
             size_rw,
             size_root_fs,
-            mounts: Vec::new(),
+            mounts: super::mount_points(&rec),
             config: Some(rec.config.clone()),
             network_settings: Some(NetworkSettings::default()),
         })

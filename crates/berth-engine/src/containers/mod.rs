@@ -18,6 +18,7 @@ mod remove;
 mod start;
 mod stop;
 mod update;
+mod volumes;
 mod wait;
 
 use std::collections::{BTreeMap, HashMap};
@@ -34,7 +35,8 @@ use crate::images::ImageService;
 use crate::store::{self, ContainerRecord};
 
 pub(crate) use create::request_of;
-pub(crate) use start::{empty_image_config, restore};
+pub(crate) use start::{empty_image_config, resolve_in_root, restore};
+pub(crate) use volumes::mount_points;
 
 /// What changes under a container's state lock.
 pub(crate) struct Live {
@@ -116,6 +118,7 @@ pub(crate) struct Table {
 pub(crate) struct Inner {
     pub config: EngineConfig,
     pub images: ImageService,
+    pub volumes: crate::volumes::VolumeStore,
     pub snapshotter: Arc<dyn Snapshotter>,
     pub events: Events,
     pub table: RwLock<Table>,
@@ -142,13 +145,18 @@ fn seal_runtime(runtime: &Path) -> Option<(berth_runtime::sealed::SealedDir, Pat
 }
 
 impl Inner {
-    pub fn new(config: EngineConfig, images: ImageService) -> Inner {
+    pub fn new(
+        config: EngineConfig,
+        images: ImageService,
+        volumes: crate::volumes::VolumeStore,
+    ) -> Inner {
         let snapshotter = images.snapshotter();
         let sealed_runtime = seal_runtime(&config.runtime);
         Inner {
             sealed_runtime,
             config,
             images,
+            volumes,
             snapshotter,
             events: Events::new(),
             table: RwLock::new(Table::default()),

@@ -15,17 +15,18 @@ use crate::timefmt::parse_filter_timestamp;
 
 impl Inner {
     /// `DELETE /containers/{id}`.
-    pub fn remove(self: &Arc<Self>, r: &str, force: bool) -> EngineResult<()> {
+    pub fn remove(self: &Arc<Self>, r: &str, force: bool, volumes: bool) -> EngineResult<()> {
         let c = self.get(r)?;
-        self.remove_container(&c, force, false)
+        self.remove_container(&c, force, volumes)
     }
 
-    /// Removes `c`; `force` kills it first when it runs.
+    /// Removes `c`; `force` kills it first when it runs; `volumes` removes its
+    /// anonymous volumes too (those no other container uses).
     pub(crate) fn remove_container(
         self: &Arc<Self>,
         c: &Arc<Container>,
         force: bool,
-        _volumes: bool,
+        volumes: bool,
     ) -> EngineResult<()> {
         let _op = c.op_lock();
         let (status, exits0) = {
@@ -112,6 +113,10 @@ impl Inner {
                 t.names.remove(&rec.name);
             }
         }
+        // Before waiters for `removed` wake: `run --rm` then finds its anonymous
+        // volumes gone.
+        self.unmount_volumes(&rec);
+        self.drop_volumes(&rec, volumes);
         {
             let mut g = c.lock();
             g.removed = true;

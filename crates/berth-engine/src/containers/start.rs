@@ -68,7 +68,7 @@ pub(crate) fn empty_image_config() -> ImageConfig {
 
 /// Resolves `p` (absolute, inside the container) under `root` without leaving it,
 /// following symlinks as the container would see them.
-fn resolve_in_root(root: &Path, p: &Path) -> Option<PathBuf> {
+pub(crate) fn resolve_in_root(root: &Path, p: &Path) -> Option<PathBuf> {
     let mut parts: Vec<PathBuf> = Vec::new();
     let mut todo: Vec<PathBuf> = p.components().rev().map(|c| c.as_os_str().into()).collect();
     let mut hops = 0;
@@ -157,7 +157,13 @@ impl Inner {
         berth_image::snapshot::mount_all(&mounts, &rootfs).map_err(|e| {
             EngineError::Internal(format!("mounting the rootfs of container {id}: {e}"))
         })?;
-        let res = self.launch_mounted(c, &rec, &rootfs);
+        let res = self.mount_volumes(&rec, &rootfs).and_then(|()| {
+            let res = self.launch_mounted(c, &rec, &rootfs);
+            if res.is_err() {
+                self.unmount_volumes(&rec);
+            }
+            res
+        });
         if res.is_err() {
             self.unmount_rootfs(id);
         }
@@ -219,6 +225,7 @@ impl Inner {
             None => true,
         };
         self.unmount_rootfs(&c.id);
+        self.unmount_volumes(&c.record());
         c.lock().shim_up = false;
     }
 
@@ -233,7 +240,7 @@ impl Inner {
         if matches!(res, Err(ref e) if !matches!(e, EngineError::NotModified(_) | EngineError::Conflict(_)))
             && c.lock().rec.host_config.auto_remove
         {
-            let _ = self.remove_container(&c, true, false);
+            let _ = self.remove_container(&c, true, true);
         }
         res
     }
@@ -384,6 +391,7 @@ impl Inner {
         exit: Exit,
     ) -> Option<Duration> {
         self.unmount_rootfs(&c.id);
+        self.unmount_volumes(&c.record());
         let finished = if exit.finished_at > 0 {
             exit.finished_at
         } else {
@@ -435,7 +443,8 @@ impl Inner {
             (g.rec.clone(), delay)
         };
         if delay.is_none() && rec.host_config.auto_remove && !self.is_closed() {
-            let _ = self.remove_container(c, true, false);
+            // As dockerd: `--rm` takes the anonymous volumes along.
+            let _ = self.remove_container(c, true, true);
         }
         delay
     }
@@ -469,6 +478,13 @@ pub(crate) fn restore(inner: &Arc<Inner>) -> EngineResult<()> {
     {
         let mut t = inner.table.write().expect("container table lock poisoned");
         for rec in records {
+            for m in rec
+                .mounts
+                .iter()
+                .filter(|m| m.kind == crate::volumes::mounts::VOLUME)
+            {
+                inner.volumes.add_reference(&m.name, &rec.id);
+            }
             t.names.insert(rec.name.clone(), rec.id.clone());
             let c = Arc::new(Container::new(rec));
             t.by_id.insert(c.id.clone(), c.clone());
@@ -487,6 +503,13 @@ pub(crate) fn restore(inner: &Arc<Inner>) -> EngineResult<()> {
                 };
                 match state {
                     Some(v) if v["status"] != "stopped" => {
+                        for m in rec
+                            .mounts
+                            .iter()
+                            .filter(|m| m.kind == crate::volumes::mounts::VOLUME)
+                        {
+                            inner.volumes.mark_mounted(&m.name, &rec.id);
+                        }
                         {
                             let mut g = c.lock();
                             g.shim_up = true;
@@ -535,6 +558,8 @@ pub(crate) fn restore(inner: &Arc<Inner>) -> EngineResult<()> {
             });
         }
     }
+    // Volume filesystems whose containers stopped while the daemon was away.
+    inner.volumes.unmount_unused();
     Ok(())
 }
 

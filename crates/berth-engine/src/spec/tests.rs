@@ -893,6 +893,81 @@ fn shm_tmpfs_and_readonly_rootfs() {
 }
 
 #[test]
+fn user_mounts_binds_volumes_and_tmpfs() {
+    let mut f = fixture();
+    f.ctx.hosts = Some(PathBuf::from("/var/lib/berth/c/hosts"));
+    f.ctx.recursive_readonly = true;
+    let bind = |dest: &str, src: &str, ro: bool, prop: &str| UserMount {
+        destination: dest.into(),
+        source: Some(PathBuf::from(src)),
+        read_only: ro,
+        propagation: prop.into(),
+        recursive: true,
+        ..UserMount::default()
+    };
+    f.ctx.user_mounts = vec![
+        bind("/data", "/srv/data", false, ""),
+        bind("/conf", "/srv/conf", true, "rprivate"),
+        bind("/etc/hosts", "/srv/hosts", true, ""),
+        UserMount {
+            destination: "/t".into(),
+            tmpfs_options: "size=1m,mode=1770".into(),
+            ..UserMount::default()
+        },
+        UserMount {
+            recursive: false,
+            ..bind("/flat", "/srv/flat", true, "rslave")
+        },
+    ];
+    let s = gen(host(json!({"ReadonlyRootfs": true})), &busybox(), &f.ctx).spec;
+    let m = mount_at(&s, "/data").expect("data");
+    assert_eq!(m.source().as_deref(), Some(Path::new("/srv/data")));
+    assert_eq!(
+        opts(m),
+        ["rbind", "rprivate"],
+        "a read-only rootfs leaves volumes writable"
+    );
+    assert_eq!(
+        opts(mount_at(&s, "/conf").expect("conf")),
+        ["rbind", "rprivate", "ro", "rro"]
+    );
+    assert_eq!(
+        opts(mount_at(&s, "/flat").expect("flat")),
+        ["bind", "rslave", "ro"]
+    );
+    assert_eq!(
+        opts(mount_at(&s, "/t").expect("t")),
+        [
+            "noexec",
+            "nosuid",
+            "nodev",
+            "rprivate",
+            "size=1m",
+            "mode=1770"
+        ]
+    );
+    // The user's /etc/hosts replaces the daemon's.
+    let hosts: Vec<_> = s
+        .mounts()
+        .as_ref()
+        .expect("m")
+        .iter()
+        .filter(|m| m.destination() == Path::new("/etc/hosts"))
+        .collect();
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0].source().as_deref(), Some(Path::new("/srv/hosts")));
+    assert_eq!(linux(&s).rootfs_propagation().as_deref(), Some("rslave"));
+    f.ctx
+        .user_mounts
+        .push(bind("/sh", "/srv/sh", false, "rshared"));
+    let s = gen(host(json!({})), &busybox(), &f.ctx).spec;
+    assert_eq!(linux(&s).rootfs_propagation().as_deref(), Some("rshared"));
+    f.ctx.user_mounts.clear();
+    let s = gen(host(json!({})), &busybox(), &f.ctx).spec;
+    assert_eq!(linux(&s).rootfs_propagation().as_deref(), None);
+}
+
+#[test]
 fn security_opt_variants() {
     let f = fixture();
     let nnp = |opt: &[&str]| {
