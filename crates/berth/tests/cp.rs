@@ -318,3 +318,103 @@ fn walk_contents(dir: &std::path::Path) -> String {
     }
     s
 }
+
+/// `cp` reaches a container's volumes and binds, running or stopped, as Docker's does.
+#[test]
+fn cp_goes_through_volumes_and_binds() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let f = work.path().join("f.txt");
+    fs::write(&f, "into the volume\n").unwrap();
+    let f = f.display().to_string();
+    for cli in Cli::all() {
+        let c = &cli;
+        let n = c.name;
+        let vol = format!("cpvol-{n}");
+        let ctr = format!("cpv-{n}");
+        let bind = work.path().join(format!("ro-{n}"));
+        fs::create_dir_all(&bind).unwrap();
+        fs::write(bind.join("host.txt"), "from the host\n").unwrap();
+        let ro_bind = format!("{}:/robind:ro", bind.display());
+        d.ok(
+            c,
+            &[
+                "run",
+                "-d",
+                "--read-only",
+                "-v",
+                &format!("{vol}:/data"),
+                "-v",
+                &ro_bind,
+                "--name",
+                &ctr,
+                "busybox",
+                "sleep",
+                "1000",
+            ],
+        );
+        // Running: into the volume (on a read-only root), out of the bind.
+        d.ok(c, &["cp", &f, &format!("{ctr}:/data/running.txt")]);
+        let out = work.path().join(format!("host-{n}.txt"));
+        d.ok(
+            c,
+            &[
+                "cp",
+                &format!("{ctr}:/robind/host.txt"),
+                out.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(fs::read_to_string(&out).unwrap(), "from the host\n", "{n}");
+        let err = fails(&d, c, &["cp", &f, &format!("{ctr}:/robind/")]);
+        assert!(
+            err.contains("mounted volume is marked read-only"),
+            "{n}: {err}"
+        );
+        // Stopped: the same paths still lead to the volume and the bind.
+        d.ok(c, &["stop", "-t", "1", &ctr]);
+        d.ok(c, &["cp", &f, &format!("{ctr}:/data/stopped.txt")]);
+        let out2 = work.path().join(format!("host2-{n}.txt"));
+        d.ok(
+            c,
+            &[
+                "cp",
+                &format!("{ctr}:/robind/host.txt"),
+                out2.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(fs::read_to_string(&out2).unwrap(), "from the host\n", "{n}");
+        let err = fails(&d, c, &["cp", &f, &format!("{ctr}:/robind/")]);
+        assert!(err.contains("read-only"), "{n}: {err}");
+        let err = fails(&d, c, &["cp", &f, &format!("{ctr}:/")]);
+        assert!(
+            err.contains("container rootfs is marked read-only"),
+            "{n}: {err}"
+        );
+        assert!(
+            !bind.join("f.txt").exists(),
+            "{n}: written through a read-only bind"
+        );
+        // Another container sees both files in the volume.
+        assert_eq!(
+            d.ok(
+                c,
+                &[
+                    "run",
+                    "--rm",
+                    "-v",
+                    &format!("{vol}:/v"),
+                    "busybox",
+                    "cat",
+                    "/v/running.txt",
+                    "/v/stopped.txt"
+                ]
+            ),
+            "into the volume\ninto the volume\n",
+            "{n}"
+        );
+        d.ok(c, &["rm", "-f", &ctr]);
+        d.ok(c, &["volume", "rm", &vol]);
+    }
+}

@@ -29,8 +29,6 @@ struct Root {
     /// `/proc/self/fd/N` of `fd`.
     path: PathBuf,
     fd: OwnedFd,
-    /// The snapshot was mounted for this copy (the container is stopped).
-    mounted_here: bool,
 }
 
 impl Inner {
@@ -64,8 +62,15 @@ impl Inner {
                 EngineError::Internal(format!("mounting the filesystem of {}: {e}", c.id))
             })?;
         }
-        let res = open_root(&rootfs, mounted_here).and_then(|root| f(&root, &rec));
+        let res = open_root(&rootfs).and_then(|root| {
+            if mounted_here {
+                mount_for_copy(&root, &rec)?;
+            }
+            f(&root, &rec)
+        });
         if mounted_here && !c.lock().rec.state.status.is_running() {
+            // Lazily: the binds and volumes below go with it.
+            let _ = rustix::mount::unmount(&rootfs, rustix::mount::UnmountFlags::DETACH);
             self.unmount_rootfs(&c.id);
         }
         res
@@ -81,10 +86,7 @@ impl Inner {
         else {
             return Ok(None); // gone already
         };
-        let root = open_root(
-            Path::new(&format!("/proc/{}/root", pid.as_raw_nonzero())),
-            false,
-        );
+        let root = open_root(Path::new(&format!("/proc/{}/root", pid.as_raw_nonzero())));
         // A pidfd polls readable once its process has exited.
         let mut fds = [rustix::event::PollFd::new(
             &pidfd,
@@ -146,12 +148,7 @@ impl Inner {
     ) -> EngineResult<()> {
         let path = check_path(path)?;
         let c = self.get(r)?;
-        self.with_root(&c, |root, rec| {
-            if root.mounted_here && rec.host_config.readonly_rootfs {
-                return Err(EngineError::Forbidden(
-                    "container rootfs is marked read-only".into(),
-                ));
-            }
+        self.with_root(&c, |root, _| {
             let o = copy::ExtractOptions {
                 no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
                 copy_uid_gid: opts.copy_uid_gid,
@@ -161,7 +158,88 @@ impl Inner {
     }
 }
 
-fn open_root(path: &Path, mounted_here: bool) -> EngineResult<Root> {
+/// Puts a stopped container's binds and volumes on its root (mounted for the copy),
+/// so a copy reaches them as it would in the running container. tmpfs mounts hold
+/// nothing while it is stopped and are left out. Destinations are made inside the
+/// root as the runtime makes them, and mounted through descriptors, never through a
+/// path the container could have turned into a link.
+fn mount_for_copy(root: &Root, rec: &ContainerRecord) -> EngineResult<()> {
+    use crate::volumes::mounts::{BIND, VOLUME};
+    use rustix::mount::MountFlags;
+    let mut planned: Vec<_> = rec
+        .mounts
+        .iter()
+        .filter(|m| (m.kind == BIND || m.kind == VOLUME) && !m.source.is_empty())
+        .filter(|m| Path::new(&m.source).is_dir() || Path::new(&m.source).is_file())
+        .collect();
+    // Parents before children.
+    planned.sort_by_key(|m| Path::new(&m.destination).components().count());
+    for m in planned {
+        let fail = |what: &str, e: std::io::Error| {
+            EngineError::Internal(format!(
+                "{what} {} of container {} for the copy: {e}",
+                m.destination, rec.id
+            ))
+        };
+        let dest = Path::new(m.destination.trim_start_matches('/'));
+        let target = if Path::new(&m.source).is_dir() {
+            berth_runtime::rootfs::mkdir_all_in_root(root.fd.as_fd(), dest)
+                .map_err(|e| fail("creating", std::io::Error::other(e.to_string())))?
+        } else {
+            // A file bind: the file must be there already (the runtime made it).
+            match rustix::fs::openat2(
+                root.fd.as_fd(),
+                dest,
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+                rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+            ) {
+                Ok(fd) => fd,
+                Err(_) => continue,
+            }
+        };
+        let at = format!("/proc/self/fd/{}", target.as_raw_fd());
+        let flags = if m.non_recursive {
+            MountFlags::BIND
+        } else {
+            MountFlags::BIND | MountFlags::REC
+        };
+        rustix::mount::mount(m.source.as_str(), at.as_str(), "", flags, None)
+            .map_err(|e| fail("mounting", e.into()))?;
+        if !m.rw {
+            // The remount needs the new mount's own root: look the path up again.
+            let mounted = rustix::fs::openat2(
+                root.fd.as_fd(),
+                dest,
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+                rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+            )
+            .map_err(|e| fail("reopening", e.into()))?;
+            let at = format!("/proc/self/fd/{}", mounted.as_raw_fd());
+            rustix::mount::mount_remount(at.as_str(), MountFlags::BIND | MountFlags::RDONLY, "")
+                .map_err(|e| fail("making read-only", e.into()))?;
+        }
+    }
+    if rec.host_config.readonly_rootfs {
+        // As it would be running: the root refuses writes, its volumes need not.
+        rustix::mount::mount_remount(
+            root.path.as_path(),
+            MountFlags::BIND | MountFlags::RDONLY,
+            "",
+        )
+        .map_err(|e| {
+            EngineError::Internal(format!(
+                "making the root of {} read-only for the copy: {}",
+                rec.id,
+                std::io::Error::from(e)
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+fn open_root(path: &Path) -> EngineResult<Root> {
     let fd = rustix::fs::open(
         path,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -177,7 +255,6 @@ fn open_root(path: &Path, mounted_here: bool) -> EngineResult<Root> {
     Ok(Root {
         path: PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
         fd,
-        mounted_here,
     })
 }
 
