@@ -186,3 +186,72 @@ fn layering_walkthrough_diff_commit_history_export() {
         d.ok(c, &["rmi", &img2, &img1]);
     }
 }
+
+/// export → import gives back the container's files; `system df` counts what the
+/// container wrote.
+#[test]
+fn export_import_round_trip_and_df_sizes() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    for cli in Cli::all() {
+        let c = &cli;
+        let n = c.name;
+        let ctr = format!("rt-{n}");
+        let img = format!("imported-{n}:rt");
+        d.ok(
+            c,
+            &[
+                "run", "-d", "--name", &ctr, "busybox", "sh", "-c",
+                "dd if=/dev/zero of=/big bs=1024 count=3072 2>/dev/null; echo x > /marker; sleep 1000",
+            ],
+        );
+        assert!(
+            wait_for(10, || d
+                .run(c, &["exec", &ctr, "test", "-e", "/marker"])
+                .status
+                .success()),
+            "{n}"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("rt.tar");
+        d.ok(c, &["export", "-o", file.to_str().expect("utf-8"), &ctr]);
+        let id = d.ok(
+            c,
+            &[
+                "import",
+                "-m",
+                "round trip",
+                file.to_str().expect("utf-8"),
+                &img,
+            ],
+        );
+        assert!(id.trim().starts_with("sha256:"), "{n}: {id}");
+        assert_eq!(
+            d.ok(
+                c,
+                &["run", "--rm", &img, "sh", "-c", "cat /marker; wc -c < /big"]
+            ),
+            "x\n3145728\n",
+            "{n}"
+        );
+        // The container's 3 MiB (3.15 MB, plus its directories and small files) show
+        // in `system df -v`.
+        let df = d.ok(c, &["system", "df", "-v"]);
+        let row = df
+            .lines()
+            .find(|l| l.contains(&ctr))
+            .unwrap_or_else(|| panic!("{n}: no row for {ctr} in\n{df}"));
+        assert!(
+            row.contains(" 3.15MB") || row.contains(" 3.16MB"),
+            "{n}: {row}"
+        );
+        let summary = d.ok(c, &["system", "df"]);
+        assert!(
+            summary.lines().any(|l| l.starts_with("Containers")),
+            "{n}: {summary}"
+        );
+        d.ok(c, &["rm", "-f", &ctr]);
+        d.ok(c, &["rmi", &img]);
+    }
+}
