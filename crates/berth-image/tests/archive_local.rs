@@ -361,12 +361,14 @@ fn import_rootfs_applies_every_change() {
     assert_eq!(rc.on_build.unwrap(), ["RUN echo hi"]);
     assert_eq!(rc.stop_signal.unwrap(), "SIGQUIT");
 
-    // The layer is gzip; it decompresses to the input; gzip/zstd inputs give the same diff_id.
+    // The layer is stored as the input tar; gzip/zstd inputs give the same diff_id.
     let m: Manifest = serde_json::from_slice(&store.read(&img.manifest.digest).unwrap()).unwrap();
-    assert_eq!(m.layers[0].media_type, media::DOCKER_LAYER_GZIP);
+    assert_eq!(m.layers[0].media_type, media::DOCKER_LAYER);
     assert_eq!(m.layers[0].size, store.size(&m.layers[0].digest).unwrap());
     let mut un = Vec::new();
-    flate2::read::GzDecoder::new(store.open_blob(&m.layers[0].digest).unwrap())
+    store
+        .open_blob(&m.layers[0].digest)
+        .unwrap()
         .read_to_end(&mut un)
         .unwrap();
     assert_eq!(un, plain);
@@ -622,7 +624,7 @@ fn remembered_layer_sizes_give_the_same_archive_and_are_checked() {
     let t = tempfile::tempdir().unwrap();
     let store = ContentStore::open(t.path()).unwrap();
     let plain = layer(&[("a", b"alpha"), ("b", &[7u8; 3000])]);
-    let img = import_rootfs(&store, &plain[..], &[], None, None).unwrap();
+    let img = gzip_image(&store, &plain);
     let diff_id = sha256(&plain);
     let mut reference = Vec::new();
     save_docker_archive(&store, std::slice::from_ref(&img), &mut reference).unwrap();
@@ -647,6 +649,39 @@ fn remembered_layer_sizes_give_the_same_archive_and_are_checked() {
     let mut healed = Vec::new();
     save_docker_archive_with(&store, std::slice::from_ref(&img), &mut healed, &sizes).unwrap();
     assert_eq!(healed, reference);
+}
+
+/// A one-layer image whose layer is stored gzip-compressed (as pulled images are).
+fn gzip_image(store: &ContentStore, plain: &[u8]) -> berth_image::archive::ArchiveImage {
+    use berth_image::model::Descriptor;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(plain).unwrap();
+    let gz = gz.finish().unwrap();
+    let layer = store.put(&gz, None).unwrap();
+    let cfg = config(&[sha256(plain)]);
+    let config_digest = store.put(&cfg, None).unwrap();
+    let desc = |mt: &str, digest: Digest, size: usize| Descriptor {
+        media_type: mt.into(),
+        digest,
+        size: size as u64,
+        urls: None,
+        annotations: None,
+        platform: None,
+    };
+    let m = Manifest {
+        schema_version: 2,
+        media_type: Some(media::DOCKER_MANIFEST.into()),
+        config: desc(media::DOCKER_CONFIG, config_digest.clone(), cfg.len()),
+        layers: vec![desc(media::DOCKER_LAYER_GZIP, layer, gz.len())],
+        annotations: None,
+    };
+    let mb = serde_json::to_vec(&m).unwrap();
+    let md = store.put(&mb, None).unwrap();
+    berth_image::archive::ArchiveImage {
+        names: Vec::new(),
+        manifest: desc(media::DOCKER_MANIFEST, md, mb.len()),
+        config: config_digest,
+    }
 }
 
 /// A tar entry that is a symlink (or, with `hard`, a hard link) to `target`.

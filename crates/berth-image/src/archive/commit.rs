@@ -28,7 +28,8 @@ pub struct CommitRequest<'a> {
 }
 
 /// Writes the layer with `diff` (which returns the uncompressed tar's digest and size),
-/// stores it gzip-compressed with the new config and manifest, and returns the image.
+/// stores it as it is (uncompressed) with the new config and manifest, and returns the
+/// image.
 /// A container that changed nothing adds no layer, only a history entry marked empty,
 /// as Docker does.
 pub fn commit_image(
@@ -36,17 +37,20 @@ pub fn commit_image(
     req: CommitRequest<'_>,
     diff: LayerWriter<'_>,
 ) -> Result<ArchiveImage, ArchiveError> {
-    let blob = store.writer(None, None)?;
-    let mut gz = flate2::write::GzEncoder::new(blob, flate2::Compression::fast());
-    let (diff_id, size) =
-        diff(&mut gz).map_err(|e| ArchiveError::Invalid(format!("diffing the container: {e}")))?;
+    // Stored as the uncompressed tar (its digest is its diff_id): no compression on
+    // the commit's path, and `save` copies it as it is.
+    let mut blob = std::io::BufWriter::with_capacity(1 << 20, store.writer(None, None)?);
+    let (diff_id, size) = diff(&mut blob)
+        .map_err(|e| ArchiveError::Invalid(format!("diffing the container: {e}")))?;
     let empty = size <= EMPTY_TAR_SIZE;
     let mut layers = req.parent_layers;
     let mut rootfs = req.parent.rootfs.clone();
     if !empty {
-        let blob = gz.finish().map_err(ArchiveError::Write)?;
-        let (digest, compressed) = blob.commit()?;
-        layers.push(descriptor(media::DOCKER_LAYER_GZIP, digest, compressed));
+        let blob = blob
+            .into_inner()
+            .map_err(|e| ArchiveError::Write(e.into_error()))?;
+        let (digest, stored) = blob.commit()?;
+        layers.push(descriptor(media::DOCKER_LAYER, digest, stored));
         rootfs.diff_ids.push(diff_id);
     }
     let created = super::rootfs::created_now();

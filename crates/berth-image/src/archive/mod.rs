@@ -8,9 +8,9 @@
 //!
 //! Layer storage policy: layers are stored exactly as the archive carries them (a
 //! `docker save` layer.tar is uncompressed, so its blob digest *is* its diff_id). That
-//! keeps save → load → save byte-identical and every digest stable. Only
-//! [`import_rootfs`] compresses (gzip), computing the blob digest and the diff_id in
-//! one pass.
+//! keeps save → load → save byte-identical and every digest stable. Layers made here
+//! ([`import_rootfs`], [`commit_image`]) are stored uncompressed too: no compression
+//! on their path, and `save` copies them as they are.
 
 pub mod changes;
 mod commit;

@@ -37,8 +37,9 @@ pub fn import_rootfs(
     };
     let (c, r) = sniff(r).map_err(src_err)?;
     let mut raw = HashingReader::new(decompress(c, r).map_err(src_err)?, Algorithm::Sha256);
-    let blob = store.writer(None, None)?;
-    let mut gz = flate2::write::GzEncoder::new(blob, flate2::Compression::fast());
+    // Stored uncompressed, as `docker save` and `commit` layers are: an import costs
+    // no compression, a `save` no decompression.
+    let mut gz = io::BufWriter::with_capacity(1 << 20, store.writer(None, None)?);
     // The first block must be a tar header (or the zero block of an empty tar).
     let mut first = vec![0u8; 512];
     let n = read_full(&mut raw, &mut first).map_err(src_err)?;
@@ -49,7 +50,9 @@ pub fn import_rootfs(
     }
     gz.write_all(&first[..n]).map_err(ArchiveError::Write)?;
     io::copy(&mut raw, &mut gz).map_err(src_err)?;
-    let blob = gz.finish().map_err(ArchiveError::Write)?;
+    let blob = gz
+        .into_inner()
+        .map_err(|e| ArchiveError::Write(e.into_error()))?;
     let (diff_id, _) = raw.finish();
     let (layer, layer_size) = blob.commit()?;
 
@@ -89,7 +92,7 @@ pub fn import_rootfs(
         schema_version: 2,
         media_type: Some(media::DOCKER_MANIFEST.into()),
         config: desc(media::DOCKER_CONFIG, config.clone(), cbytes.len() as u64),
-        layers: vec![desc(media::DOCKER_LAYER_GZIP, layer, layer_size)],
+        layers: vec![desc(media::DOCKER_LAYER, layer, layer_size)],
         annotations: None,
     };
     let mbytes = serde_json::to_vec(&m).map_err(super::json_err("generated manifest"))?;
