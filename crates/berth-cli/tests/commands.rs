@@ -863,3 +863,29 @@ fn volume_commands_speak_dockers_api_and_print_like_docker() {
         "Deleted Volumes:\nold\n\nTotal reclaimed space: 2.048kB\n"
     );
 }
+
+#[test]
+fn container_prune_asks_on_stdout_and_takes_only_y() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start(dir.path(), "1.41", |_r: &Recorded| {
+        Reply::json(
+            200,
+            json!({"ContainersDeleted": ["abc"], "SpaceReclaimed": 0}),
+        )
+    })
+    .unwrap();
+    let warning =
+        "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ";
+    // docker 28 asks on stdout and takes `y` alone: `yes` is a no.
+    for answer in [&b"n\n"[..], b"yes\n", b""] {
+        let o = berth(&server, &["container", "prune"], answer);
+        assert_eq!(o.code, 0);
+        assert_eq!(o.out, warning);
+    }
+    assert!(server.requests().is_empty());
+    let o = berth(&server, &["container", "prune"], b"Y\n");
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(o.out.starts_with(warning), "{}", o.out);
+    assert!(o.out.contains("abc"), "{}", o.out);
+    assert_eq!(server.requests().len(), 1);
+}

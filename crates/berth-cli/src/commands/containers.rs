@@ -1,8 +1,6 @@
 //! Container commands that are one request or a few: ps, stop, restart, kill, rm,
 //! logs, inspect, top, wait, pause/unpause, rename, update, port, prune.
 
-use std::io::BufRead;
-
 use berth_api_types::container::{ContainerUpdateRequest, Resources};
 use berth_client::{copy_raw, demux_to, ListContainersOptions, LogsOptions};
 
@@ -357,18 +355,10 @@ pub fn port(ctx: &mut Ctx<'_>, a: &PortArgs) -> Result<i32, CliError> {
 pub fn prune(ctx: &mut Ctx<'_>, a: &PruneArgs) -> Result<i32, CliError> {
     let filters = parse_filters(&a.filter)?;
     if !a.force {
-        write!(
-            ctx.err,
-            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
-        )
-        .map_err(CliError::io("writing output"))?;
-        let _ = ctx.err.flush();
-        let mut answer = String::new();
-        if let Some(stdin) = ctx.stdin.as_mut() {
-            let mut r = std::io::BufReader::new(stdin);
-            let _ = r.read_line(&mut answer);
-        }
-        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        if !super::confirm(
+            ctx,
+            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue?",
+        )? {
             return Ok(0);
         }
     }

@@ -1,7 +1,7 @@
 //! Image commands: images, history, tag, rmi, import, load, save, image prune.
 
 use std::fs::File;
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::path::Path;
 
 use berth_client::{ImportOptions, ListImagesOptions};
@@ -247,13 +247,7 @@ pub fn prune(ctx: &mut Ctx<'_>, a: &ImagePruneArgs) -> Result<i32, CliError> {
         } else {
             PRUNE_DANGLING_WARNING
         };
-        write!(ctx.out, "{warning} [y/N] ").map_err(CliError::io("writing output"))?;
-        let _ = ctx.out.flush();
-        let mut answer = String::new();
-        if let Some(stdin) = ctx.stdin.as_mut() {
-            let _ = std::io::BufReader::new(stdin).read_line(&mut answer);
-        }
-        if !answer.trim().eq_ignore_ascii_case("y") {
+        if !super::confirm(ctx, warning)? {
             return Ok(0);
         }
     }

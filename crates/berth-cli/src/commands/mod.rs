@@ -125,3 +125,16 @@ pub fn for_each(
     }
     Ok(if failed { 1 } else { 0 })
 }
+
+/// Asks `warning [y/N]` on stdout, as docker's prune commands do; only `y` (any case)
+/// goes on, and no answer (no stdin, end of input) is a no.
+pub(crate) fn confirm(ctx: &mut crate::Ctx<'_>, warning: &str) -> Result<bool, crate::CliError> {
+    use std::io::BufRead;
+    write!(ctx.out, "{warning} [y/N] ").map_err(crate::CliError::io("writing output"))?;
+    let _ = ctx.out.flush();
+    let mut answer = String::new();
+    if let Some(stdin) = ctx.stdin.as_mut() {
+        let _ = std::io::BufReader::new(stdin).read_line(&mut answer);
+    }
+    Ok(answer.trim().eq_ignore_ascii_case("y"))
+}

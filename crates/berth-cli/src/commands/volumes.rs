@@ -1,7 +1,6 @@
 //! Volume commands: volume create, ls, inspect, rm, prune.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
 
 use berth_api_types::volume::VolumeCreateRequest;
 
@@ -107,13 +106,7 @@ pub fn rm(ctx: &mut Ctx<'_>, a: &VolumeRmArgs) -> Result<i32, CliError> {
 pub fn prune(ctx: &mut Ctx<'_>, a: &VolumePruneArgs) -> Result<i32, CliError> {
     let filters = parse_filters(&a.filter)?;
     if !a.force {
-        write!(ctx.out, "{PRUNE_WARNING} [y/N] ").map_err(CliError::io("writing output"))?;
-        let _ = ctx.out.flush();
-        let mut answer = String::new();
-        if let Some(stdin) = ctx.stdin.as_mut() {
-            let _ = std::io::BufReader::new(stdin).read_line(&mut answer);
-        }
-        if !answer.trim().eq_ignore_ascii_case("y") {
+        if !super::confirm(ctx, PRUNE_WARNING)? {
             return Ok(0);
         }
     }

@@ -48,31 +48,14 @@ impl Inner {
         // Stopped (or it stopped just now): the snapshot, with start held off.
         let _op = c.op_lock();
         let rec = c.record();
-        let rootfs = self.rootfs(&c.id);
-        let mounted_here = !super::is_mountpoint(&rootfs);
-        if mounted_here {
-            std::fs::create_dir_all(&rootfs).map_err(|e| {
-                EngineError::Internal(format!("creating {}: {e}", rootfs.display()))
-            })?;
-            let mounts = self
-                .snapshotter
-                .mounts(&rec.snapshot_key)
-                .map_err(|e| EngineError::Internal(format!("snapshot of {}: {e}", c.id)))?;
-            berth_image::snapshot::mount_all(&mounts, &rootfs).map_err(|e| {
-                EngineError::Internal(format!("mounting the filesystem of {}: {e}", c.id))
-            })?;
-        }
+        let (rootfs, mounted_here) = self.mount_rootfs_here(c, &rec)?;
         let res = open_root(&rootfs).and_then(|root| {
             if mounted_here {
                 mount_for_copy(&root, &rec)?;
             }
             f(&root, &rec)
         });
-        if mounted_here && !c.lock().rec.state.status.is_running() {
-            // Lazily: the binds and volumes below go with it.
-            let _ = rustix::mount::unmount(&rootfs, rustix::mount::UnmountFlags::DETACH);
-            self.unmount_rootfs(&c.id);
-        }
+        self.release_rootfs(c, mounted_here);
         res
     }
 

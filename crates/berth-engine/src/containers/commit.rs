@@ -63,26 +63,11 @@ impl Inner {
         let c = self.get(r)?;
         let _op = c.op_lock();
         let rec = c.record();
-        let rootfs = self.rootfs(&c.id);
-        let mounted_here = !super::is_mountpoint(&rootfs);
-        if mounted_here {
-            std::fs::create_dir_all(&rootfs).map_err(|e| {
-                EngineError::Internal(format!("creating {}: {e}", rootfs.display()))
-            })?;
-            let mounts = self
-                .snapshotter
-                .mounts(&rec.snapshot_key)
-                .map_err(|e| EngineError::Internal(format!("snapshot of {}: {e}", c.id)))?;
-            berth_image::snapshot::mount_all(&mounts, &rootfs).map_err(|e| {
-                EngineError::Internal(format!("mounting the filesystem of {}: {e}", c.id))
-            })?;
-        }
+        let (rootfs, mounted_here) = self.mount_rootfs_here(&c, &rec)?;
         let res = berth_image::archive::export_rootfs(&rootfs, out)
             .map(|_| ())
             .map_err(|e| EngineError::Internal(format!("exporting container {}: {e}", c.id)));
-        if mounted_here && !c.lock().rec.state.status.is_running() {
-            self.unmount_rootfs(&c.id);
-        }
+        self.release_rootfs(&c, mounted_here);
         res
     }
 

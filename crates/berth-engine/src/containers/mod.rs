@@ -251,6 +251,41 @@ impl Inner {
         self.events.emit("container", action, &rec.id, attrs);
     }
 
+    /// Mounts a container's snapshot at its rootfs path for reading or copying, unless
+    /// it is mounted already (running); returns the path and whether this call mounted
+    /// it. The caller holds the container's operation lock, so it cannot start
+    /// meanwhile, and hands the answer back to [`Inner::release_rootfs`].
+    pub(crate) fn mount_rootfs_here(
+        &self,
+        c: &Container,
+        rec: &ContainerRecord,
+    ) -> EngineResult<(PathBuf, bool)> {
+        let rootfs = self.rootfs(&c.id);
+        if is_mountpoint(&rootfs) {
+            return Ok((rootfs, false));
+        }
+        std::fs::create_dir_all(&rootfs)
+            .map_err(|e| EngineError::Internal(format!("creating {}: {e}", rootfs.display())))?;
+        let mounts = self
+            .snapshotter
+            .mounts(&rec.snapshot_key)
+            .map_err(|e| EngineError::Internal(format!("snapshot of {}: {e}", c.id)))?;
+        berth_image::snapshot::mount_all(&mounts, &rootfs).map_err(|e| {
+            EngineError::Internal(format!("mounting the filesystem of {}: {e}", c.id))
+        })?;
+        Ok((rootfs, true))
+    }
+
+    /// Undoes [`Inner::mount_rootfs_here`]: lazily, so whatever was mounted below the
+    /// root for the time goes with it.
+    pub(crate) fn release_rootfs(&self, c: &Container, mounted_here: bool) {
+        if mounted_here && !c.lock().rec.state.status.is_running() {
+            let _ =
+                rustix::mount::unmount(&self.rootfs(&c.id), rustix::mount::UnmountFlags::DETACH);
+            self.unmount_rootfs(&c.id);
+        }
+    }
+
     /// Unmounts the container's root filesystem if it is mounted.
     pub fn unmount_rootfs(&self, id: &str) {
         let rootfs = self.rootfs(id);
