@@ -861,12 +861,15 @@ fn save_resolves_names_as_dockerd_does_and_round_trips() {
     .unwrap()
     .write_to(&mut archive)
     .unwrap();
-    // The imported (gzip) layers' sizes are remembered, and the next save, which
-    // reads each layer once, writes the same bytes.
-    let remembered = std::fs::read_dir(dir.path().join("a/layer-tar-sizes"))
-        .unwrap()
-        .count();
-    assert_eq!(remembered, 3, "one per imported layer");
+    // Imported layers are stored uncompressed: their size is known without
+    // remembering it (only compressed layers' sizes are), and the next save writes
+    // the same bytes.
+    let remembered =
+        std::fs::read_dir(dir.path().join("a/layer-tar-sizes")).map_or(0, |d| d.count());
+    assert_eq!(
+        remembered, 0,
+        "no size to remember for an uncompressed layer"
+    );
     let mut second = Vec::new();
     svc.save(&[
         "busybox".into(),
