@@ -725,6 +725,8 @@ struct Dockerd {
     /// Whether these existed before (dockerd makes them whatever its roots).
     run_docker_existed: bool,
     etc_docker_existed: bool,
+    /// dockerd writes /etc/docker/key.json even where the package made /etc/docker.
+    key_json_existed: bool,
 }
 
 impl Dockerd {
@@ -747,6 +749,7 @@ impl Dockerd {
             child: None,
             run_docker_existed: Path::new("/run/docker").exists(),
             etc_docker_existed: Path::new("/etc/docker").exists(),
+            key_json_existed: Path::new("/etc/docker/key.json").exists(),
         };
         std::fs::write(d.dir.join("daemon.json"), "{}\n").expect("daemon.json");
         let log = File::create(d.dir.join("dockerd.log")).expect("log");
@@ -876,6 +879,9 @@ impl Drop for Dockerd {
         let _ = std::fs::remove_dir_all(&self.dir);
         if !self.run_docker_existed {
             let _ = std::fs::remove_dir_all("/run/docker");
+        }
+        if !self.key_json_existed {
+            let _ = std::fs::remove_file("/etc/docker/key.json");
         }
         if !self.etc_docker_existed {
             let _ = std::fs::remove_dir_all("/etc/docker");
