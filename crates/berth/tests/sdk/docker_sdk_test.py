@@ -2,7 +2,9 @@
 operations the CLI end-to-end tests make. Run by crates/berth/tests/sdk.rs with
 DOCKER_HOST pointing at a daemon that has `busybox:latest`."""
 
+import io
 import sys
+import tarfile
 import time
 
 import docker
@@ -106,6 +108,43 @@ def main():
     check(b"got sdk-input" in data, "attach output %r" % data)
     check(c.wait()["StatusCode"] == 0, "attach wait")
     c.remove()
+
+    # Files and volumes: put_archive / get_archive, a named volume, commit.
+    vol = client.volumes.create("sdk-vol", labels={"from": "sdk"})
+    check(vol.attrs["Labels"] == {"from": "sdk"}, "volume labels %r" % vol.attrs)
+    c = client.containers.run("busybox", ["sleep", "1000"], detach=True,
+                              volumes={"sdk-vol": {"bind": "/data", "mode": "rw"}})
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        payload = b"put by the sdk\n"
+        info = tarfile.TarInfo("sdk.txt")
+        info.size = len(payload)
+        t.addfile(info, io.BytesIO(payload))
+    check(c.put_archive("/data", buf.getvalue()), "put_archive")
+    stream, stat = c.get_archive("/data/sdk.txt")
+    check(stat["name"] == "sdk.txt" and stat["size"] == len(payload), "archive stat %r" % stat)
+    got = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
+    check(got.extractfile("sdk.txt").read() == payload, "get_archive content")
+    try:
+        c.get_archive("/no/such/path")
+        check(False, "get_archive of a missing path succeeded")
+    except docker.errors.NotFound:
+        pass
+    image = c.commit(repository="sdk-committed", tag="1", changes=["ENV SDK=yes"])
+    check("sdk-committed:1" in image.tags, "commit tags %r" % image.tags)
+    out = client.containers.run("sdk-committed:1", ["sh", "-c", "echo $SDK"], remove=True)
+    check(out == b"yes\n", "committed image env %r" % out)
+    out = client.containers.run("busybox", ["cat", "/v/sdk.txt"], remove=True,
+                                volumes={"sdk-vol": {"bind": "/v", "mode": "ro"}})
+    check(out == payload, "volume shared between containers %r" % out)
+    try:
+        vol.remove()
+        check(False, "removing a volume in use succeeded")
+    except docker.errors.APIError as e:
+        check(e.status_code == 409, "volume in use: %r" % e)
+    c.remove(force=True)
+    vol.remove()
+    client.images.remove("sdk-committed:1")
     print("docker SDK: all checks passed")
 
 
