@@ -45,7 +45,7 @@ fn cp_both_ways_with_both_clis() {
         let setup = format!(
             "mkdir -p /d/sub && echo hi > /d/a.txt && echo x > /d/sub/b && ln -s /d /link \
              && ln -s a.txt /d/rel && ln -s {bait} /hostlink && ln -s ../../../../../.. /up \
-             && ln /d/a.txt /d/hard; sleep 1000",
+             && ln /d/a.txt /d/hard && mkdir /esc && ln -s ../../../.. /esc/l; sleep 1000",
             bait = bait.display()
         );
         d.ok(
@@ -128,6 +128,11 @@ fn cp_both_ways_with_both_clis() {
             "{n}: /up is the container's root"
         );
         assert!(!o("leak1").exists() && !o("leak2").exists() && !o("leak3").exists());
+        // A relative link that climbs above the destination is refused (docker CLI's
+        // rule), and nothing of it is left.
+        let err = fails(&d, c, &["cp", &at("/esc"), o("esc-out").to_str().unwrap()]);
+        assert!(err.contains("invalid symlink"), "{n}: {err}");
+        assert!(fs::symlink_metadata(o("esc-out/l")).is_err(), "{n}");
         let all = walk_contents(&out);
         assert!(!all.contains("HOST SECRET"), "{n}: host data copied out");
 

@@ -300,6 +300,15 @@ fn unpack(
             let link = e.link_name_bytes().ok_or_else(|| {
                 CliError::msg(format!("{}: symlink without a target", lossy(&raw)))
             })?;
+            if climbs_out(&rel, &link) {
+                // As the docker CLI does: a relative link must not lead above the
+                // destination (an absolute one is read as inside it).
+                return Err(CliError::msg(format!(
+                    "invalid symlink {:?} -> {:?}",
+                    target.display().to_string(),
+                    lossy(&link)
+                )));
+            }
             std::os::unix::fs::symlink(OsString::from_vec(link.into_owned()), &target)
                 .map_err(io_at("creating", &target))?;
         } else if et.is_hard_link() {
@@ -382,6 +391,28 @@ fn safe_rel(name: &[u8]) -> Result<PathBuf, CliError> {
         }
     }
     Ok(out)
+}
+
+/// Whether the symlink at `rel` (relative to the destination) with target `link`
+/// leads above the destination, read lexically from the link's directory.
+fn climbs_out(rel: &Path, link: &[u8]) -> bool {
+    if link.starts_with(b"/") {
+        return false;
+    }
+    let mut depth = rel.components().count().saturating_sub(1) as i64;
+    for c in link.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    false
 }
 
 /// Refuses a path whose parents below `dir` include a symlink (an archive entry must
@@ -643,6 +674,32 @@ mod tests {
             (PathBuf::from("/out"), Some(("d".into(), "new".into())))
         );
         assert!(prepare("a", false, &dest("/out/new/", false, false)).is_err());
+    }
+
+    #[test]
+    fn links_leading_above_the_destination_are_refused() {
+        assert!(!climbs_out(Path::new("d/rel"), b"a.txt"));
+        assert!(!climbs_out(Path::new("d/sub/x"), b"../a.txt"));
+        assert!(!climbs_out(Path::new("d/abs"), b"/etc/passwd"));
+        assert!(climbs_out(Path::new("d/up"), b"../.."));
+        assert!(climbs_out(Path::new("top"), b".."));
+        assert!(climbs_out(Path::new("d/x"), b"sub/../../../etc"));
+        let tmp = tempfile::tempdir().unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "d/up", "../../../..").unwrap();
+        let tar = b.into_inner().unwrap();
+        let e = unpack(
+            &mut &tar[..],
+            tmp.path(),
+            None,
+            &Unpack { keep_owners: false },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("invalid symlink"), "{e}");
+        assert!(fs::symlink_metadata(tmp.path().join("d/up")).is_err());
     }
 
     #[test]
