@@ -354,13 +354,13 @@ pub fn port(ctx: &mut Ctx<'_>, a: &PortArgs) -> Result<i32, CliError> {
 
 pub fn prune(ctx: &mut Ctx<'_>, a: &PruneArgs) -> Result<i32, CliError> {
     let filters = parse_filters(&a.filter)?;
-    if !a.force {
-        if !super::confirm(
+    if !a.force
+        && !super::confirm(
             ctx,
             "WARNING! This will remove all stopped containers.\nAre you sure you want to continue?",
-        )? {
-            return Ok(0);
-        }
+        )?
+    {
+        return Ok(0);
     }
     let report = ctx.client.prune_containers(&filters)?;
     let mut text = String::new();

@@ -105,10 +105,8 @@ pub fn rm(ctx: &mut Ctx<'_>, a: &VolumeRmArgs) -> Result<i32, CliError> {
 
 pub fn prune(ctx: &mut Ctx<'_>, a: &VolumePruneArgs) -> Result<i32, CliError> {
     let filters = parse_filters(&a.filter)?;
-    if !a.force {
-        if !super::confirm(ctx, PRUNE_WARNING)? {
-            return Ok(0);
-        }
+    if !a.force && !super::confirm(ctx, PRUNE_WARNING)? {
+        return Ok(0);
     }
     let report = ctx.client.prune_volumes(&filters)?;
     let mut text = String::new();

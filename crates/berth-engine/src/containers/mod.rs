@@ -280,8 +280,7 @@ impl Inner {
     /// root for the time goes with it.
     pub(crate) fn release_rootfs(&self, c: &Container, mounted_here: bool) {
         if mounted_here && !c.lock().rec.state.status.is_running() {
-            let _ =
-                rustix::mount::unmount(&self.rootfs(&c.id), rustix::mount::UnmountFlags::DETACH);
+            let _ = rustix::mount::unmount(self.rootfs(&c.id), rustix::mount::UnmountFlags::DETACH);
             self.unmount_rootfs(&c.id);
         }
     }
