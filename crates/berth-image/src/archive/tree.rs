@@ -36,6 +36,12 @@ const PSEUDO_FS: &[i64] = &[
     0xcafe_4a11, // bpf
 ];
 
+/// How deep a tree may go. A container can nest directories without end (through
+/// `openat`, past PATH_MAX); the walk holds one descriptor per level, so the bound
+/// caps what one copy may hold open, far beyond real trees (1024 one-letter
+/// directories are already half of PATH_MAX).
+pub const MAX_DEPTH: usize = 1024;
+
 /// What to leave out of the walk.
 #[derive(Debug, Clone, Default)]
 pub struct TreeOptions {
@@ -107,6 +113,21 @@ fn reopen_file(path_fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     )
 }
 
+/// The names in a directory (`.` and `..` left out), sorted.
+fn list(dirfd: BorrowedFd<'_>, inside: &Path) -> Result<Vec<OsString>, ArchiveError> {
+    let mut names = Vec::new();
+    let rd = rustix::fs::Dir::read_from(dirfd).map_err(io_at("reading directory", inside))?;
+    for e in rd {
+        let e = e.map_err(io_at("reading directory", inside))?;
+        let n = e.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            names.push(OsStr::from_bytes(n).to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 // f_type's width differs between architectures.
 #[allow(clippy::unnecessary_cast)]
 fn is_pseudo(fd: BorrowedFd<'_>) -> bool {
@@ -159,6 +180,32 @@ impl<W: Write> TreeWriter<W> {
         entry: &Path,
         inside: &Path,
     ) -> Result<(), ArchiveError> {
+        if let Some(dirfd) = self.add_one(fd, entry, inside)? {
+            self.walk(dirfd, entry, inside)?;
+        }
+        Ok(())
+    }
+
+    /// Archives the children of the directory `dirfd` (readable) as `prefix/NAME`.
+    pub fn add_children(
+        &mut self,
+        dirfd: BorrowedFd<'_>,
+        prefix: &Path,
+        inside: &Path,
+    ) -> Result<(), ArchiveError> {
+        let dup = rustix::io::fcntl_dupfd_cloexec(dirfd, 0)
+            .map_err(io_at("reading directory", inside))?;
+        self.walk(dup, prefix, inside)
+    }
+
+    /// Archives one thing (its header, and a file's data); a directory whose contents
+    /// are to be archived comes back, readable.
+    fn add_one(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        entry: &Path,
+        inside: &Path,
+    ) -> Result<Option<OwnedFd>, ArchiveError> {
         let st = rustix::fs::fstat(fd).map_err(io_at("stat", inside))?;
         match FileType::from_raw_mode(st.st_mode) {
             FileType::Directory => {
@@ -169,25 +216,23 @@ impl<W: Write> TreeWriter<W> {
                 let skip = is_pseudo(dirfd.as_fd())
                     || (self.opts.skip_mounted.iter().any(|p| p == inside)
                         && is_mount_root(dirfd.as_fd()));
-                if !skip {
-                    self.add_children(dirfd.as_fd(), entry, inside)?;
-                }
-                Ok(())
+                Ok((!skip).then_some(dirfd))
             }
             FileType::RegularFile => {
                 if st.st_nlink > 1 && self.hardlink(&st, entry)? {
-                    return Ok(());
+                    return Ok(None);
                 }
                 let file = reopen_file(fd).map_err(io_at("opening", inside))?;
-                self.header(&st, entry, inside, Payload::File(file))
+                self.header(&st, entry, inside, Payload::File(file))?;
+                Ok(None)
             }
             FileType::Socket => {
                 self.summary.skipped_sockets.push(entry.to_path_buf());
-                Ok(())
+                Ok(None)
             }
             _ => {
                 if st.st_nlink > 1 && self.hardlink(&st, entry)? {
-                    return Ok(());
+                    return Ok(None);
                 }
                 // Symlinks, devices and fifos are never opened: only the O_PATH
                 // descriptor is used (readlinkat with an empty path for a symlink).
@@ -198,39 +243,57 @@ impl<W: Write> TreeWriter<W> {
                 } else {
                     Payload::None
                 };
-                self.header(&st, entry, inside, payload)
+                self.header(&st, entry, inside, payload)?;
+                Ok(None)
             }
         }
     }
 
-    /// Archives the children of the directory `dirfd` (readable) as `prefix/NAME`.
-    pub fn add_children(
-        &mut self,
-        dirfd: BorrowedFd<'_>,
-        prefix: &Path,
-        inside: &Path,
-    ) -> Result<(), ArchiveError> {
-        let mut names: Vec<OsString> = Vec::new();
-        let dup = rustix::io::fcntl_dupfd_cloexec(dirfd, 0)
-            .map_err(io_at("reading directory", inside))?;
-        let mut rd = rustix::fs::Dir::new(dup).map_err(io_at("reading directory", inside))?;
-        rd.rewind();
-        for e in rd.by_ref() {
-            let e = e.map_err(io_at("reading directory", inside))?;
-            let n = e.file_name().to_bytes();
-            if n != b"." && n != b".." {
-                names.push(OsStr::from_bytes(n).to_owned());
-            }
+    /// Walks the tree below `dirfd` depth first, names sorted, without recursion (a
+    /// container can nest directories as deep as it likes): one open directory per
+    /// level, at most [`MAX_DEPTH`] of them.
+    fn walk(&mut self, dirfd: OwnedFd, prefix: &Path, inside: &Path) -> Result<(), ArchiveError> {
+        struct Level {
+            fd: OwnedFd,
+            names: std::vec::IntoIter<OsString>,
+            prefix: PathBuf,
+            inside: PathBuf,
         }
-        names.sort();
-        for n in names {
-            let fd = match open_nofollow(dirfd, &n) {
+        let names = list(dirfd.as_fd(), inside)?;
+        let mut stack = vec![Level {
+            fd: dirfd,
+            names: names.into_iter(),
+            prefix: prefix.to_path_buf(),
+            inside: inside.to_path_buf(),
+        }];
+        while let Some(top) = stack.last_mut() {
+            let Some(n) = top.names.next() else {
+                stack.pop();
+                continue;
+            };
+            let entry = top.prefix.join(&n);
+            let ins = top.inside.join(&n);
+            let fd = match open_nofollow(top.fd.as_fd(), &n) {
                 Ok(fd) => fd,
                 // Removed since the listing: nothing to archive.
                 Err(Errno::NOENT) => continue,
-                Err(e) => return Err(io_at("opening", &inside.join(&n))(e)),
+                Err(e) => return Err(io_at("opening", &ins)(e)),
             };
-            self.add_fd(fd.as_fd(), &prefix.join(&n), &inside.join(&n))?;
+            if let Some(sub) = self.add_one(fd.as_fd(), &entry, &ins)? {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(ArchiveError::Invalid(format!(
+                        "{}: the tree is deeper than {MAX_DEPTH} levels",
+                        ins.display()
+                    )));
+                }
+                let names = list(sub.as_fd(), &ins)?;
+                stack.push(Level {
+                    fd: sub,
+                    names: names.into_iter(),
+                    prefix: entry,
+                    inside: ins,
+                });
+            }
         }
         Ok(())
     }
@@ -244,6 +307,8 @@ impl<W: Write> TreeWriter<W> {
     }
 
     /// A second name of an inode already archived becomes a hardlink entry.
+    // Kept out of the recursive frames (a tar header is 512 bytes).
+    #[inline(never)]
     fn hardlink(&mut self, st: &Stat, entry: &Path) -> Result<bool, ArchiveError> {
         let key = (st.st_dev, st.st_ino);
         if let Some(first) = self.links.get(&key).cloned() {
@@ -258,6 +323,8 @@ impl<W: Write> TreeWriter<W> {
         Ok(false)
     }
 
+    // Kept out of the recursive frames (a tar header is 512 bytes).
+    #[inline(never)]
     fn header(
         &mut self,
         st: &Stat,
@@ -331,6 +398,8 @@ impl<W: Write> TreeWriter<W> {
     /// Appends an entry named exactly `name` (a directory's with a trailing `/`), as
     /// Docker writes them: a leading `./` is kept. Names and link targets longer than
     /// the header holds go in GNU long-name entries before it.
+    // Kept out of the recursive frames (a tar header is 512 bytes).
+    #[inline(never)]
     fn append(
         &mut self,
         mut h: tar::Header,
@@ -379,6 +448,8 @@ impl<W: Write> TreeWriter<W> {
     }
 
     /// Extended attributes go in a PAX header (`SCHILY.xattr.NAME`) before the entry.
+    // Kept out of the recursive frames (a tar header is 512 bytes).
+    #[inline(never)]
     fn xattrs(&mut self, fd: BorrowedFd<'_>, inside: &Path) -> Result<(), ArchiveError> {
         let mut list = vec![0u8; 65536];
         let n = match rustix::fs::flistxattr(fd, &mut list[..]) {
@@ -458,5 +529,55 @@ impl<R: Read> Read for Exact<R> {
         };
         self.left -= n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(root: &Path, depth: usize) {
+        let mut p = root.to_path_buf();
+        for _ in 0..depth {
+            p.push("d");
+        }
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("leaf"), "x").unwrap();
+    }
+
+    /// Archives `root` on a thread with a small stack: the walk does not recurse.
+    fn archive_on_small_stack(root: &Path) -> Result<u64, String> {
+        let root = root.to_path_buf();
+        std::thread::Builder::new()
+            .stack_size(128 << 10)
+            .spawn(move || {
+                let fd = rustix::fs::open(
+                    &root,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .unwrap();
+                let mut tw = TreeWriter::new(io::sink(), TreeOptions::default());
+                tw.add_children(fd.as_fd(), Path::new(""), Path::new("/"))
+                    .and_then(|()| tw.finish())
+                    .map(|(_, s)| s.entries)
+                    .map_err(|e| e.to_string())
+            })
+            .unwrap()
+            .join()
+            .expect("the walk must not overflow its stack")
+    }
+
+    #[test]
+    fn deep_trees_are_walked_to_the_bound_and_refused_past_it() {
+        let t = tempfile::tempdir().unwrap();
+        nested(&t.path().join("ok"), MAX_DEPTH - 1);
+        assert_eq!(
+            archive_on_small_stack(&t.path().join("ok")),
+            Ok(MAX_DEPTH as u64)
+        );
+        nested(&t.path().join("deep"), MAX_DEPTH + 5);
+        let e = archive_on_small_stack(&t.path().join("deep")).unwrap_err();
+        assert!(e.contains("deeper than"), "{e}");
     }
 }
