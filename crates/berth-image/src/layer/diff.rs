@@ -66,6 +66,8 @@ pub enum DiffError {
     Write { path: String, source: io::Error },
     #[error("{path} changed size while it was being archived (expected {expected} bytes)")]
     Changed { path: PathBuf, expected: u64 },
+    #[error("{path} was replaced while it was being archived")]
+    Replaced { path: PathBuf },
     #[error(
         "{path} carries overlay {what} metadata (redirect_dir/metacopy); berth mounts \
          overlay without them and cannot diff such an upper directory"
@@ -372,7 +374,7 @@ fn same_node(lp: &Path, l: &fs::Metadata, up: &Path, u: &fs::Metadata) -> Result
             return Ok(false);
         }
         let same_time = l.mtime() == u.mtime() && l.mtime_nsec() == u.mtime_nsec();
-        if !same_time && !same_content(lp, up)? {
+        if !same_time && !same_content(lp, l, up, u)? {
             return Ok(false);
         }
     }
@@ -384,9 +386,47 @@ fn same_node(lp: &Path, l: &fs::Metadata, up: &Path, u: &fs::Metadata) -> Result
     Ok(lx == ux)
 }
 
-fn same_content(a: &Path, b: &Path) -> Result<bool, DiffError> {
-    let mut fa = File::open(a).map_err(read_err(a))?;
-    let mut fb = File::open(b).map_err(read_err(b))?;
+/// Opens for reading the regular file the walk saw at `path` (`md`), and nothing else.
+/// A running container may have replaced it, or a directory above it, by a symlink
+/// (to a host file, say) or a fifo since: the path is opened without following its
+/// last component and without reading (`O_PATH`), checked to be the very inode the
+/// walk saw, and only then reopened for reading through its descriptor.
+fn open_walked(path: &Path, md: &fs::Metadata) -> Result<File, DiffError> {
+    use rustix::fs::{Mode, OFlags};
+    use std::os::fd::AsRawFd;
+    let replaced = || DiffError::Replaced {
+        path: path.to_path_buf(),
+    };
+    let fd = rustix::fs::open(
+        path,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| read_err(path)(e.into()))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| read_err(path)(e.into()))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile
+        || st.st_dev != md.dev()
+        || st.st_ino != md.ino()
+    {
+        return Err(replaced());
+    }
+    let file = rustix::fs::open(
+        format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(),
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+    .map_err(|e| read_err(path)(e.into()))?;
+    Ok(File::from(file))
+}
+
+fn same_content(
+    a: &Path,
+    amd: &fs::Metadata,
+    b: &Path,
+    bmd: &fs::Metadata,
+) -> Result<bool, DiffError> {
+    let mut fa = open_walked(a, amd)?;
+    let mut fb = open_walked(b, bmd)?;
     let mut ba = vec![0u8; 64 * 1024];
     let mut bb = vec![0u8; 64 * 1024];
     loop {
@@ -551,7 +591,7 @@ impl<W: Write> TarWriter<W> {
             h.set_entry_type(tar::EntryType::Regular);
             let size = md.size();
             h.set_size(size);
-            let f = File::open(src).map_err(read_err(src))?;
+            let f = open_walked(src, md)?;
             let mut r = ExactReader {
                 inner: f.take(size),
                 left: size,
@@ -846,6 +886,61 @@ pub fn changes_dirs(lower: &Path, upper: &Path) -> Result<Vec<Change>, DiffError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A running container swaps a file it wrote for a symlink to a host file (or a
+    /// fifo) between the walk and the read: the read refuses, nothing of the host's
+    /// is read, nothing blocks.
+    #[test]
+    fn a_file_swapped_after_the_walk_is_not_read() {
+        let t = tempfile::tempdir().unwrap();
+        let (upper, host) = (t.path().join("upper"), t.path().join("host-secret"));
+        fs::create_dir_all(upper.join("dir")).unwrap();
+        fs::write(&host, "HOST").unwrap();
+        // Host files exist before the container's (as they do): no inode reuse.
+        let hostdir = t.path().join("hostdir");
+        fs::create_dir(&hostdir).unwrap();
+        fs::write(hostdir.join("f"), "HOST").unwrap();
+        let f = upper.join("dir/f");
+        fs::write(&f, "mine").unwrap();
+        let md = fs::symlink_metadata(&f).unwrap();
+        let mut s = String::new();
+        open_walked(&f, &md)
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        assert_eq!(s, "mine");
+        // The file becomes a link to the host file.
+        fs::remove_file(&f).unwrap();
+        std::os::unix::fs::symlink(&host, &f).unwrap();
+        assert!(matches!(
+            open_walked(&f, &md),
+            Err(DiffError::Replaced { .. })
+        ));
+        // A directory above it becomes a link to a host directory holding a file of
+        // that name.
+        fs::remove_file(&f).unwrap();
+        fs::remove_dir(upper.join("dir")).unwrap();
+        std::os::unix::fs::symlink(&hostdir, upper.join("dir")).unwrap();
+        assert!(matches!(
+            open_walked(&f, &md),
+            Err(DiffError::Replaced { .. })
+        ));
+        // A fifo is never opened (opening it for reading would block).
+        fs::remove_file(upper.join("dir")).unwrap();
+        fs::create_dir(upper.join("dir")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &f,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        assert!(matches!(
+            open_walked(&f, &md),
+            Err(DiffError::Replaced { .. })
+        ));
+    }
 
     #[test]
     fn runtime_made_mount_points_and_their_parents_are_left_out() {
