@@ -20,12 +20,12 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::archive::tree::{TreeOptions, TreeWriter};
+use crate::archive::tree::{pseudo_fs, TreeOptions, TreeWriter};
 use crate::archive::ArchiveError;
-use crate::layer::apply::{apply_layer, ApplyError, ApplyOptions, WhiteoutMode};
+use crate::layer::apply::{apply_layer, open_in_root, ApplyError, ApplyOptions, WhiteoutMode};
 
 /// What `HEAD /containers/{id}/archive` reports about a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,31 +151,6 @@ fn split(path: &str) -> Split {
     }
 }
 
-fn open_in_root(
-    root: BorrowedFd<'_>,
-    path: impl AsRef<OsStr>,
-    flags: OFlags,
-) -> Result<OwnedFd, Errno> {
-    let path = path.as_ref();
-    let p = if path.is_empty() {
-        OsStr::new(".")
-    } else {
-        path
-    };
-    loop {
-        match rustix::fs::openat2(
-            root,
-            p,
-            flags | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        ) {
-            Err(Errno::AGAIN) | Err(Errno::INTR) => continue,
-            r => return r,
-        }
-    }
-}
-
 /// What a path names: an `O_PATH` descriptor of it (not followed when it has a base)
 /// and its stat.
 struct Target {
@@ -185,7 +160,7 @@ struct Target {
 
 fn open_target(root: BorrowedFd<'_>, s: &Split) -> Result<Target, CopyError> {
     let err = |op, e| CopyError::from_errno(&s.abs, op, e);
-    let dir = open_in_root(root, &s.dir, OFlags::PATH | OFlags::DIRECTORY)
+    let dir = open_in_root(root, s.dir.as_bytes(), OFlags::PATH | OFlags::DIRECTORY)
         .map_err(|e| err("resolve", e))?;
     match &s.base {
         None => {
@@ -274,18 +249,6 @@ pub struct ExtractOptions {
     pub copy_uid_gid: bool,
 }
 
-/// File systems a copy must never write into, whatever the container mounted.
-const NO_WRITE_FS: &[(i64, &str)] = &[
-    (0x9fa0, "proc"),
-    (0x6265_6572, "sysfs"),
-    (0x0027_e0eb, "cgroup"),
-    (0x6367_7270, "cgroup2"),
-    (0x7363_6673, "securityfs"),
-    (0x6462_6720, "debugfs"),
-    (0x7472_6163, "tracefs"),
-    (0xcafe_4a11, "bpf"),
-];
-
 /// `PUT …/archive`: extracts the tar read from `r` into the directory `path` names
 /// inside the container whose root directory is `root` (a path, possibly
 /// `/proc/PID/root`). The directory must exist; symlinks on the way to it, and in the
@@ -311,7 +274,7 @@ pub fn extract_into(
     let inside = s.inside();
     let dest = open_in_root(
         root_fd.as_fd(),
-        inside.trim_start_matches('/'),
+        inside.trim_start_matches('/').as_bytes(),
         OFlags::PATH,
     )
     .map_err(|e| CopyError::from_errno(&s.abs, "resolve", e))?;
@@ -319,16 +282,8 @@ pub fn extract_into(
     if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
         return Err(CopyError::NotADirectory { path: s.abs });
     }
-    if let Ok(fs) = rustix::fs::fstatfs(&dest) {
-        // f_type's width differs between architectures.
-        #[allow(clippy::unnecessary_cast)]
-        let f_type = fs.f_type as i64;
-        if let Some((_, name)) = NO_WRITE_FS.iter().find(|(m, _)| *m == f_type) {
-            return Err(CopyError::PseudoFs {
-                path: s.abs,
-                fs: name,
-            });
-        }
+    if let Some(fs) = pseudo_fs(dest.as_fd()) {
+        return Err(CopyError::PseudoFs { path: s.abs, fs });
     }
     if let Ok(vfs) = rustix::fs::fstatvfs(&dest) {
         if vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
@@ -392,11 +347,7 @@ pub fn resolve_in_root(root: BorrowedFd<'_>, path: &str) -> Result<String, Errno
             _ => {}
         }
         let parent = done.join(&b'/');
-        let dir = match open_in_root(
-            root,
-            OsStr::from_bytes(&parent),
-            OFlags::PATH | OFlags::DIRECTORY,
-        ) {
+        let dir = match open_in_root(root, &parent, OFlags::PATH | OFlags::DIRECTORY) {
             Ok(d) => d,
             Err(Errno::NOENT | Errno::NOTDIR) => {
                 done.push(c);

@@ -676,6 +676,21 @@ mod tests {
         assert!(prepare("a", false, &dest("/out/new/", false, false)).is_err());
     }
 
+    fn symlink_entry(b: &mut tar::Builder<Vec<u8>>, name: &str, target: &str) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, name, target).unwrap();
+    }
+
+    /// Unpacks the archive into `dir`, which must fail; its message.
+    fn unpack_err(b: tar::Builder<Vec<u8>>, dir: &Path) -> String {
+        let tar = b.into_inner().unwrap();
+        unpack(&mut &tar[..], dir, None, &Unpack { keep_owners: false })
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn links_leading_above_the_destination_are_refused() {
         assert!(!climbs_out(Path::new("d/rel"), b"a.txt"));
@@ -686,19 +701,9 @@ mod tests {
         assert!(climbs_out(Path::new("d/x"), b"sub/../../../etc"));
         let tmp = tempfile::tempdir().unwrap();
         let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_size(0);
-        b.append_link(&mut h, "d/up", "../../../..").unwrap();
-        let tar = b.into_inner().unwrap();
-        let e = unpack(
-            &mut &tar[..],
-            tmp.path(),
-            None,
-            &Unpack { keep_owners: false },
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("invalid symlink"), "{e}");
+        symlink_entry(&mut b, "d/up", "../../../..");
+        let e = unpack_err(b, tmp.path());
+        assert!(e.contains("invalid symlink"), "{e}");
         assert!(fs::symlink_metadata(tmp.path().join("d/up")).is_err());
     }
 
@@ -706,24 +711,14 @@ mod tests {
     fn unpack_refuses_climbing_and_links() {
         let tmp = tempfile::tempdir().unwrap();
         let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_size(0);
-        b.append_link(&mut h, "l", "/etc").unwrap();
+        symlink_entry(&mut b, "l", "/etc");
         let mut h = tar::Header::new_gnu();
         h.set_size(1);
         h.set_mode(0o644);
         h.set_cksum();
         b.append_data(&mut h, "l/evil", &b"x"[..]).unwrap();
-        let tar = b.into_inner().unwrap();
-        let e = unpack(
-            &mut &tar[..],
-            tmp.path(),
-            None,
-            &Unpack { keep_owners: false },
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("symlink"), "{e}");
+        let e = unpack_err(b, tmp.path());
+        assert!(e.contains("symlink"), "{e}");
         assert!(!Path::new("/etc/evil").exists());
         assert!(safe_rel(b"../x").is_err());
         assert_eq!(safe_rel(b"/a/./b").unwrap(), PathBuf::from("a/b"));

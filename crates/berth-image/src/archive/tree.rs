@@ -21,19 +21,20 @@ use rustix::io::Errno;
 
 use super::ArchiveError;
 
-/// Pseudo filesystems whose contents never belong in an archive (a running container's
-/// /proc, /sys, /dev/pts, cgroups …).
-const PSEUDO_FS: &[i64] = &[
-    0x9fa0,      // proc
-    0x6265_6572, // sysfs
-    0x0027_e0eb, // cgroup
-    0x6367_7270, // cgroup2
-    0x1cd1,      // devpts
-    0x1980_0202, // mqueue
-    0x7363_6673, // securityfs
-    0x6462_6720, // debugfs
-    0x7472_6163, // tracefs
-    0xcafe_4a11, // bpf
+/// Pseudo filesystems (`statfs` magic, name): their contents never belong in an
+/// archive (a running container's /proc, /sys, /dev/pts, cgroups …), and a copy never
+/// writes into them.
+const PSEUDO_FS: &[(i64, &str)] = &[
+    (0x9fa0, "proc"),
+    (0x6265_6572, "sysfs"),
+    (0x0027_e0eb, "cgroup"),
+    (0x6367_7270, "cgroup2"),
+    (0x1cd1, "devpts"),
+    (0x1980_0202, "mqueue"),
+    (0x7363_6673, "securityfs"),
+    (0x6462_6720, "debugfs"),
+    (0x7472_6163, "tracefs"),
+    (0xcafe_4a11, "bpf"),
 ];
 
 /// How deep a tree may go. A container can nest directories without end (through
@@ -103,7 +104,7 @@ pub(crate) fn reopen_dir(path_fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
 
 /// A readable descriptor of the regular file `path_fd` names: the same inode, never a
 /// path looked up again.
-fn reopen_file(path_fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+pub(crate) fn reopen_file(path_fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     use std::os::fd::AsRawFd;
     let proc_path = format!("/proc/self/fd/{}", path_fd.as_raw_fd());
     rustix::fs::open(
@@ -128,10 +129,15 @@ fn list(dirfd: BorrowedFd<'_>, inside: &Path) -> Result<Vec<OsString>, ArchiveEr
     Ok(names)
 }
 
+/// The pseudo filesystem `fd` is on, if it is on one.
 // f_type's width differs between architectures.
 #[allow(clippy::unnecessary_cast)]
-fn is_pseudo(fd: BorrowedFd<'_>) -> bool {
-    rustix::fs::fstatfs(fd).is_ok_and(|s| PSEUDO_FS.contains(&(s.f_type as i64)))
+pub(crate) fn pseudo_fs(fd: BorrowedFd<'_>) -> Option<&'static str> {
+    let f_type = rustix::fs::fstatfs(fd).ok()?.f_type as i64;
+    PSEUDO_FS
+        .iter()
+        .find(|(m, _)| *m == f_type)
+        .map(|(_, n)| *n)
 }
 
 fn is_mount_root(fd: BorrowedFd<'_>) -> bool {
@@ -213,7 +219,7 @@ impl<W: Write> TreeWriter<W> {
                 if !entry.as_os_str().is_empty() {
                     self.header(&st, entry, inside, Payload::Dir(dirfd.as_fd()))?;
                 }
-                let skip = is_pseudo(dirfd.as_fd())
+                let skip = pseudo_fs(dirfd.as_fd()).is_some()
                     || (self.opts.skip_mounted.iter().any(|p| p == inside)
                         && is_mount_root(dirfd.as_fd()));
                 Ok((!skip).then_some(dirfd))

@@ -456,7 +456,12 @@ fn resolve_flags() -> ResolveFlags {
     ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS
 }
 
-fn open_in_root(root: BorrowedFd<'_>, path: &[u8], flags: OFlags) -> Result<OwnedFd, Errno> {
+/// Opens `path` (empty: `root` itself) resolved as if `root` were `/`.
+pub(crate) fn open_in_root(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    flags: OFlags,
+) -> Result<OwnedFd, Errno> {
     let p: &OsStr = if path.is_empty() {
         OsStr::new(".")
     } else {

@@ -393,7 +393,7 @@ fn same_node(lp: &Path, l: &fs::Metadata, up: &Path, u: &fs::Metadata) -> Result
 /// walk saw, and only then reopened for reading through its descriptor.
 fn open_walked(path: &Path, md: &fs::Metadata) -> Result<File, DiffError> {
     use rustix::fs::{Mode, OFlags};
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let replaced = || DiffError::Replaced {
         path: path.to_path_buf(),
     };
@@ -410,12 +410,8 @@ fn open_walked(path: &Path, md: &fs::Metadata) -> Result<File, DiffError> {
     {
         return Err(replaced());
     }
-    let file = rustix::fs::open(
-        format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(),
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
-        Mode::empty(),
-    )
-    .map_err(|e| read_err(path)(e.into()))?;
+    let file =
+        crate::archive::tree::reopen_file(fd.as_fd()).map_err(|e| read_err(path)(e.into()))?;
     Ok(File::from(file))
 }
 
