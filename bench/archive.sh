@@ -29,57 +29,19 @@ while getopts "n:h" opt; do
     esac
 done
 
-. scripts/env.sh
-BERTH="$BERTH_BIN/berth"; case $BERTH in /*) ;; *) BERTH="$PWD/$BERTH" ;; esac
-DOCKER=$(command -v docker || true)
-[ -x /usr/local/bin/docker ] && DOCKER=/usr/local/bin/docker
-for t in "$BERTH" "$DOCKER" dockerd hyperfine jq /bin/busybox; do
-    command -v "$t" >/dev/null || { echo "bench/archive.sh: missing $t" >&2; exit 1; }
-done
-
-tmp=$(mktemp -d /tmp/berth-bench-archive.XXXXXX)
-run_docker_existed=; [ -e /run/docker ] && run_docker_existed=1
-key_existed=; [ -e /etc/docker/key.json ] && key_existed=1
-bpid= ; dpid=
-cleanup() {
-    set +e
-    if [ -n "$bpid" ]; then
-        ids=$(DOCKER_HOST=unix://$tmp/berth.sock "$DOCKER" ps -aq); [ -n "$ids" ] && DOCKER_HOST=unix://$tmp/berth.sock "$DOCKER" rm -f $ids >/dev/null
-        kill "$bpid"; wait "$bpid" 2>/dev/null
-    fi
-    if [ -n "$dpid" ]; then
-        ids=$(DOCKER_HOST=unix://$tmp/docker.sock "$DOCKER" ps -aq); [ -n "$ids" ] && DOCKER_HOST=unix://$tmp/docker.sock "$DOCKER" rm -f $ids >/dev/null
-        kill "$dpid"
-        for _ in $(seq 30); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.5; done
-        kill -KILL "$dpid" 2>/dev/null; pkill -KILL -f "$tmp/docker" 2>/dev/null
-        wait "$dpid" 2>/dev/null
-    fi
-    grep -o " $tmp[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
-    for d in /sys/fs/cgroup/*/berth-bench-$$ /sys/fs/cgroup/*/docker-bench-$$ /sys/fs/cgroup/berth-bench-$$ /sys/fs/cgroup/docker-bench-$$; do
-        [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
-    done
-    rm -rf "$tmp"
-    [ -n "$run_docker_existed" ] || rm -rf /run/docker
-    [ -n "$key_existed" ] || rm -f /etc/docker/key.json
-}
-trap cleanup EXIT
-
-wait_sock() { for _ in $(seq 200); do curl -sf --unix-socket "$1" http://x/_ping >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "daemon on $1 did not start" >&2; return 1; }
+. bench/lib.sh
+bench_init archive
+trap bench_cleanup EXIT
 
 # busybox FROM scratch, and a 200 MB image: busybox plus 200 MiB of random files.
-mkdir -p "$tmp/rootfs/bin" "$tmp/rootfs/etc"
-cp /bin/busybox "$tmp/rootfs/bin/"
-for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$tmp/rootfs/bin/$a"; done
+busybox_rootfs
 tar -C "$tmp/rootfs" -cf "$tmp/busybox.tar" .
 mkdir -p "$tmp/rootfs/data"
 for i in $(seq 200); do head -c 1048576 /dev/urandom >"$tmp/rootfs/data/f$i"; done
 tar -C "$tmp/rootfs" -cf "$tmp/big.tar" .
 rm -rf "$tmp/rootfs"
 
-echo "{}" >"$tmp/none.json"
-"$BERTH" daemon -H "unix://$tmp/berth.sock" --data-root "$tmp/berth-data" --exec-root "$tmp/berth-exec" \
-    --pidfile "$tmp/berth.pid" --config-file "$tmp/none.json" --cgroup-parent "/berth-bench-$$" >"$tmp/berth.log" 2>&1 &
-bpid=$!
+start_berth
 dockerd -H "unix://$tmp/docker.sock" --data-root "$tmp/docker-data" --exec-root "$tmp/docker-exec" \
     --pidfile "$tmp/docker.pid" --bridge=none --iptables=false --ip6tables=false \
     --ip-forward=false --ip-masq=false --cgroup-parent "/docker-bench-$$" >"$tmp/docker.log" 2>&1 &

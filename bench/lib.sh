@@ -1,0 +1,60 @@
+# bench/lib.sh — sourced by the benchmarks that run berth's daemon beside Docker's:
+# the tools, a temp dir, the busybox image, starting berth's daemon, and a cleanup that
+# stops both daemons and removes everything they left. The sourcing script sets
+# `tmp` (via bench_init), `bpid`/`dpid` as it starts daemons, and calls
+# `bench_cleanup` from its own EXIT trap (after its own extra cleanup, if any).
+
+bench_init() { # $1: the script's name, for temp dirs and messages
+    . scripts/env.sh
+    BERTH="$BERTH_BIN/berth"; case $BERTH in /*) ;; *) BERTH="$PWD/$BERTH" ;; esac
+    DOCKER=$(command -v docker || true)
+    [ -x /usr/local/bin/docker ] && DOCKER=/usr/local/bin/docker
+    for t in "$BERTH" "$DOCKER" dockerd hyperfine jq /bin/busybox; do
+        command -v "$t" >/dev/null || { echo "$1: missing $t" >&2; exit 1; }
+    done
+    tmp=$(mktemp -d "/tmp/berth-bench-$1.XXXXXX")
+    # dockerd creates /run/docker and /etc/docker/key.json whatever its roots.
+    run_docker_existed=; [ -e /run/docker ] && run_docker_existed=1
+    key_existed=; [ -e /etc/docker/key.json ] && key_existed=1
+    bpid= ; dpid=
+}
+
+bench_cleanup() {
+    set +e
+    if [ -n "$bpid" ]; then
+        ids=$(DOCKER_HOST=unix://$tmp/berth.sock "$DOCKER" ps -aq); [ -n "$ids" ] && DOCKER_HOST=unix://$tmp/berth.sock "$DOCKER" rm -f $ids >/dev/null
+        kill "$bpid"; wait "$bpid" 2>/dev/null
+    fi
+    if [ -n "$dpid" ]; then
+        ids=$(DOCKER_HOST=unix://$tmp/docker.sock "$DOCKER" ps -aq); [ -n "$ids" ] && DOCKER_HOST=unix://$tmp/docker.sock "$DOCKER" rm -f $ids >/dev/null
+        kill "$dpid"
+        for _ in $(seq 30); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.5; done
+        # A deadlocked dockerd: stop it and what it started (all named by $tmp).
+        kill -KILL "$dpid" 2>/dev/null; pkill -KILL -f "$tmp/docker" 2>/dev/null
+        wait "$dpid" 2>/dev/null
+    fi
+    grep -o " $tmp[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
+    for d in /sys/fs/cgroup/*/berth-bench-$$ /sys/fs/cgroup/*/docker-bench-$$ /sys/fs/cgroup/berth-bench-$$ /sys/fs/cgroup/docker-bench-$$; do
+        [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+    done
+    rm -rf "$tmp"
+    [ -n "$run_docker_existed" ] || rm -rf /run/docker
+    [ -n "$key_existed" ] || rm -f /etc/docker/key.json
+}
+
+wait_sock() { for _ in $(seq 200); do curl -sf --unix-socket "$1" http://x/_ping >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "daemon on $1 did not start" >&2; return 1; }
+
+# The image's root: Debian's static busybox, FROM scratch, in $tmp/rootfs.
+busybox_rootfs() {
+    mkdir -p "$tmp/rootfs/bin" "$tmp/rootfs/etc"
+    cp /bin/busybox "$tmp/rootfs/bin/"
+    for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$tmp/rootfs/bin/$a"; done
+}
+
+# berth's daemon on $tmp/berth.sock with private roots; sets bpid.
+start_berth() {
+    echo "{}" >"$tmp/none.json"
+    "$BERTH" daemon -H "unix://$tmp/berth.sock" --data-root "$tmp/berth-data" --exec-root "$tmp/berth-exec" \
+        --pidfile "$tmp/berth.pid" --config-file "$tmp/none.json" --cgroup-parent "/berth-bench-$$" >"$tmp/berth.log" 2>&1 &
+    bpid=$!
+}
