@@ -67,6 +67,9 @@ pub enum CgroupError {
         path: PathBuf,
         detail: String,
     },
+    /// A descriptor to watch the cgroup's memory events could not be set up.
+    #[error("watching {} for OOM kills: {}", path.display(), os_text(error))]
+    Watch { path: PathBuf, error: io::Error },
     /// The freezer did not reach the state asked for.
     #[error("{}: {detail}", path.display())]
     Freezer { path: PathBuf, detail: String },
@@ -79,7 +82,8 @@ impl CgroupError {
             CgroupError::Write { error, .. }
             | CgroupError::Read { error, .. }
             | CgroupError::Mkdir { error, .. }
-            | CgroupError::Remove { error, .. } => error.raw_os_error(),
+            | CgroupError::Remove { error, .. }
+            | CgroupError::Watch { error, .. } => error.raw_os_error(),
             _ => None,
         }
     }

@@ -25,6 +25,7 @@ mod error;
 mod freezer;
 mod fs;
 mod layout;
+mod oom;
 mod path;
 mod procs;
 pub mod stats;

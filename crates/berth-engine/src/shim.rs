@@ -46,6 +46,8 @@ pub struct Exit {
     pub code: i64,
     /// Unix nanoseconds (0: unknown).
     pub finished_at: i64,
+    /// How many processes of the container the OOM killer took during this run.
+    pub oom_kills: u64,
 }
 
 impl Exit {
@@ -56,6 +58,9 @@ impl Exit {
                 .as_str()
                 .and_then(crate::timefmt::parse_rfc3339)
                 .unwrap_or(0),
+            oom_kills: v["oom_kills"]
+                .as_u64()
+                .unwrap_or(u64::from(v["oom_killed"] == true)),
         })
     }
 }
@@ -146,6 +151,27 @@ impl Shim {
             None => serde_json::json!({"op": "wait"}),
         };
         let (v, _) = self.call_stream(&req, None)?;
+        Exit::from_json(&v).ok_or_else(|| ShimError::BadReply {
+            path: self.socket(),
+            reply: v.to_string(),
+        })
+    }
+
+    /// Blocks until the container has exited, calling `on_oom` with the number of its
+    /// processes the OOM killer has taken so far each time that grows (the shim's
+    /// `"oom":true` wait: event lines before the exit line; kills before the call are
+    /// told at once, and a kill at exit before the exit).
+    pub fn wait_watching_oom(&self, mut on_oom: impl FnMut(u64)) -> Result<Exit, ShimError> {
+        let req = serde_json::json!({"op": "wait", "oom": true});
+        let (mut v, mut s) = self.call_stream(&req, None)?;
+        while v["event"] == "oom" {
+            on_oom(v["oom_kills"].as_u64().unwrap_or(0));
+            let line = read_line_exact(&mut s).map_err(self.io_err())?;
+            v = serde_json::from_slice(&line).map_err(|_| ShimError::BadReply {
+                path: self.socket(),
+                reply: String::from_utf8_lossy(&line).into_owned(),
+            })?;
+        }
         Exit::from_json(&v).ok_or_else(|| ShimError::BadReply {
             path: self.socket(),
             reply: v.to_string(),

@@ -58,6 +58,8 @@ pub struct StateRecord {
     pub started_at: i64,
     pub finished_at: i64,
     pub oom_killed: bool,
+    /// The OOM kills of this run told as `oom` events (the shim's count).
+    pub oom_kills: u64,
     pub error: String,
     pub health: Option<Health>,
 }

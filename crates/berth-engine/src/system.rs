@@ -367,9 +367,12 @@ impl CgroupCaps {
             return CgroupCaps {
                 version: "2",
                 memory: has("memory"),
-                // Swap accounting is part of the v2 memory controller when the kernel
-                // has it; its files exist in any non-root cgroup.
-                swap: has("memory") && swap_accounting_v2(&u.mount_point),
+                swap: has("memory") && {
+                    let own = berth_cgroups::ProcCgroups::of_self()
+                        .ok()
+                        .and_then(|p| p.unified);
+                    swap_accounting_v2(&u.mount_point, own.as_deref(), kernel_accounts_swap())
+                },
                 kmem: false,
                 oom_kill_disable: false,
                 cfs: has("cpu"),
@@ -397,12 +400,47 @@ impl CgroupCaps {
     }
 }
 
-/// Whether any first-level cgroup of the v2 tree has `memory.swap.max`.
-fn swap_accounting_v2(mount: &Path) -> bool {
-    std::fs::read_dir(mount).is_ok_and(|d| {
-        d.flatten()
-            .any(|e| e.path().join("memory.swap.max").exists())
-    })
+/// Whether the v2 memory controller accounts swap. Its swap files
+/// (`memory.swap.max`) are in every non-root cgroup that has the controller and never
+/// in the root, so the answer is read from such a cgroup: the daemon's own (`own`, as
+/// /proc/self/cgroup names it), else a first-level one. A fresh host may have none yet
+/// (nothing below the root, or memory not enabled in the root's subtree_control); the
+/// files then come with the first such cgroup if the kernel accounts swap at all,
+/// which `kernel_swap` says.
+fn swap_accounting_v2(mount: &Path, own: Option<&str>, kernel_swap: bool) -> bool {
+    let mut candidates = Vec::new();
+    if let Some(own) = own.map(|o| o.trim_matches('/')).filter(|o| !o.is_empty()) {
+        candidates.push(mount.join(own));
+    }
+    if let Ok(d) = std::fs::read_dir(mount) {
+        candidates.extend(
+            d.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path()),
+        );
+    }
+    match candidates.iter().find(|c| c.join("memory.max").exists()) {
+        Some(c) => c.join("memory.swap.max").exists(),
+        None => kernel_swap,
+    }
+}
+
+/// Whether the kernel accounts swap in memory cgroups: it has swap support
+/// (/proc/swaps exists with CONFIG_SWAP, swap space or not), and a kernel before 6.1
+/// was not booted with `swapaccount=0` (a deprecated no-op since).
+fn kernel_accounts_swap() -> bool {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    Path::new("/proc/swaps").exists()
+        && !(cmdline.split_whitespace().any(|w| w == "swapaccount=0")
+            && kernel_before(&kernel_version(), (6, 1)))
+}
+
+/// Whether kernel release `release` ("5.15.0-91-generic") is older than `v`.
+fn kernel_before(release: &str, v: (u32, u32)) -> bool {
+    let mut it = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0)) < v
 }
 
 fn read_flag(path: &str) -> bool {
@@ -657,5 +695,37 @@ mod tests {
         let v2 = CgroupCaps::of(&Layout::unified_at("/nonexistent-berth-cgroup"));
         assert_eq!(v2.version, "2");
         assert!(!v2.memory);
+    }
+
+    #[test]
+    fn v2_swap_accounting_is_read_where_the_memory_controller_is() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        let touch = |dir: &str, files: &[&str]| {
+            let p = root.join(dir);
+            std::fs::create_dir_all(&p).unwrap();
+            for f in files {
+                std::fs::write(p.join(f), "max\n").unwrap();
+            }
+        };
+        touch("", &["cgroup.controllers"]);
+        // A fresh host: nothing below the root yet, so the kernel decides.
+        assert!(swap_accounting_v2(root, Some("/"), true));
+        assert!(!swap_accounting_v2(root, None, false));
+        // A first-level cgroup without the memory controller tells nothing.
+        touch("init.scope", &["cgroup.procs"]);
+        assert!(swap_accounting_v2(root, Some("/init.scope"), true));
+        assert!(!swap_accounting_v2(root, Some("/init.scope"), false));
+        // One with it says what the kernel does, whatever else is believed.
+        touch("system.slice", &["memory.max", "memory.swap.max"]);
+        assert!(swap_accounting_v2(root, Some("/init.scope"), false));
+        // The daemon's own cgroup, deeper down, comes first.
+        touch("a/b", &["memory.max"]);
+        assert!(!swap_accounting_v2(root, Some("/a/b"), true));
+        touch("a/b", &["memory.max", "memory.swap.max"]);
+        assert!(swap_accounting_v2(root, Some("/a/b/"), false));
+        assert!(kernel_before("5.15.0-91-generic", (6, 1)));
+        assert!(!kernel_before("6.1.0-27-amd64", (6, 1)));
+        assert!(!kernel_before("6.18.2", (6, 1)));
     }
 }

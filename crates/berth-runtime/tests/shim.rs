@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const BUSYBOX: &str = "/usr/bin/busybox";
-const APPLETS: &[&str] = &["sh", "cat", "echo", "sleep", "stty", "true"];
+const APPLETS: &[&str] = &["sh", "cat", "echo", "sleep", "stty", "true", "dd", "["];
 
 fn is_root() -> bool {
     if rustix::process::geteuid().is_root() {
@@ -338,6 +338,7 @@ fn attach_start_wait_log_and_cleanup() {
     )
     .expect("exit.json is JSON");
     assert_eq!(exit["exit_code"], 3);
+    assert_eq!(exit["oom_killed"], false);
     let log: Vec<(String, String)> = log_entries(&f.log())
         .iter()
         .map(|e| {
@@ -502,9 +503,76 @@ fn the_shim_outlives_whoever_started_it() {
         f.request(json!({"op": "kill", "signal": "KILL"})),
         json!({"ok": true})
     );
-    assert_eq!(read_reply(&mut w)["exit_code"], 137);
+    let waited = read_reply(&mut w);
+    assert_eq!(waited["exit_code"], 137);
+    // A SIGKILL, but not the OOM killer's.
+    assert_eq!(waited["oom_killed"], false, "{waited}");
     f.wait_shim_gone(pid);
     assert!(!f.root().join(&f.id).exists());
+}
+
+/// The OOM killer takes a child of the init (the container goes on), then the init. An
+/// `"oom":true` waiter that comes after the first kill hears of it at once, then of the
+/// second before the exit, which says `oom_killed`, as does exit.json.
+#[test]
+fn oom_kills_are_told_to_waiters_and_recorded() {
+    if !is_root() {
+        return;
+    }
+    // dd fills a 64 MiB buffer: twice the limit, and nothing can be swapped out.
+    let dd = "dd if=/dev/zero of=/dev/null bs=64M count=1";
+    let f = Fixture::new(
+        "oom",
+        &[
+            "sh",
+            "-c",
+            &format!("{dd}; echo survived; while [ ! -e /tmp/go ]; do sleep 0.1; done; exec {dd}"),
+        ],
+        false,
+    );
+    let cfg_path = f.bundle().join("config.json");
+    let mut cfg: Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).expect("reading config.json"))
+            .expect("config.json is JSON");
+    cfg["linux"]["resources"]["memory"] = json!({"limit": 32 << 20, "swap": 32 << 20});
+    std::fs::write(&cfg_path, cfg.to_string()).expect("writing config.json");
+    f.launch(&[]);
+    let pid = f.shim_pid();
+    let mut a = f.attach(false, true, false, "");
+    let mut plain = f.send(json!({"op": "wait"}));
+    assert_eq!(f.request(json!({"op": "start"})), json!({"ok": true}));
+    read_until(&mut a, "survived");
+
+    let mut watching = f.send(json!({"op": "wait", "oom": true}));
+    assert_eq!(
+        read_reply(&mut watching),
+        json!({"ok": true, "event": "oom", "oom_kills": 1})
+    );
+    std::fs::write(f.bundle().join("rootfs/tmp/go"), "").expect("touching /tmp/go");
+    assert_eq!(
+        read_reply(&mut watching),
+        json!({"ok": true, "event": "oom", "oom_kills": 2})
+    );
+    let exit = read_reply(&mut watching);
+    assert_eq!(
+        (&exit["exit_code"], &exit["signal"]),
+        (&json!(137), &json!(9)),
+        "{exit}"
+    );
+    assert_eq!(
+        (&exit["oom_killed"], &exit["oom_kills"]),
+        (&json!(true), &json!(2)),
+        "{exit}"
+    );
+    let waited = read_reply(&mut plain);
+    assert_eq!(waited["oom_killed"], true, "{waited}");
+    assert!(waited.get("event").is_none(), "{waited}");
+    let recorded: Value = serde_json::from_slice(
+        &std::fs::read(f.state().join("exit.json")).expect("exit.json is written"),
+    )
+    .expect("exit.json is JSON");
+    assert_eq!(recorded["oom_kills"], 2, "{recorded}");
+    f.wait_shim_gone(pid);
 }
 
 #[test]

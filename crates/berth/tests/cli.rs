@@ -559,3 +559,194 @@ fn version_and_info_templates_use_docker_field_names() {
         );
     }
 }
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// `ACTION` lines of the container events of `name` from `since` until now.
+fn container_actions(d: &Daemon, c: &Cli, name: &str, since: u64) -> Vec<String> {
+    let until = (unix_secs() + 1).to_string();
+    d.ok(
+        c,
+        &[
+            "events",
+            "--since",
+            &since.to_string(),
+            "--until",
+            &until,
+            "--filter",
+            &format!("container={name}"),
+            "--format",
+            "{{.Action}}",
+        ],
+    )
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// One `oom` event, told before `next` and before `die`.
+fn assert_oom_before(actions: &[String], next: &str, c: &Cli) {
+    let at = |a: &str| actions.iter().position(|x| x == a);
+    let ooms = actions.iter().filter(|a| *a == "oom").count();
+    assert_eq!(ooms, 1, "{}: {actions:?}", c.name);
+    assert!(at("oom") < at(next), "{}: {actions:?}", c.name);
+    assert!(at("oom") < at("die"), "{}: {actions:?}", c.name);
+}
+
+/// The memory cgroup's OOM killer as docker reports it: exit 137, `State.OOMKilled`
+/// and an `oom` event before `die`, whether it took the container's init or another
+/// of its processes (then at once, while the container runs). A SIGKILL from anyone
+/// else is no OOM kill, and the next start clears the flag.
+#[test]
+fn oom_kill_sets_oomkilled_and_emits_oom_before_die() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    // dd fills a 64 MiB buffer: twice the limit, with no swap to spill into.
+    let limits = ["--memory", "32m", "--memory-swap", "32m"];
+    let dd = "dd if=/dev/zero of=/dev/null bs=64M count=1";
+    for cli in Cli::all() {
+        let c = &cli;
+        let state = |name: &str| {
+            d.ok(
+                c,
+                &[
+                    "inspect",
+                    "-f",
+                    "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}",
+                    name,
+                ],
+            )
+        };
+        let since = unix_secs().saturating_sub(1);
+
+        // The init is killed: the first run grows; a second start finds its marker.
+        let name = format!("oom-{}", c.name);
+        let script = format!("if [ -e /grown ]; then exit 0; fi; touch /grown; exec {dd}");
+        let mut args = vec!["run", "--name", name.as_str()];
+        args.extend(limits);
+        args.extend(["busybox", "sh", "-c", script.as_str()]);
+        let o = d.run(c, &args);
+        assert_eq!(
+            o.status.code(),
+            Some(137),
+            "{}: {:?}",
+            c.name,
+            common::out_err(&o)
+        );
+        assert_eq!(state(&name), "exited 137 true\n", "{}", c.name);
+        assert_oom_before(&container_actions(&d, c, &name, since), "die", c);
+        d.ok(c, &["start", &name]);
+        assert_eq!(d.ok(c, &["wait", &name]), "0\n", "{}", c.name);
+        assert_eq!(state(&name), "exited 0 false\n", "{}", c.name);
+
+        // Another process is killed: `oom` at once, the container runs on (flagged, as
+        // dockerd does), and its later exit is not told as a second OOM kill.
+        let child = format!("oom-child-{}", c.name);
+        let script = format!("{dd}; echo survived; sleep 1000");
+        let mut args = vec!["run", "-d", "--name", child.as_str()];
+        args.extend(limits);
+        args.extend(["busybox", "sh", "-c", script.as_str()]);
+        d.ok(c, &args);
+        assert!(
+            common::wait_for(20, || state(&child) == "running 0 true\n"),
+            "{}: {}",
+            c.name,
+            state(&child)
+        );
+        assert!(
+            common::wait_for(10, || d.ok(c, &["logs", &child]).contains("survived")),
+            "{}",
+            c.name
+        );
+        d.ok(c, &["kill", &child]);
+        d.ok(c, &["wait", &child]);
+        assert_eq!(state(&child), "exited 137 true\n", "{}", c.name);
+        assert_oom_before(&container_actions(&d, c, &child, since), "kill", c);
+
+        // A SIGKILL that is not the OOM killer's.
+        let killed = format!("sigkill-{}", c.name);
+        let mut args = vec!["run", "-d", "--name", killed.as_str()];
+        args.extend(limits);
+        args.extend(["busybox", "sleep", "1000"]);
+        d.ok(c, &args);
+        d.ok(c, &["kill", &killed]);
+        assert_eq!(d.ok(c, &["wait", &killed]), "137\n", "{}", c.name);
+        assert_eq!(state(&killed), "exited 137 false\n", "{}", c.name);
+        let actions = container_actions(&d, c, &killed, since);
+        assert!(
+            !actions.iter().any(|a| a == "oom"),
+            "{}: {actions:?}",
+            c.name
+        );
+
+        d.ok(c, &["rm", "-f", &name, &child, &killed]);
+    }
+}
+
+/// An OOM kill while the daemon is away (SIGKILLed; the shim and the container live
+/// on) is found in the shim's exit record when the daemon comes back: `OOMKilled`, and
+/// `oom` before `die`.
+#[test]
+fn oom_kill_while_the_daemon_is_away_is_reported_at_restart() {
+    let Some(mut d) = common::daemon_with_busybox() else {
+        return;
+    };
+    let b = Cli::berth();
+    let trigger = d.root.join("trigger");
+    std::fs::create_dir_all(&trigger).expect("mkdir trigger");
+    let bind = format!("{}:/trigger", trigger.display());
+    let id = d.ok(
+        &b,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "oom-away",
+            "--memory",
+            "32m",
+            "--memory-swap",
+            "32m",
+            "-v",
+            &bind,
+            "busybox",
+            "sh",
+            "-c",
+            "while [ ! -e /trigger/go ]; do sleep 0.1; done; \
+             exec dd if=/dev/zero of=/dev/null bs=64M count=1",
+        ],
+    );
+    let exit_json = d
+        .root
+        .join("exec/containers")
+        .join(id.trim())
+        .join("exit.json");
+    d.kill9();
+    std::fs::write(trigger.join("go"), "").expect("touch go");
+    assert!(
+        wait_for(20, || exit_json.exists()),
+        "the container did not exit while the daemon was away"
+    );
+    let since = unix_secs().saturating_sub(1);
+    d.spawn(&[]);
+    assert_eq!(
+        d.ok(
+            &b,
+            &[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}",
+                "oom-away"
+            ]
+        ),
+        "exited 137 true\n"
+    );
+    let actions = container_actions(&d, &b, "oom-away", since);
+    assert_oom_before(&actions, "die", &b);
+    d.ok(&b, &["rm", "-f", "oom-away"]);
+}

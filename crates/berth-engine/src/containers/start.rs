@@ -313,6 +313,7 @@ impl Inner {
             s.error.clear();
             s.started_at = now_nanos();
             s.oom_killed = false;
+            s.oom_kills = 0;
             if g.rec
                 .config
                 .healthcheck
@@ -359,7 +360,7 @@ impl Inner {
             Some(p) => p.wait_gone(SHIM_GONE_TIMEOUT),
             None => sh.wait_gone(SHIM_GONE_TIMEOUT),
         };
-        let exit = match sh.wait(None) {
+        let exit = match sh.wait_watching_oom(|n| self.record_oom(&c, n)) {
             Ok(e) => e,
             Err(_) => {
                 if self.is_closed() {
@@ -370,6 +371,7 @@ impl Inner {
                 sh.exit_file().unwrap_or(Exit {
                     code: 255,
                     finished_at: now_nanos(),
+                    oom_kills: 0,
                 })
             }
         };
@@ -382,7 +384,22 @@ impl Inner {
         }
     }
 
-    /// Records an exit: unmounts, updates the state, emits `die`, wakes waiters.
+    /// Records that the OOM killer has taken `kills` processes of the running container
+    /// in this run: when that is news, sets `OOMKilled` (until the next start, as
+    /// dockerd) and emits `oom`.
+    fn record_oom(self: &Arc<Self>, c: &Arc<Container>, kills: u64) {
+        let mut g = c.lock();
+        if g.removed || kills <= g.rec.state.oom_kills {
+            return;
+        }
+        g.rec.state.oom_kills = kills;
+        g.rec.state.oom_killed = true;
+        let _ = self.save(&g.rec);
+        self.emit(&g.rec, "oom", &[]);
+    }
+
+    /// Records an exit: unmounts, updates the state, emits `oom` (if the shim saw an
+    /// OOM kill nobody was told of) and `die`, wakes waiters.
     /// Returns the delay after which the restart policy restarts the container, or
     /// runs AutoRemove.
     pub(crate) fn record_exit(
@@ -406,6 +423,13 @@ impl Inner {
             s.pid = 0;
             s.exit_code = exit.code;
             s.finished_at = finished;
+            // A kill the monitor did not hear of live (an older shim, or the daemon was
+            // away): told now, before `die`, as dockerd orders them.
+            let oom_untold = exit.oom_kills > s.oom_kills;
+            if oom_untold {
+                s.oom_kills = exit.oom_kills;
+                s.oom_killed = true;
+            }
             if let Some(h) = s.health.as_mut() {
                 h.status = "unhealthy".into();
             }
@@ -436,6 +460,9 @@ impl Inner {
             };
             g.exits += 1;
             let _ = self.save(&g.rec);
+            if oom_untold {
+                self.emit(&g.rec, "oom", &[]);
+            }
             // "die" is told before any waiter (stop, wait, restart) wakes, so that
             // their own events always follow it.
             self.emit(&g.rec, "die", &[("exitCode", exit.code.to_string())]);
@@ -529,6 +556,7 @@ pub(crate) fn restore(inner: &Arc<Inner>) -> EngineResult<()> {
                         let exit = sh.exit_file().unwrap_or(Exit {
                             code: 255,
                             finished_at: now_nanos(),
+                            oom_kills: 0,
                         });
                         if let Some(d) = inner.record_exit(&c, exit) {
                             let (i2, c2) = (inner.clone(), c.clone());

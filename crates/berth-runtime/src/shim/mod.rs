@@ -3,13 +3,14 @@
 //! creates the container from a bundle holding its stdio (pipes, or the pty master),
 //! writes the json-file log, serves attachers and control requests on a unix socket,
 //! runs exec processes in the container (`exec`: their stdio, attach streams and exit
-//! statuses), reaps the container's processes, records the exit status durably in `exit.json`,
-//! removes the runtime state and exits. Single-threaded: one poll(2) loop. See
+//! statuses), reaps the container's processes, watches its cgroup for OOM kills, records
+//! the exit status durably in `exit.json`, removes the runtime state and exits. Single-threaded: one poll(2) loop. See
 //! docs/shim.md for the protocol.
 
 mod attach;
 mod exec;
 mod jsonlog;
+mod oom;
 mod server;
 
 pub use attach::frame;
@@ -353,6 +354,8 @@ fn setup(g: &Global, o: &ShimOpts) -> Result<server::Shim> {
     for fd in out.iter().chain(err.iter()).chain(stdin.iter()) {
         set_nonblock(fd)?;
     }
+    let cgroup = container::Container::load(g, &o.id).and_then(|c| c.cgroup());
+    let oom = oom::Oom::watch(&o.id, cgroup.ok());
     let log = match (o.log_driver, &o.log_path) {
         (LogDriver::JsonFile, Some(p)) => Some(
             JsonLog::open(LogConfig {
@@ -378,6 +381,7 @@ fn setup(g: &Global, o: &ShimOpts) -> Result<server::Shim> {
         tty: o.tty,
         stdin_once: o.stdin_once,
         log,
+        oom,
     }))
 }
 

@@ -1,10 +1,11 @@
 //! The shim's single-threaded poll(2) loop: the control socket and its clients, the
 //! container's output (pipes or pty master), its stdin, the stdio of exec processes,
-//! and SIGCHLD through a signalfd.
+//! SIGCHLD through a signalfd, and the cgroup's memory events (OOM kills).
 
 use super::attach::{self, DetachMatcher};
 use super::exec::{self, ExecRequest};
 use super::jsonlog::JsonLog;
+use super::oom::Oom;
 use super::{write_atomic, EXIT_FILE, PID_FILE, SOCKET};
 use crate::container::{self, Global};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -44,13 +45,15 @@ pub(super) struct Parts {
     pub tty: bool,
     pub stdin_once: bool,
     pub log: Option<JsonLog>,
+    pub oom: Oom,
 }
 
 enum State {
     /// Reading the request line.
     Request(Vec<u8>),
-    /// Waiting for the container to exit (`wait`).
-    Waiting,
+    /// Waiting for the container to exit (`wait`); with `true`, told of OOM kills
+    /// (`"oom":true`).
+    Waiting(bool),
     /// Waiting for an exec process to finish (`wait` with an `exec_id`).
     ExecWaiting(usize),
     Attached(Attacher),
@@ -301,6 +304,7 @@ impl Shim {
         enum Src {
             Listener,
             Sigchld,
+            Oom,
             Out(Owner, u8),
             Stdin(Owner),
             Client(usize),
@@ -313,6 +317,10 @@ impl Shim {
         }
         srcs.push(Src::Sigchld);
         fds.push(PollFd::new(&self.p.sigchld, PollFlags::IN));
+        if let (Some(fd), None) = (&self.p.oom.fd, &self.exit) {
+            srcs.push(Src::Oom);
+            fds.push(PollFd::new(fd, PollFlags::IN));
+        }
         let ios = std::iter::once((None, &self.p.out, &self.p.err, &self.stdin)).chain(
             self.execs
                 .iter()
@@ -365,6 +373,7 @@ impl Shim {
                     .filter_map(|e| e.exit.as_ref()),
             )
             .map(|e| DRAIN_TIME.saturating_sub(e.at.elapsed()))
+            .chain(self.p.oom.recheck_in())
             .chain(self.shed_due.then_some(IDLE_SHED))
             .min()
             .map(|left| Timespec {
@@ -375,6 +384,9 @@ impl Shim {
             Err(_) => return,
             Ok(0) => {
                 drop(fds);
+                if self.p.oom.recheck() {
+                    self.tell_oom();
+                }
                 if self.shed_due {
                     self.shed();
                 }
@@ -396,11 +408,19 @@ impl Shim {
                     while rustix::io::read(&self.p.sigchld, &mut b).is_ok_and(|n| n > 0) {}
                     self.reap();
                 }
+                Src::Oom => {
+                    if self.p.oom.woke() {
+                        self.tell_oom();
+                    }
+                }
                 Src::Out(o, s) => self.pump(o, s),
                 Src::Stdin(None) => self.stdin.feed(),
                 Src::Stdin(Some(x)) => self.execs[x].input.feed(),
                 Src::Client(i) => self.client_event(i, rev),
             }
+        }
+        if self.p.oom.recheck() {
+            self.tell_oom();
         }
         self.settle_execs();
         self.sweep();
@@ -672,7 +692,19 @@ impl Shim {
             },
             "state" => self.state_reply(),
             // Answered in `finish`, once exit.json is on disk.
-            "wait" => return (Value::Null, State::Waiting),
+            "wait" => {
+                let oom = req["oom"].as_bool().unwrap_or(false);
+                // Kills before the waiter came (say, right after start) are told at
+                // once: the count lets it tell them from ones it heard of already. The
+                // count is read afresh, the notifier may not have been polled yet.
+                let told = if oom {
+                    self.check_oom();
+                    (self.p.oom.kills() > 0).then(|| self.oom_event())
+                } else {
+                    None
+                };
+                return (told.unwrap_or(Value::Null), State::Waiting(oom));
+            }
             "kill" => match parse_signal(&req["signal"]) {
                 Ok(sig) => {
                     let all = req["all"].as_bool().unwrap_or(false);
@@ -833,6 +865,30 @@ impl Shim {
         json!({"ok": true, "status": status, "pid": self.p.pid, "exit_code": null})
     }
 
+    /// `{"ok":true,"event":"oom","oom_kills":N}`: N processes killed so far.
+    fn oom_event(&self) -> Value {
+        json!({"ok": true, "event": "oom", "oom_kills": self.p.oom.kills()})
+    }
+
+    /// Reads the cgroup's OOM kill count; when it grew, tells the waiters that asked
+    /// (before their exit reply).
+    fn check_oom(&mut self) {
+        if self.p.oom.check() {
+            self.tell_oom();
+        }
+    }
+
+    /// Tells the `"oom":true` waiters the count of kills.
+    fn tell_oom(&mut self) {
+        let event = self.oom_event();
+        for c in &mut self.clients {
+            if matches!(c.state, State::Waiting(true)) {
+                c.reply(&event);
+                c.flush();
+            }
+        }
+    }
+
     /// Drop dead clients, remembering when a stdin attacher left.
     fn sweep(&mut self) {
         let mut gone: Vec<Owner> = Vec::new();
@@ -894,11 +950,17 @@ impl Shim {
             finished_at: crate::state::now_rfc3339(),
             at: Instant::now(),
         });
+        // The last look, while the cgroup still exists: the kernel counted the kill
+        // before it sent the SIGKILL we reaped.
+        self.check_oom();
+        self.p.oom.close();
         let rec = json!({
             "exit_code": e.code,
             "signal": e.signal,
             "finished_at": e.finished_at,
             "pid": self.p.pid,
+            "oom_killed": self.p.oom.kills() > 0,
+            "oom_kills": self.p.oom.kills(),
         });
         let path = self.p.state_dir.join(EXIT_FILE);
         if let Err(err) = write_atomic(&path, format!("{rec}\n").as_bytes()) {
@@ -907,7 +969,7 @@ impl Shim {
         let mut waited = rec.clone();
         waited["ok"] = json!(true);
         for c in &mut self.clients {
-            if matches!(c.state, State::Waiting) {
+            if matches!(c.state, State::Waiting(_)) {
                 c.reply(&waited);
             }
         }
