@@ -29,6 +29,11 @@ BERTH_RELIABILITY_RUNS=1000 cargo test --release --locked --no-fail-fast --targe
 BERTH_RUNC_SEAL=memfd cargo test --release --locked --target "$BERTH_TARGET" \
     -p berth-conformance --test conformance cve_2019_5736
 
+# The runtime's older-kernel paths (docs/kernels.md): no new mount API (memfd sealing,
+# mount(2)), no mount_setattr, clone(2) for clone3, close-on-exec one by one, kill(2).
+BERTH_KERNEL_DISABLE=new-mount-api,mount_setattr,clone3,close_range,pidfd \
+    cargo test --release --locked --target "$BERTH_TARGET" -p berth-conformance --test conformance
+
 # The same conformance suite against runc: the tests are right, not tuned to berth.
 if command -v runc >/dev/null; then
     BERTH_TEST_RUNTIME="$(command -v runc)" \

@@ -101,6 +101,17 @@ fn run<E: Into<DaemonEngine>>(
     };
     log::set_level(config.log_level);
     info!("Starting up berth daemon {}", env!("CARGO_PKG_VERSION"));
+    berth_engine::system::check_kernel().map_err(DaemonError::Config)?;
+    let fallbacks = berth_engine::system::kernel_fallbacks();
+    if fallbacks.is_empty() {
+        info!(
+            "Kernel {}: every kernel feature berth uses is present",
+            berth_engine::system::kernel_version()
+        );
+    }
+    for f in fallbacks {
+        info!("Kernel {}: {f}", berth_engine::system::kernel_version());
+    }
 
     // Signals first, so a SIGTERM that comes while the engine opens is not lost.
     let signals = Signals::install()?;

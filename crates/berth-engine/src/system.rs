@@ -59,6 +59,41 @@ pub fn kernel_version() -> String {
     uname_field(|u| u.release())
 }
 
+/// The newer kernel features berth falls back from on this host, one sentence each,
+/// for the daemon's start-up log and `berth info`'s warnings. Empty on a kernel with
+/// everything (6.8 and newer, outside a seccomp sandbox).
+pub fn kernel_fallbacks() -> Vec<String> {
+    use berth_image::snapshot::{overlay_api, OverlayApi};
+    let mut v: Vec<String> = berth_sys::kernel::features()
+        .missing()
+        .into_iter()
+        .filter(|f| !f.required())
+        .map(|f| {
+            format!(
+                "{} is not available ({}): {}",
+                f.name(),
+                f.since(),
+                f.fallback()
+            )
+        })
+        .collect();
+    let api = overlay_api();
+    if api != OverlayApi::LowerdirPlus {
+        v.push(format!(
+            "overlay layers are mounted through {}",
+            api.describe()
+        ));
+    }
+    v
+}
+
+/// Fails, naming the feature, on a kernel berth cannot run on.
+pub fn check_kernel() -> Result<(), String> {
+    berth_sys::kernel::features()
+        .check_required()
+        .map_err(|e| e.to_string())
+}
+
 /// `/version`: API 1.41, minimum 1.24, berth's version, Go-style os/arch names.
 pub fn version() -> Version {
     let kernel = kernel_version();
@@ -115,6 +150,11 @@ pub fn info(inputs: &InfoInputs) -> Info {
             String::new()
         }
     };
+    warnings.extend(
+        kernel_fallbacks()
+            .into_iter()
+            .map(|w| format!("WARNING: {w}")),
+    );
     let caps = CgroupCaps::detect();
     if !caps.memory {
         warnings.push("WARNING: No memory limit support".into());
@@ -158,6 +198,10 @@ pub fn info(inputs: &InfoInputs) -> Info {
             ["Supports d_type".into(), "true".into()],
             ["Native Overlay Diff".into(), "true".into()],
             ["userxattr".into(), "false".into()],
+            [
+                "Mount Interface".into(),
+                berth_image::snapshot::overlay_api().describe().into(),
+            ],
         ],
         docker_root_dir: inputs.data_root.to_string_lossy().into_owned(),
         plugins: PluginsInfo {

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use berth_image::layer::apply::{apply_layer, ApplyOptions, WhiteoutMode};
 use berth_image::snapshot::{
-    mount_overlay_legacy, CopySnapshotter, Kind, Mount, MountGuard, OverlaySnapshotter,
-    SnapshotError, Snapshotter, WhiteoutStyle,
+    mount_overlay_legacy, mount_overlay_using, overlay_api, CopySnapshotter, Kind, Mount,
+    MountGuard, OverlayApi, OverlaySnapshotter, SnapshotError, Snapshotter, WhiteoutStyle,
 };
 
 fn skip() -> bool {
@@ -417,4 +417,74 @@ impl Drop for Guard {
     fn drop(&mut self) {
         let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
     }
+}
+
+/// The probe picks what this kernel takes: `lowerdir+` from 6.8, the `lowerdir=`
+/// string through the new mount API before (natively from 6.5, through the legacy
+/// option handler from 5.2). Run in the VM suite, this checks the probe on 6.1.
+#[test]
+fn overlay_probe_matches_the_kernel() {
+    if skip() || std::env::var_os(berth_sys::kernel::DISABLE_ENV).is_some() {
+        return;
+    }
+    let want = if berth_sys::kernel::version() >= (6, 8) {
+        OverlayApi::LowerdirPlus
+    } else {
+        OverlayApi::NewApiString
+    };
+    assert_eq!(
+        overlay_api(),
+        want,
+        "kernel {}",
+        berth_sys::kernel::release()
+    );
+}
+
+/// Every interface this kernel takes mounts the same stack: a writable overlay over
+/// three layers (short enough for an fsconfig string), read in and written to.
+#[test]
+fn overlay_interfaces_mount_the_same_stack() -> io::Result<()> {
+    if skip() {
+        return Ok(());
+    }
+    let t = tempfile::tempdir()?;
+    let s = OverlaySnapshotter::open(t.path()).unwrap();
+    let mut parent: Option<String> = None;
+    for i in 0..3 {
+        let name = format!("l{i}");
+        layer(&s, &name, parent.as_deref(), |r| {
+            fs::write(r.join(format!("f{i}")), i.to_string()).unwrap()
+        });
+        parent = Some(name);
+    }
+    let mut apis = vec![OverlayApi::Classic, OverlayApi::NewApiString];
+    if overlay_api() == OverlayApi::LowerdirPlus {
+        apis.push(OverlayApi::LowerdirPlus);
+    }
+    for api in apis {
+        let key = format!("top-{api:?}");
+        let m = s.prepare(&key, parent.as_deref()).unwrap();
+        let target = tempfile::tempdir()?;
+        mount_overlay_using(&m[0], target.path(), api).unwrap_or_else(|e| panic!("{api:?}: {e}"));
+        let g = Guard(target.path().to_path_buf());
+        for i in 0..3 {
+            assert_eq!(
+                fs::read_to_string(target.path().join(format!("f{i}")))?,
+                i.to_string(),
+                "{api:?}"
+            );
+        }
+        fs::write(target.path().join("mine"), "x")?;
+        drop(g);
+        let upper = s.mounts(&key).unwrap();
+        let upper_dir = upper[0]
+            .options
+            .iter()
+            .find_map(|o| o.strip_prefix("upperdir="))
+            .expect("upperdir")
+            .to_string();
+        assert!(Path::new(&upper_dir).join("mine").exists(), "{api:?}");
+        s.remove(&key).unwrap();
+    }
+    Ok(())
 }

@@ -181,17 +181,16 @@ pub fn main_as(argv: Vec<OsString>, reexec: Vec<OsString>) -> i32 {
     let rest = &args[split + 1..];
     // Guard against a re-exec loop should a sealed image not be recognised as one.
     let reexeced = std::env::var_os(crate::sealed::REEXEC_ENV).is_some();
+    let root = PathBuf::from(globals.get("root").unwrap_or("/run/berth-runc"));
     if matches!(cmd.as_str(), "create" | "run" | "exec" | "shim")
         && !reexeced
         && !crate::sealed::is_sealed()
     {
-        let Err(e) = crate::sealed::reexec_sealed(&reexec);
+        let Err(e) = crate::sealed::reexec_sealed(&reexec, &root);
         crate::log::warn(&format!("running without a sealed runtime image: {e}"));
     }
     let g = Global {
-        root: Root::new(PathBuf::from(
-            globals.get("root").unwrap_or("/run/berth-runc"),
-        )),
+        root: Root::new(root),
         systemd_cgroup: globals.has("systemd-cgroup"),
         debug: globals.has("debug"),
     };

@@ -379,6 +379,14 @@ pub fn mount_entry(ctx: &MountCtx<'_>, m: &Mount) -> Result<()> {
         }
     }
     if opts.rec_set != 0 || opts.rec_clear != 0 {
+        if !berth_sys::kernel::has(berth_sys::kernel::Feature::MountSetattr) {
+            return Err(RuntimeError::Usage(format!(
+                "mount {}: recursive mount options (rro, rnoexec, …) need mount_setattr \
+                 (Linux 5.12), which this kernel ({}) lacks",
+                dest.display(),
+                berth_sys::kernel::release()
+            )));
+        }
         let fd2 = open_in_root(ctx.root, dest, OFlags::PATH).ctx(what)?;
         berth_sys::mount_setattr(fd2.as_fd(), true, opts.rec_set, opts.rec_clear)
             .ctx(|| format!("setting recursive attributes on {}", dest.display()))?;

@@ -1,7 +1,8 @@
 //! Defence against CVE-2019-5736: a container process must never be able to open the
 //! runtime's binary on the host for writing through /proc/PID/exe. Before `create`,
 //! `run` or `exec`, berth-runc re-executes itself from a private, read-only overlay of
-//! its own directory (a detached mount no container can see or remount). Writes through
+//! its own directory (a detached mount no container can see or remount) over an empty
+//! directory under its state root. Writes through
 //! the overlay fail with EROFS, and even a remounted overlay would copy up instead of
 //! touching the host file. Unlike copying the binary into a sealed memfd on every call,
 //! this costs one overlay mount, not a copy of the whole binary.
@@ -56,12 +57,12 @@ pub fn is_sealed() -> bool {
 
 /// Re-exec the current process from a read-only overlay of its binary's directory, or
 /// where overlayfs is unavailable, from a sealed memfd copy. Returns only on failure.
-pub fn reexec_sealed(args: &[OsString]) -> Result<std::convert::Infallible> {
+pub fn reexec_sealed(args: &[OsString], state: &Path) -> Result<std::convert::Infallible> {
     // BERTH_RUNC_SEAL=memfd picks the copy (both are safe; tests exercise each).
     if std::env::var_os("BERTH_RUNC_SEAL").is_some_and(|v| v == "memfd") {
         return reexec_memfd(args);
     }
-    let overlay_err = match reexec_overlay(args) {
+    let overlay_err = match reexec_overlay(args, state) {
         Err(e) => e,
         Ok(never) => match never {},
     };
@@ -125,7 +126,7 @@ fn exec_fd(fd: std::os::fd::BorrowedFd<'_>, args: &[OsString]) -> Result<std::co
     })
 }
 
-fn reexec_overlay(args: &[OsString]) -> Result<std::convert::Infallible> {
+fn reexec_overlay(args: &[OsString], state: &Path) -> Result<std::convert::Infallible> {
     let exe = std::fs::read_link("/proc/self/exe").ctx(|| "reading /proc/self/exe".into())?;
     let dir = exe
         .parent()
@@ -133,7 +134,7 @@ fn reexec_overlay(args: &[OsString]) -> Result<std::convert::Infallible> {
     let name = exe
         .file_name()
         .ok_or_else(|| RuntimeError::Usage("runtime binary has no name".into()))?;
-    let sealed = SealedDir::new(dir)?;
+    let sealed = SealedDir::new(dir, state)?;
     let bin = sealed.open(Path::new(name))?;
     drop(sealed);
     exec_fd(bin.as_fd(), args)
@@ -149,21 +150,61 @@ pub struct SealedDir {
 }
 
 impl SealedDir {
-    pub fn new(dir: &Path) -> Result<SealedDir> {
-        // overlayfs wants two lower layers; the second is an empty, detached tmpfs.
-        let tfs = fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC).ctx(|| "fsopen tmpfs".into())?;
-        fsconfig_create(&tfs).ctx(|| "creating tmpfs".into())?;
-        let empty = fsmount(
-            &tfs,
-            FsMountFlags::FSMOUNT_CLOEXEC,
-            MountAttrFlags::MOUNT_ATTR_RDONLY,
-        )
-        .ctx(|| "mounting tmpfs".into())?;
+    /// Seals `dir`. overlayfs wants two lower layers without an upper one; the second is
+    /// an empty directory made for the purpose under `state` (the runtime's root or the
+    /// daemon's exec root) and removed again once the overlay holds it: an overlay keeps
+    /// its own reference to each layer, and the binary is found in the first layer
+    /// without a look into the second. Not a detached tmpfs: kernels before 6.15 refuse
+    /// detached mounts as layers (and log "failed to clone lowerpath" each time).
+    pub fn new(dir: &Path, state: &Path) -> Result<SealedDir> {
+        if !berth_sys::kernel::has(berth_sys::kernel::Feature::NewMountApi) {
+            return Err(RuntimeError::Usage(
+                "a sealed overlay needs the new mount API (Linux 5.2)".into(),
+            ));
+        }
+        let open_dir = |p: &Path| {
+            rustix::fs::open(
+                p,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ctx(|| format!("opening {}", p.display()))
+        };
+        let top = open_dir(dir)?;
+        // `@` keeps the name out of the container id namespace (`[A-Za-z0-9_+.-]`).
+        let empty = state.join(format!(
+            "@sealed-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(state)
+            .and_then(|_| std::fs::create_dir(&empty))
+            .ctx(|| format!("creating {}", empty.display()))?;
+        let made = Self::overlay(dir, &top, &empty, &open_dir);
+        let _ = std::fs::remove_dir(&empty);
+        made
+    }
+
+    fn overlay(
+        dir: &Path,
+        top: &OwnedFd,
+        empty: &Path,
+        open_dir: &dyn Fn(&Path) -> Result<OwnedFd>,
+    ) -> Result<SealedDir> {
+        let bottom = open_dir(empty)?;
         let ov = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).ctx(|| "fsopen overlay".into())?;
-        let lower = format!("{}:/proc/self/fd/{}", dir.display(), empty.as_raw_fd());
+        // Descriptor paths keep the value far under fsconfig's 255 bytes however deep
+        // the directories are.
+        let lower = format!(
+            "/proc/self/fd/{}:/proc/self/fd/{}",
+            top.as_raw_fd(),
+            bottom.as_raw_fd()
+        );
         fsconfig_set_string(&ov, "lowerdir", lower.as_str())
-            .ctx(|| format!("overlay lowerdir={lower}"))?;
-        fsconfig_create(&ov).ctx(|| "creating overlay".into())?;
+            .ctx(|| format!("overlay lowerdir={}:{}", dir.display(), empty.display()))?;
+        fsconfig_create(&ov).ctx(|| format!("creating the sealed overlay of {}", dir.display()))?;
         let mount = fsmount(
             &ov,
             FsMountFlags::FSMOUNT_CLOEXEC,
@@ -188,5 +229,47 @@ impl SealedDir {
     /// the children it spawns (until they exec: the descriptor is close-on-exec).
     pub fn path(&self, name: &Path) -> PathBuf {
         PathBuf::from(format!("/proc/self/fd/{}", self.mount.as_raw_fd())).join(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sealed view shows the directory's files read-only from an overlay, and the
+    /// empty lower layer made for it is gone from the state directory afterwards.
+    #[test]
+    fn sealed_dir_is_a_read_only_overlay_leaving_nothing_behind() {
+        if !rustix::process::geteuid().is_root()
+            || !berth_sys::kernel::has(berth_sys::kernel::Feature::NewMountApi)
+        {
+            eprintln!("skipped: needs root and the new mount API");
+            return;
+        }
+        let t = tempfile::tempdir().expect("tempdir");
+        let (dir, state) = (t.path().join("bin"), t.path().join("state"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("tool"), "payload").expect("write");
+        let sealed = SealedDir::new(&dir, &state).expect("seal");
+        let fd = sealed
+            .open(Path::new("tool"))
+            .expect("open through the seal");
+        let st = rustix::fs::fstatfs(&fd).expect("fstatfs");
+        assert_eq!(st.f_type, OVERLAYFS_SUPER_MAGIC);
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut s).expect("read");
+        assert_eq!(s, "payload");
+        let w = std::fs::OpenOptions::new()
+            .write(true)
+            .open(sealed.path(Path::new("tool")))
+            .expect_err("writable through the seal");
+        assert_eq!(w.raw_os_error(), Some(libc::EROFS), "{w}");
+        let left: Vec<_> = std::fs::read_dir(&state)
+            .expect("state dir")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "left in the state directory: {left:?}");
+        assert!(sealed.open(Path::new("missing")).is_err());
     }
 }

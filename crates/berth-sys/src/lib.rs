@@ -8,6 +8,8 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+pub mod kernel;
+
 /// What `fork_with_flags` returns in each process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forked {
@@ -60,6 +62,17 @@ pub fn fork_with_flags(flags: u64, cgroup_fd: Option<BorrowedFd<'_>>) -> io::Res
             "refusing to fork a multi-threaded process",
         ));
     }
+    let clone3 = kernel::has(kernel::Feature::Clone3);
+    if !clone3 {
+        if cgroup_fd.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "starting a process in a cgroup needs clone3 (Linux 5.7), which this \
+                 kernel or a seccomp filter refuses",
+            ));
+        }
+        return fork_clone(flags);
+    }
     let mut args = CloneArgs {
         flags,
         exit_signal: libc::SIGCHLD as u64,
@@ -78,6 +91,37 @@ pub fn fork_with_flags(flags: u64, cgroup_fd: Option<BorrowedFd<'_>>) -> io::Res
             libc::SYS_clone3,
             &mut args as *mut CloneArgs,
             std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as i32)),
+    }
+}
+
+/// The clone(2) form of [`fork_with_flags`], for kernels or seccomp filters without
+/// clone3. The caller has checked that the process is single-threaded.
+fn fork_clone(flags: u64) -> io::Result<Forked> {
+    // clone(2) takes the namespace flags in the low 32 bits with the exit signal.
+    let flags = u32::try_from(flags).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("clone flags {flags:#x} need clone3 (Linux 5.3)"),
+        )
+    })?;
+    // SAFETY: clone without CLONE_VM and with a NULL stack behaves like fork: the child
+    // runs on a copy of the parent's memory and stack. The process is single-threaded
+    // (checked by the caller), so no lock can be inherited held. The parent/child tid
+    // and tls arguments are unused without the flags that read them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags as libc::c_ulong) | libc::SIGCHLD as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
         )
     };
     match ret {
@@ -145,8 +189,12 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Mark every fd >= `first` close-on-exec (close_range with CLOSE_RANGE_CLOEXEC).
+/// Mark every fd >= `first` close-on-exec: close_range with CLOSE_RANGE_CLOEXEC
+/// (Linux 5.11), else one fcntl per open descriptor.
 pub fn cloexec_from(first: u32) -> io::Result<()> {
+    if !kernel::has(kernel::Feature::CloseRangeCloexec) {
+        return cloexec_each_from(first);
+    }
     // SAFETY: close_range only changes fd flags; no memory is passed.
     let r = unsafe {
         libc::syscall(
@@ -158,6 +206,43 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     };
     if r == -1 {
         return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The fallback of [`cloexec_from`]: the descriptors listed in /proc/self/fd, or where
+/// /proc is not mounted, every number below the open-files limit.
+fn cloexec_each_from(first: u32) -> io::Result<()> {
+    let set = |fd: i32| -> io::Result<()> {
+        // SAFETY: F_GETFD/F_SETFD only change the descriptor's flags; a number that is
+        // not open gives EBADF, which is skipped.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags == -1 {
+            return Ok(());
+        }
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        // Collect first: the directory's own descriptor is among them.
+        let fds: Vec<i32> = dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        for fd in fds.into_iter().filter(|fd| *fd >= first as i32) {
+            set(fd)?;
+        }
+        return Ok(());
+    }
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(1 << 20)
+        .min(1 << 20) as i32;
+    for fd in first as i32..limit {
+        set(fd)?;
     }
     Ok(())
 }
@@ -849,5 +934,53 @@ mod signal_tests {
         for bad in ["0", "65", "NOPE", "RTMIN+x", "RTMAX-70", ""] {
             assert_eq!(signal_number(bad), None, "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod fallback_tests {
+    use std::os::fd::AsRawFd;
+
+    fn cloexec(fd: i32) -> bool {
+        // SAFETY: F_GETFD on a descriptor this test owns.
+        let f = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        assert!(f != -1, "fcntl: {}", std::io::Error::last_os_error());
+        f & libc::FD_CLOEXEC != 0
+    }
+
+    /// Without close_range's CLOEXEC flag (Linux < 5.11) descriptors are marked one by
+    /// one: a descriptor above `first` gets the flag, one below keeps its state.
+    #[test]
+    fn cloexec_one_by_one() {
+        let a = std::fs::File::open("/dev/null").expect("open");
+        let b = std::fs::File::open("/dev/null").expect("open");
+        let (lo, hi) = if a.as_raw_fd() < b.as_raw_fd() {
+            (a.as_raw_fd(), b.as_raw_fd())
+        } else {
+            (b.as_raw_fd(), a.as_raw_fd())
+        };
+        super::clear_cloexec(lo).expect("clear");
+        super::clear_cloexec(hi).expect("clear");
+        super::cloexec_each_from(hi as u32).expect("fallback");
+        assert!(cloexec(hi), "fd {hi} at the start of the range is marked");
+        assert!(!cloexec(lo), "fd {lo} below the range is left alone");
+    }
+
+    /// Without clone3 (Linux < 5.3, or a seccomp profile that answers ENOSYS) the fork
+    /// goes through clone(2): the child runs and its exit status comes back.
+    #[test]
+    fn fork_through_clone() {
+        match super::fork_clone(0).expect("clone") {
+            super::Forked::Child => super::exit_now(7),
+            super::Forked::Parent(pid) => {
+                let mut status = 0;
+                // SAFETY: waiting for our own child; status is a valid out pointer.
+                let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+                assert_eq!(r, pid);
+                assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 7);
+            }
+        }
+        let e = super::fork_clone(1 << 33).expect_err("clone3-only flag");
+        assert!(e.to_string().contains("clone3"), "{e}");
     }
 }

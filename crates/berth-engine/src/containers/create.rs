@@ -225,7 +225,7 @@ impl Inner {
         ctx.hosts = Some(rec.hosts_path.clone());
         ctx.hostname_file = Some(rec.hostname_path.clone());
         ctx.user_mounts = Self::user_mounts(rec);
-        ctx.recursive_readonly = kernel_has_mount_setattr();
+        ctx.recursive_readonly = berth_sys::kernel::has(berth_sys::kernel::Feature::MountSetattr);
         ctx
     }
 }
@@ -262,20 +262,6 @@ fn default_cgroups_path(rec: &ContainerRecord, parent: &str) -> String {
         .join(&rec.id)
         .to_string_lossy()
         .into_owned()
-}
-
-/// Whether the kernel has mount_setattr (Linux 5.12), for recursively read-only
-/// binds.
-fn kernel_has_mount_setattr() -> bool {
-    let release = rustix::system::uname()
-        .release()
-        .to_string_lossy()
-        .into_owned();
-    let mut nums = release
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|n| n.parse::<u32>().ok());
-    let (major, minor) = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
-    (major, minor) >= (5, 12)
 }
 
 /// The daemon's own capability bounding set.

@@ -132,12 +132,15 @@ pub(crate) struct Inner {
 }
 
 /// Seals the directory of the runtime binary, when it is named by a path.
-fn seal_runtime(runtime: &Path) -> Option<(berth_runtime::sealed::SealedDir, PathBuf)> {
+fn seal_runtime(
+    runtime: &Path,
+    exec_root: &Path,
+) -> Option<(berth_runtime::sealed::SealedDir, PathBuf)> {
     if runtime.parent().is_none_or(|p| p.as_os_str().is_empty()) {
         return None;
     }
     let exe = std::fs::canonicalize(runtime).ok()?;
-    let sealed = berth_runtime::sealed::SealedDir::new(exe.parent()?).ok()?;
+    let sealed = berth_runtime::sealed::SealedDir::new(exe.parent()?, exec_root).ok()?;
     let name = PathBuf::from(exe.file_name()?);
     // Only if the runtime opens through it (a lower directory it cannot read, say).
     sealed.open(&name).ok()?;
@@ -151,7 +154,7 @@ impl Inner {
         volumes: crate::volumes::VolumeStore,
     ) -> Inner {
         let snapshotter = images.snapshotter();
-        let sealed_runtime = seal_runtime(&config.runtime);
+        let sealed_runtime = seal_runtime(&config.runtime, &config.exec_root);
         Inner {
             sealed_runtime,
             config,

@@ -615,10 +615,11 @@ impl<'o> Extractor<'o> {
             op,
             source: e,
         };
+        let old = h.as_old();
         let mut m = Meta {
-            uid: h.uid().map_err(|e| bad("read uid", e))?,
-            gid: h.gid().map_err(|e| bad("read gid", e))?,
-            mode: h.mode().map_err(|e| bad("read mode", e))? & 0o7777,
+            uid: numeric(h.uid(), &old.uid).map_err(|e| bad("read uid", e))?,
+            gid: numeric(h.gid(), &old.gid).map_err(|e| bad("read gid", e))?,
+            mode: numeric(h.mode(), &old.mode).map_err(|e| bad("read mode", e))? & 0o7777,
             mtime: h.mtime().ok().map(|s| Timespec {
                 tv_sec: s as i64,
                 tv_nsec: 0,
@@ -1246,6 +1247,15 @@ enum Target<'a> {
     At(BorrowedFd<'a>, &'a OsStr),
 }
 
+/// A numeric header field as Go's archive/tar (and so dockerd) reads it: a field of
+/// only NULs and spaces is 0, where the tar crate refuses it.
+fn numeric<T: From<u8>>(parsed: io::Result<T>, raw: &[u8]) -> io::Result<T> {
+    match parsed {
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(T::from(0)),
+        r => r,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1282,5 +1292,20 @@ mod tests {
         let mut v = vec![0; 10000];
         v[9999] = 1;
         assert!(!is_zero(&v));
+    }
+
+    /// Empty numeric fields (left as NULs by some tar writers) read as 0, as Go's
+    /// archive/tar reads them; a field with garbage is still refused.
+    #[test]
+    fn empty_numeric_fields_are_zero() {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        let old = h.as_old();
+        assert!(h.uid().is_err(), "the tar crate refuses an empty uid");
+        assert_eq!(numeric(h.uid(), &old.uid).unwrap(), 0);
+        assert_eq!(numeric(h.mode(), &old.mode).unwrap(), 0);
+        let mut h = tar::Header::new_gnu();
+        h.as_old_mut().uid.copy_from_slice(b"12x4\0\0\0\0");
+        assert!(numeric(h.uid(), &h.as_old().uid).is_err());
     }
 }

@@ -16,7 +16,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 pub use copy::CopySnapshotter;
-pub use mount::{mount_all, mount_overlay_legacy, unmount, MountGuard};
+pub use mount::{
+    mount_all, mount_overlay_legacy, mount_overlay_using, overlay_api, unmount, MountGuard,
+    OverlayApi,
+};
 pub use overlay::OverlaySnapshotter;
 
 use crate::layer::diff::{Change, DiffError, DiffOptions, DiffResult};

@@ -1,17 +1,20 @@
 //! Performing a snapshot's [`Mount`]s.
 //!
-//! Overlay goes through the new mount API (fsopen/fsconfig/fsmount/move_mount) with one
-//! `lowerdir+` per layer (Linux ≥ 6.8), so any number of layers mounts regardless of
-//! the one-page limit on mount(2)'s option string. On older kernels it falls back to
-//! mount(2); when the string would exceed a page, the paths are made relative to their
-//! common ancestor and mount(2) runs in a thread that has its own working directory
-//! (unshare(CLONE_FS) + chdir), leaving the process's cwd alone.
+//! Overlay goes through the interface the kernel is probed to take ([`overlay_api`]):
+//! the new mount API (fsopen/fsconfig/fsmount/move_mount) with one `lowerdir+` per
+//! layer (Linux ≥ 6.8), so any number of layers mounts regardless of the one-page limit
+//! on mount(2)'s option string; else the new API with a `lowerdir=` string while it
+//! fits fsconfig's 255 bytes; else mount(2). When mount(2)'s string would exceed a
+//! page, the paths are made relative to their common ancestor and mount(2) runs in a
+//! thread that has its own working directory (unshare(CLONE_FS) + chdir), leaving the
+//! process's cwd alone: short numeric snapshot ids keep 128 layers near 1 KiB.
 //! Binds are open_tree clones, made read-only with mount_setattr before they are
-//! attached, so a read-only view is never writable even for an instant.
+//! attached, so a read-only view is never writable even for an instant (before Linux
+//! 5.12, a bind and a read-only remount).
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -21,6 +24,8 @@ use rustix::mount::{
     open_tree, FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags,
     OpenTreeFlags, UnmountFlags,
 };
+
+use berth_sys::kernel;
 
 use super::{Mount, SnapshotError};
 
@@ -142,11 +147,16 @@ fn cstring(s: &str) -> Result<CString, SnapshotError> {
 fn mount_bind(m: &Mount, target: &Path) -> Result<(), SnapshotError> {
     let recursive = m.options.iter().any(|o| o == "rbind");
     let ro = m.options.iter().any(|o| o == "ro");
+    let err = |e: rustix::io::Errno| mount_err(m, target)(e.into());
+    if !kernel::has(kernel::Feature::NewMountApi)
+        || (ro && !kernel::has(kernel::Feature::MountSetattr))
+    {
+        return mount_bind_classic(m, target, recursive, ro);
+    }
     let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
     if recursive {
         flags |= OpenTreeFlags::AT_RECURSIVE;
     }
-    let err = |e: rustix::io::Errno| mount_err(m, target)(e.into());
     let fd = open_tree(CWD, m.source.as_str(), flags).map_err(err)?;
     if ro {
         berth_sys::mount_setattr(fd.as_fd(), recursive, berth_sys::MOUNT_ATTR_RDONLY, 0)
@@ -160,6 +170,33 @@ fn mount_bind(m: &Mount, target: &Path) -> Result<(), SnapshotError> {
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
     )
     .map_err(err)
+}
+
+/// A bind with mount(2), for kernels without mount_setattr (before 5.12): the read-only
+/// remount follows the bind, so the view is writable for the instant between the two
+/// (and only its top mount is read-only when recursive). Nothing runs in the target
+/// yet when snapshots are mounted, so the instant is not observable by a container.
+fn mount_bind_classic(
+    m: &Mount,
+    target: &Path,
+    recursive: bool,
+    ro: bool,
+) -> Result<(), SnapshotError> {
+    let err = |e: rustix::io::Errno| mount_err(m, target)(e.into());
+    let mut flags = MountFlags::BIND;
+    if recursive {
+        flags |= MountFlags::REC;
+    }
+    rustix::mount::mount(m.source.as_str(), target, "", flags, None).map_err(err)?;
+    if ro {
+        if let Err(e) =
+            rustix::mount::mount_remount(target, MountFlags::BIND | MountFlags::RDONLY, "")
+        {
+            let _ = rustix::mount::unmount(target, UnmountFlags::DETACH);
+            return Err(err(e));
+        }
+    }
+    Ok(())
 }
 
 /// Overlay options split into their parts.
@@ -193,68 +230,155 @@ fn parse_overlay(m: &Mount) -> OverlayOpts {
     o
 }
 
-fn mount_overlay(m: &Mount, target: &Path) -> Result<(), SnapshotError> {
-    let o = parse_overlay(m);
-    match mount_overlay_new_api(&o, target) {
-        Ok(()) => Ok(()),
-        // No new mount API (ENOSYS) or no `lowerdir+` (EINVAL before 6.8).
-        Err(NewApiError::Unsupported) => mount_overlay_legacy(m, target),
-        Err(NewApiError::Failed(e)) => Err(mount_err(m, target)(e)),
-    }
+/// How this kernel takes an overlay mount, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverlayApi {
+    /// The new mount API with one `lowerdir+` per layer (Linux 6.8): no length limit.
+    LowerdirPlus,
+    /// The new mount API with a `lowerdir=` string (overlay before 6.8, through the
+    /// kernel's legacy option handling before 6.5): values up to 255 bytes, so only
+    /// short layer chains; longer ones take mount(2).
+    NewApiString,
+    /// mount(2) with an option string of at most a page; past that, paths relative to
+    /// their common directory (see [`mount_overlay_legacy`]).
+    Classic,
 }
 
-enum NewApiError {
-    Unsupported,
-    Failed(io::Error),
-}
-
-fn mount_overlay_new_api(o: &OverlayOpts, target: &Path) -> Result<(), NewApiError> {
-    let failed = |e: rustix::io::Errno| NewApiError::Failed(e.into());
-    let fs = match fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) {
-        Ok(fs) => fs,
-        Err(rustix::io::Errno::NOSYS) => return Err(NewApiError::Unsupported),
-        Err(e) => return Err(failed(e)),
-    };
-    for (i, l) in o.lowers.iter().enumerate() {
-        match fsconfig_set_string(fs.as_fd(), "lowerdir+", l.as_str()) {
-            Ok(()) => {}
-            Err(rustix::io::Errno::INVAL) if i == 0 => return Err(NewApiError::Unsupported),
-            Err(e) => {
-                return Err(NewApiError::Failed(io::Error::other(format!(
-                    "lowerdir+ {l}: {}",
-                    io::Error::from(e)
-                ))))
-            }
+impl OverlayApi {
+    /// How `berth info` and the daemon's log name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            OverlayApi::LowerdirPlus => "new mount API, lowerdir+ per layer",
+            OverlayApi::NewApiString => "new mount API, lowerdir string (no lowerdir+: Linux 6.8)",
+            OverlayApi::Classic => "mount(2) (no new mount API for overlay)",
         }
     }
+}
+
+/// The overlay mount interface this kernel takes, probed once per process.
+///
+/// The probe mounts a real (lower-only, never attached) overlay: kernels before 6.5
+/// route overlay's options through the legacy handler, which accepts any key when it is
+/// set and refuses an unknown one only when the superblock is created. So setting
+/// `lowerdir+` succeeding proves nothing; creating is the test. Disabling
+/// `overlay-lowerdir+` or `overlay-new-api` in `BERTH_KERNEL_DISABLE` skips a step.
+pub fn overlay_api() -> OverlayApi {
+    static API: std::sync::OnceLock<OverlayApi> = std::sync::OnceLock::new();
+    *API.get_or_init(probe_overlay_api)
+}
+
+fn probe_overlay_api() -> OverlayApi {
+    if !kernel::has(kernel::Feature::NewMountApi) || kernel::disabled("overlay-new-api") {
+        return OverlayApi::Classic;
+    }
+    let base = std::env::temp_dir().join(format!(
+        ".berth-overlay-probe-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let (a, b) = (base.join("a"), base.join("b"));
+    if std::fs::create_dir_all(&a)
+        .and_then(|_| std::fs::create_dir_all(&b))
+        .is_err()
+    {
+        let _ = std::fs::remove_dir_all(&base);
+        return OverlayApi::Classic;
+    }
+    let (a, b) = (a.to_string_lossy(), b.to_string_lossy());
+    let creates = |set: &dyn Fn(BorrowedFd<'_>) -> rustix::io::Result<()>| -> bool {
+        let Ok(fs) = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) else {
+            return false;
+        };
+        set(fs.as_fd()).is_ok() && fsconfig_create(fs.as_fd()).is_ok()
+    };
+    let api = if !kernel::disabled("overlay-lowerdir+")
+        && creates(&|fs| {
+            fsconfig_set_string(fs, "lowerdir+", a.as_ref())?;
+            fsconfig_set_string(fs, "lowerdir+", b.as_ref())
+        }) {
+        OverlayApi::LowerdirPlus
+    } else if creates(&|fs| fsconfig_set_string(fs, "lowerdir", format!("{a}:{b}").as_str())) {
+        OverlayApi::NewApiString
+    } else {
+        OverlayApi::Classic
+    };
+    let _ = std::fs::remove_dir_all(&base);
+    api
+}
+
+/// The longest string value fsconfig(2) takes (it copies at most 256 bytes with the
+/// terminating NUL).
+const FSCONFIG_MAX_VALUE: usize = 255;
+
+fn mount_overlay(m: &Mount, target: &Path) -> Result<(), SnapshotError> {
+    mount_overlay_using(m, target, overlay_api())
+}
+
+/// Mount overlay `m` on `target` through `api` (public so each interface can be tested
+/// on a kernel that has them all). [`OverlayApi::NewApiString`] takes mount(2) for
+/// option values too long for fsconfig.
+pub fn mount_overlay_using(m: &Mount, target: &Path, api: OverlayApi) -> Result<(), SnapshotError> {
+    let o = parse_overlay(m);
+    match api {
+        OverlayApi::LowerdirPlus => {
+            mount_overlay_new_api(&o, target, true).map_err(mount_err(m, target))
+        }
+        OverlayApi::NewApiString if fits_fsconfig(&o) => {
+            mount_overlay_new_api(&o, target, false).map_err(mount_err(m, target))
+        }
+        _ => mount_overlay_legacy(m, target),
+    }
+}
+
+fn fits_fsconfig(o: &OverlayOpts) -> bool {
+    let lowers: usize = o.lowers.iter().map(|l| l.len() + 1).sum();
+    lowers <= FSCONFIG_MAX_VALUE + 1
+        && o.upper
+            .iter()
+            .chain(o.work.iter())
+            .all(|p| p.len() <= FSCONFIG_MAX_VALUE)
+        && o.other
+            .iter()
+            .all(|(_, v)| v.as_ref().is_none_or(|v| v.len() <= FSCONFIG_MAX_VALUE))
+}
+
+fn mount_overlay_new_api(o: &OverlayOpts, target: &Path, each: bool) -> io::Result<()> {
+    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    if each {
+        for l in &o.lowers {
+            fsconfig_set_string(fs.as_fd(), "lowerdir+", l.as_str())
+                .map_err(|e| io::Error::other(format!("lowerdir+ {l}: {}", io::Error::from(e))))?;
+        }
+    } else if !o.lowers.is_empty() {
+        fsconfig_set_string(fs.as_fd(), "lowerdir", o.lowers.join(":").as_str())?;
+    }
     if let Some(u) = &o.upper {
-        fsconfig_set_string(fs.as_fd(), "upperdir", u.as_str()).map_err(failed)?;
+        fsconfig_set_string(fs.as_fd(), "upperdir", u.as_str())?;
     }
     if let Some(w) = &o.work {
-        fsconfig_set_string(fs.as_fd(), "workdir", w.as_str()).map_err(failed)?;
+        fsconfig_set_string(fs.as_fd(), "workdir", w.as_str())?;
     }
     for (k, v) in &o.other {
         match v {
             Some(v) => fsconfig_set_string(fs.as_fd(), k.as_str(), v.as_str()),
             None => fsconfig_set_flag(fs.as_fd(), k.as_str()),
-        }
-        .map_err(failed)?;
+        }?;
     }
-    fsconfig_create(fs.as_fd()).map_err(failed)?;
+    fsconfig_create(fs.as_fd())?;
     let attrs = if o.ro {
         MountAttrFlags::MOUNT_ATTR_RDONLY
     } else {
         MountAttrFlags::empty()
     };
-    let mnt = fsmount(fs.as_fd(), FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(failed)?;
+    let mnt = fsmount(fs.as_fd(), FsMountFlags::FSMOUNT_CLOEXEC, attrs)?;
     move_mount(
         mnt.as_fd(),
         "",
         CWD,
         target,
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-    )
-    .map_err(failed)
+    )?;
+    Ok(())
 }
 
 fn overlay_data(o: &OverlayOpts, rel_to: Option<&Path>) -> String {

@@ -26,22 +26,30 @@ pub fn kill(g: &Global, id: &str, sig: i32, all: bool) -> Result<()> {
         }
         return Ok(());
     }
-    // Signal through a pidfd checked against the recorded start time, so a recycled pid
-    // is never hit.
-    let pidfd = rustix::process::pidfd_open(
-        rustix::process::Pid::from_raw(c.state.pid).ok_or_else(|| c.bad_state(status, "no pid"))?,
-        rustix::process::PidfdFlags::empty(),
-    )
-    .ctx(|| format!("opening pidfd of {}", c.state.pid))?;
-    if !crate::state::alive(c.state.pid, c.state.start_time) {
-        return Err(c.bad_state(Status::Stopped, "container not running"));
-    }
-    berth_sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(&pidfd), sig).ctx(|| {
+    let pid =
+        rustix::process::Pid::from_raw(c.state.pid).ok_or_else(|| c.bad_state(status, "no pid"))?;
+    let what = || {
         format!(
             "sending signal {sig} to container {id} (pid {})",
             c.state.pid
         )
-    })
+    };
+    if !berth_sys::kernel::has(berth_sys::kernel::Feature::Pidfd) {
+        // Without pidfds (or with them refused by seccomp) the start-time check narrows
+        // the recycled-pid window to the instant between it and kill(2).
+        if !crate::state::alive(c.state.pid, c.state.start_time) {
+            return Err(c.bad_state(Status::Stopped, "container not running"));
+        }
+        return berth_sys::kill(pid.as_raw_nonzero().get(), sig).ctx(what);
+    }
+    // Signal through a pidfd checked against the recorded start time, so a recycled pid
+    // is never hit.
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+        .ctx(|| format!("opening pidfd of {}", c.state.pid))?;
+    if !crate::state::alive(c.state.pid, c.state.start_time) {
+        return Err(c.bad_state(Status::Stopped, "container not running"));
+    }
+    berth_sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(&pidfd), sig).ctx(what)
 }
 
 #[cfg(test)]

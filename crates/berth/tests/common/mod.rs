@@ -61,6 +61,8 @@ pub struct Daemon {
     pub root: PathBuf,
     pub sock: PathBuf,
     pub cgroup_parent: String,
+    /// Extra environment of the daemon process (kept for restarts).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
     _dir: tempfile::TempDir,
 }
@@ -72,6 +74,11 @@ impl Daemon {
     }
 
     pub fn start_with(extra: &[&str]) -> Daemon {
+        Daemon::start_with_env(&[], extra)
+    }
+
+    /// Starts a daemon with `env` added to its environment (and its runtime's).
+    pub fn start_with_env(env: &[(&str, &str)], extra: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e-")
             .tempdir_in("/tmp")
@@ -88,6 +95,10 @@ impl Daemon {
             root,
             sock,
             cgroup_parent,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             child: None,
             _dir: dir,
         };
@@ -118,6 +129,7 @@ impl Daemon {
             .arg("--cgroup-parent")
             .arg(&self.cgroup_parent)
             .args(extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2);

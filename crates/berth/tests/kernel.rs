@@ -1,0 +1,332 @@
+//! End to end on older kernels' paths: the daemon and runtime run with newer kernel
+//! features switched off (`BERTH_KERNEL_DISABLE`, as a 5.10 kernel or a seccomp sandbox
+//! would lack them), and every fallback still runs containers the same way; `berth
+//! info` and the start-up log say which fallbacks are in use; a kernel without a
+//! required feature is refused with its name; containers leave no kernel-log noise.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use common::{wait_for, Cli, Daemon};
+
+/// The kernel-log check counts lines while containers run: one test at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn daemon_without(features: &str) -> Option<Daemon> {
+    if common::busybox().is_none() {
+        eprintln!("note: no static busybox (apt-get install busybox-static); skipping");
+        return None;
+    }
+    let d = Daemon::start_with_env(&[("BERTH_KERNEL_DISABLE", features)], &[]);
+    d.import_busybox();
+    Some(d)
+}
+
+/// The kernel log's lines that mention overlayfs or mounts (empty where the log cannot
+/// be read).
+fn kernel_log_lines() -> Vec<String> {
+    let Ok(out) = Command::new("dmesg").stderr(Stdio::null()).output() else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("overlayfs") || l.contains("mount"))
+        .map(str::to_string)
+        .collect()
+}
+
+fn sha256_hex(path: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("digest")
+        .to_string()
+}
+
+/// A `docker save` archive of `name`: the busybox root filesystem and then `n - 1`
+/// layers, each adding `/layers/fNNN` holding its number.
+pub fn many_layer_archive(dir: &Path, name: &str, n: usize) -> PathBuf {
+    let work = dir.join(format!("archive-{n}"));
+    std::fs::create_dir_all(&work).expect("mkdir");
+    let mut layers = vec![common::busybox_rootfs_tar(&work)];
+    for i in 1..n {
+        let path = work.join(format!("layer{i}.tar"));
+        let mut b = tar::Builder::new(std::fs::File::create(&path).expect("layer"));
+        let data = i.to_string();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        b.append_data(&mut h, "layers/", std::io::empty())
+            .expect("dir");
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        b.append_data(&mut h, format!("layers/f{i:03}"), data.as_bytes())
+            .expect("file");
+        b.finish().expect("finish");
+        layers.push(path);
+    }
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|l| format!("sha256:{}", sha256_hex(l)))
+        .collect();
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": (0..n).map(|_| serde_json::json!({"created_by": "layer"})).collect::<Vec<_>>(),
+    });
+    let archive = dir.join(format!("{n}-layers.tar"));
+    let mut b = tar::Builder::new(std::fs::File::create(&archive).expect("archive"));
+    let mut names = Vec::new();
+    for (i, l) in layers.iter().enumerate() {
+        let name = format!("{i:03}/layer.tar");
+        b.append_path_with_name(l, &name).expect("append layer");
+        names.push(name);
+    }
+    let config = serde_json::to_vec(&config).expect("config");
+    let config_name = "config.json";
+    let manifest = serde_json::to_vec(&serde_json::json!([{
+        "Config": config_name,
+        "RepoTags": [name],
+        "Layers": names,
+    }]))
+    .expect("manifest");
+    for (file, data) in [(config_name, &config), ("manifest.json", &manifest)] {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        b.append_data(&mut h, file, data.as_slice())
+            .expect("append");
+    }
+    b.finish().expect("finish archive");
+    let _ = std::fs::remove_dir_all(&work);
+    archive
+}
+
+/// What users do every day, on whichever paths the daemon was given: run, a read-only
+/// bind, exec, kill, and an image of 128 layers.
+fn everyday_work(d: &Daemon, tag: &str) {
+    let b = Cli::berth();
+    assert_eq!(
+        d.ok(&b, &["run", "--rm", "busybox", "echo", "hi"]).trim(),
+        "hi"
+    );
+
+    let host = d.root.join(format!("bind-{tag}"));
+    std::fs::create_dir_all(&host).expect("mkdir");
+    std::fs::write(host.join("f"), "from host\n").expect("write");
+    let o = d.run(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{}:/x:ro", host.display()),
+            "busybox",
+            "sh",
+            "-c",
+            "cat /x/f; touch /x/g",
+        ],
+    );
+    let (out, err) = common::out_err(&o);
+    assert!(
+        !o.status.success(),
+        "{tag}: write to a read-only bind worked"
+    );
+    assert_eq!(out, "from host\n", "{tag}: {err}");
+    assert!(err.contains("Read-only file system"), "{tag}: {err}");
+    assert!(!host.join("g").exists());
+
+    let name = format!("k-{tag}");
+    d.ok(
+        &b,
+        &["run", "-d", "--name", &name, "busybox", "sleep", "100"],
+    );
+    assert_eq!(d.ok(&b, &["exec", &name, "echo", "in"]).trim(), "in");
+    d.ok(&b, &["kill", &name]);
+    assert!(
+        wait_for(10, || d
+            .ok(
+                &b,
+                &[
+                    "inspect",
+                    "-f",
+                    "{{.State.Status}} {{.State.ExitCode}}",
+                    &name
+                ]
+            )
+            .trim()
+            == "exited 137"),
+        "{tag}: {}",
+        d.ok(
+            &b,
+            &[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.State.ExitCode}}",
+                &name
+            ]
+        )
+    );
+    d.ok(&b, &["rm", &name]);
+
+    let image = format!("layers-{tag}:128");
+    let archive = many_layer_archive(&d.root, &image, 128);
+    d.ok(&b, &["load", "-i", archive.to_str().expect("utf-8 path")]);
+    let out = d.ok(
+        &b,
+        &[
+            "run",
+            "--rm",
+            &image,
+            "sh",
+            "-c",
+            "ls /layers | wc -l; cat /layers/f127",
+        ],
+    );
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["127", "127"],
+        "{tag}"
+    );
+}
+
+fn info(d: &Daemon) -> String {
+    d.ok(&Cli::berth(), &["info"])
+}
+
+/// No newer feature but the required one: the new mount API with a `lowerdir=` string
+/// for overlay (Linux 6.5–6.7 natively, 5.2–6.4 through the legacy option handler), binds
+/// remounted read-only (no mount_setattr: 5.10, 5.11), clone(2) (no clone3: a seccomp
+/// sandbox), fds marked close-on-exec one by one (5.10), kill(2) by pid (no pidfd).
+#[test]
+fn containers_run_without_newer_kernel_features() {
+    let _s = serial();
+    let disabled = "overlay-lowerdir+,mount_setattr,clone3,close_range,pidfd";
+    let Some(d) = daemon_without(disabled) else {
+        return;
+    };
+    let before = kernel_log_lines();
+    everyday_work(&d, "old");
+    let after = kernel_log_lines();
+    assert_eq!(
+        after.len(),
+        before.len(),
+        "containers left kernel-log lines: {:?}",
+        &after[before.len().min(after.len())..]
+    );
+
+    let i = info(&d);
+    assert!(
+        i.contains("Mount Interface: new mount API, lowerdir string"),
+        "{i}"
+    );
+    for f in ["mount_setattr", "clone3", "close_range", "pidfd"] {
+        assert!(
+            i.lines()
+                .any(|l| l.starts_with("WARNING: ") && l.contains(&format!("{f} is not available"))),
+            "info does not name the {f} fallback:\n{i}"
+        );
+    }
+    let log = d.log();
+    assert!(
+        log.contains("mount_setattr is not available (Linux 5.12)"),
+        "start-up log does not name the fallbacks:\n{}",
+        common::tail(&log, 20)
+    );
+}
+
+/// No new mount API at all (before 5.2, or refused by seccomp): overlay and binds go
+/// through mount(2), the 128-layer option string through paths relative to the
+/// snapshots directory, and the runtime seals itself with a memfd copy.
+#[test]
+fn containers_run_with_mount2_only() {
+    let _s = serial();
+    let Some(d) = daemon_without("new-mount-api") else {
+        return;
+    };
+    everyday_work(&d, "mount2");
+    let i = info(&d);
+    assert!(i.contains("Mount Interface: mount(2)"), "{i}");
+    assert!(i.contains("new-mount-api is not available"), "{i}");
+}
+
+/// On this kernel as it is: the start-up log and `info` agree with the probes, and
+/// running containers adds nothing to the kernel log (on kernels before 6.15 the
+/// runtime's sealed overlay used to log "failed to clone lowerpath" for each one).
+#[test]
+fn this_kernel_as_it_is_runs_quietly() {
+    let _s = serial();
+    let Some(d) = daemon_without("") else {
+        return;
+    };
+    let before = kernel_log_lines();
+    everyday_work(&d, "native");
+    let after = kernel_log_lines();
+    assert_eq!(
+        after.len(),
+        before.len(),
+        "containers left kernel-log lines: {:?}",
+        &after[before.len().min(after.len())..]
+    );
+    let log = d.log();
+    assert!(log.contains("Kernel "), "{}", common::tail(&log, 20));
+}
+
+/// A kernel without openat2 (before 5.6) is below the supported minimum: the daemon
+/// refuses to start and says what is missing.
+#[test]
+fn a_kernel_without_a_required_feature_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(common::berth_bin())
+        .env("BERTH_KERNEL_DISABLE", "openat2")
+        .arg("daemon")
+        .arg("-H")
+        .arg(format!("unix://{}", dir.path().join("s.sock").display()))
+        .arg("--data-root")
+        .arg(dir.path().join("data"))
+        .arg("--exec-root")
+        .arg(dir.path().join("exec"))
+        .arg("--pidfile")
+        .arg(dir.path().join("pid"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run daemon");
+    let (_, err) = common::out_err(&out);
+    assert!(
+        !out.status.success(),
+        "daemon started without openat2: {err}"
+    );
+    assert!(
+        err.contains("openat2") && err.contains("Linux 5.6") && err.contains("5.10"),
+        "{err}"
+    );
+    assert!(!dir.path().join("s.sock").exists());
+}
