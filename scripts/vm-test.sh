@@ -24,6 +24,7 @@ cd "$(dirname "$0")/.."
 #   MODES  PACKAGE  TEST-TARGET  [ARGS for the test executable: filters, --skip …]
 # Suites about cgroups and the daemon run in both modes; the conformance suite (no
 # daemon) and the filesystem suites run once. The OOM test joins with cli (berth/cli).
+# kernel: on a real older kernel, the kernel as it is (the simulated ones run on the host).
 VM_PLAN='
 root   berth-conformance  conformance
 both   berth-cgroups      v2_unified
@@ -36,6 +37,7 @@ both   berth              resources
 root   berth              layers
 root   berth              volumes
 root   berth              cp
+root   berth              kernel  this_kernel_as_it_is_runs_quietly
 '
 # Kernel modules the VM loads (with what they depend on); built-in ones are skipped.
 VM_MODULES="virtio_pci virtio_blk 9pnet_virtio 9p overlay"
@@ -280,7 +282,7 @@ boot() {
     while kill -0 "$qemu_pid" 2>/dev/null; do
         progress
         if ((SECONDS - start > limit)); then
-            log "the VM ran past ${limit}s: killing qemu (pid $qemu_pid)"
+            [ "$label" = probe ] || log "the VM ran past ${limit}s: killing qemu (pid $qemu_pid)"
             kill "$qemu_pid" 2>/dev/null || true
             sleep 2
             kill -9 "$qemu_pid" 2>/dev/null || true
@@ -330,11 +332,20 @@ choose_accel() { # $1: the unpacked kernel; $2: its modules
     auto)
         accel=tcg
         if [ -w /dev/kvm ]; then
-            write_config "$work/probe.config" 1
-            make_initramfs "$2" "$work/probe.cpio" "$work/probe.config"
-            label=probe
-            boot "$1" "$work/probe.cpio" "$work/probe.log" kvm 15
-            [ "$vm_rc" != 1 ] || accel=kvm
+            # The answer is kept for this host kernel and guest kernel.
+            local key probe="$vm/kvm-probe"
+            key="$(uname -r) $(basename "$1")"
+            if [ -f "$probe" ] && [ "$(sed -n 1p "$probe")" = "$key" ]; then
+                accel="$(sed -n 2p "$probe")"
+            else
+                write_config "$work/probe.config" 1
+                make_initramfs "$2" "$work/probe.cpio" "$work/probe.config"
+                label=probe
+                boot "$1" "$work/probe.cpio" "$work/probe.log" kvm 15
+                [ "$vm_rc" != 1 ] || accel=kvm
+                [ "$accel" = kvm ] || log "/dev/kvm did not boot the kernel to its init in 15s"
+                printf '%s\n%s\n' "$key" "$accel" >"$probe"
+            fi
         fi
         ;;
     *) die "BERTH_VM_ACCEL must be auto, kvm or tcg" ;;
@@ -371,7 +382,10 @@ for k in "${kernels[@]}"; do
     failed+=("$k")
     summary+=("kernel $k: FAILED in ${took}s: $why")
     log "kernel $k: last lines of $vm/$k.log:"
-    tail -n 60 "$console" | sed 's/\r$//' >&2
+    tail -n 40 "$console" | sed 's/\r$//' >&2
+    log "kernel $k: failures:"
+    tr -d '\r' <"$console" | sed 's/\x1b\[[0-9;]*m//g' |
+        grep -a -E '^berth-vm: (FAIL|NOTE)|^test .* FAILED$|panicked at|^(stdout|stderr): .' >&2 || true
 done
 for s in "${summary[@]}"; do log "$s"; done
 ((${#failed[@]} == 0)) || die "failed on kernel(s) ${failed[*]} (logs in $vm/)"
