@@ -66,7 +66,7 @@ if ((${#need[@]})); then
     apt-get -o DPkg::Lock::Timeout=600 update -qq
     apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-/bin/busybox --list | grep -qx cpio || die "/bin/busybox has no cpio applet"
+/bin/busybox --list | grep -x cpio >/dev/null || die "/bin/busybox has no cpio applet"
 
 mkdir -p "$vm"
 work="$(mktemp -d /tmp/berth-vm.XXXXXX)"
@@ -134,7 +134,7 @@ fetch_kernel() {
     local series="$1" pkg dir
     if ! private_apt || ! pkg="$(kernel_package "$series")" || [ -z "$pkg" ]; then
         # Offline: the newest kernel of the series unpacked before.
-        dir="$(ls -d "$PWD/$vm/kernels/linux-image-$series".[0-9]*-amd64 "$PWD/$vm/kernels/linux-image-$series"[.+]*-amd64 2>/dev/null | sort -V | tail -n1)"
+        dir="$(ls -d "$PWD/$vm/kernels/linux-image-$series".[0-9]*-amd64 2>/dev/null | sort -V | tail -n1)"
         [ -n "$dir" ] && [ -f "$dir/.unpacked" ] || die "no kernel $series: apt cannot find one and none is cached"
         log "kernel $series: apt unavailable, using the cached $(basename "$dir")"
         echo "$dir"
@@ -376,7 +376,13 @@ for k in "${kernels[@]}"; do
     124) why="timed out after ${timeout_s}s" ;;
     0) why="the VM stopped without a result (kernel panic or init failure)" ;;
     *)
-        if ((vm_rc & 1)); then why="$(((vm_rc >> 1))) suite(s) failed or init error $(((vm_rc >> 1)))"; else why="qemu failed with status $vm_rc: $(tail -n 5 "$console.qemu")"; fi
+        if ((vm_rc & 1)) && ((vm_rc >> 1 < 125)); then
+            why="$((vm_rc >> 1)) suite(s) failed"
+        elif ((vm_rc & 1)); then
+            why="the VM's init failed (code $((vm_rc >> 1)))"
+        else
+            why="qemu failed with status $vm_rc: $(tail -n 5 "$console.qemu")"
+        fi
         ;;
     esac
     failed+=("$k")
