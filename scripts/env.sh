@@ -5,7 +5,12 @@
 # scripts and proc-macros.
 BERTH_TARGET="$(rustc -vV | sed -n 's/^host: //p')"
 export BERTH_TARGET
-export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static"
+# Idempotent: scripts that source this run scripts that source it again, and a changed
+# RUSTFLAGS would rebuild everything.
+case " ${RUSTFLAGS:-} " in
+*" -C target-feature=+crt-static "*) ;;
+*) export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" ;;
+esac
 export LIBSECCOMP_LINK_TYPE=static
 export LIBSECCOMP_LIB_PATH="${LIBSECCOMP_LIB_PATH:-/usr/lib/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)}"
 export BERTH_BIN="$PWD/target/$BERTH_TARGET/release"

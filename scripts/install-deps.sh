@@ -5,14 +5,16 @@ set -euo pipefail
 
 need=()
 want() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || need+=("$1"); }
-for p in busybox-static libseccomp-dev pkg-config containerd runc bsdutils util-linux iproute2 tar coreutils skopeo umoci procps python3 python3-venv; do
+# qemu-system-x86, xz-utils and zstd: scripts/vm-test.sh boots Debian's kernels in VMs.
+for p in busybox-static libseccomp-dev pkg-config containerd runc bsdutils util-linux iproute2 tar coreutils skopeo umoci procps python3 python3-venv \
+    qemu-system-x86 xz-utils zstd debian-archive-keyring; do
     want "$p"
 done
 if ((${#need[@]})); then
     echo "install-deps: installing ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 if ! command -v cargo >/dev/null; then
     echo "install-deps: cargo (Rust 1.80 or newer) is required; install it with rustup" >&2

@@ -4,7 +4,8 @@
 #
 #   unit tests of every crate, root integration tests (cgroups, seccomp, capabilities),
 #   the OCI conformance suite against berth-runc (and against runc, which shows the
-#   tests are right), 1000 consecutive `run`s, and containerd driving berth-runc.
+#   tests are right), 1000 consecutive `run`s, containerd driving berth-runc, and then
+#   scripts/vm-test.sh: the root tests again in VMs on Debian's kernels, cgroup v2 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,5 +38,10 @@ BERTH_KERNEL_DISABLE=new-mount-api,mount_setattr,clone3,close_range,pidfd \
 if command -v runc >/dev/null; then
     BERTH_TEST_RUNTIME="$(command -v runc)" \
         cargo test --release --locked --target "$BERTH_TARGET" -p berth-conformance --test conformance
+fi
+# A targeted set of the root tests inside VMs booting Debian's 6.1 and 6.12 kernels, on
+# a pure cgroup v2 host (docs/testing.md). BERTH_SKIP_VM=1 leaves them out.
+if [ "${BERTH_SKIP_VM:-0}" != 1 ]; then
+    scripts/vm-test.sh
 fi
 echo "test.sh: all tests passed"

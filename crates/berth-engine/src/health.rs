@@ -66,7 +66,7 @@ pub(crate) fn spawn(inner: Arc<Inner>, c: Arc<Container>, starts: u64) {
             }
             let result = probe(&inner, &c, &cmd, timeout);
             let in_start = began.elapsed() < start_period;
-            let (rec, changed) = {
+            {
                 let mut g = c.lock();
                 if g.starts != starts || g.rec.state.status != Status::Running {
                     return;
@@ -87,10 +87,11 @@ pub(crate) fn spawn(inner: Arc<Inner>, c: Arc<Container>, starts: u64) {
                 h.log.drain(..excess);
                 let changed = (h.status != before).then(|| h.status.clone());
                 let _ = inner.save(&g.rec);
-                (g.rec.clone(), changed)
-            };
-            if let Some(s) = changed {
-                inner.emit(&rec, &format!("health_status: {s}"), &[]);
+                // Told before the lock is released, as dockerd does: whoever sees the
+                // new status in inspect finds its event too.
+                if let Some(s) = changed {
+                    inner.emit(&g.rec, &format!("health_status: {s}"), &[]);
+                }
             }
         }
     });

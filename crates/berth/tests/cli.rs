@@ -485,7 +485,8 @@ fn stats_events_update() {
             "{}",
             c.name
         );
-        let limit = d.ok(
+        // The container sees its own cgroup: v1's memory hierarchy, or v2's unified one.
+        let limit_v1 = d.run(
             c,
             &[
                 "exec",
@@ -495,10 +496,13 @@ fn stats_events_update() {
             ],
         );
         let limit_v2 = d.run(c, &["exec", &name, "cat", "/sys/fs/cgroup/memory.max"]);
+        let (v1, v2) = (
+            String::from_utf8_lossy(&limit_v1.stdout),
+            String::from_utf8_lossy(&limit_v2.stdout),
+        );
         assert!(
-            limit.trim() == "67108864"
-                || String::from_utf8_lossy(&limit_v2.stdout).trim() == "67108864",
-            "{}: limit {limit:?}",
+            v1.trim() == "67108864" || v2.trim() == "67108864",
+            "{}: memory.limit_in_bytes {v1:?}, memory.max {v2:?}",
             c.name
         );
         d.ok(c, &["rm", "-f", &name]);

@@ -16,10 +16,11 @@ pub fn berth_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_berth"))
 }
 
-/// The docker CLI, if installed (`BERTH_DOCKER_CLI` overrides the lookup).
+/// The docker CLI, if installed (`BERTH_DOCKER_CLI` overrides the lookup; set empty,
+/// it leaves the docker CLI out).
 pub fn docker_cli() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("BERTH_DOCKER_CLI") {
-        return Some(PathBuf::from(p));
+    if let Some(p) = std::env::var_os("BERTH_DOCKER_CLI") {
+        return (!p.is_empty()).then(|| PathBuf::from(p));
     }
     ["/usr/local/bin/docker", "/usr/bin/docker"]
         .iter()
