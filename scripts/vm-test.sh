@@ -23,11 +23,14 @@ cd "$(dirname "$0")/.."
 # start, in the root cgroup; slice: in /system.slice/berth.service; both). One line each:
 #   MODES  PACKAGE  TEST-TARGET  [ARGS for the test executable: filters, --skip …]
 # Suites about cgroups and the daemon run in both modes; the conformance suite (no
-# daemon) and the filesystem suites run once. The OOM test joins with cli (berth/cli).
+# daemon) and the filesystem suites run once. OOM: berth-cgroups/oom (the counter and
+# its notifier), the shim's, and the end-to-end ones in berth/cli.
 # kernel: on a real older kernel, the kernel as it is (the simulated ones run on the host).
 VM_PLAN='
 root   berth-conformance  conformance
 both   berth-cgroups      v2_unified
+both   berth-cgroups      oom
+root   berth-runtime      shim  oom_kills
 both   berth-engine       containers
 both   berth-engine       stats
 both   berth-engine       top
