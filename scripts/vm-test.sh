@@ -41,6 +41,7 @@ root   berth              layers
 root   berth              volumes
 root   berth              cp
 root   berth              kernel  this_kernel_as_it_is_runs_quietly
+root   berth-image        snapshot_conformance
 '
 # Kernel modules the VM loads (with what they depend on); built-in ones are skipped.
 VM_MODULES="virtio_pci virtio_blk 9pnet_virtio 9p overlay"

@@ -260,7 +260,8 @@ impl OverlayApi {
 /// The probe mounts a real (lower-only, never attached) overlay: kernels before 6.5
 /// route overlay's options through the legacy handler, which accepts any key when it is
 /// set and refuses an unknown one only when the superblock is created. So setting
-/// `lowerdir+` succeeding proves nothing; creating is the test. Disabling
+/// `lowerdir+` succeeding proves nothing; creating is the test (and is not tried at all
+/// before 6.5, where it cannot succeed). Disabling
 /// `overlay-lowerdir+` or `overlay-new-api` in `BERTH_KERNEL_DISABLE` skips a step.
 pub fn overlay_api() -> OverlayApi {
     static API: std::sync::OnceLock<OverlayApi> = std::sync::OnceLock::new();
@@ -271,11 +272,7 @@ fn probe_overlay_api() -> OverlayApi {
     if !kernel::has(kernel::Feature::NewMountApi) || kernel::disabled("overlay-new-api") {
         return OverlayApi::Classic;
     }
-    let base = std::env::temp_dir().join(format!(
-        ".berth-overlay-probe-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
+    let base = std::env::temp_dir().join(format!(".berth-overlay-probe-{}", std::process::id()));
     let (a, b) = (base.join("a"), base.join("b"));
     if std::fs::create_dir_all(&a)
         .and_then(|_| std::fs::create_dir_all(&b))
@@ -291,7 +288,11 @@ fn probe_overlay_api() -> OverlayApi {
         };
         set(fs.as_fd()).is_ok() && fsconfig_create(fs.as_fd()).is_ok()
     };
-    let api = if !kernel::disabled("overlay-lowerdir+")
+    // Before 6.5 overlay has no parser of its own, so no `lowerdir+` (which came in
+    // 6.8): trying would only leave an "unrecognized mount option" line in the log.
+    let native = kernel::version() >= (6, 5);
+    let api = if native
+        && !kernel::disabled("overlay-lowerdir+")
         && creates(&|fs| {
             fsconfig_set_string(fs, "lowerdir+", a.as_ref())?;
             fsconfig_set_string(fs, "lowerdir+", b.as_ref())
