@@ -140,6 +140,15 @@ fn reexec_overlay(args: &[OsString], state: &Path) -> Result<std::convert::Infal
     exec_fd(bin.as_fd(), args)
 }
 
+fn open_dir(p: &Path) -> Result<OwnedFd> {
+    rustix::fs::open(
+        p,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("opening {}", p.display()))
+}
+
 /// A read-only overlay of a directory, mounted nowhere: a detached mount only reachable
 /// through this handle's descriptor. Programs executed from it count as sealed
 /// ([`is_sealed`]), so a daemon that keeps one for the runtime's directory spawns
@@ -162,14 +171,6 @@ impl SealedDir {
                 "a sealed overlay needs the new mount API (Linux 5.2)".into(),
             ));
         }
-        let open_dir = |p: &Path| {
-            rustix::fs::open(
-                p,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .ctx(|| format!("opening {}", p.display()))
-        };
         let top = open_dir(dir)?;
         // `@` keeps the name out of the container id namespace (`[A-Za-z0-9_+.-]`).
         let empty = state.join(format!(
@@ -182,17 +183,12 @@ impl SealedDir {
         std::fs::create_dir_all(state)
             .and_then(|_| std::fs::create_dir(&empty))
             .ctx(|| format!("creating {}", empty.display()))?;
-        let made = Self::overlay(dir, &top, &empty, &open_dir);
+        let made = Self::overlay(dir, &top, &empty);
         let _ = std::fs::remove_dir(&empty);
         made
     }
 
-    fn overlay(
-        dir: &Path,
-        top: &OwnedFd,
-        empty: &Path,
-        open_dir: &dyn Fn(&Path) -> Result<OwnedFd>,
-    ) -> Result<SealedDir> {
+    fn overlay(dir: &Path, top: &OwnedFd, empty: &Path) -> Result<SealedDir> {
         let bottom = open_dir(empty)?;
         let ov = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).ctx(|| "fsopen overlay".into())?;
         // Descriptor paths keep the value far under fsconfig's 255 bytes however deep

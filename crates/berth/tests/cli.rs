@@ -506,12 +506,7 @@ fn stats_events_update() {
             c.name
         );
         d.ok(c, &["rm", "-f", &name]);
-        let until = (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs()
-            + 1)
-        .to_string();
+        let until = (unix_secs() + 1).to_string();
         let ev = d.ok(
             c,
             &[

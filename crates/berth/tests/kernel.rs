@@ -121,6 +121,17 @@ fn everyday_work(d: &Daemon, tag: &str) {
     );
 }
 
+/// Fails naming the overlayfs or mount lines the kernel logged since `before`.
+fn assert_no_new_kernel_lines(before: &[String]) {
+    let after = kernel_log_lines();
+    assert_eq!(
+        after.len(),
+        before.len(),
+        "new kernel-log lines: {:?}",
+        &after[before.len().min(after.len())..]
+    );
+}
+
 fn info(d: &Daemon) -> String {
     d.ok(&Cli::berth(), &["info"])
 }
@@ -138,13 +149,7 @@ fn containers_run_without_newer_kernel_features() {
     };
     let before = kernel_log_lines();
     everyday_work(&d, "old");
-    let after = kernel_log_lines();
-    assert_eq!(
-        after.len(),
-        before.len(),
-        "containers left kernel-log lines: {:?}",
-        &after[before.len().min(after.len())..]
-    );
+    assert_no_new_kernel_lines(&before);
 
     let i = info(&d);
     assert!(
@@ -194,13 +199,7 @@ fn this_kernel_as_it_is_runs_quietly() {
         return;
     };
     everyday_work(&d, "native");
-    let after = kernel_log_lines();
-    assert_eq!(
-        after.len(),
-        before.len(),
-        "containers left kernel-log lines: {:?}",
-        &after[before.len().min(after.len())..]
-    );
+    assert_no_new_kernel_lines(&before);
     let log = d.log();
     assert!(log.contains("Kernel "), "{}", common::tail(&log, 20));
 }
