@@ -457,11 +457,7 @@ fn stats_events_update() {
     for cli in Cli::all() {
         let c = &cli;
         let name = format!("stats-{}", c.name);
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs()
-            .saturating_sub(1);
+        let since = unix_secs().saturating_sub(1);
         d.ok(
             c,
             &["run", "-d", "--name", &name, "busybox", "sleep", "1000"],
@@ -506,23 +502,11 @@ fn stats_events_update() {
             c.name
         );
         d.ok(c, &["rm", "-f", &name]);
-        let until = (unix_secs() + 1).to_string();
-        let ev = d.ok(
-            c,
-            &[
-                "events",
-                "--since",
-                &since.to_string(),
-                "--until",
-                &until,
-                "--filter",
-                &format!("container={name}"),
-            ],
-        );
+        let ev = container_actions(&d, c, &name, since);
         for action in ["create", "start", "update", "kill", "die", "destroy"] {
             assert!(
-                ev.contains(&format!("container {action} ")),
-                "{}: no {action} in {ev}",
+                ev.iter().any(|a| a == action),
+                "{}: no {action} in {ev:?}",
                 c.name
             );
         }
