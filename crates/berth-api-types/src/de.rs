@@ -38,6 +38,37 @@ where
     Ok(str_slice(d)?.unwrap_or_default())
 }
 
+/// A collection that can be empty.
+pub(crate) trait Collection {
+    fn is_empty(&self) -> bool;
+}
+
+impl<T> Collection for Vec<T> {
+    fn is_empty(&self) -> bool {
+        Vec::is_empty(self)
+    }
+}
+
+impl<K, V> Collection for std::collections::BTreeMap<K, V> {
+    fn is_empty(&self) -> bool {
+        std::collections::BTreeMap::is_empty(self)
+    }
+}
+
+/// An empty list or map as `null`: for fields dockerd leaves as Go's nil slice or map
+/// unless something set them.
+pub(crate) fn nil_if_empty<S, T>(v: &T, s: S) -> Result<S::Ok, S::Error>
+where
+    S: serde::Serializer,
+    T: serde::Serialize + Collection,
+{
+    if v.is_empty() {
+        s.serialize_none()
+    } else {
+        v.serialize(s)
+    }
+}
+
 /// `true` when a value is its type's default: for `skip_serializing_if` on fields Go
 /// tags `omitempty`.
 pub(crate) fn is_default<T: Default + PartialEq>(v: &T) -> bool {

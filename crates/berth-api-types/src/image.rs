@@ -55,13 +55,13 @@ pub struct ImageInspect {
     pub created: String,
     #[serde(rename = "Container")]
     pub container: String,
-    #[serde(rename = "ContainerConfig")]
+    #[serde(rename = "ContainerConfig", serialize_with = "image_config")]
     pub container_config: Option<ContainerConfig>,
     #[serde(rename = "DockerVersion")]
     pub docker_version: String,
     #[serde(rename = "Author")]
     pub author: String,
-    #[serde(rename = "Config")]
+    #[serde(rename = "Config", serialize_with = "image_config")]
     pub config: Option<ContainerConfig>,
     #[serde(rename = "Architecture")]
     pub architecture: String,
@@ -82,6 +82,19 @@ pub struct ImageInspect {
     pub root_fs: RootFs,
     #[serde(rename = "Metadata")]
     pub metadata: ImageMetadata,
+}
+
+/// An image's config as dockerd sends it: no labels is a nil map (`null`), where a
+/// container's config has `{}`.
+fn image_config<S: serde::Serializer>(
+    c: &Option<ContainerConfig>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match c {
+        None => s.serialize_none(),
+        Some(c) if c.labels.is_empty() => crate::gojson::serialize_with_nil(s, c, &["Labels"]),
+        Some(c) => c.serialize(s),
+    }
 }
 
 /// The image's layers as the config lists them (diff ids).

@@ -11,6 +11,7 @@ pub mod container;
 pub mod error;
 pub mod exec;
 pub mod filters;
+pub mod gojson;
 pub mod image;
 pub mod network;
 pub mod system;

@@ -517,7 +517,7 @@ fn save_server(dir: &std::path::Path) -> FakeServer {
             );
         }
         if let Some(n) = names.iter().find(|n| *n != "busybox" && *n != "app:1") {
-            return Reply::error(404, &format!("reference does not exist: {n}"));
+            return Reply::error(404, &format!("No such image: {n}"));
         }
         Reply::Chunked {
             status: 200,
@@ -570,10 +570,7 @@ fn save_writes_stdout_or_a_file_atomically() {
     );
     let o = berth(&server, &["save", "-o", f, "busybox", "nosuch"], b"");
     assert_eq!(o.code, 1);
-    assert_eq!(
-        o.err,
-        "Error response from daemon: reference does not exist: nosuch\n"
-    );
+    assert_eq!(o.err, "Error response from daemon: No such image: nosuch\n");
     assert_eq!(std::fs::read(&file).unwrap(), b"archive of busybox");
     assert_eq!(entries(out.path()), ["img.tar"]);
 

@@ -593,7 +593,7 @@ fn save_streams_the_archive_in_chunks_and_fails_cleanly() {
     // Unknown: an error response, before any archive byte.
     let r = srv.call("GET", "/images/get?names=busybox&names=nosuch", None);
     assert_eq!(r.status, 404);
-    assert_eq!(r.json()["message"], "reference does not exist: nosuch");
+    assert_eq!(r.json()["message"], "No such image: nosuch");
     let r = srv.call("GET", "/images/nosuch/get", None);
     assert_eq!(r.status, 404);
 

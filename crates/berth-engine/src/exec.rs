@@ -177,6 +177,7 @@ impl Inner {
         self: &Arc<Self>,
         e: &Arc<Exec>,
         attach: bool,
+        start_tty: bool,
     ) -> EngineResult<Option<UnixStream>> {
         {
             let mut s = e.state.lock().expect("exec state lock poisoned");
@@ -215,6 +216,7 @@ impl Inner {
                 "tty": cfg.tty,
                 "stdin": cfg.attach_stdin && attach,
                 "attach": attach,
+                "framed": !start_tty,
                 "stdout": cfg.attach_stdout,
                 "stderr": cfg.attach_stderr,
                 "detach_keys": keys,
@@ -288,14 +290,18 @@ impl Inner {
         cfg: ExecStartConfig,
     ) -> EngineResult<Option<AttachStream>> {
         let e = self.exec_get(id)?;
-        let tty = e.config.tty;
-        let s = self.exec_launch(&e, !cfg.detach)?;
-        if let (Some([h, w]), true) = (cfg.console_size.or(e.config.console_size), tty) {
+        // The stream is framed by the start request's Tty, as dockerd frames it; the
+        // process has a terminal if it was created with one.
+        let s = self.exec_launch(&e, !cfg.detach, cfg.tty)?;
+        if let (Some([h, w]), true) = (cfg.console_size.or(e.config.console_size), e.config.tty) {
             if h > 0 && w > 0 {
                 let _ = self.exec_resize(id, h as u16, w as u16);
             }
         }
-        Ok(s.map(|stream| AttachStream { stream, tty }))
+        Ok(s.map(|stream| AttachStream {
+            stream,
+            tty: cfg.tty,
+        }))
     }
 
     /// `POST /exec/{id}/resize`.

@@ -127,7 +127,7 @@ fn probe(
         state: Mutex::new(ExecState::default()),
         cond: Condvar::new(),
     });
-    let stream = match inner.exec_launch(&e, true) {
+    let stream = match inner.exec_launch(&e, true, e.config.tty) {
         Ok(Some(s)) => s,
         Ok(None) => return fail("no output stream".into(), -1),
         Err(err) => return fail(err.to_string(), -1),

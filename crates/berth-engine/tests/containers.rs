@@ -468,14 +468,34 @@ fn stdin_and_tty() {
         raw.contains("hi\r\n") && raw.contains("/dev/pts/"),
         "{raw:?}"
     );
-    // Attaching to a stopped container is refused.
+    // A stopped container has no live stream (dockerd's answer: the stream ends at
+    // once), but with `logs` its log is replayed first.
     env.wait(&id, WaitCondition::NotRunning);
-    let e = env
+    let mut s = env
         .e()
         .container_attach(&id, AttachOptions::default())
-        .err()
-        .unwrap();
-    assert_eq!(e.status(), 409);
+        .unwrap()
+        .stream;
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut rest = String::new();
+    s.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "");
+    let mut s = env
+        .e()
+        .container_attach(
+            &id,
+            AttachOptions {
+                stdout: true,
+                logs: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .stream;
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut replayed = String::new();
+    s.read_to_string(&mut replayed).unwrap();
+    assert!(replayed.starts_with("hi\r\n"), "{replayed:?}");
 }
 
 #[test]

@@ -837,12 +837,9 @@ fn save_resolves_names_as_dockerd_does_and_round_trips() {
     let e = save_err(&["busybox", "nosuch:1"]);
     assert_eq!(
         (e.status(), e.to_string().as_str()),
-        (404, "reference does not exist: nosuch:1")
+        (404, "No such image: nosuch:1")
     );
-    assert_eq!(
-        save_err(&["nosuch"]).to_string(),
-        "reference does not exist: nosuch"
-    );
+    assert_eq!(save_err(&["nosuch"]).to_string(), "No such image: nosuch");
     assert_eq!(save_err(&["busybox:9"]).status(), 404);
     assert_eq!(save_err(&["sha256:ffff"]).status(), 404);
     let e = save_err(&["Bad Name"]);

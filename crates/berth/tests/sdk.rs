@@ -9,27 +9,13 @@ use std::process::Command;
 
 use common::Daemon;
 
-fn python() -> Option<String> {
-    let candidates: Vec<String> = match std::env::var("BERTH_PYTHON") {
-        Ok(p) => vec![p],
-        Err(_) => vec!["python3".into()],
-    };
-    candidates.into_iter().find(|p| {
-        Command::new(p)
-            .args(["-c", "import docker"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    })
-}
-
 #[test]
 fn docker_sdk_for_python() {
     if common::busybox().is_none() {
         eprintln!("note: no static busybox; skipping");
         return;
     }
-    let Some(py) = python() else {
+    let Some(py) = common::sdk_python() else {
         eprintln!("note: no python with the `docker` package (set BERTH_PYTHON); skipping");
         return;
     };

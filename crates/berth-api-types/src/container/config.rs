@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::de::{is_default, nullable, str_slice};
+use crate::de::{is_default, nil_if_empty, nullable, str_slice};
 
 /// The container's configuration that does not depend on the host.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +36,12 @@ pub struct ContainerConfig {
     pub open_stdin: bool,
     #[serde(rename = "StdinOnce")]
     pub stdin_once: bool,
-    #[serde(rename = "Env", deserialize_with = "nullable")]
+    /// Null when neither the image nor the container sets any, as dockerd sends it.
+    #[serde(
+        rename = "Env",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub env: Vec<String>,
     /// `None` (null) means "the image's"; a string is accepted as a one-element list.
     #[serde(rename = "Cmd", deserialize_with = "str_slice")]

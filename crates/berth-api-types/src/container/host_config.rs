@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Mount;
-use crate::de::{is_default, nullable, str_slice_or_empty};
+use crate::de::{nil_if_empty, nullable, str_slice_or_empty};
 use crate::network::PortMap;
 
 /// Cgroup limits. Inline in `HostConfig`, and the body of `POST /containers/{id}/update`.
@@ -26,15 +26,35 @@ pub struct Resources {
     pub cgroup_parent: String,
     #[serde(rename = "BlkioWeight")]
     pub blkio_weight: u16,
-    #[serde(rename = "BlkioWeightDevice", deserialize_with = "nullable")]
+    #[serde(
+        rename = "BlkioWeightDevice",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub blkio_weight_device: Vec<WeightDevice>,
-    #[serde(rename = "BlkioDeviceReadBps", deserialize_with = "nullable")]
+    #[serde(
+        rename = "BlkioDeviceReadBps",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub blkio_device_read_bps: Vec<ThrottleDevice>,
-    #[serde(rename = "BlkioDeviceWriteBps", deserialize_with = "nullable")]
+    #[serde(
+        rename = "BlkioDeviceWriteBps",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub blkio_device_write_bps: Vec<ThrottleDevice>,
-    #[serde(rename = "BlkioDeviceReadIOps", deserialize_with = "nullable")]
+    #[serde(
+        rename = "BlkioDeviceReadIOps",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub blkio_device_read_iops: Vec<ThrottleDevice>,
-    #[serde(rename = "BlkioDeviceWriteIOps", deserialize_with = "nullable")]
+    #[serde(
+        rename = "BlkioDeviceWriteIOps",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub blkio_device_write_iops: Vec<ThrottleDevice>,
     /// Microseconds.
     #[serde(rename = "CpuPeriod")]
@@ -50,16 +70,28 @@ pub struct Resources {
     pub cpuset_cpus: String,
     #[serde(rename = "CpusetMems")]
     pub cpuset_mems: String,
-    #[serde(rename = "Devices", deserialize_with = "nullable")]
+    #[serde(
+        rename = "Devices",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub devices: Vec<DeviceMapping>,
-    #[serde(rename = "DeviceCgroupRules", deserialize_with = "nullable")]
+    #[serde(
+        rename = "DeviceCgroupRules",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub device_cgroup_rules: Vec<String>,
-    #[serde(rename = "DeviceRequests", deserialize_with = "nullable")]
+    #[serde(
+        rename = "DeviceRequests",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub device_requests: Vec<DeviceRequest>,
-    /// Deprecated by the kernel; omitted when zero, as current dockerd does.
-    #[serde(rename = "KernelMemory", skip_serializing_if = "is_default")]
+    /// Deprecated by the kernel; 0, as dockerd 20.10 sends it.
+    #[serde(rename = "KernelMemory")]
     pub kernel_memory: i64,
-    #[serde(rename = "KernelMemoryTCP", skip_serializing_if = "is_default")]
+    #[serde(rename = "KernelMemoryTCP")]
     pub kernel_memory_tcp: i64,
     #[serde(rename = "MemoryReservation")]
     pub memory_reservation: i64,
@@ -77,7 +109,11 @@ pub struct Resources {
     /// 0 or -1 for unlimited; null for "unchanged" (update) or "default".
     #[serde(rename = "PidsLimit")]
     pub pids_limit: Option<i64>,
-    #[serde(rename = "Ulimits", deserialize_with = "nullable")]
+    #[serde(
+        rename = "Ulimits",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub ulimits: Vec<Ulimit>,
     #[serde(rename = "CpuCount")]
     pub cpu_count: i64,
@@ -176,10 +212,14 @@ pub struct RestartPolicy {
 
 /// The host-dependent configuration of a container.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(remote = "Self", default)]
 pub struct HostConfig {
     /// `host:container[:opts]` or `volume:container[:opts]`.
-    #[serde(rename = "Binds", deserialize_with = "nullable")]
+    #[serde(
+        rename = "Binds",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub binds: Vec<String>,
     #[serde(rename = "ContainerIDFile")]
     pub container_id_file: String,
@@ -188,7 +228,11 @@ pub struct HostConfig {
     /// `default`, `bridge`, `host`, `none`, `container:<id>` or a network name.
     #[serde(rename = "NetworkMode")]
     pub network_mode: String,
-    #[serde(rename = "PortBindings", deserialize_with = "nullable")]
+    #[serde(
+        rename = "PortBindings",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub port_bindings: PortMap,
     #[serde(rename = "RestartPolicy", deserialize_with = "nullable")]
     pub restart_policy: RestartPolicy,
@@ -196,7 +240,11 @@ pub struct HostConfig {
     pub auto_remove: bool,
     #[serde(rename = "VolumeDriver")]
     pub volume_driver: String,
-    #[serde(rename = "VolumesFrom", deserialize_with = "nullable")]
+    #[serde(
+        rename = "VolumesFrom",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub volumes_from: Vec<String>,
     /// Initial TTY `[height, width]`.
     #[serde(rename = "ConsoleSize", deserialize_with = "nullable")]
@@ -208,29 +256,61 @@ pub struct HostConfig {
         deserialize_with = "nullable"
     )]
     pub annotations: BTreeMap<String, String>,
-    #[serde(rename = "CapAdd", deserialize_with = "str_slice_or_empty")]
+    #[serde(
+        rename = "CapAdd",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "str_slice_or_empty"
+    )]
     pub cap_add: Vec<String>,
-    #[serde(rename = "CapDrop", deserialize_with = "str_slice_or_empty")]
+    #[serde(
+        rename = "CapDrop",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "str_slice_or_empty"
+    )]
     pub cap_drop: Vec<String>,
     /// `private`, `host`, or empty for the daemon's default.
     #[serde(rename = "CgroupnsMode")]
     pub cgroupns_mode: String,
-    #[serde(rename = "Dns", deserialize_with = "nullable")]
+    #[serde(
+        rename = "Dns",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub dns: Vec<String>,
-    #[serde(rename = "DnsOptions", deserialize_with = "nullable")]
+    #[serde(
+        rename = "DnsOptions",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub dns_options: Vec<String>,
-    #[serde(rename = "DnsSearch", deserialize_with = "nullable")]
+    #[serde(
+        rename = "DnsSearch",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub dns_search: Vec<String>,
-    #[serde(rename = "ExtraHosts", deserialize_with = "nullable")]
+    #[serde(
+        rename = "ExtraHosts",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub extra_hosts: Vec<String>,
-    #[serde(rename = "GroupAdd", deserialize_with = "nullable")]
+    #[serde(
+        rename = "GroupAdd",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub group_add: Vec<String>,
     /// `""`, `none`, `private`, `shareable`, `container:<id>`, `host`.
     #[serde(rename = "IpcMode")]
     pub ipc_mode: String,
     #[serde(rename = "Cgroup")]
     pub cgroup: String,
-    #[serde(rename = "Links", deserialize_with = "nullable")]
+    #[serde(
+        rename = "Links",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub links: Vec<String>,
     #[serde(rename = "OomScoreAdj")]
     pub oom_score_adj: i64,
@@ -244,7 +324,11 @@ pub struct HostConfig {
     #[serde(rename = "ReadonlyRootfs")]
     pub readonly_rootfs: bool,
     /// `no-new-privileges`, `seccomp=…`, `apparmor=…`, `label=…`.
-    #[serde(rename = "SecurityOpt", deserialize_with = "nullable")]
+    #[serde(
+        rename = "SecurityOpt",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub security_opt: Vec<String>,
     #[serde(
         rename = "StorageOpt",
@@ -276,7 +360,8 @@ pub struct HostConfig {
     pub runtime: String,
     #[serde(rename = "Isolation")]
     pub isolation: String,
-    #[serde(flatten)]
+    /// Embedded, as in Go: its fields sit beside the others (see `go_embeds!`).
+    #[serde(skip)]
     pub resources: Resources,
     #[serde(
         rename = "Mounts",
@@ -291,3 +376,5 @@ pub struct HostConfig {
     #[serde(rename = "ReadonlyPaths")]
     pub readonly_paths: Option<Vec<String>>,
 }
+
+crate::gojson::go_embeds!(HostConfig, resources);

@@ -10,15 +10,18 @@ use crate::network::NetworkingConfig;
 /// The body of `POST /containers/create`: the `ContainerConfig` fields at the top level,
 /// with `HostConfig` and `NetworkingConfig` beside them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(remote = "Self", default)]
 pub struct ContainerCreateRequest {
-    #[serde(flatten)]
+    /// Embedded, as in Go: its fields sit beside the others (see `go_embeds!`).
+    #[serde(skip)]
     pub config: ContainerConfig,
     #[serde(rename = "HostConfig", skip_serializing_if = "Option::is_none")]
     pub host_config: Option<HostConfig>,
     #[serde(rename = "NetworkingConfig", skip_serializing_if = "Option::is_none")]
     pub networking_config: Option<NetworkingConfig>,
 }
+
+crate::gojson::go_embeds!(ContainerCreateRequest, config);
 
 /// `201 Created` of `POST /containers/create`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,13 +64,16 @@ pub struct ContainerTopResponse {
 
 /// The body of `POST /containers/{id}/update`. Zero (or null) fields stay unchanged.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(remote = "Self", default)]
 pub struct ContainerUpdateRequest {
-    #[serde(flatten)]
+    /// Embedded, as in Go: its fields sit beside the others (see `go_embeds!`).
+    #[serde(skip)]
     pub resources: Resources,
     #[serde(rename = "RestartPolicy", skip_serializing_if = "Option::is_none")]
     pub restart_policy: Option<RestartPolicy>,
 }
+
+crate::gojson::go_embeds!(ContainerUpdateRequest, resources);
 
 /// `200` of `POST /containers/{id}/update`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

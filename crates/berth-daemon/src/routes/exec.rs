@@ -14,7 +14,15 @@ pub fn create(ctx: &mut Ctx<'_>, container: &str) -> HandlerResult {
 }
 
 pub fn start(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
-    let config: ExecStartConfig = ctx.json_body()?.unwrap_or_default();
+    // The stream is framed as the start request's Tty says (dockerd's rule); without a
+    // body, as the exec was created.
+    let config: ExecStartConfig = match ctx.json_body()? {
+        Some(c) => c,
+        None => ExecStartConfig {
+            tty: ctx.engine.exec_inspect(id)?.process_config.tty,
+            ..Default::default()
+        },
+    };
     if config.detach {
         ctx.engine.exec_start(id, config)?;
         return Ok(Reply::Empty(200));
@@ -23,7 +31,7 @@ pub fn start(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
     // response head reaches the client before any output does (clients such as the
     // Python SDK read the stream past their HTTP parser's buffer). A failure to start
     // is then told inside the stream, and exec inspect gives its exit code.
-    let tty = ctx.engine.exec_inspect(id)?.process_config.tty;
+    let tty = config.tty;
     if !crate::hijack::send_head(ctx.conn, ctx.req) {
         return Ok(Reply::Close);
     }

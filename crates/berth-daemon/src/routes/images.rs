@@ -5,7 +5,7 @@
 
 use std::io::{BufWriter, Write};
 
-use berth_api_types::image::{ImagePruneResponse, JsonMessage};
+use berth_api_types::image::{ErrorDetail, ImagePruneResponse, JsonMessage};
 use berth_engine::api::ImportOptions;
 
 use super::{containers::filters, json, Ctx, HandlerResult, Reply};
@@ -128,16 +128,38 @@ pub fn create(ctx: &mut Ctx<'_>) -> HandlerResult {
     message_stream(ctx, &[JsonMessage::status(id)])
 }
 
+/// `POST /images/load`. As dockerd: 200, and a failed load is told inside the stream
+/// (`errorDetail`), which is what the SDKs turn into their load error.
 pub fn load(ctx: &mut Ctx<'_>) -> HandlerResult {
-    let lines = ctx.engine.image_load(&mut BodyReader(ctx.conn))?;
-    let messages: Vec<JsonMessage> = lines
-        .into_iter()
-        .map(|l| JsonMessage {
-            stream: format!("{l}\n"),
-            ..JsonMessage::default()
-        })
-        .collect();
-    message_stream(ctx, &messages)
+    match ctx.engine.image_load(&mut BodyReader(ctx.conn)) {
+        Ok(lines) => {
+            let messages: Vec<JsonMessage> = lines
+                .into_iter()
+                .map(|l| JsonMessage {
+                    stream: format!("{l}\n"),
+                    ..JsonMessage::default()
+                })
+                .collect();
+            message_stream(ctx, &messages)
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let failed = JsonMessage {
+                error_detail: Some(ErrorDetail {
+                    message: message.clone(),
+                    ..ErrorDetail::default()
+                }),
+                error: message,
+                ..JsonMessage::default()
+            };
+            // The client may still be sending the rest of the archive: read it, so it
+            // gets the answer rather than a reset connection.
+            if std::io::copy(&mut BodyReader(ctx.conn), &mut std::io::sink()).is_err() {
+                return Ok(Reply::Close);
+            }
+            message_stream(ctx, &[failed])
+        }
+    }
 }
 
 pub fn prune(ctx: &mut Ctx<'_>) -> HandlerResult {

@@ -51,72 +51,22 @@ pub(crate) struct Ctx<'a> {
 const MAX_JSON_BODY: usize = 8 << 20;
 
 impl Ctx<'_> {
-    /// Parses a JSON body; None when the body is empty. Errors name the field at fault.
+    /// Parses a JSON body as dockerd does (Go's `encoding/json` rules: any-case field
+    /// names, `null` as the zero value, unknown fields ignored); None when the body is
+    /// empty. Errors name the full path of the field at fault.
     pub fn json_body<T: DeserializeOwned>(&mut self) -> Result<Option<T>, ApiError> {
         let body = self.conn.read_body_to_end(MAX_JSON_BODY)?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        let doc: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
-        match serde_path_to_error::deserialize::<_, T>(&doc) {
-            Ok(v) => Ok(Some(v)),
-            Err(e) => {
-                let tracked = e.path().to_string();
-                let probed = locate_bad_field::<T>(&doc).unwrap_or_default();
-                // serde loses the path inside flattened structs (the create request
-                // flattens its config, HostConfig its resources): take the more
-                // precise of the two answers.
-                let path = if probed.len() > tracked.len() || tracked == "." {
-                    probed
-                } else {
-                    tracked
-                };
-                Err(if path.is_empty() || path == "." {
-                    ApiError::bad(format!("invalid JSON body: {}", e.inner()))
-                } else {
-                    ApiError::bad(format!("invalid JSON body: field {path}: {}", e.inner()))
-                })
-            }
-        }
+        berth_api_types::gojson::from_slice(&body)
+            .map(Some)
+            .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
     }
 
     pub fn query(&self) -> &http::Query {
         &self.req.query
     }
-}
-
-/// Finds the object key whose value a failed deserialisation of `doc` trips on: the
-/// deepest key whose removal changes the error. Only runs on the error path, over a
-/// small body, and needs every field to be optional (the API types all are).
-fn locate_bad_field<T: DeserializeOwned>(doc: &serde_json::Value) -> Option<String> {
-    let error_of =
-        |v: serde_json::Value| serde_json::from_value::<T>(v).err().map(|e| e.to_string());
-    let original = error_of(doc.clone())?;
-    let mut path: Vec<String> = Vec::new();
-    let mut here = doc;
-    'descend: while let serde_json::Value::Object(map) = here {
-        for (key, value) in map {
-            let mut probe = doc.clone();
-            let mut node = &mut probe;
-            for p in &path {
-                match node.get_mut(p.as_str()) {
-                    Some(n) => node = n,
-                    None => break 'descend,
-                }
-            }
-            if let serde_json::Value::Object(m) = node {
-                m.remove(key);
-            }
-            if error_of(probe).as_deref() != Some(original.as_str()) {
-                path.push(key.clone());
-                here = value;
-                continue 'descend;
-            }
-        }
-        break;
-    }
-    (!path.is_empty()).then(|| path.join("."))
 }
 
 /// Serialises a JSON reply (newline-terminated, as dockerd's encoder writes it).
@@ -192,6 +142,10 @@ fn strip_version(path: &str) -> Result<&str, ApiError> {
     Ok(tail)
 }
 
+/// dockerd's answers when it is not in a swarm.
+const NOT_IN_SWARM: &str = "This node is not part of a swarm";
+const NOT_A_MANAGER: &str = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
+
 fn route(ctx: &mut Ctx<'_>) -> HandlerResult {
     let path = strip_version(&ctx.req.path)?.to_string();
     let method = ctx.req.method.clone();
@@ -243,6 +197,18 @@ fn route(ctx: &mut Ctx<'_>) -> HandlerResult {
         ("GET", ["volumes"]) => volumes::list(ctx),
         ("GET", ["volumes", name]) => volumes::inspect(ctx, name),
         ("DELETE", ["volumes", name]) => volumes::remove(ctx, name),
+
+        // Swarm mode: answered as a dockerd that is not in a swarm, in its words
+        // (clients clean up with `swarm leave --force` and ignore exactly that answer).
+        ("POST", ["swarm", "leave"]) => Err(ApiError::new(503, NOT_IN_SWARM)),
+        ("POST", ["swarm", "init" | "join"]) => Err(ApiError::new(
+            503,
+            "berth has no swarm mode: this node cannot create or join a swarm",
+        )),
+        (_, ["swarm"] | ["swarm", "unlockkey" | "unlock" | "update"])
+        | (_, ["services" | "nodes" | "tasks" | "secrets" | "configs", ..]) => {
+            Err(ApiError::new(503, NOT_A_MANAGER))
+        }
         _ => Err(ApiError::no_route()),
     }
 }

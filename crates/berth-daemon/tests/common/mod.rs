@@ -432,9 +432,7 @@ impl Engine for Fake {
     fn image_save(&self, names: &[String]) -> EngineResult<ImageExport> {
         *self.saved.lock().unwrap() = names.to_vec();
         if let Some(n) = names.iter().find(|n| *n == "nosuch") {
-            return Err(EngineError::NotFound(format!(
-                "reference does not exist: {n}"
-            )));
+            return Err(EngineError::NotFound(format!("No such image: {n}")));
         }
         let data = fake_archive(names);
         let broken = names.iter().any(|n| n == "broken");

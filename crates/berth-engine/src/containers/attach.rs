@@ -35,9 +35,11 @@ impl Inner {
                     }
                 }
                 _ => {
-                    return Err(EngineError::Conflict(
-                        "You cannot attach to a stopped container, start it first".into(),
-                    ))
+                    // As dockerd: a stopped container has no live stream, but its logs
+                    // are replayed when asked for, and the stream then ends.
+                    drop(_op);
+                    let logs = opts.logs.then(|| self.attach_logs(&c.id, &opts));
+                    return replay(logs, None, rec.config.tty);
                 }
             }
             (rec.clone(), rec.config.tty)
@@ -68,45 +70,19 @@ impl Inner {
             return Ok(AttachStream { stream: live, tty });
         }
         // Replay the log, then relay the live stream, through a socket pair.
-        let logs = self.logs(
-            &c.id,
+        let logs = self.attach_logs(&c.id, &opts);
+        replay(Some(logs), Some(live), tty)
+    }
+
+    fn attach_logs(self: &Arc<Self>, id: &str, opts: &AttachOptions) -> LogReplay {
+        self.logs(
+            id,
             LogsOptions {
                 stdout: opts.stdout,
                 stderr: opts.stderr,
                 ..Default::default()
             },
-        );
-        let (mine, theirs) = UnixStream::pair()
-            .map_err(|e| EngineError::Internal(format!("creating a socket pair: {e}")))?;
-        let mut out = theirs
-            .try_clone()
-            .map_err(|e| EngineError::Internal(format!("duplicating a socket: {e}")))?;
-        let mut live_in = live
-            .try_clone()
-            .map_err(|e| EngineError::Internal(format!("duplicating a socket: {e}")))?;
-        let mut client_in = theirs;
-        let mut live_out = live;
-        std::thread::spawn(move || {
-            if let Ok((entries, _)) = logs {
-                for e in entries.flatten() {
-                    let chunk = if tty {
-                        e.bytes
-                    } else {
-                        frame(e.stream, &e.bytes)
-                    };
-                    if out.write_all(&chunk).is_err() {
-                        return;
-                    }
-                }
-            }
-            let _ = std::io::copy(&mut live_in, &mut out);
-            let _ = out.shutdown(std::net::Shutdown::Both);
-        });
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut client_in, &mut live_out);
-            let _ = live_out.shutdown(std::net::Shutdown::Write);
-        });
-        Ok(AttachStream { stream: mine, tty })
+        )
     }
 
     /// `POST /containers/{id}/resize`.
@@ -129,6 +105,56 @@ impl Inner {
         );
         Ok(())
     }
+}
+
+/// What `logs` answers, replayed at the start of an attach stream.
+type LogReplay = EngineResult<(crate::api::LogStream, bool)>;
+
+/// An attach stream that first replays the container's log (when asked for), then
+/// relays its live stream (when it has one) and ends with it.
+fn replay(
+    logs: Option<LogReplay>,
+    live: Option<UnixStream>,
+    tty: bool,
+) -> EngineResult<AttachStream> {
+    let (mine, theirs) = UnixStream::pair()
+        .map_err(|e| EngineError::Internal(format!("creating a socket pair: {e}")))?;
+    let mut out = theirs
+        .try_clone()
+        .map_err(|e| EngineError::Internal(format!("duplicating a socket: {e}")))?;
+    let mut live_in = match &live {
+        Some(l) => Some(
+            l.try_clone()
+                .map_err(|e| EngineError::Internal(format!("duplicating a socket: {e}")))?,
+        ),
+        None => None,
+    };
+    std::thread::spawn(move || {
+        if let Some(Ok((entries, _))) = logs {
+            for e in entries.flatten() {
+                let chunk = if tty {
+                    e.bytes
+                } else {
+                    frame(e.stream, &e.bytes)
+                };
+                if out.write_all(&chunk).is_err() {
+                    return;
+                }
+            }
+        }
+        if let Some(live_in) = &mut live_in {
+            let _ = std::io::copy(live_in, &mut out);
+        }
+        let _ = out.shutdown(std::net::Shutdown::Both);
+    });
+    if let Some(mut live_out) = live {
+        let mut client_in = theirs;
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut client_in, &mut live_out);
+            let _ = live_out.shutdown(std::net::Shutdown::Write);
+        });
+    }
+    Ok(AttachStream { stream: mine, tty })
 }
 
 /// Docker's stream framing: `[1|2, 0, 0, 0, len u32 BE]` + payload.

@@ -82,10 +82,15 @@ impl Inner {
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join(" ");
-        let freeze = o.pause && rec.state.status == Status::Running;
-        if freeze {
-            self.runtime_freeze(&c, true)?;
-        }
+        // Only a running container needs pausing; one that exits before (or while) it
+        // is paused needs none, so a failed pause of it is no error.
+        let freeze = o.pause
+            && rec.state.status == Status::Running
+            && match self.runtime_freeze(&c, true) {
+                Ok(()) => true,
+                Err(_) if !self.still_running(&c) => false,
+                Err(e) => return Err(e),
+            };
         let opts = DiffOptions {
             mountpoints: runtime_mountpoints(&rec),
             ..DiffOptions::default()
@@ -121,6 +126,15 @@ impl Inner {
         }
         self.emit(&rec, "commit", &attrs);
         Ok(id)
+    }
+
+    /// Whether the container's process still runs, as its shim sees it (a shim that
+    /// is gone has nothing running).
+    fn still_running(&self, c: &Container) -> bool {
+        self.shim(&c.id)
+            .call(&serde_json::json!({"op": "state"}))
+            .map(|r| r["status"] == "running" || r["status"] == "paused")
+            .unwrap_or(false)
     }
 
     /// Freezes (or thaws) a running container's processes without changing its

@@ -17,6 +17,7 @@ use crate::api::{EngineError, EngineResult};
 use crate::names;
 use crate::spec::{self, SpecContext, SpecError};
 use crate::store::{ContainerRecord, StateRecord};
+use crate::system::DEFAULT_RUNTIME;
 use crate::timefmt::now_nanos;
 
 impl Inner {
@@ -34,6 +35,8 @@ impl Inner {
                 "Config.Image: no image specified".into(),
             ));
         }
+        // dockerd names the runtime in HostConfig only when the request had one.
+        let runtime_named = req.host_config.is_some();
         let mut hc = req.host_config.take().unwrap_or_default();
         validate_host_config(&mut hc)?;
         // Defaults dockerd records at create, so inspect shows what applies.
@@ -45,6 +48,26 @@ impl Inner {
         }
         if hc.cgroupns_mode.is_empty() {
             hc.cgroupns_mode = if host_cgroup_v2() { "private" } else { "host" }.into();
+        }
+        match hc.runtime.as_str() {
+            "" if runtime_named => hc.runtime = DEFAULT_RUNTIME.into(),
+            "" => {}
+            DEFAULT_RUNTIME => {}
+            other => {
+                return Err(EngineError::BadParameter(format!(
+                    "Unknown runtime specified {other}"
+                )))
+            }
+        }
+        if hc.resources.oom_kill_disable.is_none() {
+            hc.resources.oom_kill_disable = Some(false);
+        }
+        if !hc.privileged {
+            let owned = |l: &[&str]| l.iter().map(|p| p.to_string()).collect();
+            hc.masked_paths
+                .get_or_insert_with(|| owned(spec::DEFAULT_MASKED_PATHS));
+            hc.readonly_paths
+                .get_or_insert_with(|| owned(spec::DEFAULT_READONLY_PATHS));
         }
         let image = self.images.resolve(&req.config.image)?;
         let mut config = merge_image_config(req.config.clone(), &image.config);

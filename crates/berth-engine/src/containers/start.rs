@@ -314,6 +314,11 @@ impl Inner {
             s.started_at = now_nanos();
             s.oom_killed = false;
             s.oom_kills = 0;
+            // As dockerd: a container created without a HostConfig names its runtime
+            // once it has run with it.
+            if g.rec.host_config.runtime.is_empty() {
+                g.rec.host_config.runtime = crate::system::DEFAULT_RUNTIME.into();
+            }
             if g.rec
                 .config
                 .healthcheck

@@ -209,7 +209,7 @@ impl ImageService {
     }
 
     fn save_targets(&self, name: &str, records: &[ImageRecord]) -> EngineResult<Targets> {
-        let missing = || EngineError::NotFound(format!("reference does not exist: {name}"));
+        let missing = || EngineError::NotFound(format!("No such image: {name}"));
         let by_id = || -> EngineResult<Targets> {
             let rec = self.store.get(name).map_err(|e| match image_err(e) {
                 EngineError::NotFound(_) => missing(),

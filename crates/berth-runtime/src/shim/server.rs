@@ -67,6 +67,8 @@ struct Attacher {
     stdin: bool,
     stdout: bool,
     stderr: bool,
+    /// Output in Docker's multiplexed frames (8-byte headers); raw bytes otherwise.
+    framed: bool,
     detach: DetachMatcher,
     input_done: bool,
 }
@@ -196,7 +198,6 @@ impl Input {
 struct Exec {
     id: String,
     pid: i32,
-    tty: bool,
     out: Option<OwnedFd>,
     err: Option<OwnedFd>,
     input: Input,
@@ -515,17 +516,13 @@ impl Shim {
     /// Pass output on: the container's to the log and its attachers, an exec's to its
     /// attacher only (or nowhere, for a detached exec).
     fn output(&mut self, owner: Owner, stream: u8, data: &[u8]) {
-        let tty = match owner {
-            None => {
-                if let Some(log) = &mut self.p.log {
-                    if let Err(e) = log.write(stream, data) {
-                        crate::log::warn(&format!("container {}: writing log: {e}", self.p.id));
-                    }
+        if owner.is_none() {
+            if let Some(log) = &mut self.p.log {
+                if let Err(e) = log.write(stream, data) {
+                    crate::log::warn(&format!("container {}: writing log: {e}", self.p.id));
                 }
-                self.p.tty
             }
-            Some(x) => self.execs[x].tty,
-        };
+        }
         for c in &mut self.clients {
             let State::Attached(a) = &c.state else {
                 continue;
@@ -544,10 +541,10 @@ impl Shim {
                 c.dead = true;
                 continue;
             }
-            if tty {
-                c.out.extend_from_slice(data);
-            } else {
+            if a.framed {
                 attach::frame(stream, data, &mut c.out);
+            } else {
+                c.out.extend_from_slice(data);
             }
             c.flush();
         }
@@ -737,6 +734,7 @@ impl Shim {
                             stdin: flag("stdin"),
                             stdout: flag("stdout"),
                             stderr: flag("stderr") && !self.p.tty,
+                            framed: !self.p.tty,
                             detach: DetachMatcher::new(keys),
                             input_done: false,
                         };
@@ -796,7 +794,6 @@ impl Shim {
         self.execs.push(Exec {
             id: eid.to_string(),
             pid,
-            tty,
             out: spawned.out,
             err: spawned.err,
             input: Input {
@@ -817,6 +814,9 @@ impl Shim {
             stdin,
             stdout,
             stderr: stderr && !tty,
+            // The start request decides, as dockerd's exec start does; by default the
+            // exec's own tty.
+            framed: req["framed"].as_bool().unwrap_or(!tty),
             detach: DetachMatcher::new(keys),
             input_done: false,
         };

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod dockerd;
+
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -539,4 +541,20 @@ pub fn many_layer_archive(d: &Daemon, tag: &str) -> std::path::PathBuf {
     assert!(st.success(), "tar of the archive failed");
     std::fs::remove_dir_all(&dir).expect("remove the archive's tree");
     out
+}
+
+/// A Python that can `import docker` (the Docker SDK): `BERTH_PYTHON` (scripts/test.sh
+/// makes a venv with it), else `python3` if it has the package.
+pub fn sdk_python() -> Option<String> {
+    let candidates: Vec<String> = match std::env::var("BERTH_PYTHON") {
+        Ok(p) => vec![p],
+        Err(_) => vec!["python3".into()],
+    };
+    candidates.into_iter().find(|p| {
+        Command::new(p)
+            .args(["-c", "import docker"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    })
 }

@@ -1,0 +1,57 @@
+//! Engine API fidelity with dockerd (tests/sdk/api_fidelity.py): request decoding by
+//! Go's rules, exec start framing, commit of an exiting container, attach to a stopped
+//! one, inspect documents, a broken `load`, swarm endpoints and not-found answers,
+//! through the Docker SDK for Python against berth and, where scripts/dockerd.sh has
+//! fetched one (BERTH_DOCKERD), against a real dockerd 20.10 with the same image.
+
+mod common;
+
+use std::process::Command;
+
+use common::dockerd::Dockerd;
+use common::Daemon;
+
+#[test]
+fn engine_api_answers_as_dockerd_does() {
+    if common::busybox().is_none() {
+        eprintln!("note: no static busybox; skipping");
+        return;
+    }
+    let Some(py) = common::sdk_python() else {
+        eprintln!("note: no python with the `docker` package (set BERTH_PYTHON); skipping");
+        return;
+    };
+    let d = Daemon::start();
+    d.import_busybox();
+    // The same image (same id) in dockerd: saved by berth, loaded by dockerd.
+    let dockerd = if common::docker_cli().is_some() {
+        Dockerd::start()
+    } else {
+        eprintln!("note: no docker CLI; berth is checked alone");
+        None
+    };
+    if let Some(k) = &dockerd {
+        let archive = d.root.join("busybox-image.tar");
+        let a = archive.to_str().expect("utf-8 path");
+        d.ok(&common::Cli::berth(), &["save", "-o", a, "busybox"]);
+        k.ok(&["load", "-i", a]);
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/api_fidelity.py");
+    let mut cmd = Command::new(py);
+    cmd.arg(script).env("BERTH_HOST", d.host());
+    if let Some(k) = &dockerd {
+        cmd.env("DOCKERD_HOST", k.host());
+    }
+    let out = cmd.output().expect("run python");
+    let (so, se) = common::out_err(&out);
+    assert!(
+        out.status.success(),
+        "API fidelity checks failed:\n{so}\n{se}\nberth daemon log:\n{}{}",
+        common::tail(&d.log(), 40),
+        dockerd
+            .as_ref()
+            .map(|k| format!("\ndockerd log:\n{}", k.log()))
+            .unwrap_or_default()
+    );
+    eprint!("{se}");
+}
