@@ -4,6 +4,7 @@ pub mod civil;
 pub mod detach;
 mod digest;
 mod reference;
+pub mod time;
 
 pub use digest::{Algorithm, Digest, DigestError};
 pub use reference::{Reference, ReferenceError};
