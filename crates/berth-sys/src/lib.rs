@@ -8,7 +8,11 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+mod in_root;
 pub mod kernel;
+pub mod mountinfo;
+
+pub use in_root::open_in_root;
 
 /// What `fork_with_flags` returns in each process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
