@@ -1,5 +1,7 @@
 //! Shared ids, digests and image references for berth. No I/O lives here.
 
+#![forbid(unsafe_code)]
+
 pub mod civil;
 pub mod detach;
 mod digest;
