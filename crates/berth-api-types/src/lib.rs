@@ -7,6 +7,8 @@
 //! tolerant: missing fields take their defaults, `null` stands for empty, and unknown
 //! fields are ignored, so requests from older and newer clients parse.
 
+#![forbid(unsafe_code)]
+
 pub mod container;
 pub mod error;
 pub mod exec;

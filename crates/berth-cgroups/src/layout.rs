@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use berth_sys::mountinfo::MountInfo;
+
 use crate::CgroupError;
 
 /// The controllers a v1 mount can carry (anything else in its super options
@@ -105,13 +107,13 @@ impl Layout {
             if line.trim().is_empty() {
                 continue;
             }
-            let m = parse_mountinfo_line(line).ok_or_else(|| {
+            let m = MountInfo::parse(line).ok_or_else(|| {
                 CgroupError::Layout(format!("malformed mountinfo line {}: {line:?}", n + 1))
             })?;
             // A later mount on the same point hides an earlier one.
             v1.retain(|x| x.mount_point != m.mount_point);
             unified.retain(|x| x.mount_point != m.mount_point);
-            match m.fstype.as_str() {
+            match m.fs_type.as_str() {
                 "cgroup" => {
                     let controllers: Vec<String> = m
                         .super_options
@@ -124,7 +126,7 @@ impl Layout {
                     }
                     let mount = V1Mount {
                         mount_point: m.mount_point,
-                        root: m.root,
+                        root: m.root.to_string_lossy().into_owned(),
                         controllers,
                     };
                     // The same hierarchy can be mounted more than once (bind
@@ -144,7 +146,7 @@ impl Layout {
                 }
                 "cgroup2" => unified.push(UnifiedMount {
                     mount_point: m.mount_point,
-                    root: m.root,
+                    root: m.root.to_string_lossy().into_owned(),
                 }),
                 _ => {}
             }
@@ -200,53 +202,6 @@ impl Layout {
 
 fn is_canonical(p: &Path) -> bool {
     p.starts_with("/sys/fs/cgroup")
-}
-
-struct MountinfoLine {
-    root: String,
-    mount_point: PathBuf,
-    fstype: String,
-    super_options: String,
-}
-
-fn parse_mountinfo_line(line: &str) -> Option<MountinfoLine> {
-    let fields: Vec<&str> = line.split(' ').collect();
-    // id parent maj:min root mount-point options [optional...] - fstype source super-options
-    let sep = fields.iter().skip(6).position(|f| *f == "-")? + 6;
-    if sep < 6 || fields.len() < sep + 4 {
-        return None;
-    }
-    Some(MountinfoLine {
-        root: unescape(fields[3]),
-        mount_point: PathBuf::from(unescape(fields[4])),
-        fstype: fields[sep + 1].to_string(),
-        super_options: fields[sep + 3].to_string(),
-    })
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space, ...).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = b[i + 1..i + 4]
-                .iter()
-                .fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
-            if let Ok(byte) = u8::try_from(v) {
-                out.push(byte);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Where a process sits in each hierarchy, from /proc/PID/cgroup.

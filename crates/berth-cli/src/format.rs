@@ -5,13 +5,11 @@
 use berth_api_types::container::{ContainerSummary, Stats};
 use berth_api_types::image::{ImageHistoryItem, ImageSummary};
 use berth_api_types::system::EventMessage;
+use berth_types::time::{format_rfc3339, Precision};
 use serde_json::{json, Map, Value};
 
 use crate::template::{self, headers, Method, TemplateError};
-use crate::units::{
-    bytes_size, go_time_string, human_duration, human_size, human_size_prec, rfc3339_fixed,
-    rfc3339_nano_fixed,
-};
+use crate::units::{bytes_size, go_time_string, human_duration, human_size, human_size_prec};
 
 /// The first 12 characters of an id, without its `sha256:` prefix.
 pub fn short_id(id: &str) -> String {
@@ -358,7 +356,7 @@ pub fn history_headers() -> std::collections::HashMap<String, String> {
 
 /// One `history` row as templates see it (docker's `historyContext`).
 pub fn history_row(h: &ImageHistoryItem, human: bool, trunc: bool, now: i64) -> Value {
-    let created_at = rfc3339_fixed(h.created);
+    let created_at = format_rfc3339(i128::from(h.created) * 1_000_000_000, Precision::Seconds);
     let created_by = h.created_by.replace('\t', " ");
     json!({
         "ID": if trunc { short_id(&h.id) } else { h.id.clone() },
@@ -512,9 +510,9 @@ fn json_rows(format: &str, rows: &[Value]) -> Option<String> {
 /// One event as `events` prints it without `--format`.
 pub fn event_line(e: &EventMessage) -> String {
     let time = if e.time_nano != 0 {
-        rfc3339_nano_fixed(e.time_nano as i128)
+        format_rfc3339(i128::from(e.time_nano), Precision::NanosFixed)
     } else {
-        rfc3339_nano_fixed(e.time as i128 * 1_000_000_000)
+        format_rfc3339(i128::from(e.time) * 1_000_000_000, Precision::NanosFixed)
     };
     let mut line = format!("{time} {} {} {}", e.kind, e.action, e.actor.id);
     if !e.actor.attributes.is_empty() {

@@ -5,6 +5,8 @@
 //! with docker's codes: 125 when the CLI or the daemon failed to run a container,
 //! 126/127 when its command could not be invoked or found, else the container's own.
 
+#![forbid(unsafe_code)]
+
 pub mod autostart;
 pub mod cli;
 pub mod commands;

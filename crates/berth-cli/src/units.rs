@@ -2,6 +2,7 @@
 //! humanized durations (`2 minutes ago`), Go durations (`1h30m`), and the timestamps
 //! `--since`/`--until` accept.
 
+use berth_types::civil::{civil_from_days, days_from_civil};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Go's `%.{prec}g` for the sizes docker prints (always a plain decimal here: the
@@ -203,31 +204,6 @@ pub fn parse_go_duration(s: &str) -> Result<i128, TimeError> {
     Ok(if neg { -total } else { total })
 }
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
-/// The civil date of a day number since the epoch.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// `YYYY-MM-DD HH:MM:SS` of a Unix time (UTC).
 fn ymdhms(secs: i64) -> (i64, u32, u32, i64, i64, i64) {
     let days = secs.div_euclid(86400);
@@ -243,29 +219,9 @@ pub fn go_time_string(secs: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} +0000 UTC")
 }
 
-/// Go's `time.RFC3339` of a Unix time, in UTC: `2026-11-22T17:00:00Z`.
-pub fn rfc3339_fixed(secs: i64) -> String {
-    let (y, m, d, hh, mm, ss) = ymdhms(secs);
-    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
-}
-
-/// docker's fixed-width RFC 3339 with nanoseconds, in UTC:
-/// `2026-11-22T17:00:00.000000000Z`.
-pub fn rfc3339_nano_fixed(nanos: i128) -> String {
-    let secs = nanos.div_euclid(1_000_000_000) as i64;
-    let frac = nanos.rem_euclid(1_000_000_000);
-    let (y, m, d, hh, mm, ss) = ymdhms(secs);
-    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{frac:09}Z")
-}
-
-/// Parses RFC 3339 (`2026-11-22T17:00:00.123Z`, `…+02:00`) to Unix nanoseconds.
-pub fn parse_rfc3339(s: &str) -> Option<i128> {
-    parse_time_parts(s, true)
-}
-
 /// Parses the date-time forms docker's `GetTimestamp` accepts. Without a zone the
 /// time is local; berth takes local time as UTC.
-fn parse_time_parts(s: &str, need_time: bool) -> Option<i128> {
+fn parse_time_parts(s: &str) -> Option<i128> {
     let b = s.as_bytes();
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
@@ -280,11 +236,7 @@ fn parse_time_parts(s: &str, need_time: bool) -> Option<i128> {
     let mut rest = &s[10..];
     let mut nanos: i128 = 0;
     if rest.is_empty() {
-        return if need_time {
-            None
-        } else {
-            Some(secs as i128 * 1_000_000_000)
-        };
+        return Some(secs as i128 * 1_000_000_000);
     }
     rest = rest.strip_prefix(['T', 't', ' '])?;
     // Hours, then optional :MM and :SS.
@@ -336,8 +288,8 @@ pub fn get_timestamp(value: &str, now: i64) -> Result<String, TimeError> {
         }
     }
     if value.contains('-') && value.len() >= 10 {
-        let nanos = parse_time_parts(value, false)
-            .ok_or_else(|| TimeError::Timestamp(value.to_string()))?;
+        let nanos =
+            parse_time_parts(value).ok_or_else(|| TimeError::Timestamp(value.to_string()))?;
         return Ok(format!(
             "{}.{:09}",
             nanos.div_euclid(1_000_000_000),
@@ -417,19 +369,6 @@ mod tests {
     fn times_format_and_parse() {
         let t = days_from_civil(2026, 11, 22) * 86400 + 17 * 3600;
         assert_eq!(go_time_string(t), "2026-11-22 17:00:00 +0000 UTC");
-        assert_eq!(
-            rfc3339_nano_fixed(t as i128 * 1_000_000_000 + 5),
-            "2026-11-22T17:00:00.000000005Z"
-        );
-        assert_eq!(
-            parse_rfc3339("2026-11-22T17:00:00.5Z"),
-            Some(t as i128 * 1_000_000_000 + 500_000_000)
-        );
-        assert_eq!(
-            parse_rfc3339("2026-11-22T19:00:00+02:00"),
-            Some(t as i128 * 1_000_000_000)
-        );
-        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
     }
 
     #[test]

@@ -722,13 +722,9 @@ fn history_table_quiet_and_errors() {
         b"",
     );
     let day = |secs: i64| {
-        let (y, m, d) = berth_types::civil::civil_from_days(secs.div_euclid(86_400));
-        let t = secs.rem_euclid(86_400);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            t / 3600,
-            t / 60 % 60,
-            t % 60
+        berth_types::time::format_rfc3339(
+            i128::from(secs) * 1_000_000_000,
+            berth_types::time::Precision::Seconds,
         )
     };
     assert_eq!(o.out, format!("0 {0}\n4260000 {0}\n", day(created)));

@@ -6,6 +6,8 @@
 //! on first use: `GET /_ping`, then every path is prefixed with
 //! `/v{min(server, 1.41)}`.
 
+#![forbid(unsafe_code)]
+
 mod api;
 #[cfg(feature = "fake-server")]
 pub mod fake;

@@ -9,6 +9,8 @@
 //! creates (state roots, bundles, containers, cgroups, helper processes, mounts)
 //! is removed by guards on drop, also when the test panics.
 
+#![forbid(unsafe_code)]
+
 pub mod bundle;
 pub mod console;
 pub mod container;

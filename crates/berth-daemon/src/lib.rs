@@ -6,6 +6,8 @@
 //! sockets ([`listen`]), signals, and the [`server::Server`] that routes requests to
 //! an [`Engine`].
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod error;
 pub mod hijack;

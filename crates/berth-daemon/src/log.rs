@@ -1,6 +1,7 @@
 //! The daemon's log: one `time=… level=… msg="…"` line per event on stderr, filtered
 //! by `--log-level`. Small on purpose: the daemon logs little and must stay light.
 
+use berth_types::time::{format_rfc3339, Precision};
 use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -63,7 +64,7 @@ pub fn log(level: Level, msg: &str) {
 fn format_line(now_nanos: i64, level: Level, msg: &str) -> String {
     let mut line = String::with_capacity(msg.len() + 64);
     line.push_str("time=\"");
-    line.push_str(&crate::time::rfc3339_millis(now_nanos));
+    line.push_str(&format_rfc3339(i128::from(now_nanos), Precision::Millis));
     line.push_str("\" level=");
     line.push_str(level.name());
     line.push_str(" msg=\"");

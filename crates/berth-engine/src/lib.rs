@@ -5,6 +5,8 @@
 //! [`spec`] turns a Docker create request and an image config into the OCI runtime
 //! spec `berth-runc` runs.
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 mod containers;
 pub mod engine;

@@ -15,7 +15,7 @@ use berth_api_types::container::{
 use berth_cgroups::{Cgroup, Mode};
 
 use crate::api::{EngineError, EngineResult};
-use crate::images::timefmt;
+use crate::timefmt;
 
 /// USER_HZ: the unit of /proc/stat, whatever the kernel's HZ.
 const CLOCK_TICKS: u64 = 100;

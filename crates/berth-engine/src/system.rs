@@ -14,7 +14,7 @@ use berth_api_types::system::{
 };
 use berth_cgroups::{Layout, Mode};
 
-use crate::images::timefmt;
+use crate::timefmt;
 
 /// berth's own version, reported as the engine's.
 pub const BERTH_VERSION: &str = env!("CARGO_PKG_VERSION");

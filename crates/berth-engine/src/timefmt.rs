@@ -1,8 +1,9 @@
 //! Time as the Engine API shows it: RFC 3339 with nanoseconds (Go's RFC3339Nano, which
-//! drops trailing zeros of the fraction), parsing the json-file log's and the shim's
-//! timestamps back, and Docker's human-readable durations for `docker ps`.
+//! drops trailing zeros of the fraction) with the engine's conventions on top of
+//! `berth_types::time` (0 is Go's zero time; image configs' times normalised), filter
+//! timestamps, and Docker's human-readable durations for `docker ps`.
 
-use berth_types::civil::{civil_from_days, days_from_civil};
+use berth_types::time::{format_rfc3339, Precision};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What Docker shows for a time that never happened (Go's zero time).
@@ -22,68 +23,40 @@ pub fn rfc3339_nanos(nanos: i64) -> String {
     if nanos == 0 {
         return ZERO_TIME.to_string();
     }
-    let secs = nanos.div_euclid(1_000_000_000);
-    let frac = nanos.rem_euclid(1_000_000_000);
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    let mut s = format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    );
-    if frac != 0 {
-        let f = format!("{frac:09}");
-        s.push('.');
-        s.push_str(f.trim_end_matches('0'));
-    }
-    s.push('Z');
-    s
+    format_rfc3339(i128::from(nanos), Precision::Nanos)
+}
+
+/// Now in RFC 3339 with nanoseconds (the epoch, not the zero time, if the clock is
+/// before 1970).
+pub fn now_rfc3339_nano() -> String {
+    format_rfc3339(i128::from(now_nanos()), Precision::Nanos)
 }
 
 /// Parses RFC 3339 (`2026-11-22T16:00:00.123456789Z`, or with a `+hh:mm` offset) into
-/// unix nanoseconds. The zero time gives 0.
+/// unix nanoseconds. The zero time gives 0; so does nothing else that fits an i64.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     if s == ZERO_TIME {
         return Some(0);
     }
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
+    berth_types::time::parse_rfc3339(s).and_then(|n| i64::try_from(n).ok())
+}
+
+/// An RFC 3339 time (an image config's `created`) as seconds and nanoseconds since the
+/// epoch; years before 1678 and after 2261 included, which unix nanoseconds in an i64
+/// cannot hold.
+pub fn parse_rfc3339_secs(s: &str) -> Option<(i64, u32)> {
+    let n = berth_types::time::parse_rfc3339(s)?;
+    let secs = i64::try_from(n.div_euclid(1_000_000_000)).ok()?;
+    Some((secs, n.rem_euclid(1_000_000_000) as u32))
+}
+
+/// Normalises an RFC 3339 time to what Go prints for it in UTC (`RFC3339Nano`); an
+/// unparsable input is returned as is.
+pub fn normalise(s: &str) -> String {
+    match berth_types::time::parse_rfc3339(s) {
+        Some(n) => format_rfc3339(n, Precision::Nanos),
+        None => s.to_string(),
     }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut i = 19;
-    let mut frac = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let digits = &s[start..i];
-        let mut padded = digits.chars().take(9).collect::<String>();
-        while padded.len() < 9 {
-            padded.push('0');
-        }
-        frac = padded.parse().ok()?;
-    }
-    let offset = match s.get(i..)? {
-        "Z" | "z" => 0,
-        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            sign * (o.get(1..3)?.parse::<i64>().ok()? * 3600
-                + o.get(4..6)?.parse::<i64>().ok()? * 60)
-        }
-        _ => return None,
-    };
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let days = days_from_civil(y, mo as u32, d as u32);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se - offset;
-    Some(secs * 1_000_000_000 + frac)
 }
 
 /// Docker's filter timestamps (`until`, `since`): a duration before now (`10m`, `24h`,
@@ -196,6 +169,24 @@ mod tests {
             rfc3339_nanos(951_782_400 * 1_000_000_000),
             "2000-02-29T00:00:00Z"
         );
+        assert!(parse_rfc3339(&now_rfc3339_nano()).is_some());
+    }
+
+    #[test]
+    fn image_config_times() {
+        assert_eq!(parse_rfc3339_secs("1970-01-01T00:00:00Z"), Some((0, 0)));
+        assert_eq!(
+            parse_rfc3339_secs("2023-11-15T00:13:20.123456789123+02:00"),
+            Some((1_700_000_000, 123_456_789))
+        );
+        assert_eq!(parse_rfc3339_secs(ZERO_TIME), Some((-62_135_596_800, 0)));
+        assert_eq!(parse_rfc3339_secs("2023-11-14T22:13:20"), None);
+        assert_eq!(
+            normalise("2023-11-15T00:13:20.50+02:00"),
+            "2023-11-14T22:13:20.5Z"
+        );
+        assert_eq!(normalise(ZERO_TIME), ZERO_TIME);
+        assert_eq!(normalise("yesterday"), "yesterday");
     }
 
     #[test]

@@ -167,7 +167,7 @@ fn import_resolve_inspect_history() {
     assert!(i.graph_driver.data.is_empty(), "not unpacked yet");
     assert_eq!(i.comment, "imported for a test");
     assert!(
-        berth_engine::images::timefmt::parse_rfc3339(&i.created).is_some(),
+        berth_engine::timefmt::parse_rfc3339_secs(&i.created).is_some(),
         "{}",
         i.created
     );

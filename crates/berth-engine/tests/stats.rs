@@ -71,7 +71,7 @@ fn cgroup_v2_counters_in_the_api_shape() {
     assert!(s.blkio_stats.io_serviced_recursive.is_none());
     assert_eq!(s.num_procs, 0);
     assert_eq!(s.preread, "0001-01-01T00:00:00Z");
-    assert!(berth_engine::images::timefmt::parse_rfc3339(&s.read).is_some());
+    assert!(berth_engine::timefmt::parse_rfc3339(&s.read).is_some());
 
     // A limit below the host's memory is reported as is.
     std::fs::write(t.path().join("c1/memory.max"), "1048576\n").unwrap();

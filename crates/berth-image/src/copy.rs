@@ -25,7 +25,9 @@ use rustix::io::Errno;
 
 use crate::archive::tree::{pseudo_fs, TreeOptions, TreeWriter};
 use crate::archive::ArchiveError;
-use crate::layer::apply::{apply_layer, open_in_root, ApplyError, ApplyOptions, WhiteoutMode};
+use berth_sys::open_in_root;
+
+use crate::layer::apply::{apply_layer, ApplyError, ApplyOptions, WhiteoutMode};
 
 /// What `HEAD /containers/{id}/archive` reports about a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +162,7 @@ struct Target {
 
 fn open_target(root: BorrowedFd<'_>, s: &Split) -> Result<Target, CopyError> {
     let err = |op, e| CopyError::from_errno(&s.abs, op, e);
-    let dir = open_in_root(root, s.dir.as_bytes(), OFlags::PATH | OFlags::DIRECTORY)
+    let dir = open_in_root(root, Path::new(&s.dir), OFlags::PATH | OFlags::DIRECTORY)
         .map_err(|e| err("resolve", e))?;
     match &s.base {
         None => {
@@ -274,7 +276,7 @@ pub fn extract_into(
     let inside = s.inside();
     let dest = open_in_root(
         root_fd.as_fd(),
-        inside.trim_start_matches('/').as_bytes(),
+        Path::new(inside.trim_start_matches('/')),
         OFlags::PATH,
     )
     .map_err(|e| CopyError::from_errno(&s.abs, "resolve", e))?;
@@ -347,7 +349,11 @@ pub fn resolve_in_root(root: BorrowedFd<'_>, path: &str) -> Result<String, Errno
             _ => {}
         }
         let parent = done.join(&b'/');
-        let dir = match open_in_root(root, &parent, OFlags::PATH | OFlags::DIRECTORY) {
+        let dir = match open_in_root(
+            root,
+            Path::new(OsStr::from_bytes(&parent)),
+            OFlags::PATH | OFlags::DIRECTORY,
+        ) {
             Ok(d) => d,
             Err(Errno::NOENT | Errno::NOTDIR) => {
                 done.push(c);

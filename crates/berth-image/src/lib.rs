@@ -2,6 +2,8 @@
 //! model (OCI and Docker schema 2), layer apply and diff (tar with whiteouts), overlay
 //! snapshots, and image archives (docker save/load, OCI layout, rootfs import/export).
 
+#![forbid(unsafe_code)]
+
 pub mod archive;
 pub mod content;
 pub mod copy;

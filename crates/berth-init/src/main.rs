@@ -10,6 +10,8 @@
 //! exits with the child's status (128 + the signal when a signal killed it) as soon as
 //! the child exits; the kernel then ends whatever else is left in the pid namespace.
 
+#![forbid(unsafe_code)]
+
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::unix::process::CommandExt;

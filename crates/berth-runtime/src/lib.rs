@@ -1,6 +1,8 @@
 //! berth-runtime: the OCI runtime library. An OCI bundle (config.json + rootfs) in, a
 //! running container out; plus runc's command line over it ([`cli::main`]).
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 pub mod container;
 pub mod defaults;

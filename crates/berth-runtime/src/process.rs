@@ -392,8 +392,7 @@ pub fn enter_cwd(cwd: &Path) -> Result<()> {
         Mode::empty(),
     )
     .ctx(|| "opening /".into())?;
-    let fd = match crate::rootfs::open_in_root(root.as_fd(), cwd, OFlags::PATH | OFlags::DIRECTORY)
-    {
+    let fd = match berth_sys::open_in_root(root.as_fd(), cwd, OFlags::PATH | OFlags::DIRECTORY) {
         Ok(fd) => fd,
         Err(rustix::io::Errno::NOENT) => crate::rootfs::mkdir_all_in_root(root.as_fd(), cwd)?,
         Err(e) => return Err(e).ctx(|| format!("cwd {}", cwd.display())),

@@ -3,6 +3,8 @@
 //! devices, pivot_root, masked and read-only paths.
 
 use crate::error::{Context, Result, RuntimeError};
+use berth_sys::mountinfo::MountInfo;
+use berth_sys::open_in_root;
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use std::ffi::CString;
@@ -148,32 +150,6 @@ fn mount_raw(
         flags,
         d.as_deref(),
     )
-}
-
-/// Open `path` inside the directory `root` as if `root` were `/` (symlinks included).
-pub fn open_in_root(
-    root: BorrowedFd<'_>,
-    path: &Path,
-    flags: OFlags,
-) -> rustix::io::Result<OwnedFd> {
-    let rel = path.strip_prefix("/").unwrap_or(path);
-    let rel = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
-    loop {
-        match rustix::fs::openat2(
-            root,
-            rel,
-            flags | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        ) {
-            Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => continue,
-            r => return r,
-        }
-    }
 }
 
 /// Create every missing directory of `path` inside `root` and return an O_PATH fd to it.
@@ -439,20 +415,12 @@ fn host_cgroup_mounts() -> Vec<HostCgroupMount> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for line in mi.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let pf: Vec<&str> = pre.split(' ').collect();
-        let qf: Vec<&str> = post.split(' ').collect();
-        if pf.len() < 5 || qf.len() < 3 {
+    for m in mi.lines().filter_map(MountInfo::parse) {
+        if m.fs_type != "cgroup" && m.fs_type != "cgroup2" {
             continue;
         }
-        let fstype = qf[0];
-        if fstype != "cgroup" && fstype != "cgroup2" {
-            continue;
-        }
-        let controllers = qf[2]
+        let controllers = m
+            .super_options
             .split(',')
             .filter(|o| {
                 !matches!(*o, "rw" | "ro" | "nosuid" | "nodev" | "noexec" | "relatime")
@@ -467,28 +435,10 @@ fn host_cgroup_mounts() -> Vec<HostCgroupMount> {
             .map(String::from)
             .collect();
         out.push(HostCgroupMount {
-            mountpoint: PathBuf::from(unescape_mountinfo(pf[4])),
-            fstype: fstype.to_string(),
+            mountpoint: m.mount_point,
+            fstype: m.fs_type,
             controllers,
         });
-    }
-    out
-}
-
-fn unescape_mountinfo(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
-                out.push(v as char);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i] as char);
-        i += 1;
     }
     out
 }
@@ -854,21 +804,14 @@ pub fn make_parent_mount_private(path: &Path) -> Result<()> {
     let mi = std::fs::read_to_string("/proc/self/mountinfo")
         .ctx(|| "reading /proc/self/mountinfo".into())?;
     let mut best: Option<(PathBuf, bool)> = None;
-    for line in mi.lines() {
-        let Some((pre, _)) = line.split_once(" - ") else {
-            continue;
-        };
-        let f: Vec<&str> = pre.split(' ').collect();
-        if f.len() < 7 {
-            continue;
-        }
-        let mp = PathBuf::from(unescape_mountinfo(f[4]));
+    for m in mi.lines().filter_map(MountInfo::parse) {
+        let mp = m.mount_point;
         if path.starts_with(&mp)
             && best
                 .as_ref()
                 .is_none_or(|(b, _)| mp.as_os_str().len() >= b.as_os_str().len())
         {
-            let shared = f[6..].iter().any(|o| o.starts_with("shared:"));
+            let shared = m.optional_fields.iter().any(|o| o.starts_with("shared:"));
             best = Some((mp, shared));
         }
     }
@@ -990,11 +933,5 @@ mod tests {
         let o = parse_options(&s(&["rro", "rrw", "rnoexec"]));
         assert_eq!(o.rec_set, berth_sys::MOUNT_ATTR_NOEXEC);
         assert_eq!(o.rec_clear, berth_sys::MOUNT_ATTR_RDONLY);
-    }
-
-    #[test]
-    fn mountinfo_escapes() {
-        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
     }
 }

@@ -185,18 +185,9 @@ pub fn now_rfc3339() -> String {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    rfc3339(d.as_secs() as i64, d.subsec_nanos())
-}
-
-/// Format seconds since the epoch (UTC) as RFC 3339.
-pub fn rfc3339(secs: i64, nanos: u32) -> String {
-    let (y, m, d) = berth_types::civil::civil_from_days(secs.div_euclid(86400));
-    let sod = secs.rem_euclid(86400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
+    berth_types::time::format_rfc3339(
+        d.as_nanos() as i128,
+        berth_types::time::Precision::NanosFixed,
     )
 }
 
@@ -205,10 +196,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rfc3339_known_dates() {
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
-        assert_eq!(rfc3339(1_795_000_000, 0), "2026-11-18T11:06:40.000000000Z");
+    fn now_has_nine_fraction_digits() {
+        // `2026-11-18T11:06:40.000000000Z`, as runc writes `created`.
+        let now = now_rfc3339();
+        assert_eq!(now.len(), 30, "{now}");
+        assert_eq!(&now[19..20], ".");
+        assert!(berth_types::time::parse_rfc3339(&now).is_some(), "{now}");
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! then [`load`] the filter as late as possible, hand the listener (if any) to the agent
 //! with [`send_listener`], and exec.
 
+#![forbid(unsafe_code)]
+
 pub mod caps;
 mod default;
 mod docker;

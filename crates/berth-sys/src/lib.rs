@@ -8,7 +8,11 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+mod in_root;
 pub mod kernel;
+pub mod mountinfo;
+
+pub use in_root::open_in_root;
 
 /// What `fork_with_flags` returns in each process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,24 +251,6 @@ fn cloexec_each_from(first: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Close the raw fd number `fd` (for fds we inherited by number, not by ownership).
-pub fn close_raw(fd: RawFd) {
-    // SAFETY: closing a number we do not own elsewhere in Rust; callers use it only for
-    // inherited descriptors that no OwnedFd in this process refers to.
-    unsafe { libc::close(fd) };
-}
-
-/// Take ownership of an inherited descriptor passed to us by number (e.g. a
-/// `--preserve-fds` or a sync socket named in the environment). Fails if it is not open.
-pub fn adopt_fd(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: fcntl(F_GETFD) only queries the descriptor table.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the fd is open (checked above) and the caller hands us its only reference.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 /// personality(2).
 pub fn personality(persona: u64) -> io::Result<()> {
     // SAFETY: personality takes a plain integer.
@@ -434,17 +420,6 @@ pub fn reset_signal_handlers() {
         // numbers the kernel reserves are ignored.
         unsafe { libc::signal(sig, libc::SIG_DFL) };
     }
-}
-
-/// Ignore `sig` (used for SIGPIPE-style cases) or restore its default.
-pub fn set_signal_ignored(sig: i32, ignored: bool) {
-    let h = if ignored {
-        libc::SIG_IGN
-    } else {
-        libc::SIG_DFL
-    };
-    // SAFETY: SIG_IGN/SIG_DFL are valid dispositions.
-    unsafe { libc::signal(sig, h) };
 }
 
 /// Send a signal to one process.

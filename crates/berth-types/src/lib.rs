@@ -1,9 +1,12 @@
 //! Shared ids, digests and image references for berth. No I/O lives here.
 
+#![forbid(unsafe_code)]
+
 pub mod civil;
 pub mod detach;
 mod digest;
 mod reference;
+pub mod time;
 
 pub use digest::{Algorithm, Digest, DigestError};
 pub use reference::{Reference, ReferenceError};

@@ -2,6 +2,8 @@
 //! `berth runtime …` the OCI runtime (the same as `berth-runc …`), and every other
 //! command is the docker-compatible client.
 
+#![forbid(unsafe_code)]
+
 use std::sync::Arc;
 
 fn main() {

@@ -9,6 +9,7 @@ use berth_api_types::container::{ContainerWaitError, ContainerWaitResponse, CpuS
 use berth_api_types::Filters;
 use berth_engine::api::{LogsOptions, StdStream, WaitCondition};
 use berth_engine::EngineError;
+use berth_types::time::{format_rfc3339, Precision};
 use serde::Serialize;
 
 use super::{json, Ctx, HandlerResult, Reply};
@@ -88,7 +89,8 @@ pub fn logs(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
                 break;
             }
         };
-        let stamp = timestamps.then(|| time::rfc3339_nanos_fixed(entry.time_nanos));
+        let stamp =
+            timestamps.then(|| format_rfc3339(i128::from(entry.time_nanos), Precision::NanosFixed));
         let len = entry.bytes.len() + stamp.as_ref().map_or(0, |s| s.len() + 1);
         if !tty {
             let kind = match entry.stream {

@@ -170,7 +170,7 @@ fn mount_for_copy(root: &Root, rec: &ContainerRecord) -> EngineResult<()> {
                 .map_err(|e| fail("creating", std::io::Error::other(e.to_string())))?
         } else {
             // A file bind: the file must be there already (the runtime made it).
-            match berth_runtime::rootfs::open_in_root(root.fd.as_fd(), dest, OFlags::PATH) {
+            match berth_sys::open_in_root(root.fd.as_fd(), dest, OFlags::PATH) {
                 Ok(fd) => fd,
                 Err(_) => continue,
             }
@@ -185,7 +185,7 @@ fn mount_for_copy(root: &Root, rec: &ContainerRecord) -> EngineResult<()> {
             .map_err(|e| fail("mounting", e.into()))?;
         if !m.rw {
             // The remount needs the new mount's own root: look the path up again.
-            let mounted = berth_runtime::rootfs::open_in_root(root.fd.as_fd(), dest, OFlags::PATH)
+            let mounted = berth_sys::open_in_root(root.fd.as_fd(), dest, OFlags::PATH)
                 .map_err(|e| fail("reopening", e.into()))?;
             let at = format!("/proc/self/fd/{}", mounted.as_raw_fd());
             rustix::mount::mount_remount(at.as_str(), MountFlags::BIND | MountFlags::RDONLY, "")

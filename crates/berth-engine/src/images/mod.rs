@@ -9,13 +9,12 @@
 //!
 //! Submodules: [`unpack`] (layers → committed snapshots), `query` (list, inspect,
 //! history, sizes), `remove` (untag, delete, garbage collection), `prune`, [`save`]
-//! (`docker save`), [`timefmt`].
+//! (`docker save`).
 
 mod prune;
 mod query;
 mod remove;
 pub mod save;
-pub mod timefmt;
 mod unpack;
 
 use std::io::Read;

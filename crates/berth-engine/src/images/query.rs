@@ -15,10 +15,12 @@ use berth_api_types::Filters;
 use berth_image::gc::chain_ids;
 use berth_image::images::{ImageRecord, Layer};
 use berth_image::model::{ImageConfig, RunConfig};
+use berth_types::time::{format_rfc3339, Precision};
 use berth_types::{Digest, Reference};
 
-use super::{image_err, timefmt, ImageService};
+use super::{image_err, ImageService};
 use crate::api::{EngineError, EngineResult};
+use crate::timefmt;
 
 const LIST_FILTERS: [&str; 5] = ["dangling", "label", "before", "since", "reference"];
 
@@ -30,7 +32,7 @@ fn bad(msg: impl Into<String>) -> EngineError {
 pub(super) fn created_of(cfg: &ImageConfig) -> (i64, u32) {
     cfg.created
         .as_deref()
-        .and_then(timefmt::parse_rfc3339)
+        .and_then(timefmt::parse_rfc3339_secs)
         .unwrap_or((0, 0))
 }
 
@@ -182,7 +184,10 @@ impl ImageService {
         let last_tag_time = if rec.names.is_empty() {
             String::new()
         } else {
-            timefmt::rfc3339_nano(rec.updated.max(rec.created) as i64, 0)
+            format_rfc3339(
+                i128::from(rec.updated.max(rec.created)) * 1_000_000_000,
+                Precision::Seconds,
+            )
         };
         Ok(ImageInspect {
             id: rec.id.to_string(),
@@ -263,7 +268,7 @@ impl ImageService {
                 created: h
                     .created
                     .as_deref()
-                    .and_then(timefmt::parse_rfc3339)
+                    .and_then(timefmt::parse_rfc3339_secs)
                     .map_or(0, |t| t.0),
                 created_by: h.created_by.clone().unwrap_or_default(),
                 tags: Vec::new(),

@@ -154,18 +154,9 @@ pub(super) fn created_now() -> String {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64)
         });
-    rfc3339(secs)
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch.
-fn rfc3339(secs: i64) -> String {
-    let (y, m, d) = berth_types::civil::civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+    berth_types::time::format_rfc3339(
+        i128::from(secs) * 1_000_000_000,
+        berth_types::time::Precision::Seconds,
     )
 }
 
@@ -223,13 +214,6 @@ pub(super) fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-    }
 
     #[test]
     fn pax_lengths_count_themselves() {

@@ -34,10 +34,9 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
+use berth_sys::open_in_root;
 use berth_types::{Algorithm, Digest};
-use rustix::fs::{
-    AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec, Timestamps, Uid, XattrFlags,
-};
+use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags};
 use rustix::io::Errno;
 
 use crate::content::Hasher;
@@ -452,33 +451,9 @@ fn is_zero(b: &[u8]) -> bool {
     b.chunks(4096).all(|c| c == &ZEROS[..c.len()])
 }
 
-fn resolve_flags() -> ResolveFlags {
-    ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS
-}
-
-/// Opens `path` (empty: `root` itself) resolved as if `root` were `/`.
-pub(crate) fn open_in_root(
-    root: BorrowedFd<'_>,
-    path: &[u8],
-    flags: OFlags,
-) -> Result<OwnedFd, Errno> {
-    let p: &OsStr = if path.is_empty() {
-        OsStr::new(".")
-    } else {
-        OsStr::from_bytes(path)
-    };
-    loop {
-        match rustix::fs::openat2(
-            root,
-            p,
-            flags | OFlags::CLOEXEC,
-            Mode::empty(),
-            resolve_flags(),
-        ) {
-            Err(Errno::AGAIN) | Err(Errno::INTR) => continue,
-            r => return r,
-        }
-    }
+/// A tar path (bytes, relative) as a path for [`open_in_root`].
+fn as_path(b: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(b))
 }
 
 /// Remove `name` in `dir`, recursively if it is a directory; never follows symlinks.
@@ -683,7 +658,11 @@ impl<'o> Extractor<'o> {
         let key = join(comps);
         let hit = matches!(&self.cache, Some((k, _)) if *k == key);
         if !hit {
-            let fd = match open_in_root(self.root.as_fd(), &key, OFlags::PATH | OFlags::DIRECTORY) {
+            let fd = match open_in_root(
+                self.root.as_fd(),
+                as_path(&key),
+                OFlags::PATH | OFlags::DIRECTORY,
+            ) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) => self.mkdir_p(comps)?,
                 Err(e) => return Err(e),
@@ -694,10 +673,18 @@ impl<'o> Extractor<'o> {
     }
 
     fn mkdir_p(&mut self, comps: &[&[u8]]) -> Result<OwnedFd, Errno> {
-        let mut fd = open_in_root(self.root.as_fd(), b"", OFlags::PATH | OFlags::DIRECTORY)?;
+        let mut fd = open_in_root(
+            self.root.as_fd(),
+            Path::new(""),
+            OFlags::PATH | OFlags::DIRECTORY,
+        )?;
         for i in 0..comps.len() {
             let prefix = join(&comps[..=i]);
-            fd = match open_in_root(self.root.as_fd(), &prefix, OFlags::PATH | OFlags::DIRECTORY) {
+            fd = match open_in_root(
+                self.root.as_fd(),
+                as_path(&prefix),
+                OFlags::PATH | OFlags::DIRECTORY,
+            ) {
                 Ok(f) => f,
                 Err(Errno::NOENT) => {
                     match rustix::fs::mkdirat(
@@ -709,7 +696,11 @@ impl<'o> Extractor<'o> {
                         Err(e) => return Err(e),
                     }
                     self.written.insert(prefix.clone());
-                    open_in_root(self.root.as_fd(), &prefix, OFlags::PATH | OFlags::DIRECTORY)?
+                    open_in_root(
+                        self.root.as_fd(),
+                        as_path(&prefix),
+                        OFlags::PATH | OFlags::DIRECTORY,
+                    )?
                 }
                 Err(e) => return Err(e),
             };
@@ -791,8 +782,12 @@ impl<'o> Extractor<'o> {
         if name.comps.is_empty() {
             // "./": the root directory itself.
             if et.is_dir() {
-                let root = open_in_root(self.root.as_fd(), b"", OFlags::RDONLY | OFlags::DIRECTORY)
-                    .map_err(fail("open"))?;
+                let root = open_in_root(
+                    self.root.as_fd(),
+                    Path::new(""),
+                    OFlags::RDONLY | OFlags::DIRECTORY,
+                )
+                .map_err(fail("open"))?;
                 if let Some((u, g)) = ids {
                     rustix::fs::fchown(&root, Some(u), Some(g)).map_err(fail("chown"))?;
                 }
@@ -942,7 +937,7 @@ impl<'o> Extractor<'o> {
             }
             let tparent = open_in_root(
                 self.root.as_fd(),
-                &join(tname.parent()),
+                as_path(&join(tname.parent())),
                 OFlags::PATH | OFlags::DIRECTORY,
             )
             .map_err(fail("open hardlink target's directory"))?;
@@ -1012,7 +1007,7 @@ impl<'o> Extractor<'o> {
         }
         let Ok(tp) = open_in_root(
             self.root.as_fd(),
-            &join(t.parent()),
+            as_path(&join(t.parent())),
             OFlags::PATH | OFlags::DIRECTORY,
         ) else {
             return Ok(false);
@@ -1153,8 +1148,12 @@ impl<'o> Extractor<'o> {
         if !dir.is_empty() {
             self.parent(dir).map_err(fail("open opaque directory"))?;
         }
-        let fd = open_in_root(self.root.as_fd(), &key, OFlags::RDONLY | OFlags::DIRECTORY)
-            .map_err(fail("open opaque directory"))?;
+        let fd = open_in_root(
+            self.root.as_fd(),
+            as_path(&key),
+            OFlags::RDONLY | OFlags::DIRECTORY,
+        )
+        .map_err(fail("open opaque directory"))?;
         match self.opts.whiteout_mode {
             WhiteoutMode::Overlay => {
                 rustix::fs::fsetxattr(&fd, "trusted.overlay.opaque", b"y", XattrFlags::empty())
@@ -1218,7 +1217,7 @@ impl<'o> Extractor<'o> {
             };
             let fd = match open_in_root(
                 self.root.as_fd(),
-                &d.path,
+                as_path(&d.path),
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW,
             ) {
                 Ok(fd) => fd,

@@ -8,6 +8,8 @@
 //! Everything is read from /proc or done with plain std calls, so the binary has
 //! no dependency beyond std and links statically against glibc.
 
+#![forbid(unsafe_code)]
+
 mod json;
 
 use json::Json;
