@@ -1,5 +1,6 @@
 use super::*;
-use oci_spec::runtime::{LinuxSeccompAction, LinuxSyscall};
+use berth_seccomp::caps::{self, Capability};
+use oci_spec::runtime::{LinuxDeviceType, LinuxSeccompAction, LinuxSyscall, Mount};
 use serde_json::json;
 
 const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
