@@ -5,8 +5,9 @@
 //! - `process.rs`: command, environment and working directory;
 //! - `users.rs`: user and groups, looked up in the container's own /etc/passwd and
 //!   /etc/group without leaving its rootfs;
-//! - `security.rs`: Docker's default security profile (14 capabilities, seccomp,
-//!   masked and read-only paths), rlimits and sysctls;
+//! - `security.rs`: Docker's default security profile (14 capabilities, seccomp),
+//!   rlimits and sysctls; its masked and read-only paths are berth-runtime's
+//!   `defaults::MASKED_PATHS` and `READONLY_PATHS`, the one copy berth keeps;
 //! - `namespaces.rs`: host, private or joined namespaces;
 //! - `mounts.rs`: Docker's default mounts and the request's binds, volumes and tmpfs;
 //! - `devices.rs`: device nodes and device cgroup rules;
@@ -29,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use berth_api_types::container::{ContainerCreateRequest, HostConfig, Ulimit};
 use berth_image::model::ImageConfig;
+use berth_runtime::defaults::{MASKED_PATHS, READONLY_PATHS};
 use berth_seccomp::caps::Capabilities;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Root, Spec};
 
@@ -47,7 +49,6 @@ use users::resolve_user;
 
 pub use mounts::UserMount;
 pub use resources::linux_resources;
-pub use security::{DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS};
 
 /// `PATH` when neither the image nor the request sets one (Docker's DefaultPathEnv).
 pub const DEFAULT_PATH_ENV: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -507,12 +508,12 @@ pub fn oci_spec(
         linux.set_masked_paths(Some(
             hc.masked_paths
                 .clone()
-                .unwrap_or_else(|| owned(DEFAULT_MASKED_PATHS)),
+                .unwrap_or_else(|| owned(MASKED_PATHS)),
         ));
         linux.set_readonly_paths(Some(
             hc.readonly_paths
                 .clone()
-                .unwrap_or_else(|| owned(DEFAULT_READONLY_PATHS)),
+                .unwrap_or_else(|| owned(READONLY_PATHS)),
         ));
     }
 

@@ -1,7 +1,8 @@
 //! What takes root's power away and what the process may still raise: `SecurityOpt`
 //! (seccomp, no-new-privileges), capabilities (Docker's TweakCapabilities and
-//! SetCapabilities), Docker's masked and read-only paths, rlimits, the OOM score
-//! and the sysctls a container may set.
+//! SetCapabilities), rlimits, the OOM score and the sysctls a container may set.
+//! Docker's masked and read-only paths are berth-runtime's `defaults` (one copy for
+//! the engine and `berth-runc spec`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,31 +11,6 @@ use berth_seccomp::caps::{self, Capabilities, Capability};
 use oci_spec::runtime::{LinuxCapabilities, PosixRlimit, PosixRlimitBuilder, PosixRlimitType};
 
 use super::{invalid, SpecError};
-
-/// Paths Docker hides from a non-privileged container (bind-mounted over with /dev/null
-/// or an empty read-only tmpfs by the runtime).
-pub const DEFAULT_MASKED_PATHS: &[&str] = &[
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-];
-
-/// Paths Docker makes read-only in a non-privileged container.
-pub const DEFAULT_READONLY_PATHS: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
 
 pub(super) enum SeccompChoice {
     Default,

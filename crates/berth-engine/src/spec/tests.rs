@@ -171,14 +171,14 @@ fn default_busybox_sh_has_dockers_security_profile() {
     let l = linux(s);
     assert_eq!(
         l.masked_paths().as_deref().expect("masked"),
-        DEFAULT_MASKED_PATHS
+        MASKED_PATHS
             .iter()
             .map(|p| p.to_string())
             .collect::<Vec<_>>()
     );
     assert_eq!(
         l.readonly_paths().as_deref().expect("ro"),
-        DEFAULT_READONLY_PATHS
+        READONLY_PATHS
             .iter()
             .map(|p| p.to_string())
             .collect::<Vec<_>>()
