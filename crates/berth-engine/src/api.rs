@@ -7,6 +7,7 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 
 use berth_api_types::container::{
@@ -42,10 +43,35 @@ pub enum EngineError {
     /// 304: nothing to do (start of a running container, stop of a stopped one).
     #[error("{0}")]
     NotModified(String),
-    /// 500: anything else.
-    #[error("{0}")]
-    Internal(String),
+    /// 500: a file or directory of berth's own could not be created, read, written or
+    /// removed; `action` is the verb ("creating", "replacing", …).
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// 500: the OCI runtime failed to `create` or `exec` a process, worded as dockerd
+    /// words it; `message` is the runtime's own.
+    #[error("OCI runtime {action} failed: {message}: unknown")]
+    Runtime {
+        action: &'static str,
+        message: String,
+    },
+    /// 500: anything else. `action` says what berth was doing and names the thing at
+    /// fault (the container, image, volume or path); `source` says why it failed.
+    #[error("{action}: {source}")]
+    Internal {
+        action: String,
+        #[source]
+        source: BoxError,
+    },
 }
+
+/// The cause of an [`EngineError::Internal`]: any error, or a plain message
+/// (`"…".into()`) where berth itself found the fault.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl EngineError {
     /// The HTTP status the Engine API gives this error.
@@ -56,7 +82,26 @@ impl EngineError {
             EngineError::Conflict(_) => 409,
             EngineError::Forbidden(_) => 403,
             EngineError::NotModified(_) => 304,
-            EngineError::Internal(_) => 500,
+            EngineError::Io { .. } | EngineError::Runtime { .. } | EngineError::Internal { .. } => {
+                500
+            }
+        }
+    }
+
+    /// A 500 for a failed `action` ("exporting container ID"), caused by `source`.
+    pub fn internal(action: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        EngineError::Internal {
+            action: action.into(),
+            source: source.into(),
+        }
+    }
+
+    /// A 500 for a failed filesystem `action` ("creating", "writing", …) on `path`.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        EngineError::Io {
+            action,
+            path: path.into(),
+            source,
         }
     }
 }
@@ -348,4 +393,34 @@ pub trait Engine: Send + Sync + 'static {
     /// Removes unused volumes: filters `label`, `label!`, and `all` (default true,
     /// API 1.41's behaviour; false: only anonymous volumes).
     fn volumes_prune(&self, filters: Filters) -> EngineResult<PruneReport>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn server_errors_say_what_failed_and_keep_why() {
+        let io = || std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let e = EngineError::io("creating", "/var/lib/berth/containers/abc", io());
+        assert_eq!(
+            e.to_string(),
+            "creating /var/lib/berth/containers/abc: permission denied"
+        );
+        assert_eq!(e.status(), 500);
+        let e = EngineError::internal("exporting container abc", io());
+        assert_eq!(e.to_string(), "exporting container abc: permission denied");
+        let cause = e.source().expect("the cause is kept");
+        assert!(cause.downcast_ref::<std::io::Error>().is_some());
+        let e = EngineError::Runtime {
+            action: "create",
+            message: "exec: \"nope\": boom".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "OCI runtime create failed: exec: \"nope\": boom: unknown"
+        );
+        assert_eq!(e.status(), 500);
+    }
 }

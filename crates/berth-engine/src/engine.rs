@@ -88,8 +88,7 @@ impl LocalEngine {
             config.exec_root.join("containers"),
             config.exec_root.join("runc"),
         ] {
-            std::fs::create_dir_all(&d)
-                .map_err(|e| EngineError::Internal(format!("creating {}: {e}", d.display())))?;
+            std::fs::create_dir_all(&d).map_err(|e| EngineError::io("creating", &d, e))?;
             // An optimisation only: filesystems without the flag work as well.
             let _ = berth_sys::spread_subdirectories(&d);
         }

@@ -164,12 +164,11 @@ impl Inner {
                 | crate::spec::SpecError::UnknownGroup(_) => {
                     EngineError::BadParameter(err.to_string())
                 }
-                err => EngineError::Internal(format!("exec {}: {err}", e.id)),
+                err => EngineError::internal(format!("exec {}", e.id), err),
             })?;
-        gen.spec
-            .process()
-            .clone()
-            .ok_or_else(|| EngineError::Internal(format!("exec {}: the spec has no process", e.id)))
+        gen.spec.process().clone().ok_or_else(|| {
+            EngineError::internal(format!("exec {}", e.id), "the spec has no process")
+        })
     }
 
     /// Starts `e` in its container's shim; with `attach` returns the stream.
@@ -199,7 +198,7 @@ impl Inner {
         let process = self.exec_process(e)?;
         let path = self.exec_dir(&c.id).join(format!("exec-{}.json", e.id));
         let data = serde_json::to_vec(&process)
-            .map_err(|err| EngineError::Internal(format!("serializing exec {}: {err}", e.id)))?;
+            .map_err(|err| EngineError::internal(format!("serializing exec {}", e.id), err))?;
         crate::store::replace_file(&path, &data)?;
         let cfg = &e.config;
         let keys = if cfg.detach_keys.is_empty() {
@@ -234,11 +233,14 @@ impl Inner {
                         let msg = format!("OCI runtime exec failed: {m}: unknown");
                         (code, EngineError::BadParameter(msg))
                     } else {
-                        let msg = format!("OCI runtime exec failed: {m}: unknown");
-                        (126, EngineError::Internal(msg))
+                        let err = EngineError::Runtime {
+                            action: "exec",
+                            message: m,
+                        };
+                        (126, err)
                     }
                 }
-                err => (126, EngineError::Internal(format!("exec {}: {err}", e.id))),
+                err => (126, EngineError::internal(format!("exec {}", e.id), err)),
             };
             // As dockerd: an exec that could not start has ended, with the code a
             // shell would give (127 not found, 126 cannot run), for clients that

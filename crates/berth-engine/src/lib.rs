@@ -24,5 +24,5 @@ pub mod timefmt;
 pub mod top;
 pub mod volumes;
 
-pub use api::{Engine, EngineError, EngineResult};
+pub use api::{BoxError, Engine, EngineError, EngineResult};
 pub use engine::{EngineConfig, LocalEngine};

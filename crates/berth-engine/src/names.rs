@@ -86,7 +86,7 @@ pub fn random_bytes(n: usize) -> EngineResult<Vec<u8>> {
     let mut buf = vec![0u8; n];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(|e| EngineError::Internal(format!("reading /dev/urandom: {e}")))?;
+        .map_err(|e| EngineError::io("reading", "/dev/urandom", e))?;
     Ok(buf)
 }
 

@@ -36,7 +36,7 @@ impl HostCounters {
     pub fn read() -> EngineResult<HostCounters> {
         let read = |p: &str| {
             std::fs::read_to_string(p)
-                .map_err(|e| EngineError::Internal(format!("stats: reading {p}: {e}")))
+                .map_err(|e| EngineError::internal(format!("stats: reading {p}"), e))
         };
         HostCounters::parse(&read("/proc/stat")?, &read("/proc/meminfo")?)
     }
@@ -56,10 +56,11 @@ impl HostCounters {
                     // and guest time are left out, as there).
                     let mut ticks = 0u64;
                     for v in f.take(7) {
-                        ticks += v.parse::<u64>().map_err(|_| {
-                            EngineError::Internal(format!(
-                                "stats: /proc/stat: bad cpu line {line:?}"
-                            ))
+                        ticks += v.parse::<u64>().map_err(|e| {
+                            EngineError::internal(
+                                format!("stats: /proc/stat: bad cpu line {line:?}"),
+                                e,
+                            )
                         })?;
                     }
                     h.system_cpu_usage = ticks.saturating_mul(1_000_000_000 / CLOCK_TICKS);
@@ -72,8 +73,9 @@ impl HostCounters {
             }
         }
         if !saw_total {
-            return Err(EngineError::Internal(
-                "stats: /proc/stat has no cpu line".into(),
+            return Err(EngineError::internal(
+                "stats: /proc/stat",
+                "it has no cpu line",
             ));
         }
         Ok(h)
@@ -86,7 +88,7 @@ impl HostCounters {
 /// empty. Name and id are filled by the caller.
 pub fn cgroup_stats(cgroup_path: &str) -> EngineResult<Stats> {
     let cg = Cgroup::new(Some(cgroup_path), "stats", false)
-        .map_err(|e| EngineError::Internal(format!("stats: cgroup {cgroup_path}: {e}")))?;
+        .map_err(|e| EngineError::internal(format!("stats: cgroup {cgroup_path}"), e))?;
     stats_of(&cg, &HostCounters::read()?)
 }
 
@@ -95,7 +97,7 @@ pub fn cgroup_stats(cgroup_path: &str) -> EngineResult<Stats> {
 pub fn stats_of(cg: &Cgroup, host: &HostCounters) -> EngineResult<Stats> {
     let raw = cg
         .stats()
-        .map_err(|e| EngineError::Internal(format!("stats: cgroup {}: {e}", cg.path())))?;
+        .map_err(|e| EngineError::internal(format!("stats: cgroup {}", cg.path()), e))?;
     // Which hierarchy served a controller decides the shape (see the module doc).
     let served_by_v1 = |c: &str| cg.mode() != Mode::Unified && cg.v1_dir(c).is_some();
     let mem_v1 = served_by_v1("memory");

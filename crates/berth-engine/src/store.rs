@@ -106,10 +106,8 @@ pub fn replace_file(path: &Path, data: &[u8]) -> EngineResult<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, data)
-        .map_err(|e| EngineError::Internal(format!("writing {}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| EngineError::Internal(format!("replacing {}: {e}", path.display())))
+    std::fs::write(&tmp, data).map_err(|e| EngineError::io("writing", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| EngineError::io("replacing", path, e))
 }
 
 /// Writes `data` to `path` durably and atomically.
@@ -118,18 +116,15 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> EngineResult<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let err = |what: &str, p: &Path, e: std::io::Error| {
-        EngineError::Internal(format!("{what} {}: {e}", p.display()))
-    };
-    let mut f = File::create(&tmp).map_err(|e| err("creating", &tmp, e))?;
+    let mut f = File::create(&tmp).map_err(|e| EngineError::io("creating", &tmp, e))?;
     f.write_all(data)
         .and_then(|_| f.sync_all())
-        .map_err(|e| err("writing", &tmp, e))?;
+        .map_err(|e| EngineError::io("writing", &tmp, e))?;
     drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| err("replacing", path, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| EngineError::io("replacing", path, e))?;
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| err("syncing", dir, e))?;
+        .map_err(|e| EngineError::io("syncing", dir, e))?;
     Ok(())
 }
 
@@ -146,12 +141,7 @@ pub fn load_all(containers_dir: &Path) -> EngineResult<(Vec<ContainerRecord>, Ve
     let entries = match std::fs::read_dir(containers_dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((out, bad)),
-        Err(e) => {
-            return Err(EngineError::Internal(format!(
-                "reading {}: {e}",
-                containers_dir.display()
-            )))
-        }
+        Err(e) => return Err(EngineError::io("reading", containers_dir, e)),
     };
     for e in entries.flatten() {
         let p = e.path().join(RECORD);

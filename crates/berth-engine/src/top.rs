@@ -27,7 +27,7 @@ pub fn top(pids: &[i32], ps_args: Option<&str>) -> EngineResult<ContainerTopResp
         .args(args.split_whitespace())
         .env("LC_ALL", "C")
         .output()
-        .map_err(|e| EngineError::Internal(format!("running {ps} {args}: {e}")))?;
+        .map_err(|e| EngineError::internal(format!("running {ps} {args}"), e))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(EngineError::BadParameter(format!(

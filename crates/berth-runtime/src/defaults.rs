@@ -1,4 +1,6 @@
-//! The default bundle config written by `spec` and the `features` document.
+//! The default bundle config written by `spec` and the `features` document, and
+//! Docker's masked and read-only path lists: the one copy berth has, used here and by
+//! berth-engine for every non-privileged container, so the two cannot drift.
 
 use crate::error::{Context, Result, RuntimeError};
 use std::path::Path;
@@ -6,9 +8,12 @@ use std::path::Path;
 /// The capabilities a default container keeps (as runc's `spec` writes them).
 const DEFAULT_CAPS: &[&str] = &["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 
+/// Paths Docker hides from a non-privileged container (the runtime bind-mounts
+/// /dev/null, or an empty read-only tmpfs for a directory, over each), in the order of
+/// moby's `oci.DefaultLinuxSpec`.
 pub const MASKED_PATHS: &[&str] = &[
-    "/proc/acpi",
     "/proc/asound",
+    "/proc/acpi",
     "/proc/kcore",
     "/proc/keys",
     "/proc/latency_stats",
@@ -20,6 +25,7 @@ pub const MASKED_PATHS: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
+/// Paths Docker makes read-only in a non-privileged container.
 pub const READONLY_PATHS: &[&str] = &[
     "/proc/bus",
     "/proc/fs",
@@ -164,4 +170,41 @@ pub fn features() -> String {
         "annotations": {"io.github.berth.runtime.version": env!("CARGO_PKG_VERSION")}
     });
     serde_json::to_string_pretty(&v).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Docker's lists (moby `oci/defaults.go`, `DefaultLinuxSpec`), written out here so
+    /// that a change to berth's copy is a visible, deliberate one.
+    #[test]
+    fn masked_and_readonly_paths_are_dockers() {
+        assert_eq!(
+            MASKED_PATHS,
+            [
+                "/proc/asound",
+                "/proc/acpi",
+                "/proc/kcore",
+                "/proc/keys",
+                "/proc/latency_stats",
+                "/proc/timer_list",
+                "/proc/timer_stats",
+                "/proc/sched_debug",
+                "/proc/scsi",
+                "/sys/firmware",
+                "/sys/devices/virtual/powercap",
+            ]
+        );
+        assert_eq!(
+            READONLY_PATHS,
+            [
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger",
+            ]
+        );
+    }
 }

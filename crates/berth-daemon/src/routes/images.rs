@@ -197,9 +197,8 @@ fn send_archive(ctx: &mut Ctx<'_>, names: &[String]) -> HandlerResult {
     };
     let mut w = BufWriter::with_capacity(ARCHIVE_CHUNK, out);
     let written = export(&mut w).and_then(|()| {
-        w.flush().map_err(|e| {
-            berth_engine::EngineError::Internal(format!("writing the image archive: {e}"))
-        })
+        w.flush()
+            .map_err(|e| berth_engine::EngineError::internal("writing the image archive", e))
     });
     // What is still buffered after a failure is dropped, not sent.
     let (out, _) = w.into_parts();

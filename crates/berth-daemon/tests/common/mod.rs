@@ -230,9 +230,9 @@ impl Engine for Fake {
         out: &mut dyn std::io::Write,
     ) -> EngineResult<()> {
         let st = self.container_stat_path(id, path)?;
-        started(&st).map_err(|e| EngineError::Internal(e.to_string()))?;
+        started(&st).map_err(|e| EngineError::internal("starting the archive", e))?;
         out.write_all(b"TAR!")
-            .map_err(|e| EngineError::Internal(e.to_string()))
+            .map_err(|e| EngineError::internal("writing the archive", e))
     }
     fn container_extract(
         &self,
@@ -246,7 +246,7 @@ impl Engine for Fake {
         }
         let mut data = Vec::new();
         body.read_to_end(&mut data)
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
+            .map_err(|e| EngineError::internal("reading the archive", e))?;
         if path != "/" {
             return Err(EngineError::BadParameter(
                 "extraction point is not a directory".into(),
@@ -310,7 +310,7 @@ impl Engine for Fake {
             return Err(not_found(id));
         }
         let (ours, theirs) =
-            UnixStream::pair().map_err(|e| EngineError::Internal(e.to_string()))?;
+            UnixStream::pair().map_err(|e| EngineError::internal("creating a socket pair", e))?;
         if let Some(tx) = self.attach_tx.lock().unwrap().as_ref() {
             let _ = tx.send(theirs);
         }
@@ -439,12 +439,15 @@ impl Engine for Fake {
         Ok(Box::new(move |w: &mut dyn Write| {
             if broken {
                 w.write_all(&data[..300_000])
-                    .map_err(|e| EngineError::Internal(e.to_string()))?;
-                return Err(EngineError::Internal("layer blob vanished".into()));
+                    .map_err(|e| EngineError::internal("writing the image archive", e))?;
+                return Err(EngineError::internal(
+                    "writing the image archive",
+                    "layer blob vanished",
+                ));
             }
             for part in data.chunks(1000) {
                 w.write_all(part)
-                    .map_err(|e| EngineError::Internal(e.to_string()))?;
+                    .map_err(|e| EngineError::internal("writing the image archive", e))?;
             }
             Ok(())
         }))

@@ -159,10 +159,13 @@ fn mount_for_copy(root: &Root, rec: &ContainerRecord) -> EngineResult<()> {
     planned.sort_by_key(|m| Path::new(&m.destination).components().count());
     for m in planned {
         let fail = |what: &str, e: std::io::Error| {
-            EngineError::Internal(format!(
-                "{what} {} of container {} for the copy: {e}",
-                m.destination, rec.id
-            ))
+            EngineError::internal(
+                format!(
+                    "{what} {} of container {} for the copy",
+                    m.destination, rec.id
+                ),
+                e,
+            )
         };
         let dest = Path::new(m.destination.trim_start_matches('/'));
         let target = if Path::new(&m.source).is_dir() {
@@ -200,11 +203,10 @@ fn mount_for_copy(root: &Root, rec: &ContainerRecord) -> EngineResult<()> {
             "",
         )
         .map_err(|e| {
-            EngineError::Internal(format!(
-                "making the root of {} read-only for the copy: {}",
-                rec.id,
-                std::io::Error::from(e)
-            ))
+            EngineError::internal(
+                format!("making the root of {} read-only for the copy", rec.id),
+                std::io::Error::from(e),
+            )
         })?;
     }
     Ok(())
@@ -217,11 +219,11 @@ fn open_root(path: &Path) -> EngineResult<Root> {
         Mode::empty(),
     )
     .map_err(|e| {
-        EngineError::Internal(format!(
-            "opening the container's root {}: {}",
-            path.display(),
-            std::io::Error::from(e)
-        ))
+        EngineError::io(
+            "opening the container's root",
+            path,
+            std::io::Error::from(e),
+        )
     })?;
     Ok(Root {
         path: PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
@@ -281,9 +283,16 @@ fn copy_error(e: CopyError, container: &str, extracting: bool) -> EngineError {
                 | A::Read(_) => {
                     EngineError::BadParameter(format!("Error processing tar file: {e}"))
                 }
-                e => EngineError::Internal(format!("Error processing tar file: {e}")),
+                e => EngineError::internal("Error processing tar file", e),
             }
         }
-        e => EngineError::Internal(e.to_string()),
+        e => {
+            let action = if extracting {
+                format!("copying into container {container}")
+            } else {
+                format!("copying from container {container}")
+            };
+            EngineError::internal(action, e)
+        }
     }
 }

@@ -25,9 +25,8 @@ impl Inner {
                     // docker attaches before it starts: the shim must exist now so no
                     // output is lost. A launch failure is reported by start.
                     if self.ensure_shim(&c).is_err() {
-                        let (mine, _theirs) = UnixStream::pair().map_err(|e| {
-                            EngineError::Internal(format!("creating a socket pair: {e}"))
-                        })?;
+                        let (mine, _theirs) = UnixStream::pair()
+                            .map_err(|e| EngineError::internal("creating a socket pair", e))?;
                         return Ok(AttachStream {
                             stream: mine,
                             tty: rec.config.tty,
@@ -118,14 +117,14 @@ fn replay(
     tty: bool,
 ) -> EngineResult<AttachStream> {
     let (mine, theirs) = UnixStream::pair()
-        .map_err(|e| EngineError::Internal(format!("creating a socket pair: {e}")))?;
+        .map_err(|e| EngineError::internal("creating a socket pair", e))?;
     let mut out = theirs
         .try_clone()
-        .map_err(|e| EngineError::Internal(format!("duplicating a socket: {e}")))?;
+        .map_err(|e| EngineError::internal("duplicating a socket", e))?;
     let mut live_in = match &live {
         Some(l) => Some(
             l.try_clone()
-                .map_err(|e| EngineError::Internal(format!("duplicating a socket: {e}")))?,
+                .map_err(|e| EngineError::internal("duplicating a socket", e))?,
         ),
         None => None,
     };

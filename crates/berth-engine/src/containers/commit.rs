@@ -43,7 +43,7 @@ impl Inner {
         let changes = self
             .snapshotter
             .changes(&rec.snapshot_key)
-            .map_err(|e| EngineError::Internal(format!("reading the changes of {}: {e}", c.id)))?;
+            .map_err(|e| EngineError::internal(format!("reading the changes of {}", c.id), e))?;
         Ok(without_runtime_made(changes, &runtime_mountpoints(&rec))
             .into_iter()
             .map(|ch| ContainerChange {
@@ -66,7 +66,7 @@ impl Inner {
         let (rootfs, mounted_here) = self.mount_rootfs_here(&c, &rec)?;
         let res = berth_image::archive::export_rootfs(&rootfs, out)
             .map(|_| ())
-            .map_err(|e| EngineError::Internal(format!("exporting container {}: {e}", c.id)));
+            .map_err(|e| EngineError::internal(format!("exporting container {}", c.id), e));
         self.release_rootfs(&c, mounted_here);
         res
     }
@@ -142,7 +142,7 @@ impl Inner {
     fn runtime_freeze(&self, c: &Container, on: bool) -> EngineResult<()> {
         let verb = if on { "pause" } else { "resume" };
         runtime_cmd(&self.config.runtime, &self.runtime_root(), &[verb, &c.id])
-            .map_err(|m| EngineError::Internal(format!("cannot {verb} container {}: {m}", c.id)))
+            .map_err(|m| EngineError::internal(format!("cannot {verb} container {}", c.id), m))
     }
 }
 
@@ -167,7 +167,7 @@ fn commit_config(
         "Healthcheck",
     ];
     let to_value = |c: &ContainerConfig| {
-        serde_json::to_value(c).map_err(|e| EngineError::Internal(format!("container config: {e}")))
+        serde_json::to_value(c).map_err(|e| EngineError::internal("container config", e))
     };
     let base = to_value(container)?;
     let over = body.map(to_value).transpose()?;
@@ -179,7 +179,7 @@ fn commit_config(
         }
     }
     let mut cfg: RunConfig = serde_json::from_value(Value::Object(run))
-        .map_err(|e| EngineError::Internal(format!("image config from the container's: {e}")))?;
+        .map_err(|e| EngineError::internal("image config from the container's", e))?;
     berth_image::archive::apply_changes(&mut cfg, changes)
         .map_err(|e| EngineError::BadParameter(e.to_string()))?;
     Ok(cfg)

@@ -65,9 +65,9 @@ impl Inner {
         if !hc.privileged {
             let owned = |l: &[&str]| l.iter().map(|p| p.to_string()).collect();
             hc.masked_paths
-                .get_or_insert_with(|| owned(spec::DEFAULT_MASKED_PATHS));
+                .get_or_insert_with(|| owned(berth_runtime::defaults::MASKED_PATHS));
             hc.readonly_paths
-                .get_or_insert_with(|| owned(spec::DEFAULT_READONLY_PATHS));
+                .get_or_insert_with(|| owned(berth_runtime::defaults::READONLY_PATHS));
         }
         let image = self.images.resolve(&req.config.image)?;
         let mut config = merge_image_config(req.config.clone(), &image.config);
@@ -113,8 +113,9 @@ impl Inner {
                         return Ok(n);
                     }
                 }
-                Err(EngineError::Internal(
-                    "could not find a free random container name".into(),
+                Err(EngineError::internal(
+                    "naming the container",
+                    "could not find a free random container name",
                 ))
             }
         }
@@ -134,12 +135,11 @@ impl Inner {
         let parent = self.images.unpack(image)?;
         self.snapshotter
             .prepare(id, parent.as_deref())
-            .map_err(|e| EngineError::Internal(format!("preparing the snapshot of {id}: {e}")))?;
+            .map_err(|e| EngineError::internal(format!("preparing the snapshot of {id}"), e))?;
         let data = self.data_dir(id);
         let rootfs = self.rootfs(id);
         for d in [&data, &rootfs] {
-            std::fs::create_dir_all(d)
-                .map_err(|e| EngineError::Internal(format!("creating {}: {e}", d.display())))?;
+            std::fs::create_dir_all(d).map_err(|e| EngineError::io("creating", d, e))?;
         }
         let mounts = self.resolve_mounts(id, &config, &hc)?;
         let res = self.create_with_mounts(id, name, image, config, hc, path, args, mounts.clone());
@@ -531,8 +531,7 @@ fn write_etc_files(rec: &ContainerRecord) -> EngineResult<()> {
         (&rec.hosts_path, hosts),
         (&rec.resolv_conf_path, resolv),
     ] {
-        std::fs::write(p, content)
-            .map_err(|e| EngineError::Internal(format!("writing {}: {e}", p.display())))?;
+        std::fs::write(p, content).map_err(|e| EngineError::io("writing", p, e))?;
     }
     Ok(())
 }

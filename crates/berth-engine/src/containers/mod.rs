@@ -267,14 +267,13 @@ impl Inner {
         if is_mountpoint(&rootfs) {
             return Ok((rootfs, false));
         }
-        std::fs::create_dir_all(&rootfs)
-            .map_err(|e| EngineError::Internal(format!("creating {}: {e}", rootfs.display())))?;
+        std::fs::create_dir_all(&rootfs).map_err(|e| EngineError::io("creating", &rootfs, e))?;
         let mounts = self
             .snapshotter
             .mounts(&rec.snapshot_key)
-            .map_err(|e| EngineError::Internal(format!("snapshot of {}: {e}", c.id)))?;
+            .map_err(|e| EngineError::internal(format!("snapshot of {}", c.id), e))?;
         berth_image::snapshot::mount_all(&mounts, &rootfs).map_err(|e| {
-            EngineError::Internal(format!("mounting the filesystem of {}: {e}", c.id))
+            EngineError::internal(format!("mounting the filesystem of {}", c.id), e)
         })?;
         Ok((rootfs, true))
     }

@@ -61,10 +61,10 @@ impl Inner {
             if !self.wait_removal_exit(c, exits0) {
                 let _ = sh.call(&json!({"op": "shutdown"}));
                 if !self.wait_removal_exit(c, exits0) {
-                    return Err(EngineError::Internal(format!(
-                        "Could not kill running container {}, cannot remove",
-                        c.id
-                    )));
+                    return Err(EngineError::internal(
+                        format!("Could not kill running container {}, cannot remove", c.id),
+                        "it did not exit after SIGKILL",
+                    ));
                 }
             }
         }
@@ -84,22 +84,17 @@ impl Inner {
                 g.rec.state.status = Status::Dead;
                 g.rec.state.error = e.to_string();
                 let _ = self.save(&g.rec);
-                return Err(EngineError::Internal(format!(
-                    "removing the snapshot of container {}: {e}",
-                    c.id
-                )));
+                return Err(EngineError::internal(
+                    format!("removing the snapshot of container {}", c.id),
+                    e,
+                ));
             }
         }
         for d in [self.exec_dir(&c.id), self.data_dir(&c.id)] {
             match std::fs::remove_dir_all(&d) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(EngineError::Internal(format!(
-                        "removing {}: {e}",
-                        d.display()
-                    )))
-                }
+                Err(e) => return Err(EngineError::io("removing", d, e)),
             }
         }
         {

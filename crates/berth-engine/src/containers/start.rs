@@ -37,14 +37,16 @@ pub(crate) fn runtime_error(msg: &str) -> EngineError {
             "no such file or directory",
         )
         .replace("Permission denied (os error 13)", "permission denied");
-    let text = format!("OCI runtime create failed: {msg}: unknown");
     if msg.contains("executable file not found")
         || msg.contains("no such file or directory")
         || msg.contains("permission denied")
     {
-        EngineError::BadParameter(text)
+        EngineError::BadParameter(format!("OCI runtime create failed: {msg}: unknown"))
     } else {
-        EngineError::Internal(text)
+        EngineError::Runtime {
+            action: "create",
+            message: msg,
+        }
     }
 }
 
@@ -147,15 +149,14 @@ impl Inner {
             let _ = std::fs::remove_file(exec_dir.join(f));
         }
         let rootfs = self.rootfs(id);
-        std::fs::create_dir_all(&rootfs)
-            .map_err(|e| EngineError::Internal(format!("creating {}: {e}", rootfs.display())))?;
+        std::fs::create_dir_all(&rootfs).map_err(|e| EngineError::io("creating", &rootfs, e))?;
         self.unmount_rootfs(id);
         let mounts = self
             .snapshotter
             .mounts(&rec.snapshot_key)
-            .map_err(|e| EngineError::Internal(format!("snapshot of container {id}: {e}")))?;
+            .map_err(|e| EngineError::internal(format!("snapshot of container {id}"), e))?;
         berth_image::snapshot::mount_all(&mounts, &rootfs).map_err(|e| {
-            EngineError::Internal(format!("mounting the rootfs of container {id}: {e}"))
+            EngineError::internal(format!("mounting the rootfs of container {id}"), e)
         })?;
         let res = self.mount_volumes(&rec, &rootfs).and_then(|()| {
             let res = self.launch_mounted(c, &rec, &rootfs);
@@ -188,7 +189,7 @@ impl Inner {
         }
         let bundle = self.bundle(id);
         let data = serde_json::to_vec(&gen.spec)
-            .map_err(|e| EngineError::Internal(format!("serializing the spec of {id}: {e}")))?;
+            .map_err(|e| EngineError::internal(format!("serializing the spec of {id}"), e))?;
         store::replace_file(&bundle.join("config.json"), &data)?;
         let (max_size, max_files) = log_limits(&rec.host_config.log_config.config)?;
         let cfg = &rec.config;

@@ -20,7 +20,7 @@ impl Inner {
         self.shim(&c.id)
             .call(&json!({"op": "kill", "signal": sig, "all": all}))
             .map(|_| ())
-            .map_err(|e| EngineError::Internal(format!("cannot kill container {}: {e}", c.id)))
+            .map_err(|e| EngineError::internal(format!("cannot kill container {}", c.id), e))
     }
 
     /// Waits until the exit counter moves past `exits0` (None: forever).
@@ -118,10 +118,10 @@ impl Inner {
             if !self.wait_exit(c, exits0, Some(KILL_WAIT)) {
                 let _ = self.shim(&c.id).call(&json!({"op": "shutdown"}));
                 if !self.wait_exit(c, exits0, Some(KILL_WAIT)) {
-                    return Err(EngineError::Internal(format!(
-                        "container {} did not exit after SIGKILL",
-                        c.id
-                    )));
+                    return Err(EngineError::internal(
+                        format!("stopping container {}", c.id),
+                        "it did not exit after SIGKILL",
+                    ));
                 }
             }
         }
@@ -222,7 +222,7 @@ impl Inner {
         }
         let verb = if unpause { "resume" } else { "pause" };
         runtime_cmd(&self.config.runtime, &self.runtime_root(), &[verb, &c.id])
-            .map_err(|m| EngineError::Internal(format!("cannot {verb} container {}: {m}", c.id)))?;
+            .map_err(|m| EngineError::internal(format!("cannot {verb} container {}", c.id), m))?;
         let rec = {
             let mut g = c.lock();
             if g.rec.state.status.is_running() {

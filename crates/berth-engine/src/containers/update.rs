@@ -80,7 +80,7 @@ impl Inner {
         if status.is_running() {
             let file = self.exec_dir(&c.id).join("update.json");
             let data = serde_json::to_vec(&res)
-                .map_err(|e| EngineError::Internal(format!("serializing resources: {e}")))?;
+                .map_err(|e| EngineError::internal("serializing resources", e))?;
             crate::store::replace_file(&file, &data)?;
             let file_s = file.to_string_lossy().into_owned();
             runtime_cmd(
@@ -88,7 +88,7 @@ impl Inner {
                 &self.runtime_root(),
                 &["update", "--resources", &file_s, &c.id],
             )
-            .map_err(|m| EngineError::Internal(format!("Cannot update container {}: {m}", c.id)))?;
+            .map_err(|m| EngineError::internal(format!("Cannot update container {}", c.id), m))?;
         }
         let rec = {
             let mut g = c.lock();
@@ -142,10 +142,10 @@ impl Inner {
             )));
         }
         let cg = berth_cgroups::Cgroup::new(Some(&rec.cgroups_path), &c.id, false)
-            .map_err(|e| EngineError::Internal(format!("cgroup of container {}: {e}", c.id)))?;
+            .map_err(|e| EngineError::internal(format!("cgroup of container {}", c.id), e))?;
         let pids = cg
             .pids()
-            .map_err(|e| EngineError::Internal(format!("processes of container {}: {e}", c.id)))?;
+            .map_err(|e| EngineError::internal(format!("processes of container {}", c.id), e))?;
         crate::top::top(&pids, ps_args)
     }
 

@@ -143,10 +143,10 @@ impl Inner {
                     }
                     // `-v /missing:/x` makes the host directory, as docker's -v does.
                     std::fs::create_dir_all(src).map_err(|e| {
-                        EngineError::Internal(format!(
-                            "error while creating mount source path '{}': {e}",
-                            m.source
-                        ))
+                        EngineError::internal(
+                            format!("error while creating mount source path '{}'", m.source),
+                            e,
+                        )
                     })?;
                 }
                 Ok(())
@@ -179,10 +179,13 @@ impl Inner {
                 if m.copy_data && alone && copyup::is_empty_dir(&data) {
                     if let Some(src) = inside {
                         copyup::copy_up(&src, &data).map_err(|e| {
-                            EngineError::Internal(format!(
-                                "copying the image's {} into volume {}: {e}",
-                                m.destination, m.name
-                            ))
+                            EngineError::internal(
+                                format!(
+                                    "copying the image's {} into volume {}",
+                                    m.destination, m.name
+                                ),
+                                e,
+                            )
                         })?;
                     }
                 }

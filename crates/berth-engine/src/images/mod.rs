@@ -34,7 +34,7 @@ use berth_image::snapshot::{OverlaySnapshotter, Snapshotter};
 use berth_image::ContentStore;
 use berth_types::{Digest, Reference};
 
-use crate::api::{EngineError, EngineResult, ImportOptions};
+use crate::api::{BoxError, EngineError, EngineResult, ImportOptions};
 
 pub use remove::ImageUser;
 pub use save::ImageSave;
@@ -71,7 +71,7 @@ pub(crate) fn image_err(e: ImageError) -> EngineError {
             EngineError::NotFound(e.to_string())
         }
         ImageError::InvalidReference(_) => EngineError::BadParameter(e.to_string()),
-        other => EngineError::Internal(other.to_string()),
+        other => EngineError::internal("image store", other),
     }
 }
 
@@ -79,7 +79,7 @@ pub(crate) fn image_err(e: ImageError) -> EngineError {
 fn archive_err(what: &str, e: ArchiveError) -> EngineError {
     match e {
         ArchiveError::Io { .. } | ArchiveError::Content(_) | ArchiveError::Write(_) => {
-            EngineError::Internal(format!("{what}: {e}"))
+            EngineError::internal(what, e)
         }
         ArchiveError::Change(_) => EngineError::BadParameter(e.to_string()),
         other => EngineError::BadParameter(format!("{what}: {other}")),
@@ -150,26 +150,26 @@ fn parse_platform(s: &str) -> EngineResult<Platform> {
 
 impl ImageService {
     pub fn open(data_root: &Path) -> EngineResult<ImageService> {
-        let internal = |what: &str, e: &dyn std::fmt::Display| {
-            EngineError::Internal(format!(
-                "image service under {}: {what}: {e}",
-                data_root.display()
-            ))
+        let internal = |what: &str, e: BoxError| {
+            EngineError::internal(
+                format!("image service under {}: {what}", data_root.display()),
+                e,
+            )
         };
         for sub in ["locks", "layer-sizes", save::TAR_SIZES] {
             let d = data_root.join(sub);
             std::fs::create_dir_all(&d)
-                .map_err(|e| internal(&format!("creating {}", d.display()), &e))?;
+                .map_err(|e| internal(&format!("creating {}", d.display()), e.into()))?;
         }
         let content = ContentStore::open(&data_root.join("content"))
-            .map_err(|e| internal("content store", &e))?;
+            .map_err(|e| internal("content store", e.into()))?;
         let store = ImageStore::open(&data_root.join("images"), content)
-            .map_err(|e| internal("image table", &e))?;
+            .map_err(|e| internal("image table", e.into()))?;
         let snapshotter: Arc<dyn Snapshotter> = Arc::new(
             OverlaySnapshotter::open(&data_root.join("snapshots"))
-                .map_err(|e| internal("snapshotter", &e))?,
+                .map_err(|e| internal("snapshotter", e.into()))?,
         );
-        let leases = LeaseManager::open(data_root).map_err(|e| internal("leases", &e))?;
+        let leases = LeaseManager::open(data_root).map_err(|e| internal("leases", e.into()))?;
         let svc = ImageService {
             root: data_root.to_path_buf(),
             store,

@@ -248,10 +248,8 @@ impl ImageService {
     /// Runs garbage collection (the caller holds the GC lock) and returns the layer
     /// snapshots it removed (chain ids), top first, as dockerd lists deleted layers.
     fn collect_garbage(&self, users: &[&ImageUser]) -> EngineResult<Vec<String>> {
-        let internal = |e: &dyn std::fmt::Display| {
-            EngineError::Internal(format!("removing unused image data: {e}"))
-        };
-        let snapshots = self.snapshotter.list().map_err(|e| internal(&e))?;
+        let internal = |e: BoxError| EngineError::internal("removing unused image data", e);
+        let snapshots = self.snapshotter.list().map_err(|e| internal(e.into()))?;
         let roots = Roots {
             // A container whose image was force-removed still shows its config.
             content: users
@@ -272,7 +270,7 @@ impl ImageService {
             Some(&sn),
             &GcOptions::default(),
         )
-        .map_err(|e| internal(&e))?;
+        .map_err(|e| internal(e.into()))?;
         Ok(report
             .snapshots
             .into_iter()

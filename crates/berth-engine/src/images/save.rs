@@ -27,7 +27,7 @@ use berth_image::ContentStore;
 use berth_types::{Digest, Reference};
 
 use super::{canonical, image_err, ImageService};
-use crate::api::{EngineError, EngineResult};
+use crate::api::{BoxError, EngineError, EngineResult};
 
 /// Prefix of the leases saves take.
 const LEASE_PREFIX: &str = "save-";
@@ -52,7 +52,7 @@ impl ImageSave {
     /// Writes the archive (classic `docker save` layout) to `w`.
     pub fn write_to(self, w: &mut dyn Write) -> EngineResult<()> {
         save_docker_archive_with(&self.content, &self.images, w, &self.sizes)
-            .map_err(|e| EngineError::Internal(format!("writing the image archive: {e}")))
+            .map_err(|e| EngineError::internal("writing the image archive", e))
     }
 }
 
@@ -176,16 +176,18 @@ impl ImageService {
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
         );
-        let err = |e: &dyn std::fmt::Display| {
-            EngineError::Internal(format!("holding the images to save (lease {id}): {e}"))
+        let err = |e: BoxError| {
+            EngineError::internal(format!("holding the images to save (lease {id})"), e)
         };
-        self.leases.create(&id, None).map_err(|e| err(&e))?;
+        self.leases.create(&id, None).map_err(|e| err(e.into()))?;
         let lease = SaveLease {
             leases: self.leases.clone(),
             id: id.clone(),
         };
         for r in resources {
-            self.leases.add_resource(&id, r).map_err(|e| err(&e))?;
+            self.leases
+                .add_resource(&id, r)
+                .map_err(|e| err(e.into()))?;
         }
         Ok(lease)
     }

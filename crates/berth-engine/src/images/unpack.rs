@@ -32,8 +32,7 @@ struct LayerLock {
 
 impl LayerLock {
     fn take(path: &Path) -> EngineResult<LayerLock> {
-        let err =
-            |e: std::io::Error| EngineError::Internal(format!("locking {}: {e}", path.display()));
+        let err = |e: std::io::Error| EngineError::io("locking", path, e);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -52,7 +51,7 @@ impl LayerLock {
 }
 
 fn snap_err(what: String) -> impl FnOnce(SnapshotError) -> EngineError {
-    move |e| EngineError::Internal(format!("{what}: {e}"))
+    move |e| EngineError::internal(what, e)
 }
 
 impl ImageService {
@@ -83,12 +82,12 @@ impl ImageService {
     fn is_committed(&self, key: &str) -> EngineResult<bool> {
         match self.snapshotter.stat(key) {
             Ok(info) if info.kind == Kind::Committed => Ok(true),
-            Ok(info) => Err(EngineError::Internal(format!(
-                "snapshot {key} is {:?}, expected a committed layer",
-                info.kind
-            ))),
+            Ok(info) => Err(EngineError::internal(
+                format!("snapshot {key}"),
+                format!("it is {:?}, expected a committed layer", info.kind),
+            )),
             Err(SnapshotError::NotFound { .. }) => Ok(false),
-            Err(e) => Err(EngineError::Internal(format!("snapshot {key}: {e}"))),
+            Err(e) => Err(EngineError::internal(format!("snapshot {key}"), e)),
         }
     }
 
@@ -147,7 +146,7 @@ impl ImageService {
             .store
             .content()
             .open_blob(&layer.blob.digest)
-            .map_err(|e| EngineError::Internal(format!("{what}: {e}")))?;
+            .map_err(|e| EngineError::internal(what, e))?;
         let opts = ApplyOptions {
             expected_diff_id: Some(layer.diff_id.clone()),
             whiteout_mode: match target.whiteouts {
@@ -157,7 +156,7 @@ impl ImageService {
             ..ApplyOptions::default()
         };
         apply_layer(&target.dir, std::io::BufReader::new(blob), &opts)
-            .map_err(|e| EngineError::Internal(format!("{what}: {e}")))?;
+            .map_err(|e| EngineError::internal(what, e))?;
         Ok(())
     }
 

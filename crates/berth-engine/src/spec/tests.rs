@@ -1,5 +1,6 @@
 use super::*;
-use oci_spec::runtime::{LinuxSeccompAction, LinuxSyscall};
+use berth_seccomp::caps::{self, Capability};
+use oci_spec::runtime::{LinuxDeviceType, LinuxSeccompAction, LinuxSyscall, Mount};
 use serde_json::json;
 
 const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -170,14 +171,14 @@ fn default_busybox_sh_has_dockers_security_profile() {
     let l = linux(s);
     assert_eq!(
         l.masked_paths().as_deref().expect("masked"),
-        DEFAULT_MASKED_PATHS
+        MASKED_PATHS
             .iter()
             .map(|p| p.to_string())
             .collect::<Vec<_>>()
     );
     assert_eq!(
         l.readonly_paths().as_deref().expect("ro"),
-        DEFAULT_READONLY_PATHS
+        READONLY_PATHS
             .iter()
             .map(|p| p.to_string())
             .collect::<Vec<_>>()

@@ -156,10 +156,9 @@ impl VolumeStore {
             .recursive(true)
             .mode(0o701)
             .create(root)
-            .map_err(|e| EngineError::Internal(format!("creating {}: {e}", root.display())))?;
+            .map_err(|e| EngineError::io("creating", root, e))?;
         let mut vols = BTreeMap::new();
-        let entries = std::fs::read_dir(root)
-            .map_err(|e| EngineError::Internal(format!("reading {}: {e}", root.display())))?;
+        let entries = std::fs::read_dir(root).map_err(|e| EngineError::io("reading", root, e))?;
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let path = e.path();
@@ -176,7 +175,10 @@ impl VolumeStore {
             }
             let rec = match std::fs::read(path.join(RECORD)) {
                 Ok(d) => serde_json::from_slice::<VolumeRecord>(&d).map_err(|e| {
-                    EngineError::Internal(format!("{}: {e}", path.join(RECORD).display()))
+                    EngineError::internal(
+                        format!("reading volume record {}", path.join(RECORD).display()),
+                        e,
+                    )
                 })?,
                 // A directory without its record (a crash right after mkdir, or one
                 // put there by hand): a plain local volume, as dockerd takes it.
@@ -269,23 +271,20 @@ impl VolumeStore {
         };
         let dir = self.root.join(&name);
         let res = (|| {
-            let io = |what: &str, p: &Path, e: std::io::Error| {
-                EngineError::Internal(format!("{what} {}: {e}", p.display()))
-            };
             std::fs::DirBuilder::new()
                 .mode(0o755)
                 .create(&dir)
-                .map_err(|e| io("creating", &dir, e))?;
+                .map_err(|e| EngineError::io("creating", &dir, e))?;
             let data = dir.join(DATA);
             std::fs::DirBuilder::new()
                 .mode(0o755)
                 .create(&data)
-                .map_err(|e| io("creating", &data, e))?;
+                .map_err(|e| EngineError::io("creating", &data, e))?;
             let json = serde_json::to_vec_pretty(&rec).expect("a volume record always serializes");
             crate::store::write_atomic(&dir.join(RECORD), &json)?;
             File::open(&self.root)
                 .and_then(|d| d.sync_all())
-                .map_err(|e| io("syncing", &self.root, e))
+                .map_err(|e| EngineError::io("syncing", &self.root, e))
         })();
         if let Err(e) = res {
             let _ = std::fs::remove_dir_all(&dir);
@@ -386,7 +385,7 @@ impl VolumeStore {
         let data = dir.join(DATA);
         if crate::containers::is_mountpoint(&data) {
             berth_image::snapshot::unmount(&data).map_err(|e| {
-                EngineError::Internal(format!("remove {name}: unmounting {}: {e}", data.display()))
+                EngineError::internal(format!("remove {name}: unmounting {}", data.display()), e)
             })?;
         }
         // Out of the table's sight first, so a crash half-way leaves no half volume.
@@ -395,17 +394,17 @@ impl VolumeStore {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(EngineError::Internal(format!(
-                    "remove {name}: renaming {}: {e}",
-                    dir.display()
-                )))
+                return Err(EngineError::internal(
+                    format!("remove {name}: renaming {}", dir.display()),
+                    e,
+                ))
             }
         }
         let _ = File::open(&self.root).and_then(|d| d.sync_all());
         st.vols.remove(name);
         st.active.remove(name);
         std::fs::remove_dir_all(&gone).map_err(|e| {
-            EngineError::Internal(format!("remove {name}: removing {}: {e}", gone.display()))
+            EngineError::internal(format!("remove {name}: removing {}", gone.display()), e)
         })
     }
 
@@ -578,13 +577,16 @@ fn mount_local(rec: &VolumeRecord, data: &Path) -> EngineResult<()> {
         .collect();
     let parsed = berth_runtime::rootfs::parse_options(&opts);
     let err = |e: std::io::Error| {
-        EngineError::Internal(format!(
-            "error while mounting volume '{}': failed to mount local volume: mount {dev}:{}, flags: {:#x}, data: {:?}: {e}",
-            data.display(),
-            data.display(),
-            parsed.flags,
-            parsed.data
-        ))
+        EngineError::internal(
+            format!(
+                "error while mounting volume '{}': failed to mount local volume: mount {dev}:{}, flags: {:#x}, data: {:?}",
+                data.display(),
+                data.display(),
+                parsed.flags,
+                parsed.data
+            ),
+            e,
+        )
     };
     let c = |s: &[u8]| {
         CString::new(s).map_err(|_| EngineError::BadParameter("NUL in a volume option".into()))
