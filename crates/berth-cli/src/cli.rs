@@ -325,6 +325,12 @@ pub struct ContainerFlags {
     /// Keep STDIN open even if not attached
     #[arg(short = 'i', long = "interactive")]
     pub interactive: bool,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long = "ip")]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long = "ip6")]
+    pub ip6: Option<String>,
     #[arg(long = "ipc")]
     pub ipc: Option<String>,
     /// Set meta data on a container
@@ -332,10 +338,16 @@ pub struct ContainerFlags {
     pub label: Vec<String>,
     #[arg(long = "label-file")]
     pub label_file: Vec<String>,
+    /// Add link to another container
+    #[arg(long = "link")]
+    pub link: Vec<String>,
     #[arg(long = "log-driver")]
     pub log_driver: Option<String>,
     #[arg(long = "log-opt")]
     pub log_opt: Vec<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
     /// Memory limit
     #[arg(short = 'm', long = "memory")]
     pub memory: Option<String>,
