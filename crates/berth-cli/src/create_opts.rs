@@ -712,20 +712,28 @@ pub fn build_create(
         r.oom_kill_disable = Some(true);
     }
 
-    // docker names the endpoint after the network when one is given.
+    h.links = f.link.clone();
+    c.mac_address = f.mac_address.clone().unwrap_or_default();
+
+    // docker names the endpoint after the network (the default one when none is
+    // given); the daemon decides what it can honour.
     let mut networking = NetworkingConfig::default();
-    if let Some(net) = &f.network {
-        if !f.network_alias.is_empty()
-            && !matches!(net.as_str(), "default" | "bridge" | "host" | "none")
-        {
-            networking.endpoints_config.insert(
-                net.clone(),
-                berth_api_types::network::EndpointSettings {
-                    aliases: f.network_alias.clone(),
-                    ..Default::default()
-                },
-            );
-        }
+    if !f.network_alias.is_empty() || f.ip.is_some() || f.ip6.is_some() {
+        let ipam = (f.ip.is_some() || f.ip6.is_some()).then(|| {
+            berth_api_types::network::EndpointIpamConfig {
+                ipv4_address: f.ip.clone().unwrap_or_default(),
+                ipv6_address: f.ip6.clone().unwrap_or_default(),
+                ..Default::default()
+            }
+        });
+        networking.endpoints_config.insert(
+            f.network.clone().unwrap_or_else(|| "default".into()),
+            berth_api_types::network::EndpointSettings {
+                aliases: f.network_alias.clone(),
+                ipam_config: ipam,
+                ..Default::default()
+            },
+        );
     }
 
     req.host_config = Some(h);

@@ -19,7 +19,6 @@ pub mod units;
 use std::io::{self, IsTerminal, Read, Write};
 
 use berth_client::{Client, ClientError};
-use clap::Parser;
 
 use crate::cli::Cli;
 use crate::create_opts::FlagError;
@@ -84,7 +83,11 @@ pub struct Ctx<'a> {
 
 /// Runs the CLI on `args` (without the program name); returns the exit status.
 pub fn main(args: Vec<String>) -> i32 {
-    let cli = match Cli::try_parse_from(std::iter::once("berth".to_string()).chain(args.clone())) {
+    use clap::FromArgMatches;
+    let parsed = cli::command()
+        .try_get_matches_from(std::iter::once("berth".to_string()).chain(args.clone()))
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let (code, text) = usage_error(&e, &args);
@@ -101,8 +104,7 @@ pub fn main(args: Vec<String>) -> i32 {
         return 0;
     }
     let Some(command) = cli.command else {
-        use clap::CommandFactory;
-        let _ = Cli::command().print_help();
+        let _ = cli::command().print_help();
         return 0;
     };
     let mut stderr = io::stderr();

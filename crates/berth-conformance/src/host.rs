@@ -97,7 +97,7 @@ pub fn is_host_mount_point(path: &Path) -> bool {
 }
 
 /// Capability names by number.
-const CAPS: [&str; 41] = [
+pub const CAPS: [&str; 41] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",

@@ -2,11 +2,14 @@
 //! thread: bounding (dropped with PR_CAPBSET_DROP), effective/permitted/inheritable
 //! (capset) and ambient (PR_CAP_AMBIENT).
 //!
-//! Like crun, a capability this host cannot grant is skipped rather than failing the
-//! container: one the running kernel does not know (above `cap_last_cap`), and one
-//! missing from our own bounding set (some hosts drop CAP_SYS_RESOURCE there; Docker's
-//! `--privileged` asks for everything). Ambient capabilities the kernel refuses to raise
-//! are skipped too, as runc and crun do.
+//! A capability the running kernel knows but our own bounding set lacks (some hosts
+//! drop CAP_SYS_RESOURCE there) cannot be granted, and asking for it in any set fails
+//! `create` with an error naming it, as runc's does (runc fails in capset with a bare
+//! EPERM). The engine trims `--privileged` to the host's bounding set before it writes
+//! config.json, so only an explicit request reaches this error. What stays skipped, as
+//! in runc and crun: a capability above `cap_last_cap` (one this kernel is too old to
+//! know: the runtime spec's "cannot be mapped to a relevant kernel interface"), and an
+//! ambient capability the kernel refuses to raise.
 
 use std::io;
 
@@ -27,6 +30,10 @@ pub enum CapsError {
     /// The configuration asks for something no capset can give.
     #[error("capabilities: {0}")]
     Invalid(String),
+    /// Capabilities the kernel knows but this host's bounding set lacks: no process
+    /// started from here can ever hold them. The string names them.
+    #[error("{0}")]
+    NotInBounding(String),
     /// A kernel call failed; `op` names it and the capability involved.
     #[error("capabilities: {op}: {source}")]
     Kernel {
@@ -327,6 +334,25 @@ fn names(m: u64) -> String {
         .join(", ")
 }
 
+/// The error for what `wanted` asks beyond `available` (both masked to the kernel's
+/// capabilities by the caller), if anything.
+fn not_in_bounding(wanted: u64, available: u64) -> Result<(), CapsError> {
+    let missing = wanted & !available;
+    if missing == 0 {
+        return Ok(());
+    }
+    let (what, it) = if missing.count_ones() == 1 {
+        ("capability", "it")
+    } else {
+        ("capabilities", "them")
+    };
+    Err(CapsError::NotInBounding(format!(
+        "{what} {} {} not in the bounding set of this host (the runtime runs without {it}, so no container it starts can be given {it})",
+        names(missing),
+        if missing.count_ones() == 1 { "is" } else { "are" },
+    )))
+}
+
 /// Drops what `c` leaves out of the bounding set; returns the bounding set found before.
 fn apply_bounding_with(ops: &mut impl CapOps, c: &LinuxCapabilities) -> Result<u64, CapsError> {
     let w = wanted(ops, c)?;
@@ -352,6 +378,17 @@ fn apply_bounding_with(ops: &mut impl CapOps, c: &LinuxCapabilities) -> Result<u
             before
         }
     };
+    // Refuse before changing anything. What the thread holds in its permitted set
+    // counts as obtainable too (after an earlier call shrank the bounding set).
+    let cur = ops.get().map_err(|source| CapsError::Kernel {
+        op: "reading the current capabilities (capget)".to_string(),
+        source,
+    })?;
+    not_in_bounding(
+        w.bounding | w.effective | w.permitted | w.ambient,
+        before | cur.permitted,
+    )?;
+    not_in_bounding(w.inheritable, before | cur.inheritable)?;
     for cap in 0..=w.last {
         if before & (1 << cap) != 0 && w.bounding & (1 << cap) == 0 {
             match ops.drop_bounding(cap) {
@@ -380,6 +417,8 @@ pub fn apply_with(ops: &mut impl CapOps, c: &LinuxCapabilities) -> Result<(), Ca
     // What this thread could ever hold: its bounding set as found (an earlier
     // apply_bounding may have shrunk it already) and what it holds now.
     let obtainable = host_bounding | cur.permitted;
+    not_in_bounding(w.effective | w.permitted | w.ambient, obtainable)?;
+    not_in_bounding(w.inheritable, host_bounding | cur.inheritable)?;
     let sets = CapSets {
         effective: w.effective & obtainable,
         permitted: w.permitted & obtainable,
@@ -624,26 +663,65 @@ mod tests {
     }
 
     #[test]
-    fn capabilities_missing_from_our_bounding_set_are_skipped() {
-        // Like `docker run --privileged`: everything, including CAP_SYS_RESOURCE which
-        // this host's bounding set lacks.
+    fn a_capability_missing_from_our_bounding_set_fails_by_name() {
+        // This host's bounding set lacks CAP_SYS_RESOURCE: asking for it in any set is
+        // an error before anything is dropped or set.
+        for set in [
+            "bounding",
+            "effective",
+            "permitted",
+            "inheritable",
+            "ambient",
+        ] {
+            let mut k = FakeKernel::host_root();
+            let mut v = json!({
+                "bounding": ["CAP_CHOWN"], "effective": ["CAP_CHOWN"],
+                "permitted": ["CAP_CHOWN"], "inheritable": [], "ambient": [],
+            });
+            v[set]
+                .as_array_mut()
+                .expect("a list")
+                .push(json!("CAP_SYS_RESOURCE"));
+            let err = apply_with(&mut k, &caps(v)).unwrap_err();
+            assert!(matches!(err, CapsError::NotInBounding(_)), "{set}: {err:?}");
+            assert!(
+                err.to_string().starts_with(
+                    "capability CAP_SYS_RESOURCE is not in the bounding set of this host"
+                ),
+                "{set}: {err}"
+            );
+            assert!(k.calls.is_empty(), "{set}: {:?}", k.calls);
+        }
+        // Everything the host has (what the engine writes for --privileged) applies.
         let mut k = FakeKernel::host_root();
         let host = k.bounding;
-        let all = all_names();
+        let have: Vec<&str> = all_names()
+            .into_iter()
+            .filter(|n| *n != "CAP_SYS_RESOURCE")
+            .collect();
         let c = caps(json!({
-            "bounding": all, "effective": all, "permitted": all,
-            "inheritable": all, "ambient": all,
+            "bounding": have, "effective": have, "permitted": have,
+            "inheritable": have, "ambient": have,
         }));
-        apply_with(&mut k, &c).expect("a missing capability does not fail the container");
+        apply_with(&mut k, &c).expect("the host's whole set applies");
         assert_eq!(k.bounding, host);
         assert_eq!(k.sets.effective, host);
-        assert_eq!(k.sets.permitted, host);
-        assert_eq!(k.sets.inheritable, host);
         assert_eq!(k.ambient, host);
+        // Several are named together.
+        let mut k = FakeKernel::host_root();
+        // No CAP_CHOWN either.
+        k.bounding &= !1;
+        k.sets.permitted &= !1;
+        k.sets.effective &= !1;
+        let err = apply_bounding_with(
+            &mut k,
+            &caps(json!({"bounding": ["CAP_CHOWN", "CAP_SYS_RESOURCE", "CAP_KILL"]})),
+        )
+        .unwrap_err();
         assert!(
-            !k.calls.iter().any(|c| c.starts_with("drop")),
-            "{:?}",
-            k.calls
+            err.to_string()
+                .starts_with("capabilities CAP_CHOWN, CAP_SYS_RESOURCE are not in"),
+            "{err}"
         );
     }
 

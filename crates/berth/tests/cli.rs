@@ -733,3 +733,132 @@ fn oom_kill_while_the_daemon_is_away_is_reported_at_restart() {
     assert_oom_before(&actions, "die", &b);
     d.ok(&b, &["rm", "-f", "oom-away"]);
 }
+
+/// The test process's capability bounding set; the daemon it starts has the same.
+fn own_bounding_set() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .expect("CapBnd in /proc/self/status");
+    u64::from_str_radix(hex.trim(), 16).expect("CapBnd is hex")
+}
+
+/// CAP_SYS_RESOURCE's number.
+const CAP_SYS_RESOURCE: u32 = 24;
+
+/// What berth cannot honour is refused at create with a message naming it (and exit
+/// 125 from both CLIs), never accepted and dropped (docs/api-differences.md).
+#[test]
+fn create_options_berth_cannot_honour_are_refused() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    let mut cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec!["-p", "8080:80"],
+            vec![
+                "port publishing (-p/--publish, HostConfig.PortBindings) is not supported yet",
+                "berth has no container networking",
+            ],
+        ),
+        (vec!["-P"], vec!["-P/--publish-all"]),
+        (vec!["--link", "other:alias"], vec!["--link"]),
+        (
+            vec!["--storage-opt", "size=10G"],
+            // The test's data root is not xfs with project quota on any machine this
+            // runs on; if it were, berth still refuses, saying it sets no quotas.
+            vec!["--storage-opt"],
+        ),
+        (
+            vec!["--network", "no-such-net"],
+            vec!["network no-such-net not found"],
+        ),
+        // docker 28 refuses this one itself against API 1.41 ("specify mac-address
+        // per network" requires 1.44), also with 125.
+        (
+            vec!["--mac-address", "02:42:ac:11:00:09"],
+            vec!["mac-address"],
+        ),
+    ];
+    let lacks_sys_resource = own_bounding_set() & (1 << CAP_SYS_RESOURCE) == 0;
+    if lacks_sys_resource {
+        cases.push((
+            vec!["--cap-add", "SYS_RESOURCE"],
+            vec!["capability CAP_SYS_RESOURCE is not in the bounding set of this host"],
+        ));
+    } else {
+        eprintln!("note: this host grants CAP_SYS_RESOURCE; --cap-add of it is not refused");
+    }
+    for cli in Cli::all() {
+        let c = &cli;
+        for (flags, wants) in &cases {
+            let mut args = vec!["run", "--rm"];
+            args.extend(flags);
+            args.extend(["busybox", "true"]);
+            let o = d.run(c, &args);
+            let (so, se) = common::out_err(&o);
+            assert_eq!(
+                o.status.code(),
+                Some(125),
+                "{} {args:?}: stdout {so:?} stderr {se:?}",
+                c.name
+            );
+            for want in wants {
+                assert!(
+                    se.contains(want),
+                    "{} {args:?}: {se:?} lacks {want:?}",
+                    c.name
+                );
+            }
+        }
+        // The storage option gets dockerd's exact words on this machine.
+        let o = d.run(
+            c,
+            &["create", "--storage-opt", "size=1G", "busybox", "true"],
+        );
+        let (_, se) = common::out_err(&o);
+        assert!(
+            se.contains(
+                "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
+            ) || se.contains("berth does not set project quotas"),
+            "{}: {se:?}",
+            c.name
+        );
+    }
+    // Nothing was created along the way.
+    assert_eq!(d.ok(&Cli::berth(), &["ps", "-aq"]), "");
+}
+
+/// `--privileged` gives every capability the host has: on a host whose bounding set
+/// lacks one (CAP_SYS_RESOURCE here) the engine trims the request, so the container
+/// starts where dockerd's fails.
+#[test]
+fn privileged_runs_with_every_capability_the_host_has() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    let host = own_bounding_set();
+    for cli in Cli::all() {
+        let c = &cli;
+        let status = d.ok(
+            c,
+            &[
+                "run",
+                "--rm",
+                "--privileged",
+                "busybox",
+                "cat",
+                "/proc/self/status",
+            ],
+        );
+        for key in ["CapBnd:", "CapEff:", "CapPrm:"] {
+            let got = status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .unwrap_or_else(|| panic!("{}: no {key} in {status}", c.name));
+            assert_eq!(got, host, "{}: {key} {got:x}, host {host:x}", c.name);
+        }
+    }
+}

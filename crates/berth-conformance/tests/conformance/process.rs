@@ -219,6 +219,80 @@ fn capabilities_for_root() {
     }
 }
 
+/// The lowest capability this kernel knows that our own bounding set lacks (the
+/// runtime, started by us, lacks it too), if any: CAP_SYS_RESOURCE on some hosts.
+fn capability_missing_from_our_bounding_set() -> Option<&'static str> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let bnd = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+    let bnd = u64::from_str_radix(bnd.trim(), 16).ok()?;
+    let last: usize = fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    berth_conformance::host::CAPS
+        .iter()
+        .take(last + 1)
+        .enumerate()
+        .find(|(n, _)| bnd & (1 << n) == 0)
+        .map(|(_, name)| *name)
+}
+
+/// A capability the host cannot grant fails `create`. runc fails too, in capset,
+/// with "unable to apply caps: operation not permitted" (no name); berth-runc's
+/// message names the capability, so the name is checked for runtimes other than runc.
+#[test]
+fn a_capability_missing_from_the_hosts_bounding_set_fails_create() {
+    require_root!();
+    let Some(missing) = capability_missing_from_our_bounding_set() else {
+        eprintln!(
+            "SKIP {}: this host's bounding set has every capability the kernel knows",
+            berth_conformance::current_test()
+        );
+        return;
+    };
+    let rt = runtime();
+    let mut b = Bundle::new();
+    let set = ["CAP_CHOWN", missing];
+    b.process()["capabilities"] = caps_config(&set, &set, &set, &[], &[]);
+    b.checker(&["caps"]);
+    let (_c, out) = rt.create(&b, &[]);
+    let out = out.expect_failure(&format!("create asking for {missing}"));
+    if !rt.describe().starts_with("runc") {
+        let text = out.all_output();
+        assert!(
+            text.contains(&format!(
+                "capability {missing} is not in the bounding set of this host"
+            )),
+            "the error must name {missing}; {out}"
+        );
+    }
+
+    // Everything the host does have (what an engine writes for --privileged) runs.
+    let status = fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let bnd = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .expect("CapBnd")
+        .trim()
+        .to_string();
+    let have = cap_names(&bnd);
+    // Numbers past the table (a kernel newer than it) are left out of the request.
+    let have: Vec<&str> = have
+        .iter()
+        .map(String::as_str)
+        .filter(|n| n.starts_with("CAP_"))
+        .collect();
+    b.process()["capabilities"] = caps_config(&have, &have, &have, &[], &[]);
+    let out = rt
+        .run(&b)
+        .expect_success("run with the host's whole bounding set");
+    let j = out.json();
+    for key in ["CapBnd", "CapEff", "CapPrm"] {
+        assert_caps(&j, key, &have, &out);
+    }
+}
+
 #[test]
 fn no_new_privileges() {
     require_root!();

@@ -12,7 +12,7 @@ use berth_api_types::container::{
 };
 use berth_image::model::ImageConfig;
 
-use super::{Container, Inner};
+use super::{unsupported, Container, Inner};
 use crate::api::{EngineError, EngineResult};
 use crate::names;
 use crate::spec::{self, SpecContext, SpecError};
@@ -39,6 +39,15 @@ impl Inner {
         let runtime_named = req.host_config.is_some();
         let mut hc = req.host_config.take().unwrap_or_default();
         validate_host_config(&mut hc)?;
+        let host = unsupported::RealHost {
+            data_root: &self.config.data_root,
+        };
+        let warnings = unsupported::refuse_unsupported(
+            &req.config,
+            &hc,
+            req.networking_config.as_ref(),
+            &host,
+        )?;
         // Defaults dockerd records at create, so inspect shows what applies.
         if hc.shm_size == 0
             && !matches!(hc.ipc_mode.as_str(), "host" | "none")
@@ -49,15 +58,9 @@ impl Inner {
         if hc.cgroupns_mode.is_empty() {
             hc.cgroupns_mode = if host_cgroup_v2() { "private" } else { "host" }.into();
         }
-        match hc.runtime.as_str() {
-            "" if runtime_named => hc.runtime = DEFAULT_RUNTIME.into(),
-            "" => {}
-            DEFAULT_RUNTIME => {}
-            other => {
-                return Err(EngineError::BadParameter(format!(
-                    "Unknown runtime specified {other}"
-                )))
-            }
+        // Any other runtime was refused above.
+        if hc.runtime.is_empty() && runtime_named {
+            hc.runtime = DEFAULT_RUNTIME.into();
         }
         if hc.resources.oom_kill_disable.is_none() {
             hc.resources.oom_kill_disable = Some(false);
@@ -78,7 +81,12 @@ impl Inner {
             config.hostname = id[..12].to_string();
         }
         let name = self.reserve_name(given_name, &id)?;
-        let res = self.create_reserved(&id, &name, &image, config, hc, path, args);
+        let res = self
+            .create_reserved(&id, &name, &image, config, hc, path, args)
+            .map(|mut r| {
+                r.warnings.splice(0..0, warnings);
+                r
+            });
         if res.is_err() {
             let mut t = self.table.write().expect("container table lock poisoned");
             if t.names.get(&name) == Some(&id) {
@@ -288,7 +296,7 @@ fn default_cgroups_path(rec: &ContainerRecord, parent: &str) -> String {
 }
 
 /// The daemon's own capability bounding set.
-fn host_bounding_caps() -> berth_seccomp::caps::Capabilities {
+pub(crate) fn host_bounding_caps() -> berth_seccomp::caps::Capabilities {
     let mask = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -506,26 +514,26 @@ fn write_etc_files(rec: &ContainerRecord) -> EngineResult<()> {
     } else {
         rec.config.hostname.clone()
     };
-    let hosts = if host_net {
+    let mut hosts = if host_net {
         std::fs::read_to_string("/etc/hosts").unwrap_or_default()
     } else {
         let mut h = String::from(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
         );
         h.push_str(&format!("127.0.0.1\t{hostname}\n"));
-        for e in &rec.host_config.extra_hosts {
-            if let Some((n, ip)) = e.split_once(':') {
-                h.push_str(&format!("{ip}\t{n}\n"));
-            }
-        }
         h
     };
+    // --add-host applies with the host's network too (dockerd appends to its copy).
+    if !hosts.is_empty() && !hosts.ends_with('\n') {
+        hosts.push('\n');
+    }
+    for e in &rec.host_config.extra_hosts {
+        if let Some((n, ip)) = e.split_once(':') {
+            hosts.push_str(&format!("{ip}\t{n}\n"));
+        }
+    }
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let resolv = if host_net {
-        host_resolv
-    } else {
-        resolv_conf_for_container(&host_resolv, &rec.host_config)
-    };
+    let resolv = resolv_conf_for_container(&host_resolv, &rec.host_config, !host_net);
     for (p, content) in [
         (&rec.hostname_path, format!("{hostname}\n")),
         (&rec.hosts_path, hosts),
@@ -536,16 +544,18 @@ fn write_etc_files(rec: &ContainerRecord) -> EngineResult<()> {
     Ok(())
 }
 
-/// The host's resolv.conf without loopback nameservers (unreachable from the
-/// container's own network namespace), with the request's DNS settings applied.
-fn resolv_conf_for_container(host: &str, hc: &HostConfig) -> String {
+/// The host's resolv.conf with the request's DNS settings applied; in a network
+/// namespace of its own (`own_netns`) without loopback nameservers, which are
+/// unreachable from there.
+fn resolv_conf_for_container(host: &str, hc: &HostConfig, own_netns: bool) -> String {
     let mut out = String::new();
     for l in host.lines() {
         let t = l.trim();
         let is_ns = t.starts_with("nameserver");
         if is_ns {
             let addr = t.split_whitespace().nth(1).unwrap_or("");
-            if addr.starts_with("127.") || addr == "::1" || !hc.dns.is_empty() {
+            let loopback = addr.starts_with("127.") || addr == "::1";
+            if (own_netns && loopback) || !hc.dns.is_empty() {
                 continue;
             }
         }
@@ -576,13 +586,27 @@ mod tests {
     #[test]
     fn resolv_conf_drops_loopback_nameservers() {
         let host = "nameserver 127.0.0.53\noptions edns0\nsearch lan\n";
-        let out = resolv_conf_for_container(host, &HostConfig::default());
+        let out = resolv_conf_for_container(host, &HostConfig::default(), true);
         assert_eq!(out, "options edns0\nsearch lan\n");
+        // The host's own network reaches the host's resolver.
+        let out = resolv_conf_for_container(host, &HostConfig::default(), false);
+        assert_eq!(out, host);
         let host = "nameserver 10.0.0.1\n";
         assert_eq!(
-            resolv_conf_for_container(host, &HostConfig::default()),
+            resolv_conf_for_container(host, &HostConfig::default(), true),
             "nameserver 10.0.0.1\n"
         );
+    }
+
+    #[test]
+    fn dns_flags_apply_with_the_hosts_network_too() {
+        let hc = HostConfig {
+            dns: vec!["10.9.9.9".into()],
+            dns_search: vec!["example.org".into()],
+            ..HostConfig::default()
+        };
+        let out = resolv_conf_for_container("nameserver 127.0.0.53\nsearch lan\n", &hc, false);
+        assert_eq!(out, "nameserver 10.9.9.9\nsearch example.org\n");
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod logs;
 mod remove;
 mod start;
 mod stop;
+mod unsupported;
 mod update;
 mod volumes;
 mod wait;
