@@ -20,3 +20,14 @@ if ! command -v cargo >/dev/null; then
     echo "install-deps: cargo (Rust 1.80 or newer) is required; install it with rustup" >&2
     exit 1
 fi
+# scripts/test.sh checks formatting and lints.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    if command -v rustup >/dev/null; then
+        echo "install-deps: adding the rustfmt and clippy components" >&2
+        rustup component add rustfmt clippy
+    else
+        echo "install-deps: cargo fmt and cargo clippy are required; without rustup, install" \
+            "the rustfmt and clippy of the Rust toolchain that provides cargo" >&2
+        exit 1
+    fi
+fi

@@ -22,6 +22,7 @@ cd "$(dirname "$0")/.."
 # The plan: which suites run, in which modes (root: the tests, and the daemons they
 # start, in the root cgroup; slice: in /system.slice/berth.service; both). One line each:
 #   MODES  PACKAGE  TEST-TARGET  [ARGS for the test executable: filters, --skip …]
+# The init runs each executable with --include-ignored: the root tests are #[ignore]d.
 # Suites about cgroups and the daemon run in both modes; the conformance suite (no
 # daemon) and the filesystem suites run once. OOM: berth-cgroups/oom (the counter and
 # its notifier), the shim's, and the end-to-end ones in berth/cli.

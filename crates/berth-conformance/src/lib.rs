@@ -39,22 +39,6 @@ pub fn unique_id(tag: &str) -> String {
     format!("bc-{}-{n}-{tag}", std::process::id())
 }
 
-/// Whether the suite runs as root; every test needs it.
-pub fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-/// Returns from the calling test (after a note on stderr) unless running as root.
-#[macro_export]
-macro_rules! require_root {
-    () => {
-        if !$crate::is_root() {
-            eprintln!("SKIP {}: needs root", $crate::current_test());
-            return;
-        }
-    };
-}
-
 /// Returns from the calling test with a note if the runtime under test is known
 /// to lack `gap` (see [`Runtime::lacks`]).
 #[macro_export]

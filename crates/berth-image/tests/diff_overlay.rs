@@ -1,6 +1,7 @@
 //! Layer diff from a real overlay upper directory: the entries a change produces, the
 //! same digest for the same change under SOURCE_DATE_EPOCH, and a round trip through
-//! apply_layer. Needs root (overlay mounts); skipped with a note otherwise.
+//! apply_layer. Needs root (overlay mounts): the tests are `#[ignore]`d, run them with
+//! `--include-ignored`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -11,14 +12,6 @@ use std::path::{Path, PathBuf};
 use berth_image::layer::apply::{apply_layer, ApplyOptions, WhiteoutMode};
 use berth_image::layer::diff::{changes_upper, diff_upper, DiffOptions};
 use berth_image::snapshot::{Mount, MountGuard};
-
-fn skip() -> bool {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: overlay diff tests need root");
-        return true;
-    }
-    false
-}
 
 /// A v2 file capability granting CAP_NET_BIND_SERVICE (effective).
 const CAP: [u8; 20] = [
@@ -161,10 +154,8 @@ fn entries(tarball: &[u8]) -> Vec<(String, Entry)> {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn overlay_upper_becomes_layer_entries() {
-    if skip() {
-        return;
-    }
     let s = scenario(|_| {});
     let mut out = Vec::new();
     let r = diff_upper(
@@ -259,10 +250,8 @@ fn overlay_upper_becomes_layer_entries() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn same_change_same_digest_under_source_date_epoch() {
-    if skip() {
-        return;
-    }
     let opts = DiffOptions {
         source_date_epoch: Some(1_600_000_000),
         mountpoints: Vec::new(),
@@ -346,10 +335,8 @@ fn tree(root: &Path) -> BTreeMap<String, Node> {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn diff_applied_onto_lower_reproduces_merged_view() {
-    if skip() {
-        return;
-    }
     let mut merged_tree = BTreeMap::new();
     let s = scenario(|r| merged_tree = tree(r));
     assert!(merged_tree.contains_key("data/b"));

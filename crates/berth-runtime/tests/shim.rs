@@ -1,7 +1,8 @@
 //! The per-container shim (`berth-runc shim`) driven through its binary and control
-//! socket, as the engine drives it. Needs root (namespaces, cgroups); skipped with a
-//! note otherwise. The binary is `BERTH_TEST_RUNTIME` or a built `berth-runc` in the
-//! target directory (`cargo build -p berth --bin berth-runc`).
+//! socket, as the engine drives it. Needs root (namespaces, cgroups): the tests are
+//! `#[ignore]`d and run with `--include-ignored`. The binary is `BERTH_TEST_RUNTIME`
+//! or a built `berth-runc` in the target directory (`cargo build -p berth --bin
+//! berth-runc`).
 
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -14,14 +15,6 @@ use std::time::{Duration, Instant};
 
 const BUSYBOX: &str = "/usr/bin/busybox";
 const APPLETS: &[&str] = &["sh", "cat", "echo", "sleep", "stty", "true", "dd", "["];
-
-fn is_root() -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    eprintln!("note: skipping shim test: needs root (namespaces and cgroups)");
-    false
-}
 
 fn runtime_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("BERTH_TEST_RUNTIME") {
@@ -302,10 +295,8 @@ fn cgroup_dirs(cgroup_path: &str) -> Vec<PathBuf> {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn attach_start_wait_log_and_cleanup() {
-    if !is_root() {
-        return;
-    }
     let f = Fixture::new(
         "basic",
         &["sh", "-c", "echo out; echo err >&2; exit 3"],
@@ -362,10 +353,8 @@ fn attach_start_wait_log_and_cleanup() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn a_failing_create_is_reported_by_the_launcher() {
-    if !is_root() {
-        return;
-    }
     let f = Fixture::new("fail", &["/bin/true"], false);
     std::fs::remove_file(f.bundle().join("config.json")).expect("removing config.json");
     let out = f.start_shim(&[]);
@@ -376,10 +365,8 @@ fn a_failing_create_is_reported_by_the_launcher() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn stdin_once_reaches_the_container_and_closes() {
-    if !is_root() {
-        return;
-    }
     let f = Fixture::new("stdin", &["cat"], false);
     f.launch(&["--stdin", "--stdin-once"]);
     let pid = f.shim_pid();
@@ -396,10 +383,8 @@ fn stdin_once_reaches_the_container_and_closes() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn several_attachers_get_the_same_output() {
-    if !is_root() {
-        return;
-    }
     let f = Fixture::new("multi", &["sh", "-c", "echo one; echo two >&2"], false);
     f.launch(&[]);
     let mut a = f.attach(false, true, true, "");
@@ -411,10 +396,8 @@ fn several_attachers_get_the_same_output() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn detach_keys_leave_the_container_running() {
-    if !is_root() {
-        return;
-    }
     let f = Fixture::new("detach", &["cat"], false);
     f.launch(&["--stdin"]);
     let pid = f.shim_pid();
@@ -444,10 +427,8 @@ fn detach_keys_leave_the_container_running() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn tty_output_is_raw_and_resize_reaches_the_container() {
-    if !is_root() {
-        return;
-    }
     let f = Fixture::new("tty", &["sh", "-c", "sleep 0.5; stty size"], true);
     f.launch(&["--tty"]);
     let mut a = f.attach(false, true, false, "");
@@ -463,10 +444,8 @@ fn tty_output_is_raw_and_resize_reaches_the_container() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn the_shim_outlives_whoever_started_it() {
-    if !is_root() {
-        return;
-    }
     let f = Fixture::new("orphan", &["sleep", "100"], false);
     let mut launcher = Command::new("sh")
         .arg("-c")
@@ -515,10 +494,8 @@ fn the_shim_outlives_whoever_started_it() {
 /// `"oom":true` waiter that comes after the first kill hears of it at once, then of the
 /// second before the exit, which says `oom_killed`, as does exit.json.
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn oom_kills_are_told_to_waiters_and_recorded() {
-    if !is_root() {
-        return;
-    }
     // dd fills a 64 MiB buffer: twice the limit, and nothing can be swapped out.
     let dd = "dd if=/dev/zero of=/dev/null bs=64M count=1";
     let f = Fixture::new(
@@ -576,10 +553,8 @@ fn oom_kills_are_told_to_waiters_and_recorded() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn the_log_rotates() {
-    if !is_root() {
-        return;
-    }
     let f = Fixture::new(
         "rotate",
         &[
@@ -669,10 +644,8 @@ impl Fixture {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn exec_attached_frames_output_and_reports_its_exit() {
-    if !is_root() {
-        return;
-    }
     let f = Fixture::running("exec");
     let (mut s, r) = f.exec(
         "e1",
@@ -708,10 +681,8 @@ fn exec_attached_frames_output_and_reports_its_exit() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn exec_with_a_tty_is_raw_and_resizable() {
-    if !is_root() {
-        return;
-    }
     let f = Fixture::running("exectty");
     let (mut s, r) = f.exec(
         "t1",
@@ -741,10 +712,8 @@ fn exec_with_a_tty_is_raw_and_resizable() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn exec_stdin_reaches_the_process_and_closes_at_eof() {
-    if !is_root() {
-        return;
-    }
     let f = Fixture::running("execin");
     let (mut s, r) = f.exec("c1", &["cat"], false, true, true, true, true);
     assert_eq!(r["ok"], true, "{r}");
@@ -760,10 +729,8 @@ fn exec_stdin_reaches_the_process_and_closes_at_eof() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn detached_exec_runs_and_can_be_waited_for_and_killed() {
-    if !is_root() {
-        return;
-    }
     let f = Fixture::running("execd");
     let (mut s, r) = f.exec(
         "d1",
@@ -804,10 +771,8 @@ fn detached_exec_runs_and_can_be_waited_for_and_killed() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn exec_errors_carry_what_docker_maps_to_126_and_127() {
-    if !is_root() {
-        return;
-    }
     let f = Fixture::new("execerr", &["sleep", "100"], false);
     let plain = f.bundle().join("rootfs/bin/plain");
     std::fs::write(&plain, "not a program\n").expect("writing a plain file");
@@ -853,10 +818,8 @@ fn exec_errors_carry_what_docker_maps_to_126_and_127() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn concurrent_execs_keep_their_streams_apart() {
-    if !is_root() {
-        return;
-    }
     let f = Fixture::running("execmany");
     let mut streams: Vec<UnixStream> = (0..4)
         .map(|n| {
@@ -885,10 +848,8 @@ fn concurrent_execs_keep_their_streams_apart() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn execs_end_with_the_container_and_their_waiters_are_answered() {
-    if !is_root() {
-        return;
-    }
     let f = Fixture::running("execend");
     let pid = f.shim_pid();
     let (mut a, r) = f.exec("s1", &["sleep", "100"], false, false, true, true, true);
@@ -921,10 +882,8 @@ fn vm_rss_kb(pid: i32) -> u64 {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn an_idle_shim_stays_small() {
-    if !is_root() {
-        return;
-    }
     let f = Fixture::running("rss");
     // An exec, its output relayed: the idle shim afterwards must still be small.
     let (mut s, r) = f.exec("r1", &["echo", "hi"], false, false, true, true, true);

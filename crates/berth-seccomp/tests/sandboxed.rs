@@ -5,8 +5,9 @@
 //! checks what a user would observe. A small harness instead of libtest keeps the child
 //! single-threaded, as a container's init is when it loads its filter.
 //!
-//! Cases marked `root` change capabilities and are skipped (reported "ignored") when not
-//! run as root; CI runs as root.
+//! Cases marked `needs_root` change capabilities and are ignored, as libtest ignores an
+//! `#[ignore]`d test: `--include-ignored` runs them too and `--ignored` runs only them
+//! (scripts/test.sh runs everything, as root).
 
 use std::collections::HashSet;
 use std::io::IoSliceMut;
@@ -41,6 +42,9 @@ fn docker_default_path() -> std::path::PathBuf {
 }
 
 type Outcome = Result<(), String>;
+
+/// Why a `needs_root` case is ignored: the reason the `#[ignore]`d tests give.
+const NEEDS_ROOT: &str = "needs root (scripts/test.sh runs it with --include-ignored)";
 
 struct Case {
     name: &'static str,
@@ -130,16 +134,13 @@ fn main() {
     }
 
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        for c in CASES {
-            println!("{}: test", c.name);
-        }
-        return;
-    }
-    let exact = args.iter().any(|a| a == "--exact");
+    let flag = |f: &str| args.iter().any(|a| a == f);
+    let (only_ignored, include_ignored) = (flag("--ignored"), flag("--include-ignored"));
+    let exact = flag("--exact");
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let selected: Vec<&Case> = CASES
         .iter()
+        .filter(|c| !only_ignored || c.needs_root)
         .filter(|c| {
             filters.is_empty()
                 || filters.iter().any(|f| {
@@ -151,13 +152,18 @@ fn main() {
                 })
         })
         .collect();
+    if flag("--list") {
+        for c in selected {
+            println!("{}: test", c.name);
+        }
+        return;
+    }
 
-    let root = rustix::process::geteuid().is_root();
     println!("\nrunning {} tests", selected.len());
     let (mut passed, mut failed, mut ignored) = (0, Vec::new(), 0);
     for c in selected {
-        if c.needs_root && !root {
-            println!("test {} ... ignored, needs root", c.name);
+        if c.needs_root && !(include_ignored || only_ignored) {
+            println!("test {} ... ignored, {NEEDS_ROOT}", c.name);
             ignored += 1;
             continue;
         }

@@ -12,6 +12,7 @@ use common::dockerd::Dockerd;
 use common::Daemon;
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn engine_api_answers_as_dockerd_does() {
     if common::busybox().is_none() {
         eprintln!("note: no static busybox; skipping");

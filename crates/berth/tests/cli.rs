@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::{wait_for, Cli, Daemon};
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn run_output_exit_codes_and_stdin() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
@@ -98,6 +99,7 @@ fn run_output_exit_codes_and_stdin() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn detached_lifecycle() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
@@ -213,6 +215,7 @@ fn detached_lifecycle() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn stop_honours_sigterm_and_kill_signal() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
@@ -252,6 +255,7 @@ fn stop_honours_sigterm_and_kill_signal() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn logs_follow_and_create_start_attach() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
@@ -362,6 +366,7 @@ fn under_pty(d: &Daemon, cli: &Cli, cmdline: &str, input: &[&[u8]]) -> (String, 
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn interactive_tty_exec_and_detach() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
@@ -450,6 +455,7 @@ fn interactive_tty_exec_and_detach() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn stats_events_update() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
@@ -586,6 +592,7 @@ fn assert_oom_before(actions: &[String], next: &str, c: &Cli) {
 /// of its processes (then at once, while the container runs). A SIGKILL from anyone
 /// else is no OOM kill, and the next start clears the flag.
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn oom_kill_sets_oomkilled_and_emits_oom_before_die() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
@@ -676,6 +683,7 @@ fn oom_kill_sets_oomkilled_and_emits_oom_before_die() {
 /// on) is found in the shim's exit record when the daemon comes back: `OOMKilled`, and
 /// `oom` before `die`.
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn oom_kill_while_the_daemon_is_away_is_reported_at_restart() {
     let Some(mut d) = common::daemon_with_busybox() else {
         return;

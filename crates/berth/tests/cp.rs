@@ -32,6 +32,7 @@ fn fails(d: &Daemon, c: &Cli, args: &[&str]) -> String {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn cp_both_ways_with_both_clis() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
@@ -238,6 +239,7 @@ fn cp_both_ways_with_both_clis() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn cp_respects_read_only_and_archive_mode() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
@@ -326,6 +328,7 @@ fn walk_contents(dir: &std::path::Path) -> String {
 
 /// `cp` reaches a container's volumes and binds, running or stopped, as Docker's does.
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn cp_goes_through_volumes_and_binds() {
     let Some(d) = common::daemon_with_busybox() else {
         return;

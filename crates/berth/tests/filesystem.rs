@@ -7,6 +7,7 @@ mod common;
 use common::{wait_for, Cli};
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn layering_walkthrough_diff_commit_history_export() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
@@ -190,6 +191,7 @@ fn layering_walkthrough_diff_commit_history_export() {
 /// export → import gives back the container's files; `system df` counts what the
 /// container wrote.
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn export_import_round_trip_and_df_sizes() {
     let Some(d) = common::daemon_with_busybox() else {
         return;

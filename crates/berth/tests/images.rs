@@ -111,6 +111,7 @@ fn repo_tags(entry: &serde_json::Value) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn save_rmi_load_round_trip() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
@@ -629,6 +630,7 @@ fn history_quiet_human_and_formats() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn rmi_force_no_prune_and_tag() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
@@ -718,6 +720,7 @@ fn rmi_force_no_prune_and_tag() {
 // ---------------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn archives_move_between_berth_and_dockerd() {
     let Some(d) = common::daemon_with_busybox() else {
         return;

@@ -141,6 +141,7 @@ fn info(d: &Daemon) -> String {
 /// remounted read-only (no mount_setattr: 5.10, 5.11), clone(2) (no clone3: a seccomp
 /// sandbox), fds marked close-on-exec one by one (5.10), kill(2) by pid (no pidfd).
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn containers_run_without_newer_kernel_features() {
     let _s = serial();
     let disabled = "overlay-lowerdir+,mount_setattr,clone3,close_range,pidfd";
@@ -175,6 +176,7 @@ fn containers_run_without_newer_kernel_features() {
 /// through mount(2), the 128-layer option string through paths relative to the
 /// snapshots directory, and the runtime seals itself with a memfd copy.
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn containers_run_with_mount2_only() {
     let _s = serial();
     let Some(d) = daemon_without("new-mount-api") else {
@@ -191,6 +193,7 @@ fn containers_run_with_mount2_only() {
 /// to log "failed to clone lowerpath" for each container; before 6.5 the overlay probe
 /// logged an unknown `lowerdir+`).
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn this_kernel_as_it_is_runs_quietly() {
     let _s = serial();
     // From before the daemon starts: its probes leave nothing either.

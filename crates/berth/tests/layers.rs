@@ -11,6 +11,7 @@ use common::Cli;
 const LAYERS: usize = common::MANY_LAYERS;
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn an_image_of_128_layers_runs() {
     let Some(d) = common::daemon_with_busybox() else {
         return;

@@ -48,6 +48,7 @@ fn entries(dir: &Path) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn containers_survive_a_sigkilled_daemon() {
     let Some(mut d) = common::daemon_with_busybox() else {
         return;
@@ -157,6 +158,7 @@ fn containers_survive_a_sigkilled_daemon() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn many_run_rm_leave_nothing_behind() {
     let Some(d) = common::daemon_with_busybox() else {
         return;

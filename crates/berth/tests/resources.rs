@@ -201,6 +201,7 @@ fn assert_limits(d: &Daemon, id: &str, l: &Limits, what: &str) {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn limits_land_in_the_cgroup_files_and_update_changes_them() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
@@ -285,6 +286,7 @@ fn a_block_device() -> Option<(String, String)> {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn device_rules_deny_a_block_device_unless_it_is_given() {
     let Some(d) = common::daemon_with_busybox() else {
         return;

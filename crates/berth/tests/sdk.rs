@@ -10,6 +10,7 @@ use std::process::Command;
 use common::Daemon;
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn docker_sdk_for_python() {
     if common::busybox().is_none() {
         eprintln!("note: no static busybox; skipping");

@@ -28,6 +28,7 @@ fn is_mountpoint(p: &Path) -> bool {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn bind_mounts_read_write_and_read_only() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
@@ -181,6 +182,7 @@ fn bind_mounts_read_write_and_read_only() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn named_volumes_persist_across_containers_and_daemon_restarts() {
     let Some(mut d) = common::daemon_with_busybox() else {
         return;
@@ -283,6 +285,7 @@ fn named_volumes_persist_across_containers_and_daemon_restarts() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn in_use_volumes_rm_v_prune_and_filters() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
@@ -506,6 +509,7 @@ fn in_use_volumes_rm_v_prune_and_filters() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn anonymous_volumes_are_filled_from_the_image_and_stay_out_of_commits() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
@@ -631,6 +635,7 @@ fn anonymous_volumes_are_filled_from_the_image_and_stay_out_of_commits() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn tmpfs_mounts_local_driver_options_and_volumes_from() {
     let Some(d) = common::daemon_with_busybox() else {
         return;

@@ -11,10 +11,6 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use berth_cgroups::Cgroup;
 
-pub fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
 /// A cgroup name no other run or test uses.
 pub fn unique(tag: &str) -> String {
     format!("/berth-it-{}-{tag}", std::process::id())

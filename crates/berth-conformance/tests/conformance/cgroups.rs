@@ -4,7 +4,7 @@
 
 use crate::runtime;
 use berth_conformance::host::{cgroup_dir, cgroup_layout, read_cgroup_file, CgroupLayout};
-use berth_conformance::{require_root, unique_id, Bundle, Container, Runtime};
+use berth_conformance::{unique_id, Bundle, Container, Runtime};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -31,8 +31,8 @@ fn memory_limit(path: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn limits_are_written_under_cgroups_path() {
-    require_root!();
     let rt = runtime();
     let (c, _b, path) = limited(&rt);
     let pid = c.expect_state().pid.expect("a running container has a pid");
@@ -89,8 +89,8 @@ fn limits_are_written_under_cgroups_path() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn pause_and_resume() {
-    require_root!();
     let rt = runtime();
     let (c, _b, path) = limited(&rt);
     c.pause().expect_success("pause");
@@ -120,8 +120,8 @@ fn pause_and_resume() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn ps_lists_the_container_processes() {
-    require_root!();
     let rt = runtime();
     let (c, _b, _path) = limited(&rt);
     let pid = c.expect_state().pid.expect("a running container has a pid");
@@ -150,8 +150,8 @@ fn ps_lists_the_container_processes() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn update_changes_limits() {
-    require_root!();
     let rt = runtime();
     let (c, _b, path) = limited(&rt);
     c.update(&["--memory", "128M"], None)
@@ -187,8 +187,8 @@ fn update_changes_limits() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn events_stats_reports_usage() {
-    require_root!();
     let rt = runtime();
     let (c, _b, _path) = limited(&rt);
     std::thread::sleep(Duration::from_millis(50));

@@ -2,7 +2,7 @@
 //! kill, delete; `run` exit codes and output.
 
 use crate::runtime;
-use berth_conformance::{require_root, Bundle, Invoke};
+use berth_conformance::{Bundle, Invoke};
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,8 +12,8 @@ fn cmdline(pid: i64) -> String {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn create_start_kill_delete() {
-    require_root!();
     let rt = runtime();
     let mut b = Bundle::new();
     b.args(&["/bin/sleep", "1000"]);
@@ -87,16 +87,16 @@ fn create_start_kill_delete() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn state_of_unknown_container_fails() {
-    require_root!();
     let rt = runtime();
     rt.invoke(&["state", "bc-no-such-container"], Invoke::default())
         .expect_failure("state of a container that does not exist");
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn create_with_duplicate_id_fails() {
-    require_root!();
     let rt = runtime();
     let mut b = Bundle::new();
     b.args(&["/bin/sleep", "1000"]);
@@ -130,8 +130,8 @@ fn create_with_duplicate_id_fails() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn delete_of_running_container_needs_force() {
-    require_root!();
     let rt = runtime();
     let mut b = Bundle::new();
     b.args(&["/bin/sleep", "1000"]);
@@ -150,8 +150,8 @@ fn delete_of_running_container_needs_force() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn start_twice_fails() {
-    require_root!();
     let rt = runtime();
     let mut b = Bundle::new();
     b.args(&["/bin/sleep", "1000"]);
@@ -161,8 +161,8 @@ fn start_twice_fails() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn kill_delivers_the_signal() {
-    require_root!();
     let rt = runtime();
     let mut b = Bundle::new();
     b.shell("trap 'echo got-TERM > /tmp/signal; exit 3' TERM; echo ready > /tmp/ready; while :; do sleep 0.05; done");
@@ -187,8 +187,8 @@ fn kill_delivers_the_signal() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn run_propagates_exit_code_and_output() {
-    require_root!();
     let rt = runtime();
     let mut b = Bundle::new();
     b.shell("echo to-stdout; echo to-stderr >&2; exit 42");
@@ -211,8 +211,8 @@ fn run_propagates_exit_code_and_output() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn run_passes_args_verbatim() {
-    require_root!();
     let rt = runtime();
     let mut b = Bundle::new();
     let args = [
@@ -235,8 +235,8 @@ fn run_passes_args_verbatim() {
 }
 
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn run_of_missing_executable_fails() {
-    require_root!();
     let rt = runtime();
     let mut b = Bundle::new();
     b.args(&["/no/such/binary"]);

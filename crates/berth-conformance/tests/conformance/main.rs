@@ -1,7 +1,8 @@
 //! berth's OCI-runtime conformance suite (see the crate's README.md).
 //!
-//! Every test needs root and skips itself (with a note) otherwise. The runtime
-//! under test is `BERTH_TEST_RUNTIME`, default the workspace's `berth-runc`.
+//! Every test needs root, so every test is `#[ignore]`d: run them as root with
+//! `--include-ignored`. The runtime under test is `BERTH_TEST_RUNTIME`, default the
+//! workspace's `berth-runc`.
 
 mod cgroups;
 mod defences;

@@ -3,7 +3,7 @@
 
 use crate::runtime;
 use berth_conformance::host::{cgroup_dir, processes_mentioning, zombie_children};
-use berth_conformance::{require_root, Bundle, Container, Invoke};
+use berth_conformance::{Bundle, Container, Invoke};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -99,8 +99,8 @@ fn consecutive_runs(n: usize) {
 
 /// `BERTH_RELIABILITY_RUNS` runs (default 200; scripts/test.sh asks for the 1000 of issue 2).
 #[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn consecutive_runs_of_true() {
-    require_root!();
     let n = std::env::var("BERTH_RELIABILITY_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
