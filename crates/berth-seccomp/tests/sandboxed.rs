@@ -791,13 +791,21 @@ fn child_caps_privileged(host_hex: &str) -> Outcome {
     if let Some(first) = lacking.first() {
         match caps::apply(&every(&all)?) {
             Err(e) if e.to_string().contains(first) => {}
-            other => return Err(format!("asking for {first}, which the host lacks: {other:?}")),
+            other => {
+                return Err(format!(
+                    "asking for {first}, which the host lacks: {other:?}"
+                ))
+            }
         }
         expect_masks(&[("CapBnd", host), ("CapEff", host)])?;
     }
     // Every capability the host has (what the engine writes for --privileged), plus
     // ones beyond the kernel's, which are skipped as runc skips them.
-    let granted: Vec<&str> = all.iter().copied().filter(|n| !lacking.contains(n)).collect();
+    let granted: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|n| !lacking.contains(n))
+        .collect();
     caps::apply(&every(&granted)?).map_err(|e| format!("docker --privileged's request: {e}"))?;
     expect_masks(&[
         ("CapBnd", host),

@@ -9,21 +9,13 @@ mod common;
 use std::process::Command;
 
 use common::dockerd::Dockerd;
-use common::Daemon;
 
 #[test]
 #[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn engine_api_answers_as_dockerd_does() {
-    if common::busybox().is_none() {
-        eprintln!("note: no static busybox; skipping");
-        return;
-    }
-    let Some(py) = common::sdk_python() else {
-        eprintln!("note: no python with the `docker` package (set BERTH_PYTHON); skipping");
+    let Some((py, d)) = common::sdk_daemon() else {
         return;
     };
-    let d = Daemon::start();
-    d.import_busybox();
     // The same image (same id) in dockerd: saved by berth, loaded by dockerd.
     let dockerd = if common::docker_cli().is_some() {
         Dockerd::start()

@@ -7,21 +7,12 @@ mod common;
 
 use std::process::Command;
 
-use common::Daemon;
-
 #[test]
 #[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn docker_sdk_for_python() {
-    if common::busybox().is_none() {
-        eprintln!("note: no static busybox; skipping");
-        return;
-    }
-    let Some(py) = common::sdk_python() else {
-        eprintln!("note: no python with the `docker` package (set BERTH_PYTHON); skipping");
+    let Some((py, d)) = common::sdk_daemon() else {
         return;
     };
-    let d = Daemon::start();
-    d.import_busybox();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/docker_sdk_test.py");
     let out = Command::new(py)
         .arg(script)

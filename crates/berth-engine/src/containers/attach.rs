@@ -116,8 +116,8 @@ fn replay(
     live: Option<UnixStream>,
     tty: bool,
 ) -> EngineResult<AttachStream> {
-    let (mine, theirs) = UnixStream::pair()
-        .map_err(|e| EngineError::internal("creating a socket pair", e))?;
+    let (mine, theirs) =
+        UnixStream::pair().map_err(|e| EngineError::internal("creating a socket pair", e))?;
     let mut out = theirs
         .try_clone()
         .map_err(|e| EngineError::internal("duplicating a socket", e))?;

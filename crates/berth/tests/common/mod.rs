@@ -558,3 +558,19 @@ pub fn sdk_python() -> Option<String> {
             .unwrap_or(false)
     })
 }
+
+/// For the SDK tests: a Python with the Docker SDK and a daemon with busybox imported,
+/// or None (with a note) when the machine lacks the static busybox or the SDK.
+pub fn sdk_daemon() -> Option<(String, Daemon)> {
+    if busybox().is_none() {
+        eprintln!("note: no static busybox; skipping");
+        return None;
+    }
+    let Some(py) = sdk_python() else {
+        eprintln!("note: no python with the `docker` package (set BERTH_PYTHON); skipping");
+        return None;
+    };
+    let d = Daemon::start();
+    d.import_busybox();
+    Some((py, d))
+}
