@@ -769,7 +769,7 @@ fn child_caps_privileged(host_hex: &str) -> Outcome {
         .filter_map(caps::from_number)
         .map(caps::name)
         .collect();
-    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+    let last: u8 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .map_err(|e| format!("cap_last_cap: {e}"))?
         .trim()
         .parse()
@@ -778,7 +778,7 @@ fn child_caps_privileged(host_hex: &str) -> Outcome {
     // granted: asking for it fails, naming it, before anything changed (the engine
     // trims --privileged to the host's set, so this is only for explicit requests).
     let lacking: Vec<&str> = (0..=last)
-        .filter(|n| host & (1 << n) == 0)
+        .filter(|n| host & (1u64 << n) == 0)
         .filter_map(caps::from_number)
         .map(caps::name)
         .collect();
