@@ -3,10 +3,12 @@
 //! host's routes as the kernel lists them ([`routes`]), Docker's default address pools
 //! and the choice of a subnet that overlaps nothing on the host ([`pool`]), the
 //! allocation of container addresses within a network ([`ipam`], serialisable so the
-//! engine persists it), and Docker's address-derived MACs ([`mac`]).
+//! engine persists it), Docker's address-derived MACs ([`mac`]), and a container's
+//! /etc/hosts and /etc/resolv.conf ([`etc`]).
 
 #![forbid(unsafe_code)]
 
+pub mod etc;
 pub mod ipam;
 pub mod mac;
 pub mod pool;

@@ -872,3 +872,66 @@ fn privileged_runs_with_every_capability_the_host_has() {
         }
     }
 }
+
+/// /etc/resolv.conf and /etc/hosts as Docker writes them: `--dns`, `--dns-search`,
+/// `--dns-option` replace the host's lines, `--add-host` adds entries, and in a network
+/// namespace of its own the container gets no loopback resolver it cannot reach.
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn etc_files_follow_the_dns_flags() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    for c in Cli::all() {
+        let out = d.ok(
+            &c,
+            &[
+                "run",
+                "--rm",
+                "--dns",
+                "10.9.9.9",
+                "--dns-search",
+                "example.org",
+                "--dns-option",
+                "ndots:2",
+                "--add-host",
+                "db:10.0.0.5",
+                "--hostname",
+                "web",
+                "busybox",
+                "sh",
+                "-c",
+                "cat /etc/resolv.conf /etc/hosts /etc/hostname",
+            ],
+        );
+        for want in [
+            "nameserver 10.9.9.9\n",
+            "search example.org\n",
+            "options ndots:2\n",
+            "127.0.0.1\tlocalhost\n",
+            "127.0.0.1\tweb\n",
+            "10.0.0.5\tdb\n",
+            "\nweb\n",
+        ] {
+            assert!(
+                out.contains(want),
+                "{}: {want:?} missing from:\n{out}",
+                c.name
+            );
+        }
+        assert_eq!(out.matches("nameserver").count(), 1, "{}: {out}", c.name);
+        let plain = d.ok(&c, &["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
+        let servers: Vec<&str> = plain
+            .lines()
+            .filter_map(|l| l.strip_prefix("nameserver "))
+            .collect();
+        assert!(!servers.is_empty(), "{}: no nameserver:\n{plain}", c.name);
+        assert!(
+            servers
+                .iter()
+                .all(|s| !s.starts_with("127.") && *s != "::1"),
+            "{}: a loopback resolver in a container of its own:\n{plain}",
+            c.name
+        );
+    }
+}

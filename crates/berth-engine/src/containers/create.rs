@@ -504,8 +504,10 @@ pub(crate) fn command(c: &ContainerConfig) -> EngineResult<(String, Vec<String>)
     Ok((path, all))
 }
 
-/// /etc/hostname, /etc/hosts and /etc/resolv.conf for the container.
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf for the container
+/// (berth_network::etc makes them as Docker does).
 fn write_etc_files(rec: &ContainerRecord) -> EngineResult<()> {
+    use berth_network::etc;
     let host_net = rec.host_config.network_mode == "host";
     let hostname = if host_net {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -514,26 +516,23 @@ fn write_etc_files(rec: &ContainerRecord) -> EngineResult<()> {
     } else {
         rec.config.hostname.clone()
     };
-    let mut hosts = if host_net {
-        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
-    } else {
-        let mut h = String::from(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-        );
-        h.push_str(&format!("127.0.0.1\t{hostname}\n"));
-        h
-    };
-    // --add-host applies with the host's network too (dockerd appends to its copy).
-    if !hosts.is_empty() && !hosts.ends_with('\n') {
-        hosts.push('\n');
-    }
-    for e in &rec.host_config.extra_hosts {
-        if let Some((n, ip)) = e.split_once(':') {
-            hosts.push_str(&format!("{ip}\t{n}\n"));
-        }
-    }
+    let host_hosts = host_net.then(|| std::fs::read_to_string("/etc/hosts").unwrap_or_default());
+    let hosts = etc::hosts(
+        &hostname,
+        None,
+        &rec.host_config.extra_hosts,
+        host_hosts.as_deref(),
+    );
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let resolv = resolv_conf_for_container(&host_resolv, &rec.host_config, !host_net);
+    // systemd-resolved's upstream servers, for when the host's file names only its stub.
+    let stub_upstream = std::fs::read_to_string("/run/systemd/resolve/resolv.conf").ok();
+    let hc = &rec.host_config;
+    let dns = etc::Dns {
+        servers: &hc.dns,
+        search: &hc.dns_search,
+        options: &hc.dns_options,
+    };
+    let resolv = etc::resolv_conf(&host_resolv, stub_upstream.as_deref(), dns, !host_net);
     for (p, content) in [
         (&rec.hostname_path, format!("{hostname}\n")),
         (&rec.hosts_path, hosts),
@@ -544,70 +543,9 @@ fn write_etc_files(rec: &ContainerRecord) -> EngineResult<()> {
     Ok(())
 }
 
-/// The host's resolv.conf with the request's DNS settings applied; in a network
-/// namespace of its own (`own_netns`) without loopback nameservers, which are
-/// unreachable from there.
-fn resolv_conf_for_container(host: &str, hc: &HostConfig, own_netns: bool) -> String {
-    let mut out = String::new();
-    for l in host.lines() {
-        let t = l.trim();
-        let is_ns = t.starts_with("nameserver");
-        if is_ns {
-            let addr = t.split_whitespace().nth(1).unwrap_or("");
-            let loopback = addr.starts_with("127.") || addr == "::1";
-            if (own_netns && loopback) || !hc.dns.is_empty() {
-                continue;
-            }
-        }
-        if (t.starts_with("search") && !hc.dns_search.is_empty())
-            || (t.starts_with("options") && !hc.dns_options.is_empty())
-        {
-            continue;
-        }
-        out.push_str(l);
-        out.push('\n');
-    }
-    for d in &hc.dns {
-        out.push_str(&format!("nameserver {d}\n"));
-    }
-    if !hc.dns_search.is_empty() {
-        out.push_str(&format!("search {}\n", hc.dns_search.join(" ")));
-    }
-    if !hc.dns_options.is_empty() {
-        out.push_str(&format!("options {}\n", hc.dns_options.join(" ")));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resolv_conf_drops_loopback_nameservers() {
-        let host = "nameserver 127.0.0.53\noptions edns0\nsearch lan\n";
-        let out = resolv_conf_for_container(host, &HostConfig::default(), true);
-        assert_eq!(out, "options edns0\nsearch lan\n");
-        // The host's own network reaches the host's resolver.
-        let out = resolv_conf_for_container(host, &HostConfig::default(), false);
-        assert_eq!(out, host);
-        let host = "nameserver 10.0.0.1\n";
-        assert_eq!(
-            resolv_conf_for_container(host, &HostConfig::default(), true),
-            "nameserver 10.0.0.1\n"
-        );
-    }
-
-    #[test]
-    fn dns_flags_apply_with_the_hosts_network_too() {
-        let hc = HostConfig {
-            dns: vec!["10.9.9.9".into()],
-            dns_search: vec!["example.org".into()],
-            ..HostConfig::default()
-        };
-        let out = resolv_conf_for_container("nameserver 127.0.0.53\nsearch lan\n", &hc, false);
-        assert_eq!(out, "nameserver 10.9.9.9\nsearch example.org\n");
-    }
 
     #[test]
     fn sizes() {
