@@ -4,12 +4,14 @@
 //! and the choice of a subnet that overlaps nothing on the host ([`pool`]), the
 //! allocation of container addresses within a network ([`ipam`], serialisable so the
 //! engine persists it), Docker's address-derived MACs ([`mac`]), and a container's
-//! /etc/hosts and /etc/resolv.conf ([`etc`]).
+//! /etc/hosts and /etc/resolv.conf ([`etc`]), and the environment of legacy links
+//! ([`links`]).
 
 #![forbid(unsafe_code)]
 
 pub mod etc;
 pub mod ipam;
+pub mod links;
 pub mod mac;
 pub mod pool;
 pub mod routes;
