@@ -5,7 +5,7 @@
 //! allocation of container addresses within a network ([`ipam`], serialisable so the
 //! engine persists it), Docker's address-derived MACs ([`mac`]), and a container's
 //! /etc/hosts and /etc/resolv.conf ([`etc`]), and the environment of legacy links
-//! ([`links`]).
+//! ([`links`]), and the choice of host ports for published ports ([`ports`]).
 
 #![forbid(unsafe_code)]
 
@@ -14,6 +14,7 @@ pub mod ipam;
 pub mod links;
 pub mod mac;
 pub mod pool;
+pub mod ports;
 pub mod routes;
 pub mod subnet;
 
