@@ -1,16 +1,19 @@
-//! berth's container networking, under the engine (docs/architecture.md). This first
-//! part is the address plan, with no I/O of its own: IPv4 subnets ([`subnet`]), the
-//! host's routes as the kernel lists them ([`routes`]), Docker's default address pools
-//! and the choice of a subnet that overlaps nothing on the host ([`pool`]), the
-//! allocation of container addresses within a network ([`ipam`], serialisable so the
-//! engine persists it), Docker's address-derived MACs ([`mac`]), and a container's
-//! /etc/hosts and /etc/resolv.conf ([`etc`]), and the environment of legacy links
-//! ([`links`]), and the choice of host ports for published ports ([`ports`]).
+//! berth's container networking, under the engine (docs/architecture.md). The address
+//! plan, with no I/O of its own: IPv4 subnets ([`subnet`]), the host's routes as the
+//! kernel lists them ([`routes`]), Docker's default address pools and the choice of a
+//! subnet that overlaps nothing on the host ([`pool`]), the allocation of container
+//! addresses within a network ([`ipam`], serialisable so the engine persists it),
+//! Docker's address-derived MACs ([`mac`]), a container's /etc/hosts and
+//! /etc/resolv.conf ([`etc`]), the environment of legacy links ([`links`]) and the
+//! choice of host ports for published ports ([`ports`]). Then the kernel's side:
+//! bridges, veth pairs, addresses and routes over a synchronous rtnetlink socket
+//! ([`link`]).
 
 #![forbid(unsafe_code)]
 
 pub mod etc;
 pub mod ipam;
+pub mod link;
 pub mod links;
 pub mod mac;
 pub mod pool;
@@ -19,4 +22,5 @@ pub mod routes;
 pub mod subnet;
 
 pub use ipam::{Ipam, IpamError};
+pub use link::{LinkError, Netlink};
 pub use subnet::{Ipv4Net, SubnetError};

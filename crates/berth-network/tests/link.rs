@@ -1,0 +1,142 @@
+//! berth-network's netlink links, run entirely inside fresh network namespaces: each
+//! test's thread unshares its own (which vanishes when the thread ends and the last
+//! descriptor to it closes), so the host's links are never touched.
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::mpsc;
+
+use berth_network::link::{LinkError, Netlink};
+
+/// Runs `f` in a new thread moved to a new, empty network namespace.
+fn in_new_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        berth_sys::unshare(libc::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+        f()
+    })
+    .join()
+    .expect("test thread panicked")
+}
+
+/// A second fresh namespace: its /proc/thread-self/ns/net and a netlink socket opened
+/// in it. Both keep it alive after the thread that made it has ended.
+fn another_netns() -> (OwnedFd, Netlink) {
+    let (tx, rx) = mpsc::channel();
+    in_new_netns(move || {
+        let ns = File::open("/proc/thread-self/ns/net").expect("open own netns");
+        let nl = Netlink::open().expect("netlink socket in the second namespace");
+        tx.send((OwnedFd::from(ns), nl)).expect("send");
+    });
+    rx.recv().expect("the second namespace")
+}
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn bridge_veth_move_rename_address_route_delete() {
+    in_new_netns(|| {
+        let mut nl = Netlink::open().expect("open");
+        // A fresh namespace holds only lo, and it is down.
+        assert!(!nl.link("lo").unwrap().expect("lo").up);
+        assert_eq!(nl.index_of("br-test").unwrap(), None);
+        nl.set_up("lo").unwrap();
+        assert!(nl.link("lo").unwrap().expect("lo").up);
+
+        nl.create_bridge("br-test").unwrap();
+        let bridge = nl.link("br-test").unwrap().expect("bridge exists");
+        assert_eq!(bridge.kind.as_deref(), Some("bridge"));
+        assert!(!bridge.up);
+        nl.add_address("br-test", IpAddr::V4(Ipv4Addr::new(10, 200, 0, 1)), 24)
+            .unwrap();
+        assert_eq!(
+            nl.addresses("br-test").unwrap(),
+            vec![(IpAddr::V4(Ipv4Addr::new(10, 200, 0, 1)), 24)]
+        );
+        nl.set_up("br-test").unwrap();
+        assert!(nl.link("br-test").unwrap().unwrap().up);
+
+        nl.create_veth("veth-host", "veth-peer").unwrap();
+        let host = nl.link("veth-host").unwrap().expect("host end");
+        assert_eq!(host.kind.as_deref(), Some("veth"));
+        assert!(nl.index_of("veth-peer").unwrap().is_some());
+        nl.set_master("veth-host", "br-test").unwrap();
+        nl.set_up("veth-host").unwrap();
+        let host = nl.link("veth-host").unwrap().unwrap();
+        assert_eq!(host.master, Some(bridge.index));
+        assert!(host.up);
+
+        // The peer moves to a second namespace, where the container would live.
+        let (ns, mut peer_nl) = another_netns();
+        assert_eq!(peer_nl.index_of("veth-peer").unwrap(), None);
+        nl.move_to_netns_fd("veth-peer", ns.as_fd()).unwrap();
+        assert_eq!(nl.index_of("veth-peer").unwrap(), None);
+        assert!(peer_nl.index_of("veth-peer").unwrap().is_some());
+
+        // There it becomes eth0 with an address, a MAC and a default route, as Docker
+        // sets up a container's end.
+        peer_nl.rename("veth-peer", "eth0").unwrap();
+        assert_eq!(peer_nl.index_of("veth-peer").unwrap(), None);
+        let mac = [0x02, 0x42, 0x0a, 0xc8, 0x00, 0x02];
+        peer_nl.set_mac("eth0", mac).unwrap();
+        peer_nl.set_up("lo").unwrap();
+        peer_nl.set_up("eth0").unwrap();
+        peer_nl
+            .add_address("eth0", IpAddr::V4(Ipv4Addr::new(10, 200, 0, 2)), 24)
+            .unwrap();
+        peer_nl
+            .add_default_route(Ipv4Addr::new(10, 200, 0, 1))
+            .unwrap();
+        let eth0 = peer_nl.link("eth0").unwrap().expect("eth0");
+        assert_eq!(eth0.mac, Some(mac));
+        assert!(eth0.up);
+        assert_eq!(
+            peer_nl.addresses("eth0").unwrap(),
+            vec![(IpAddr::V4(Ipv4Addr::new(10, 200, 0, 2)), 24)]
+        );
+        assert_eq!(
+            peer_nl.default_gateway().unwrap(),
+            Some(Ipv4Addr::new(10, 200, 0, 1))
+        );
+        // The first namespace has no default route of its own.
+        assert_eq!(nl.default_gateway().unwrap(), None);
+
+        // Deleting the host end removes the pair, across namespaces.
+        nl.delete("veth-host").unwrap();
+        assert_eq!(nl.index_of("veth-host").unwrap(), None);
+        assert_eq!(peer_nl.index_of("eth0").unwrap(), None);
+        nl.delete("br-test").unwrap();
+        assert_eq!(nl.index_of("br-test").unwrap(), None);
+    });
+}
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn errors_name_the_link() {
+    in_new_netns(|| {
+        let mut nl = Netlink::open().expect("open");
+        nl.create_bridge("br-dup").unwrap();
+        let err = nl.create_bridge("br-dup").unwrap_err();
+        assert!(
+            matches!(&err, LinkError::Netlink { source, .. }
+                if source.raw_os_error() == Some(libc::EEXIST)),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("br-dup"), "{err}");
+
+        let err = nl.delete("no-such0").unwrap_err();
+        assert!(matches!(err, LinkError::NoSuchLink(ref n) if n == "no-such0"));
+
+        let err = nl.set_master("br-dup", "no-bridge0").unwrap_err();
+        assert!(err.to_string().contains("no-bridge0"), "{err}");
+
+        // A veth name the kernel refuses (over IFNAMSIZ) names both ends.
+        let err = nl
+            .create_veth("veth-a-name-far-too-long", "peer0")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("veth-a-name-far-too-long"),
+            "{err}"
+        );
+        nl.delete("br-dup").unwrap();
+    });
+}
