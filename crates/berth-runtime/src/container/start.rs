@@ -53,6 +53,11 @@ pub fn start(g: &Global, id: &str) -> Result<()> {
             Ok(_) | Err(rustix::io::Errno::AGAIN) => {
                 // Nothing yet: init has not opened its end, or it died.
                 if !state::alive(c.state.pid, c.state.start_time) {
+                    // A short command can write its byte, run and exit between the
+                    // read above and this check: the byte tells it started.
+                    if matches!(rustix::io::read(&f, &mut buf), Ok(1)) {
+                        break;
+                    }
                     let _ = std::fs::remove_file(&fifo);
                     return Err(RuntimeError::Init(format!(
                         "container {id}: init exited before start"
