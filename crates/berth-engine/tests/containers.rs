@@ -296,6 +296,14 @@ impl Drop for Env {
 }
 
 /// Reads a Docker-framed stream to EOF: (stdout, stderr).
+/// Everything a stream carries until it ends (20 s at most).
+fn read_text(mut s: UnixStream) -> String {
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 fn read_frames(s: &mut UnixStream) -> (String, String) {
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut all = Vec::new();
@@ -459,10 +467,7 @@ fn stdin_and_tty() {
         .unwrap();
     assert!(a.tty);
     env.e().container_start(&id).unwrap();
-    let mut raw = String::new();
-    let mut s = a.stream;
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.read_to_string(&mut raw).unwrap();
+    let raw = read_text(a.stream);
     assert!(
         raw.contains("hi\r\n") && raw.contains("/dev/pts/"),
         "{raw:?}"
@@ -470,16 +475,14 @@ fn stdin_and_tty() {
     // A stopped container has no live stream (dockerd's answer: the stream ends at
     // once), but with `logs` its log is replayed first.
     env.wait(&id, WaitCondition::NotRunning);
-    let mut s = env
-        .e()
-        .container_attach(&id, AttachOptions::default())
-        .unwrap()
-        .stream;
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut rest = String::new();
-    s.read_to_string(&mut rest).unwrap();
+    let rest = read_text(
+        env.e()
+            .container_attach(&id, AttachOptions::default())
+            .unwrap()
+            .stream,
+    );
     assert_eq!(rest, "");
-    let mut s = env
+    let s = env
         .e()
         .container_attach(
             &id,
@@ -491,9 +494,7 @@ fn stdin_and_tty() {
         )
         .unwrap()
         .stream;
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut replayed = String::new();
-    s.read_to_string(&mut replayed).unwrap();
+    let replayed = read_text(s);
     assert!(replayed.starts_with("hi\r\n"), "{replayed:?}");
 }
 

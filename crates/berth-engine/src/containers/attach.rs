@@ -134,7 +134,13 @@ fn replay(
                 let chunk = if tty {
                     e.bytes
                 } else {
-                    frame(e.stream, &e.bytes)
+                    let id = match e.stream {
+                        StdStream::Stdout => berth_runtime::shim::STDOUT,
+                        _ => berth_runtime::shim::STDERR,
+                    };
+                    let mut framed = Vec::with_capacity(8 + e.bytes.len());
+                    berth_runtime::shim::frame(id, &e.bytes, &mut framed);
+                    framed
                 };
                 if out.write_all(&chunk).is_err() {
                     return;
@@ -154,14 +160,4 @@ fn replay(
         });
     }
     Ok(AttachStream { stream: mine, tty })
-}
-
-/// Docker's stream framing: `[1|2, 0, 0, 0, len u32 BE]` + payload.
-pub(crate) fn frame(s: StdStream, payload: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(8 + payload.len());
-    v.push(if s == StdStream::Stdout { 1 } else { 2 });
-    v.extend_from_slice(&[0, 0, 0]);
-    v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    v.extend_from_slice(payload);
-    v
 }

@@ -13,7 +13,7 @@ mod jsonlog;
 mod oom;
 mod server;
 
-pub use attach::frame;
+pub use attach::{frame, STDERR, STDOUT};
 pub use berth_types::detach::{parse_detach_keys, DetachMatcher, DEFAULT_DETACH_KEYS};
 pub use jsonlog::{JsonLog, LogConfig};
 
