@@ -27,6 +27,9 @@ export BERTH_PYTHON="$PWD/$venv/bin/python"
 # Debian's dockerd (fetched, not installed), for the tests that compare berth with it.
 BERTH_DOCKERD="$(scripts/dockerd.sh)"
 export BERTH_DOCKERD
+# A debootstrapped Debian bookworm, for the seeds' cowsay example through berth's NAT.
+BERTH_BOOKWORM_TAR="$(scripts/bookworm.sh)"
+export BERTH_BOOKWORM_TAR
 export BERTH_TEST_RUNTIME="$BERTH_BIN/berth-runc"
 
 # Every crate's tests, the conformance suite and the containerd test, against berth-runc.

@@ -44,7 +44,8 @@ pub struct EngineConfig {
     pub default_ulimits: Vec<Ulimit>,
     /// `--live-restore` (default on): containers keep running while the daemon is down.
     pub live_restore: bool,
-    /// `--bridge` / `--bip`: kept for the networking issue; not used yet.
+    /// `--bridge`: the default bridge's device (default `berth0`; `none`: no default
+    /// bridge). `--bip`: its address and subnet (default: picked from Docker's pools).
     pub bridge: Option<String>,
     pub bip: Option<String>,
     /// Default seccomp profile in Docker's JSON format; None: berth's built-in default.
@@ -94,7 +95,13 @@ impl LocalEngine {
         }
         let images = ImageService::open(&config.data_root)?;
         let volumes = crate::volumes::VolumeStore::open(&config.data_root.join("volumes"))?;
-        let inner = Arc::new(Inner::new(config, images, volumes));
+        let networks = crate::networks::Networks::open(
+            &config.data_root,
+            &config.exec_root,
+            config.bridge.as_deref(),
+            config.bip.as_deref(),
+        )?;
+        let inner = Arc::new(Inner::new(config, images, volumes, networks));
         restore(&inner)?;
         Ok(Arc::new(LocalEngine { inner }))
     }
@@ -133,6 +140,9 @@ impl LocalEngine {
             }
         }
         self.inner.closed.store(true, Ordering::SeqCst);
+        // Published ports and NAT last only while the daemon runs; the next start
+        // writes them again for the containers still running.
+        self.inner.networks.remove_rules();
     }
 
     fn image_event(&self, action: &str, id: &str, name: &str) {

@@ -15,6 +15,7 @@ mod exec;
 mod health;
 pub mod images;
 mod names;
+mod networks;
 mod shim;
 pub mod spec;
 pub mod stats;

@@ -10,7 +10,8 @@
 //! percentage.
 
 use berth_api_types::container::{
-    BlkioStatEntry, BlkioStats, CpuStats, CpuUsage, MemoryStats, PidsStats, Stats, ThrottlingData,
+    BlkioStatEntry, BlkioStats, CpuStats, CpuUsage, MemoryStats, NetworkStats, PidsStats, Stats,
+    ThrottlingData,
 };
 use berth_cgroups::{Cgroup, Mode};
 
@@ -192,9 +193,61 @@ pub fn stats_of(cg: &Cgroup, host: &HostCounters) -> EngineResult<Stats> {
     })
 }
 
+/// The interfaces of /proc/PID/net/dev (`lo` left out, as dockerd) with their
+/// counters, for `Stats.networks`.
+pub fn net_dev(text: &str) -> std::collections::BTreeMap<String, NetworkStats> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines().skip(2) {
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name == "lo" {
+            continue;
+        }
+        let v: Vec<u64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        if v.len() < 12 {
+            continue;
+        }
+        out.insert(
+            name.to_string(),
+            NetworkStats {
+                rx_bytes: v[0],
+                rx_packets: v[1],
+                rx_errors: v[2],
+                rx_dropped: v[3],
+                tx_bytes: v[8],
+                tx_packets: v[9],
+                tx_errors: v[10],
+                tx_dropped: v[11],
+            },
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn net_dev_parses_like_the_kernel_writes_it() {
+        let text = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:     100       2    0    0    0     0          0         0      100       2    0    0    0     0       0          0\n  eth0:    1296      16    1    2    0     0          0         0      826       9    3    4    0     0       0          0\n";
+        let n = net_dev(text);
+        assert_eq!(n.len(), 1);
+        let e = &n["eth0"];
+        assert_eq!(
+            (e.rx_bytes, e.rx_packets, e.rx_errors, e.rx_dropped),
+            (1296, 16, 1, 2)
+        );
+        assert_eq!(
+            (e.tx_bytes, e.tx_packets, e.tx_errors, e.tx_dropped),
+            (826, 9, 3, 4)
+        );
+    }
 
     #[test]
     fn host_counters_parse() {

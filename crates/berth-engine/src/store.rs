@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use berth_api_types::container::{ContainerConfig, Health, HostConfig};
+use berth_api_types::network::NetworkSettings;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{EngineError, EngineResult};
@@ -97,6 +98,9 @@ pub struct ContainerRecord {
     pub hostname_path: PathBuf,
     /// Its binds, volumes and tmpfs mounts (`Mounts` of inspect), resolved at create.
     pub mounts: Vec<crate::volumes::mounts::MountRecord>,
+    /// Its networks (what it asked for on each) and, while it runs, its endpoints,
+    /// addresses and published ports: `NetworkSettings` of inspect.
+    pub network_settings: NetworkSettings,
 }
 
 /// Writes `data` to `path` atomically (a temporary file, then a rename) but without

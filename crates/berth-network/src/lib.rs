@@ -12,10 +12,12 @@
 #![forbid(unsafe_code)]
 
 pub mod etc;
+pub mod firewall;
 pub mod ipam;
 pub mod link;
 pub mod links;
 pub mod mac;
+pub mod netns;
 pub mod pool;
 pub mod ports;
 pub mod routes;

@@ -57,6 +57,21 @@ pub struct Link {
     pub kind: Option<String>,
 }
 
+/// What [`Netlink::create_veth_pair`] makes.
+#[derive(Debug)]
+pub struct VethPair<'a> {
+    /// The host end, e.g. `veth1a2b3c4`.
+    pub host_name: &'a str,
+    /// The bridge the host end joins.
+    pub master: Option<&'a str>,
+    /// The container end's name in its namespace, e.g. `eth0`.
+    pub peer_name: &'a str,
+    /// The container's network namespace (an open namespace file).
+    pub peer_netns: BorrowedFd<'a>,
+    pub peer_mac: Option<[u8; 6]>,
+    pub mtu: Option<u32>,
+}
+
 /// A NETLINK_ROUTE socket bound in the network namespace of the thread that opened it.
 #[derive(Debug)]
 pub struct Netlink {
@@ -110,6 +125,46 @@ impl Netlink {
             NLM_F_CREATE | NLM_F_EXCL,
             "creating veth pair",
             &format!("{host_name} <-> {peer_name}"),
+        )
+    }
+
+    /// One request for a container's interface: a veth pair whose host end is attached
+    /// to `master` and set up, and whose peer is made directly inside another network
+    /// namespace, under its final name, with its MAC. Nothing is renamed or moved
+    /// afterwards, so the peer's name never clashes with the host's own interfaces. The
+    /// peer is set up from inside its namespace afterwards: the kernel cannot open a
+    /// veth before both ends are linked (ENOTCONN).
+    pub fn create_veth_pair(&mut self, v: &VethPair<'_>) -> Result<()> {
+        let mut peer = LinkMessage::default();
+        peer.attributes
+            .push(LinkAttribute::IfName(v.peer_name.to_owned()));
+        peer.attributes
+            .push(LinkAttribute::NetNsFd(v.peer_netns.as_raw_fd()));
+        if let Some(mac) = v.peer_mac {
+            peer.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        }
+        let mut msg = LinkMessage::default();
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        msg.attributes
+            .push(LinkAttribute::IfName(v.host_name.to_owned()));
+        if let Some(mtu) = v.mtu {
+            msg.attributes.push(LinkAttribute::Mtu(mtu));
+            peer.attributes.push(LinkAttribute::Mtu(mtu));
+        }
+        if let Some(bridge) = v.master {
+            let index = self.require(bridge)?;
+            msg.attributes.push(LinkAttribute::Controller(index));
+        }
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+        ]));
+        self.ack(
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+            "creating veth pair",
+            &format!("{} <-> {} (in the container)", v.host_name, v.peer_name),
         )
     }
 

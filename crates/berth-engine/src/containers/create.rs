@@ -10,6 +10,7 @@ use std::sync::Arc;
 use berth_api_types::container::{
     ContainerConfig, ContainerCreateRequest, ContainerCreateResponse, HealthConfig, HostConfig,
 };
+use berth_api_types::network::{EndpointSettings, NetworkSettings, NetworkingConfig};
 use berth_image::model::ImageConfig;
 
 use super::{unsupported, Container, Inner};
@@ -72,6 +73,7 @@ impl Inner {
             hc.readonly_paths
                 .get_or_insert_with(|| owned(berth_runtime::defaults::READONLY_PATHS));
         }
+        let network_settings = self.initial_network_settings(&hc, req.networking_config.take())?;
         let image = self.images.resolve(&req.config.image)?;
         let mut config = merge_image_config(req.config.clone(), &image.config);
         let (path, args) = command(&config)?;
@@ -82,7 +84,10 @@ impl Inner {
         }
         let name = self.reserve_name(given_name, &id)?;
         let res = self
-            .create_reserved(&id, &name, &image, config, hc, path, args)
+            .normalize_links(&mut hc, &name)
+            .and_then(|()| {
+                self.create_reserved(&id, &name, &image, config, hc, path, args, network_settings)
+            })
             .map(|mut r| {
                 r.warnings.splice(0..0, warnings);
                 r
@@ -98,6 +103,88 @@ impl Inner {
             let _ = std::fs::remove_dir_all(self.exec_dir(&id));
         }
         res
+    }
+
+    /// `NetworkSettings` at create: the network `NetworkMode` names (400 naming it when
+    /// there is none) with what the request asked for on it (`EndpointsConfig`).
+    fn initial_network_settings(
+        &self,
+        hc: &HostConfig,
+        net: Option<NetworkingConfig>,
+    ) -> EngineResult<NetworkSettings> {
+        use crate::networks::endpoint::{network_key, Attachment};
+        let mode = hc.network_mode.as_str();
+        let attachment = self.attachment(mode).map_err(|e| match e {
+            // 400, not dockerd's 404: the docker CLI takes a 404 from create for a
+            // missing image and would hide this behind a pull error.
+            EngineError::NotFound(m) => EngineError::BadParameter(m),
+            e => e,
+        })?;
+        let mut ns = NetworkSettings::default();
+        let Some(key) = network_key(mode) else {
+            return Ok(ns);
+        };
+        let mut asked = net.map(|n| n.endpoints_config).unwrap_or_default();
+        // The docker CLI names the endpoint after the mode as given (`default`).
+        let mut ep: EndpointSettings = asked
+            .remove(key)
+            .or_else(|| asked.remove(mode))
+            .unwrap_or_default();
+        if let Some((other, _)) = asked.iter().next() {
+            return Err(EngineError::BadParameter(format!(
+                "Container cannot be connected to network endpoints: {key}, {other}"
+            )));
+        }
+        let st = self.networks.lock();
+        let found = match (&attachment, key) {
+            (Attachment::Bridge(n), _) => Some(n.clone()),
+            (_, k) => st.find(k).cloned(),
+        };
+        if let Some(n) = found {
+            ep.network_id = n.id.clone();
+        }
+        if let Some(i) = ep.ipam_config.as_ref() {
+            if !i.ipv4_address.is_empty() || !i.ipv6_address.is_empty() {
+                let user_net = matches!(&attachment, Attachment::Bridge(n) if !n.default_bridge);
+                if !user_net {
+                    return Err(EngineError::BadParameter(
+                        "user specified IP address is supported on user defined networks only"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        if !ep.aliases.is_empty()
+            && !matches!(&attachment, Attachment::Bridge(n) if !n.default_bridge)
+        {
+            return Err(EngineError::BadParameter(
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into(),
+            ));
+        }
+        ns.networks.insert(key.to_string(), ep);
+        Ok(ns)
+    }
+
+    /// `HostConfig.Links` as dockerd keeps them: `NAME[:ALIAS]` becomes
+    /// `/TARGET:/OWN/ALIAS`; each target must exist (400 naming it otherwise).
+    fn normalize_links(&self, hc: &mut HostConfig, own: &str) -> EngineResult<()> {
+        let mut out = Vec::new();
+        for l in &hc.links {
+            let (target, alias) = l.split_once(':').unwrap_or((l, l));
+            let target = target.trim_start_matches('/');
+            let alias = alias.rsplit('/').next().unwrap_or(alias);
+            let c = self.get(target).map_err(|_| {
+                EngineError::BadParameter(format!("could not get container for {target}"))
+            })?;
+            let tname = c.lock().rec.name.clone();
+            if tname == own {
+                return Err(EngineError::BadParameter("Cannot link to self".into()));
+            }
+            out.push(format!("/{tname}:/{own}/{alias}"));
+        }
+        hc.links = out;
+        Ok(())
     }
 
     /// Claims `name` (or a random one) for `id`: 409 when it is taken.
@@ -139,6 +226,7 @@ impl Inner {
         hc: HostConfig,
         path: String,
         args: Vec<String>,
+        network_settings: NetworkSettings,
     ) -> EngineResult<ContainerCreateResponse> {
         let parent = self.images.unpack(image)?;
         self.snapshotter
@@ -150,7 +238,16 @@ impl Inner {
             std::fs::create_dir_all(d).map_err(|e| EngineError::io("creating", d, e))?;
         }
         let mounts = self.resolve_mounts(id, &config, &hc)?;
-        let res = self.create_with_mounts(id, name, image, config, hc, path, args, mounts.clone());
+        let res = self.create_with_mounts(
+            id,
+            name,
+            image,
+            config,
+            hc,
+            (path, args),
+            mounts.clone(),
+            network_settings,
+        );
         if res.is_err() {
             let rec = ContainerRecord {
                 id: id.to_string(),
@@ -172,9 +269,9 @@ impl Inner {
         image: &crate::images::ResolvedImage,
         config: ContainerConfig,
         hc: HostConfig,
-        path: String,
-        args: Vec<String>,
+        (path, args): (String, Vec<String>),
         mounts: Vec<crate::volumes::mounts::MountRecord>,
+        network_settings: NetworkSettings,
     ) -> EngineResult<ContainerCreateResponse> {
         let data = self.data_dir(id);
         let rootfs = self.rootfs(id);
@@ -198,8 +295,9 @@ impl Inner {
             hosts_path: data.join("hosts"),
             hostname_path: data.join("hostname"),
             mounts,
+            network_settings,
         };
-        write_etc_files(&rec)?;
+        write_etc_files(&rec, self.networks.host_gateway())?;
 
         // The spec is made again at each start (with the rootfs mounted, so users are
         // looked up in it); here it validates the request and yields the warnings.
@@ -257,6 +355,26 @@ impl Inner {
         ctx.hostname_file = Some(rec.hostname_path.clone());
         ctx.user_mounts = Self::user_mounts(rec);
         ctx.recursive_readonly = berth_sys::kernel::has(berth_sys::kernel::Feature::MountSetattr);
+        // `container:REF` modes join that container's namespaces while it runs.
+        let hc = &rec.host_config;
+        for mode in [&hc.network_mode, &hc.pid_mode, &hc.ipc_mode, &hc.uts_mode] {
+            let Some(r) = mode.strip_prefix("container:") else {
+                continue;
+            };
+            let Ok(other) = self.get(r) else {
+                continue;
+            };
+            let g = other.lock();
+            if g.rec.state.status.is_running() && g.rec.state.pid > 0 {
+                ctx.containers.insert(
+                    r.to_string(),
+                    spec::JoinedContainer {
+                        ns_dir: PathBuf::from(format!("/proc/{}/ns", g.rec.state.pid)),
+                        shm_path: None,
+                    },
+                );
+            }
+        }
         ctx
     }
 }
@@ -504,25 +622,49 @@ pub(crate) fn command(c: &ContainerConfig) -> EngineResult<(String, Vec<String>)
     Ok((path, all))
 }
 
-/// /etc/hostname, /etc/hosts and /etc/resolv.conf for the container
-/// (berth_network::etc makes them as Docker does).
-fn write_etc_files(rec: &ContainerRecord) -> EngineResult<()> {
-    use berth_network::etc;
-    let host_net = rec.host_config.network_mode == "host";
-    let hostname = if host_net {
+fn hostname_of(rec: &ContainerRecord) -> String {
+    if rec.host_config.network_mode == "host" {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| rec.config.hostname.clone())
     } else {
         rec.config.hostname.clone()
-    };
+    }
+}
+
+/// The container's /etc/hosts: the host's with the host's network, else Docker's head
+/// and its own name on `own_ip` (written again at each start, with the address).
+/// `NAME:host-gateway` entries of `--add-host` name `host_gateway` (the default
+/// bridge's address).
+pub(crate) fn hosts_file(
+    rec: &ContainerRecord,
+    own_ip: Option<std::net::IpAddr>,
+    host_gateway: Option<std::net::Ipv4Addr>,
+) -> String {
+    let host_net = rec.host_config.network_mode == "host";
     let host_hosts = host_net.then(|| std::fs::read_to_string("/etc/hosts").unwrap_or_default());
-    let hosts = etc::hosts(
-        &hostname,
-        None,
-        &rec.host_config.extra_hosts,
-        host_hosts.as_deref(),
-    );
+    let extra: Vec<String> = rec
+        .host_config
+        .extra_hosts
+        .iter()
+        .map(|h| match (h.split_once(':'), host_gateway) {
+            (Some((name, "host-gateway")), Some(gw)) => format!("{name}:{gw}"),
+            _ => h.clone(),
+        })
+        .collect();
+    berth_network::etc::hosts(&hostname_of(rec), own_ip, &extra, host_hosts.as_deref())
+}
+
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf for the container
+/// (berth_network::etc makes them as Docker does).
+fn write_etc_files(
+    rec: &ContainerRecord,
+    host_gateway: Option<std::net::Ipv4Addr>,
+) -> EngineResult<()> {
+    use berth_network::etc;
+    let host_net = rec.host_config.network_mode == "host";
+    let hostname = hostname_of(rec);
+    let hosts = hosts_file(rec, None, host_gateway);
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     // systemd-resolved's upstream servers, for when the host's file names only its stub.
     let stub_upstream = std::fs::read_to_string("/run/systemd/resolve/resolv.conf").ok();

@@ -4,7 +4,7 @@
 use berth_api_types::container::{
     ContainerInspect, ContainerState, ContainerSummary, GraphDriverData, SummaryHostConfig,
 };
-use berth_api_types::network::{NetworkSettings, SummaryNetworkSettings};
+use berth_api_types::network::SummaryNetworkSettings;
 
 use super::Inner;
 use crate::api::{EngineError, EngineResult, ListOptions};
@@ -111,7 +111,7 @@ impl Inner {
             image_id: rec.image_id.clone(),
             command,
             created: rec.created / 1_000_000_000,
-            ports: Vec::new(),
+            ports: ports_of(&rec.network_settings.ports),
             size_rw,
             size_root_fs: size_root,
             labels: rec.config.labels.clone(),
@@ -120,7 +120,9 @@ impl Inner {
             host_config: SummaryHostConfig {
                 network_mode: rec.host_config.network_mode.clone(),
             },
-            network_settings: Some(SummaryNetworkSettings::default()),
+            network_settings: Some(SummaryNetworkSettings {
+                networks: rec.network_settings.networks.clone(),
+            }),
             mounts: super::mount_points(rec),
         }
     }
@@ -351,9 +353,39 @@ impl Inner {
             size_root_fs,
             mounts: super::mount_points(&rec),
             config: Some(rec.config.clone()),
-            network_settings: Some(NetworkSettings::default()),
+            network_settings: Some(rec.network_settings.clone()),
         })
     }
+}
+
+/// `Ports` of a list entry: one per binding, and one without a public port for each
+/// port exposed but not published.
+fn ports_of(map: &berth_api_types::network::PortMap) -> Vec<berth_api_types::network::Port> {
+    let mut out = Vec::new();
+    for (key, bindings) in map {
+        let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+        let Ok(private_port) = port.parse::<u16>() else {
+            continue;
+        };
+        match bindings {
+            Some(b) if !b.is_empty() => {
+                for b in b {
+                    out.push(berth_api_types::network::Port {
+                        ip: b.host_ip.clone(),
+                        private_port,
+                        public_port: b.host_port.parse().unwrap_or(0),
+                        kind: proto.to_string(),
+                    });
+                }
+            }
+            _ => out.push(berth_api_types::network::Port {
+                private_port,
+                kind: proto.to_string(),
+                ..Default::default()
+            }),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

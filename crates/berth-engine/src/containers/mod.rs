@@ -35,7 +35,7 @@ use crate::events::Events;
 use crate::images::ImageService;
 use crate::store::{self, ContainerRecord};
 
-pub(crate) use create::request_of;
+pub(crate) use create::{hosts_file, request_of};
 pub(crate) use start::{empty_image_config, resolve_in_root, restore};
 pub(crate) use volumes::mount_points;
 
@@ -120,6 +120,7 @@ pub(crate) struct Inner {
     pub config: EngineConfig,
     pub images: ImageService,
     pub volumes: crate::volumes::VolumeStore,
+    pub networks: crate::networks::Networks,
     pub snapshotter: Arc<dyn Snapshotter>,
     pub events: Events,
     pub table: RwLock<Table>,
@@ -153,6 +154,7 @@ impl Inner {
         config: EngineConfig,
         images: ImageService,
         volumes: crate::volumes::VolumeStore,
+        networks: crate::networks::Networks,
     ) -> Inner {
         let snapshotter = images.snapshotter();
         let sealed_runtime = seal_runtime(&config.runtime, &config.exec_root);
@@ -161,6 +163,7 @@ impl Inner {
             config,
             images,
             volumes,
+            networks,
             snapshotter,
             events: Events::new(),
             table: RwLock::new(Table::default()),

@@ -159,7 +159,13 @@ impl Inner {
             EngineError::internal(format!("mounting the rootfs of container {id}"), e)
         })?;
         let res = self.mount_volumes(&rec, &rootfs).and_then(|()| {
-            let res = self.launch_mounted(c, &rec, &rootfs);
+            let res = self.network_up(c).and_then(|net| {
+                let res = self.launch_mounted(c, &rec, &rootfs, net);
+                if res.is_err() {
+                    self.network_down(c);
+                }
+                res
+            });
             if res.is_err() {
                 self.unmount_volumes(&rec);
             }
@@ -176,9 +182,11 @@ impl Inner {
         c: &Arc<Container>,
         rec: &store::ContainerRecord,
         rootfs: &Path,
+        net: crate::networks::endpoint::NetUp,
     ) -> EngineResult<()> {
         let id = rec.id.as_str();
-        let ctx = self.spec_context(rec, rootfs);
+        let mut ctx = self.spec_context(rec, rootfs);
+        ctx.netns_path = net.netns;
         let gen =
             spec::oci_spec(&request_of(rec), &empty_image_config(), &ctx).map_err(|e| match e {
                 SpecError::NoCommand => EngineError::BadParameter("No command specified".into()),
@@ -186,6 +194,22 @@ impl Inner {
             })?;
         if rec.host_config.resources.init != Some(true) {
             check_executable(rootfs, &rec.path).map_err(|m| runtime_error(&m))?;
+        }
+        let mut gen = gen;
+        if !net.link_env.is_empty() {
+            // Links first; the container's own variables win over theirs, as dockerd.
+            let mut p = gen.spec.process().clone().unwrap_or_default();
+            let mut env = p.env().clone().unwrap_or_default();
+            let key = |kv: &str| kv.split_once('=').map_or(kv, |(k, _)| k).to_string();
+            let own: std::collections::BTreeSet<String> = env.iter().map(|e| key(e)).collect();
+            let mut linked: Vec<String> = net
+                .link_env
+                .into_iter()
+                .filter(|e| !own.contains(&key(e)))
+                .collect();
+            linked.append(&mut env);
+            p.set_env(Some(linked));
+            gen.spec.set_process(Some(p));
         }
         let bundle = self.bundle(id);
         let data = serde_json::to_vec(&gen.spec)
@@ -227,6 +251,7 @@ impl Inner {
         };
         self.unmount_rootfs(&c.id);
         self.unmount_volumes(&c.record());
+        self.network_down(c);
         c.lock().shim_up = false;
     }
 
@@ -415,6 +440,7 @@ impl Inner {
     ) -> Option<Duration> {
         self.unmount_rootfs(&c.id);
         self.unmount_volumes(&c.record());
+        self.network_down(c);
         let finished = if exit.finished_at > 0 {
             exit.finished_at
         } else {
@@ -524,6 +550,19 @@ pub(crate) fn restore(inner: &Arc<Inner>) -> EngineResult<()> {
             all.push(c);
         }
     }
+    // Addresses and ports of what the records say runs, before anything starts again;
+    // those found exited below give theirs back as their exit is recorded.
+    let running: Vec<store::ContainerRecord> = all
+        .iter()
+        .map(|c| c.record())
+        .filter(|r| {
+            matches!(
+                r.state.status,
+                Status::Running | Status::Paused | Status::Restarting
+            )
+        })
+        .collect();
+    inner.restore_networks(&running);
     for c in all {
         let rec = c.record();
         let sh = inner.shim(&c.id);

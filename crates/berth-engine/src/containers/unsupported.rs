@@ -88,66 +88,35 @@ fn network_conflicts(config: &ContainerConfig, hc: &HostConfig) -> EngineResult<
     Ok(())
 }
 
-/// What needs container networking, which berth does not have yet: a container on the
-/// default network gets a network namespace of its own with only loopback in it.
+/// The parts of container networking berth does not have yet, and checks of the
+/// network options that can be made before any network is touched.
 fn network_features(
     config: &ContainerConfig,
     hc: &HostConfig,
     net: Option<&NetworkingConfig>,
     warnings: &mut Vec<String>,
 ) -> EngineResult<()> {
-    let missing = |what: &str| {
-        bad(format!(
-            "{what} is not supported yet: berth has no container networking; {DOC}"
-        ))
-    };
+    let missing = |what: &str| bad(format!("{what} is not supported yet; {DOC}"));
+    for (key, bindings) in &hc.port_bindings {
+        crate::networks::endpoint::parse_port_key(key)?;
+        for b in bindings.iter().flatten() {
+            berth_network::ports::parse_host_ip(&b.host_ip).map_err(|e| bad(e.to_string()))?;
+            berth_network::ports::parse_host_port(&b.host_port).map_err(|e| bad(e.to_string()))?;
+        }
+    }
     let published = !hc.port_bindings.is_empty() || hc.publish_all_ports;
     if published && hc.network_mode == "host" {
         // dockerd's own answer: the container uses the host's ports directly.
         warnings.push("Published ports are discarded when using host network mode".into());
-    } else if !hc.port_bindings.is_empty() {
-        return Err(missing(
-            "port publishing (-p/--publish, HostConfig.PortBindings)",
-        ));
-    } else if hc.publish_all_ports {
-        return Err(missing(
-            "publishing all exposed ports (-P/--publish-all, HostConfig.PublishAllPorts)",
-        ));
-    }
-    if !hc.links.is_empty() {
-        return Err(missing("linking containers (--link, HostConfig.Links)"));
     }
     if !config.mac_address.is_empty() {
-        return Err(missing("setting a MAC address (--mac-address, MacAddress)"));
-    }
-    if hc.extra_hosts.iter().any(|h| {
-        h.split_once(':')
-            .is_some_and(|(_, ip)| ip == "host-gateway")
-    }) {
-        return Err(missing(
-            "the host-gateway address (--add-host NAME:host-gateway, HostConfig.ExtraHosts)",
-        ));
-    }
-    match hc.network_mode.as_str() {
-        "" | "default" | "bridge" | "none" | "host" => {}
-        m if m.starts_with("container:") => {}
-        // dockerd's words for a network it does not have (berth has none yet), but
-        // 400, not dockerd's 404: the docker CLI takes a 404 from create for a missing
-        // image and tries to pull it, hiding this message behind a pull error.
-        other => return Err(bad(format!("network {other} not found"))),
+        berth_network::mac::parse(&config.mac_address).map_err(bad)?;
     }
     for (name, ep) in net.map(|n| &n.endpoints_config).into_iter().flatten() {
         let ipam = ep.ipam_config.as_ref();
-        if ipam.is_some_and(|i| {
-            !i.ipv4_address.is_empty() || !i.ipv6_address.is_empty() || !i.link_local_ips.is_empty()
-        }) {
+        if ipam.is_some_and(|i| !i.ipv6_address.is_empty() || !i.link_local_ips.is_empty()) {
             return Err(missing(&format!(
-                "a static address (--ip/--ip6, EndpointsConfig[{name:?}].IPAMConfig)"
-            )));
-        }
-        if !ep.aliases.is_empty() {
-            return Err(missing(&format!(
-                "network aliases (--network-alias, EndpointsConfig[{name:?}].Aliases)"
+                "a static IPv6 or link-local address (--ip6/--link-local-ip, EndpointsConfig[{name:?}].IPAMConfig)"
             )));
         }
         if !ep.links.is_empty() {
@@ -156,9 +125,7 @@ fn network_features(
             )));
         }
         if !ep.mac_address.is_empty() {
-            return Err(missing(&format!(
-                "setting a MAC address (--mac-address, EndpointsConfig[{name:?}].MacAddress)"
-            )));
+            berth_network::mac::parse(&ep.mac_address).map_err(bad)?;
         }
     }
     Ok(())
@@ -422,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn published_ports_and_links_are_refused_by_name() {
+    fn port_specifications_and_macs_are_checked_at_create() {
         let c = ContainerConfig::default();
         let mut hc = HostConfig::default();
         hc.port_bindings.insert(
@@ -432,9 +399,7 @@ mod tests {
                 host_port: "8080".into(),
             }]),
         );
-        let m = message(refuse(&c, &hc));
-        assert!(m.starts_with("port publishing (-p/--publish"), "{m}");
-        assert!(m.contains("berth has no container networking"), "{m}");
+        refuse(&c, &hc).expect("a published port");
         // With the host's network there is nothing to publish: dockerd's warning.
         let host_net = HostConfig {
             network_mode: "host".into(),
@@ -444,30 +409,26 @@ mod tests {
             refuse(&c, &host_net).expect("host network"),
             ["Published ports are discarded when using host network mode"]
         );
-        let hc = HostConfig {
-            publish_all_ports: true,
-            ..HostConfig::default()
-        };
-        assert!(message(refuse(&c, &hc)).contains("-P/--publish-all"));
-        let hc = HostConfig {
-            links: vec!["db:db".into()],
-            ..HostConfig::default()
-        };
-        assert!(message(refuse(&c, &hc)).contains("--link"));
-        let hc = HostConfig {
-            extra_hosts: vec!["gw:host-gateway".into()],
-            ..HostConfig::default()
-        };
-        assert!(message(refuse(&c, &hc)).contains("host-gateway"));
+        hc.port_bindings.insert("80/bogus".into(), None);
+        assert_eq!(message(refuse(&c, &hc)), "invalid proto: bogus");
+        let mut hc = HostConfig::default();
+        hc.port_bindings.insert(
+            "80/tcp".into(),
+            Some(vec![PortBinding {
+                host_ip: "not-an-ip".into(),
+                host_port: "8080".into(),
+            }]),
+        );
+        assert!(message(refuse(&c, &hc)).contains("not-an-ip"));
         let mac = ContainerConfig {
-            mac_address: "02:42:ac:11:00:02".into(),
+            mac_address: "02:42:ac:11:00".into(),
             ..ContainerConfig::default()
         };
-        assert!(message(refuse(&mac, &HostConfig::default())).contains("--mac-address"));
+        assert!(message(refuse(&mac, &HostConfig::default())).contains("not a valid mac address"));
     }
 
     #[test]
-    fn endpoint_settings_are_refused_by_name() {
+    fn endpoint_settings_are_checked() {
         let c = ContainerConfig::default();
         let hc = HostConfig::default();
         let net = NetworkingConfig {
@@ -482,25 +443,12 @@ mod tests {
                 },
             )]),
         };
-        let m = message(refuse_unsupported(&c, &hc, Some(&net), &host()));
-        assert!(m.contains("--ip"), "{m}");
+        refuse_unsupported(&c, &hc, Some(&net), &host()).expect("a static IPv4 address");
         // An endpoint with nothing set (as the docker CLI sends for --network) passes.
         let net = NetworkingConfig {
             endpoints_config: BTreeMap::from([("host".to_string(), EndpointSettings::default())]),
         };
         refuse_unsupported(&c, &hc, Some(&net), &host()).expect("empty endpoint");
-    }
-
-    #[test]
-    fn a_user_defined_network_is_not_found() {
-        let hc = HostConfig {
-            network_mode: "mynet".into(),
-            ..HostConfig::default()
-        };
-        assert_eq!(
-            message(refuse(&ContainerConfig::default(), &hc)),
-            "network mynet not found"
-        );
     }
 
     #[test]

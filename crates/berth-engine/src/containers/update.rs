@@ -154,7 +154,18 @@ impl Inner {
         let c = self.get(r)?;
         let rec = c.record();
         let mut s = if matches!(rec.state.status, Status::Running | Status::Paused) {
-            crate::stats::cgroup_stats(&rec.cgroups_path)?
+            let mut s = crate::stats::cgroup_stats(&rec.cgroups_path)?;
+            // Interfaces of its own network namespace (not with the host's network).
+            if rec.host_config.network_mode != "host" && rec.state.pid > 0 {
+                let dev = format!("/proc/{}/net/dev", rec.state.pid);
+                if let Ok(text) = std::fs::read_to_string(&dev) {
+                    let nets = crate::stats::net_dev(&text);
+                    if !nets.is_empty() {
+                        s.networks = Some(nets);
+                    }
+                }
+            }
+            s
         } else {
             // Docker answers a stopped container with a zeroed sample.
             Stats {

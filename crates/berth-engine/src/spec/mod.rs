@@ -175,6 +175,9 @@ pub struct SpecContext {
     /// Read-only binds are made read-only with their submounts (`rro`, which needs
     /// mount_setattr: Linux 5.12), not only at the top.
     pub recursive_readonly: bool,
+    /// The network namespace the container joins when its network mode is its own
+    /// (bound by the engine, already wired); None: the runtime makes an empty one.
+    pub netns_path: Option<PathBuf>,
 }
 
 impl SpecContext {
@@ -200,6 +203,7 @@ impl SpecContext {
             host_dev: PathBuf::from("/dev"),
             user_mounts: Vec::new(),
             recursive_readonly: false,
+            netns_path: None,
         }
     }
 }
@@ -273,7 +277,7 @@ pub fn oci_spec(
     let mut mounts = default_mounts(hc.privileged);
     match mode(&hc.network_mode, "HostConfig.NetworkMode", ctx)? {
         Mode::Host => {}
-        Mode::Private => namespaces.push(ns(LinuxNamespaceType::Network, None)),
+        Mode::Private => namespaces.push(ns(LinuxNamespaceType::Network, ctx.netns_path.clone())),
         Mode::Join(c) => {
             namespaces.push(ns(LinuxNamespaceType::Network, Some(c.ns_dir.join("net"))))
         }

@@ -20,7 +20,28 @@ pub struct Dockerd {
 }
 
 impl Dockerd {
+    /// A dockerd with no networking of its own (no bridge, no iptables).
     pub fn start() -> Option<Dockerd> {
+        Dockerd::start_with(
+            None,
+            &[
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-forward=false",
+                "--ip-masq=false",
+            ],
+        )
+    }
+
+    /// A dockerd with its default networking (docker0 on `bip`, iptables rules, the
+    /// FORWARD policy set to DROP) inside the network namespace bound at `netns`.
+    pub fn start_networked(netns: &Path, bip: &str) -> Option<Dockerd> {
+        let bip = format!("--bip={bip}");
+        Dockerd::start_with(Some(netns), &[&bip, "--ip6tables=false"])
+    }
+
+    fn start_with(netns: Option<&Path>, net_args: &[&str]) -> Option<Dockerd> {
         let Some(bin) = std::env::var_os("BERTH_DOCKERD")
             .map(PathBuf::from)
             .into_iter()
@@ -55,7 +76,15 @@ impl Dockerd {
             Some(h) => format!("{}:{path}", h.display()),
             None => path,
         };
-        let child = Command::new(&bin)
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={}", ns.display())).arg("--").arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let child = cmd
             .env("PATH", path)
             .arg("-H")
             .arg(d.host())
@@ -67,13 +96,7 @@ impl Dockerd {
             .arg(d.dir.join("exec"))
             .arg("--pidfile")
             .arg(d.dir.join("docker.pid"))
-            .args([
-                "--bridge=none",
-                "--iptables=false",
-                "--ip6tables=false",
-                "--ip-forward=false",
-                "--ip-masq=false",
-            ])
+            .args(net_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)

@@ -1,5 +1,7 @@
 //! What the end-to-end tests share: a `berth daemon` of their own (unique socket, data
-//! root, exec root and cgroup parent, torn down with everything it made), a busybox
+//! root, exec root and cgroup parent, and a network namespace of its own so that its
+//! bridge, veths and packet-filter rules never touch the host's; torn down with
+//! everything it made), a busybox
 //! image imported from the host's static busybox, and runners for the `berth` CLI and
 //! the unmodified docker CLI pointed at that daemon.
 
@@ -65,6 +67,9 @@ pub struct Daemon {
     pub cgroup_parent: String,
     /// Extra environment of the daemon process (kept for restarts).
     pub env: Vec<(String, String)>,
+    /// The network namespace the daemon runs in (bound on a file under `root`); None:
+    /// the host's (only the test that needs the real outside world).
+    pub netns: Option<PathBuf>,
     child: Option<Child>,
     _dir: tempfile::TempDir,
 }
@@ -81,6 +86,16 @@ impl Daemon {
 
     /// Starts a daemon with `env` added to its environment (and its runtime's).
     pub fn start_with_env(env: &[(&str, &str)], extra: &[&str]) -> Daemon {
+        Daemon::start_full(env, extra, true)
+    }
+
+    /// Starts a daemon in the host's own network namespace: its bridge, rules and
+    /// forwarding setting are the host's (the caller restores what it must).
+    pub fn start_in_host_netns(extra: &[&str]) -> Daemon {
+        Daemon::start_full(&[], extra, false)
+    }
+
+    fn start_full(env: &[(&str, &str)], extra: &[&str], private_net: bool) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e-")
             .tempdir_in("/tmp")
@@ -93,9 +108,15 @@ impl Daemon {
             .unwrap_or("berth-e2e")
             .to_string();
         let cgroup_parent = format!("/{unique}");
+        let netns = private_net.then(|| {
+            let ns = root.join("netns");
+            make_netns(&ns);
+            ns
+        });
         let mut d = Daemon {
             root,
             sock,
+            netns,
             cgroup_parent,
             env: env
                 .iter()
@@ -116,7 +137,7 @@ impl Daemon {
             .open(self.root.join("daemon.log"))
             .expect("daemon log");
         let log2 = log.try_clone().expect("dup log");
-        let mut cmd = Command::new(berth_bin());
+        let mut cmd = self.in_netns(berth_bin());
         cmd.arg("daemon")
             .arg("-H")
             .arg(format!("unix://{}", self.sock.display()))
@@ -161,6 +182,30 @@ impl Daemon {
             std::fs::write(&p, "{}\n").expect("write daemon.json");
         }
         p
+    }
+
+    /// A command for `program` that runs in the daemon's network namespace (where its
+    /// bridge is and its published ports answer).
+    pub fn in_netns(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={}", ns.display()))
+                    .arg("--")
+                    .arg(program);
+                c
+            }
+            None => Command::new(program),
+        }
+    }
+
+    /// Runs `program ARGS` in the daemon's network namespace; its output.
+    pub fn net_run(&self, program: &str, args: &[&str]) -> Output {
+        self.in_netns(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run in the daemon's network namespace")
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -286,6 +331,24 @@ impl Drop for Daemon {
         self.stop();
         cleanup_root(&self.root, &self.cgroup_parent);
     }
+}
+
+/// Makes a network namespace bound on `path` (lo up), as `ip netns add` would but
+/// under the test's own root; `unmount_under` removes it with the rest.
+pub fn make_netns(path: &Path) {
+    std::fs::write(path, b"").expect("netns file");
+    let st = Command::new("unshare")
+        .arg(format!("--net={}", path.display()))
+        .arg("true")
+        .status()
+        .expect("unshare");
+    assert!(st.success(), "unshare --net={} failed", path.display());
+    let st = Command::new("nsenter")
+        .arg(format!("--net={}", path.display()))
+        .args(["ip", "link", "set", "lo", "up"])
+        .status()
+        .expect("nsenter ip");
+    assert!(st.success(), "bringing lo up in {} failed", path.display());
 }
 
 /// Last `n` lines of `s`.

@@ -1,0 +1,515 @@
+//! A container's way onto its network, made before its process exists and undone when
+//! it exits: a network namespace of its own bound under the exec root (lo up,
+//! unprivileged ports from 0 as Docker sets them), and on a bridge network a veth pair
+//! with `eth0` inside (address, Docker's address-derived MAC, default route) and the
+//! host end on the bridge, then its published ports in berth's packet-filter table.
+//! `none` gets the namespace alone; `host` and `container:` get nothing.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use berth_api_types::network::{EndpointSettings, NetworkSettings, PortBinding, PortMap};
+use berth_network::firewall::PortRule;
+use berth_network::ports::{self, Binding, Proto};
+use berth_network::{netns, Netlink};
+
+use super::{NetworkRecord, State};
+use crate::api::{EngineError, EngineResult};
+use crate::containers::{Container, Inner};
+use crate::store::ContainerRecord;
+
+/// The network a container's `NetworkMode` puts it on, as far as an endpoint goes.
+pub(crate) enum Attachment {
+    /// `host` or `container:…`: nothing of its own.
+    Shared,
+    /// `none`: a namespace with loopback only.
+    Isolated,
+    /// A bridge network.
+    Bridge(NetworkRecord),
+}
+
+/// What the runtime needs from a container's network: the namespace to join (None:
+/// the host's or another container's) and the environment of its legacy links.
+#[derive(Debug, Default)]
+pub(crate) struct NetUp {
+    pub netns: Option<PathBuf>,
+    pub link_env: Vec<String>,
+}
+
+/// A legacy link's target as the linking container sees it.
+struct LinkTarget {
+    alias: String,
+    name: String,
+    hostname: String,
+    ip: IpAddr,
+    ports: Vec<(u16, String)>,
+    env: Vec<String>,
+}
+
+/// The name a `NetworkMode` is listed under in `NetworkSettings.Networks`.
+pub(crate) fn network_key(mode: &str) -> Option<&str> {
+    match mode {
+        "" | "default" => Some(super::DEFAULT_BRIDGE),
+        m if m.starts_with("container:") => None,
+        m => Some(m),
+    }
+}
+
+impl Inner {
+    /// What `mode` attaches to; 404 naming it when there is no such network.
+    pub(crate) fn attachment(&self, mode: &str) -> EngineResult<Attachment> {
+        if mode == "host" || mode.starts_with("container:") {
+            return Ok(Attachment::Shared);
+        }
+        if mode == "none" {
+            return Ok(Attachment::Isolated);
+        }
+        let st = self.networks.lock();
+        let found = match mode {
+            "" | "default" => st.default_bridge(),
+            m => st.find(m),
+        };
+        match found {
+            Some(n) if n.is_bridge() => Ok(Attachment::Bridge(n.clone())),
+            Some(n) if n.driver == "host" => Ok(Attachment::Shared),
+            Some(_) => Ok(Attachment::Isolated),
+            // No default bridge (`--bridge none`): containers get loopback only.
+            None if matches!(mode, "" | "default") => Ok(Attachment::Isolated),
+            None => Err(EngineError::NotFound(format!("network {mode} not found"))),
+        }
+    }
+
+    /// Sets up `c`'s network before its shim launches; returns the namespace the
+    /// runtime joins (None: the host's or another container's). The record (with its
+    /// endpoint, ports and /etc/hosts) is updated but not saved: the caller saves it
+    /// with the running state.
+    pub(crate) fn network_up(&self, c: &Container) -> EngineResult<NetUp> {
+        let rec = c.record();
+        let att = self.attachment(&rec.host_config.network_mode)?;
+        if matches!(att, Attachment::Shared) {
+            return Ok(NetUp::default());
+        }
+        let links = self.link_targets(&rec)?;
+        let path = self.networks.netns_path(&rec.id);
+        // A namespace left by a crash: the container's processes are gone with it.
+        let _ = netns::remove(&path);
+        let ns_link = netns::create(&path, || {
+            let mut nl = Netlink::open().map_err(std::io::Error::other)?;
+            nl.set_up("lo").map_err(std::io::Error::other)?;
+            netns::set_sysctl("ipv4/ip_unprivileged_port_start", "0")?;
+            Ok(nl)
+        })
+        .map_err(|e| {
+            EngineError::internal(format!("network namespace of container {}", rec.id), e)
+        })?;
+        let res = match att {
+            Attachment::Bridge(net) => self.bridge_up(c, &rec, &net, &path, ns_link, &links),
+            _ => {
+                let mut g = c.lock();
+                g.rec.network_settings.sandbox_key = path.to_string_lossy().into_owned();
+                Ok(())
+            }
+        };
+        match res {
+            Ok(()) => Ok(NetUp {
+                netns: Some(path),
+                link_env: links
+                    .iter()
+                    .flat_map(|t| {
+                        berth_network::links::env(
+                            &rec.name,
+                            &t.alias,
+                            &berth_network::links::Target {
+                                ip: t.ip,
+                                ports: &t.ports,
+                                env: &t.env,
+                            },
+                        )
+                    })
+                    .collect(),
+            }),
+            Err(e) => {
+                self.network_down(c);
+                Err(e)
+            }
+        }
+    }
+
+    /// The running containers `rec` links to (`/TARGET:/OWN/ALIAS`), each with its
+    /// address on the default bridge; a target that does not run is an error, as with
+    /// dockerd.
+    fn link_targets(&self, rec: &ContainerRecord) -> EngineResult<Vec<LinkTarget>> {
+        let mut out = Vec::new();
+        for l in &rec.host_config.links {
+            let Some((target, own)) = l.split_once(':') else {
+                continue;
+            };
+            let alias = own.rsplit('/').next().unwrap_or(own).to_string();
+            let not_running = || {
+                EngineError::BadParameter(format!(
+                    "Cannot link to a non running container: {target} AS {own}"
+                ))
+            };
+            let c = self
+                .get(target.trim_start_matches('/'))
+                .map_err(|_| not_running())?;
+            let t = c.record();
+            let ip = t
+                .network_settings
+                .networks
+                .get(super::DEFAULT_BRIDGE)
+                .and_then(|ep| ep.ip_address.parse::<IpAddr>().ok());
+            let (true, Some(ip)) = (t.state.status.is_running(), ip) else {
+                return Err(not_running());
+            };
+            let ports = t
+                .config
+                .exposed_ports
+                .keys()
+                .filter_map(|k| parse_port_key(k).ok())
+                .map(|(n, p)| (n, p.as_str().to_string()))
+                .collect();
+            out.push(LinkTarget {
+                alias,
+                name: t.name.clone(),
+                hostname: t.config.hostname.clone(),
+                ip,
+                ports,
+                env: t.config.env.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn bridge_up(
+        &self,
+        c: &Container,
+        rec: &ContainerRecord,
+        net: &NetworkRecord,
+        path: &std::path::Path,
+        mut ns_link: Netlink,
+        links: &[LinkTarget],
+    ) -> EngineResult<()> {
+        let key = network_key(&rec.host_config.network_mode)
+            .unwrap_or(super::DEFAULT_BRIDGE)
+            .to_string();
+        let requested = rec
+            .network_settings
+            .networks
+            .get(&key)
+            .cloned()
+            .unwrap_or_default();
+        let want_ip = requested
+            .ipam_config
+            .as_ref()
+            .filter(|i| !i.ipv4_address.is_empty())
+            .map(|i| {
+                i.ipv4_address.parse::<Ipv4Addr>().map_err(|_| {
+                    EngineError::BadParameter(format!(
+                        "invalid IPv4 address {:?} for network {key}",
+                        i.ipv4_address
+                    ))
+                })
+            })
+            .transpose()?;
+        let (subnet, gateway) = match (net.subnet, net.gateway) {
+            (Some(s), Some(g)) => (s, g),
+            _ => {
+                return Err(EngineError::internal(
+                    format!("network {}", net.name),
+                    "it has no IPv4 address space",
+                ))
+            }
+        };
+        // Address and ports under the network lock, so two starts cannot take the same.
+        let (ip, ports_map, rules) = {
+            let mut st = self.networks.lock();
+            let ip = st
+                .ipam
+                .allocate(&net.id, &rec.id, want_ip)
+                .map_err(|e| match e {
+                    berth_network::IpamError::InUse { .. }
+                    | berth_network::IpamError::NotInSubnet { .. }
+                    | berth_network::IpamError::Reserved { .. } => {
+                        EngineError::BadParameter(e.to_string())
+                    }
+                    e => EngineError::internal(format!("an address on network {}", net.name), e),
+                })?;
+            let published = publish(rec, &st, IpAddr::V4(ip), &net.bridge);
+            match published {
+                Ok((map, rules)) => {
+                    if !rules.is_empty() {
+                        st.ports.insert(rec.id.clone(), rules.clone());
+                    }
+                    (ip, map, rules)
+                }
+                Err(e) => {
+                    st.ipam.release_holder(&rec.id);
+                    return Err(e);
+                }
+            }
+        };
+        let mac = match (&rec.config.mac_address, &requested.mac_address) {
+            (m, _) if !m.is_empty() => m.clone(),
+            (_, m) if !m.is_empty() => m.clone(),
+            _ => berth_network::mac::from_ipv4(ip),
+        };
+        let mac_bytes = berth_network::mac::parse(&mac).map_err(EngineError::BadParameter)?;
+        let endpoint_id = crate::names::new_id()?;
+        let host_if = format!("veth{}", &endpoint_id[..7]);
+        let ns_file = std::fs::File::open(path).map_err(|e| EngineError::io("opening", path, e))?;
+        let fail = |e: berth_network::LinkError| {
+            EngineError::internal(format!("network interface of container {}", rec.id), e)
+        };
+        let mut nl = Netlink::open().map_err(fail)?;
+        nl.create_veth_pair(&berth_network::link::VethPair {
+            host_name: &host_if,
+            master: Some(&net.bridge),
+            peer_name: "eth0",
+            peer_netns: ns_file.as_fd(),
+            peer_mac: Some(mac_bytes),
+            mtu: None,
+        })
+        .map_err(fail)?;
+        ns_link
+            .add_address("eth0", IpAddr::V4(ip), subnet.prefix())
+            .map_err(fail)?;
+        ns_link.set_up("eth0").map_err(fail)?;
+        if !net.internal {
+            ns_link.add_default_route(gateway).map_err(fail)?;
+        }
+        if !rules.is_empty() {
+            let st = self.networks.lock();
+            self.networks.sync_rules(&st)?;
+        }
+        let mut hosts =
+            crate::containers::hosts_file(rec, Some(IpAddr::V4(ip)), self.networks.host_gateway());
+        for t in links {
+            let mut names = vec![t.alias.as_str()];
+            for n in [t.hostname.as_str(), t.name.as_str()] {
+                if !n.is_empty() && !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+            hosts.push_str(&format!("{}\t{}\n", t.ip, names.join(" ")));
+        }
+        std::fs::write(&rec.hosts_path, hosts)
+            .map_err(|e| EngineError::io("writing", &rec.hosts_path, e))?;
+        let mut g = c.lock();
+        let ns = &mut g.rec.network_settings;
+        let ep = ns.networks.entry(key).or_default();
+        ep.network_id = net.id.clone();
+        ep.endpoint_id = endpoint_id.clone();
+        ep.gateway = gateway.to_string();
+        ep.ip_address = ip.to_string();
+        ep.ip_prefix_len = i64::from(subnet.prefix());
+        ep.mac_address = mac.clone();
+        ns.sandbox_id = crate::names::new_id()?;
+        ns.sandbox_key = path.to_string_lossy().into_owned();
+        ns.ports = ports_map;
+        if net.default_bridge {
+            ns.endpoint_id = endpoint_id;
+            ns.gateway = gateway.to_string();
+            ns.ip_address = ip.to_string();
+            ns.ip_prefix_len = i64::from(subnet.prefix());
+            ns.mac_address = mac;
+        }
+        Ok(())
+    }
+
+    /// Undoes [`Inner::network_up`] (also after a partial setup or a crash): drops the
+    /// published ports, releases the addresses, unbinds the namespace (the kernel
+    /// deletes the veth pair with it) and clears the endpoint in the record.
+    pub(crate) fn network_down(&self, c: &Container) {
+        let id = c.id.as_str();
+        {
+            let mut st = self.networks.lock();
+            st.ipam.release_holder(id);
+            if st.ports.remove(id).is_some() {
+                let _ = self.networks.sync_rules(&st);
+            }
+        }
+        let _ = netns::remove(&self.networks.netns_path(id));
+        let mut g = c.lock();
+        clear_runtime(&mut g.rec.network_settings);
+    }
+
+    /// After the engine opens: takes back the addresses and ports of the containers
+    /// still running, drops namespaces nobody runs in, and writes the rules.
+    pub(crate) fn restore_networks(&self, running: &[ContainerRecord]) {
+        let mut st = self.networks.lock();
+        let mut keep = BTreeSet::new();
+        for rec in running {
+            keep.insert(rec.id.clone());
+            for ep in rec.network_settings.networks.values() {
+                if let (Ok(ip), false) =
+                    (ep.ip_address.parse::<Ipv4Addr>(), ep.network_id.is_empty())
+                {
+                    let _ = st.ipam.allocate(&ep.network_id, &rec.id, Some(ip));
+                }
+            }
+            let rules = rules_of(rec, &st);
+            if !rules.is_empty() {
+                st.ports.insert(rec.id.clone(), rules);
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(self.networks.netns_dir()) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !keep.contains(&name) {
+                    let _ = netns::remove(&e.path());
+                }
+            }
+        }
+        let _ = self.networks.sync_rules(&st);
+    }
+}
+
+/// Forgets what only a running container has (addresses, endpoint, ports), keeping
+/// which networks it is on and what it asked for there.
+pub(crate) fn clear_runtime(ns: &mut NetworkSettings) {
+    let networks = std::mem::take(&mut ns.networks);
+    *ns = NetworkSettings::default();
+    ns.networks = networks
+        .into_iter()
+        .map(|(k, ep)| {
+            (
+                k,
+                EndpointSettings {
+                    ipam_config: ep.ipam_config,
+                    links: ep.links,
+                    aliases: ep.aliases,
+                    network_id: ep.network_id,
+                    driver_opts: ep.driver_opts,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+}
+
+/// The port rules a running container's record stands for (daemon restart).
+fn rules_of(rec: &ContainerRecord, st: &State) -> Vec<PortRule> {
+    let Some((ip, bridge)) = rec.network_settings.networks.values().find_map(|ep| {
+        let ip: IpAddr = ep.ip_address.parse().ok()?;
+        let net = st.nets.get(&ep.network_id)?;
+        Some((ip, net.bridge.clone()))
+    }) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (key, bindings) in &rec.network_settings.ports {
+        let Ok((port, proto)) = parse_port_key(key) else {
+            continue;
+        };
+        for b in bindings.iter().flatten() {
+            let (Ok(host_ip), Ok(Some((hp, _)))) = (
+                ports::parse_host_ip(&b.host_ip),
+                ports::parse_host_port(&b.host_port),
+            ) else {
+                continue;
+            };
+            out.push(PortRule {
+                proto,
+                host_ip: (!host_ip.is_unspecified()).then_some(host_ip),
+                host_port: hp,
+                container_ip: ip,
+                container_port: port,
+                bridge: bridge.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// `80/tcp` (or `80`) as a port and protocol.
+pub(crate) fn parse_port_key(key: &str) -> EngineResult<(u16, Proto)> {
+    let bad = || EngineError::BadParameter(format!("invalid port specification: {key:?}"));
+    let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if port == 0 {
+        return Err(bad());
+    }
+    let proto = Proto::parse(proto).map_err(|e| EngineError::BadParameter(e.to_string()))?;
+    Ok((port, proto))
+}
+
+/// Decides the host ports of `rec`'s published ports (`PortBindings`, and with
+/// `PublishAllPorts` every exposed port on a free one): the `Ports` map inspect shows
+/// and the rules that forward them to `ip` on `bridge`.
+fn publish(
+    rec: &ContainerRecord,
+    st: &State,
+    ip: IpAddr,
+    bridge: &str,
+) -> EngineResult<(PortMap, Vec<PortRule>)> {
+    let hc = &rec.host_config;
+    let mut taken: BTreeSet<Binding> = st
+        .ports
+        .values()
+        .flatten()
+        .map(|r| Binding {
+            host_ip: r.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            host_port: r.host_port,
+            proto: r.proto,
+        })
+        .collect();
+    let mut map = PortMap::new();
+    let mut rules = Vec::new();
+    let mut keys: BTreeSet<String> = rec.config.exposed_ports.keys().cloned().collect();
+    keys.extend(hc.port_bindings.keys().cloned());
+    for key in keys {
+        let (port, proto) = parse_port_key(&key)?;
+        let canonical = format!("{port}/{}", proto.as_str());
+        let asked: Vec<PortBinding> = match hc.port_bindings.get(&key) {
+            Some(Some(b)) if !b.is_empty() => b.clone(),
+            Some(_) => vec![PortBinding::default()],
+            None if hc.publish_all_ports => vec![PortBinding::default()],
+            None => {
+                map.entry(canonical).or_insert(None);
+                continue;
+            }
+        };
+        let mut out = Vec::new();
+        for b in asked {
+            let host_ip = ports::parse_host_ip(&b.host_ip)
+                .map_err(|e| EngineError::BadParameter(e.to_string()))?;
+            if host_ip.is_ipv6() != ip.is_ipv6() {
+                // An IPv4 container is not reachable on an IPv6 host address without
+                // a proxy: not published there.
+                continue;
+            }
+            let range = ports::parse_host_port(&b.host_port)
+                .map_err(|e| EngineError::BadParameter(e.to_string()))?;
+            let chosen = ports::choose(host_ip, proto, range, &taken, &ports::host_has).map_err(
+                |e| match e {
+                    ports::PortError::Allocated { .. } | ports::PortError::InUse { .. } => {
+                        EngineError::Internal {
+                            action: "driver failed programming external connectivity on endpoint"
+                                .into(),
+                            source: Box::new(e),
+                        }
+                    }
+                    e => EngineError::BadParameter(e.to_string()),
+                },
+            )?;
+            taken.insert(chosen);
+            out.push(PortBinding {
+                host_ip: host_ip.to_string(),
+                host_port: chosen.host_port.to_string(),
+            });
+            rules.push(PortRule {
+                proto,
+                host_ip: (!host_ip.is_unspecified()).then_some(host_ip),
+                host_port: chosen.host_port,
+                container_ip: ip,
+                container_port: port,
+                bridge: bridge.to_string(),
+            });
+        }
+        map.insert(canonical, Some(out));
+    }
+    Ok((map, rules))
+}

@@ -1,0 +1,430 @@
+//! Networks: the daemon's `bridge`, `host` and `none` networks and the user-defined
+//! bridge networks, their records (`DATA_ROOT/network/networks.json`, written
+//! durably on every network change), their address spaces, and berth's packet-filter
+//! table, which is rebuilt from this state whenever published ports or networks change.
+//!
+//! Container addresses are not written anywhere of their own: a running container's
+//! record holds its endpoints, and opening the engine rebuilds the allocations from
+//! the records of the containers still running. So a crash can lose nothing and leak
+//! nothing: an address is held exactly as long as a record says a running container
+//! has it.
+//!
+//! [`endpoint`] wires containers in (network namespace, veth pair, addresses, routes,
+//! published ports) and out.
+
+pub(crate) mod endpoint;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use berth_network::firewall::{self, PortRule};
+use berth_network::{Ipam, Ipv4Net, Netlink};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{EngineError, EngineResult};
+use crate::timefmt::now_nanos;
+
+/// The default bridge network's name, and its device's default name.
+pub const DEFAULT_BRIDGE: &str = "bridge";
+pub const DEFAULT_BRIDGE_DEVICE: &str = "berth0";
+/// berth's packet-filter table when the daemon uses the default bridge device.
+pub const DEFAULT_TABLE: &str = "berth";
+
+const RECORDS: &str = "networks.json";
+
+/// One network as berth keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkRecord {
+    pub id: String,
+    pub name: String,
+    /// `bridge`, `host` or `null`.
+    pub driver: String,
+    /// Unix nanoseconds.
+    pub created: i64,
+    pub internal: bool,
+    pub attachable: bool,
+    pub enable_ipv6: bool,
+    pub labels: BTreeMap<String, String>,
+    /// Driver options (`-o`), as given.
+    pub options: BTreeMap<String, String>,
+    /// IPv4 address space; None for host and null.
+    pub subnet: Option<Ipv4Net>,
+    pub gateway: Option<Ipv4Addr>,
+    pub ip_range: Option<Ipv4Net>,
+    /// The bridge device; empty for host and null.
+    pub bridge: String,
+    /// The daemon's own `bridge` network.
+    pub default_bridge: bool,
+}
+
+impl NetworkRecord {
+    pub fn is_bridge(&self) -> bool {
+        self.driver == "bridge"
+    }
+
+    /// Whether containers on it may talk to each other (`enable_icc`, default on).
+    pub fn icc(&self) -> bool {
+        self.options
+            .get("com.docker.network.bridge.enable_icc")
+            .is_none_or(|v| v != "false")
+    }
+
+    pub fn masquerade(&self) -> bool {
+        self.options
+            .get("com.docker.network.bridge.enable_ip_masquerade")
+            .is_none_or(|v| v != "false")
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct Records {
+    networks: Vec<NetworkRecord>,
+}
+
+/// The networks and what uses them; one lock over all of it.
+pub(crate) struct State {
+    pub nets: BTreeMap<String, NetworkRecord>,
+    pub ipam: Ipam,
+    /// Published ports of running containers, by container id.
+    pub ports: BTreeMap<String, Vec<PortRule>>,
+}
+
+impl State {
+    /// A network by exact id, exact name, then unique id prefix.
+    pub fn find(&self, r: &str) -> Option<&NetworkRecord> {
+        if let Some(n) = self.nets.get(r) {
+            return Some(n);
+        }
+        if let Some(n) = self.nets.values().find(|n| n.name == r) {
+            return Some(n);
+        }
+        let mut hits = self
+            .nets
+            .values()
+            .filter(|n| !r.is_empty() && n.id.starts_with(r));
+        match (hits.next(), hits.next()) {
+            (Some(n), None) => Some(n),
+            _ => None,
+        }
+    }
+
+    pub fn default_bridge(&self) -> Option<&NetworkRecord> {
+        self.nets.values().find(|n| n.default_bridge)
+    }
+}
+
+/// The daemon's networks.
+pub(crate) struct Networks {
+    dir: PathBuf,
+    netns_dir: PathBuf,
+    table: String,
+    state: Mutex<State>,
+}
+
+impl Networks {
+    /// Opens the records under `data_root/network`, makes the built-in networks and the
+    /// default bridge (`bridge`: its device name, `none` for no default bridge; `bip`:
+    /// its address as `GATEWAY/PREFIX`).
+    pub fn open(
+        data_root: &Path,
+        exec_root: &Path,
+        bridge: Option<&str>,
+        bip: Option<&str>,
+    ) -> EngineResult<Networks> {
+        let dir = data_root.join("network");
+        let netns_dir = exec_root.join("netns");
+        for d in [&dir, &netns_dir] {
+            std::fs::create_dir_all(d).map_err(|e| EngineError::io("creating", d, e))?;
+        }
+        let path = dir.join(RECORDS);
+        let records: Records = match std::fs::read(&path) {
+            Ok(d) => serde_json::from_slice(&d)
+                .map_err(|e| EngineError::internal(format!("reading {}", path.display()), e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Records::default(),
+            Err(e) => return Err(EngineError::io("reading", &path, e)),
+        };
+        let device = bridge.unwrap_or(DEFAULT_BRIDGE_DEVICE).to_string();
+        let table = if device == DEFAULT_BRIDGE_DEVICE || device == "none" {
+            DEFAULT_TABLE.to_string()
+        } else {
+            format!("berth-{device}")
+        };
+        let mut state = State {
+            nets: BTreeMap::new(),
+            ipam: Ipam::default(),
+            ports: BTreeMap::new(),
+        };
+        for n in records.networks {
+            if !n.default_bridge {
+                state.nets.insert(n.id.clone(), n);
+            } else if device != "none" {
+                // Kept for its id; its device and address are decided again below.
+                state.nets.insert(n.id.clone(), n);
+            }
+        }
+        for (name, driver) in [("host", "host"), ("none", "null")] {
+            if !state.nets.values().any(|n| n.name == name) {
+                let n = NetworkRecord {
+                    id: crate::names::new_id()?,
+                    name: name.into(),
+                    driver: driver.into(),
+                    created: now_nanos(),
+                    ..Default::default()
+                };
+                state.nets.insert(n.id.clone(), n);
+            }
+        }
+        let nets = Networks {
+            dir,
+            netns_dir,
+            table,
+            state: Mutex::new(state),
+        };
+        {
+            let mut st = nets.lock();
+            if device != "none" {
+                nets.open_default_bridge(&mut st, &device, bip)?;
+            }
+            // The user networks' bridges (gone after a reboot).
+            let user: Vec<NetworkRecord> = st
+                .nets
+                .values()
+                .filter(|n| n.is_bridge() && !n.default_bridge)
+                .cloned()
+                .collect();
+            for n in user {
+                if let (Some(subnet), Some(gw)) = (n.subnet, n.gateway) {
+                    st.ipam
+                        .add_network(&n.id, subnet, Some(gw), n.ip_range)
+                        .map_err(|e| EngineError::internal(format!("network {}", n.name), e))?;
+                    ensure_bridge(&n.bridge, gw, subnet.prefix())?;
+                }
+            }
+            nets.save(&st)?;
+        }
+        Ok(nets)
+    }
+
+    fn open_default_bridge(
+        &self,
+        st: &mut State,
+        device: &str,
+        bip: Option<&str>,
+    ) -> EngineResult<()> {
+        let (subnet, gateway) = match bip {
+            Some(b) => parse_bip(b)?,
+            None => {
+                let _pick = pick_lock();
+                // The address the device already has (an earlier run of this daemon).
+                let existing = Netlink::open()
+                    .ok()
+                    .and_then(|mut nl| nl.addresses(device).ok())
+                    .and_then(|a| {
+                        a.into_iter().find_map(|(ip, p)| match ip {
+                            std::net::IpAddr::V4(v4) => Some((v4, p)),
+                            _ => None,
+                        })
+                    });
+                match existing.and_then(|(ip, p)| Ipv4Net::new(ip, p).map(|n| (n, ip))) {
+                    Some(found) => found,
+                    None => {
+                        let subnet = pick_subnet(st, None)?;
+                        let gw = subnet.host_range().0;
+                        ensure_bridge(device, gw, subnet.prefix())?;
+                        (subnet, gw)
+                    }
+                }
+            }
+        };
+        ensure_bridge(device, gateway, subnet.prefix())?;
+        let id = st
+            .default_bridge()
+            .map(|n| n.id.clone())
+            .map_or_else(crate::names::new_id, Ok)?;
+        let mut options = BTreeMap::new();
+        for (k, v) in [
+            ("com.docker.network.bridge.default_bridge", "true"),
+            ("com.docker.network.bridge.enable_icc", "true"),
+            ("com.docker.network.bridge.enable_ip_masquerade", "true"),
+            ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+            ("com.docker.network.bridge.name", device),
+            ("com.docker.network.driver.mtu", "1500"),
+        ] {
+            options.insert(k.to_string(), v.to_string());
+        }
+        let created = st.nets.get(&id).map_or_else(now_nanos, |n| n.created);
+        st.nets.insert(
+            id.clone(),
+            NetworkRecord {
+                id: id.clone(),
+                name: DEFAULT_BRIDGE.into(),
+                driver: "bridge".into(),
+                created,
+                options,
+                subnet: Some(subnet),
+                gateway: Some(gateway),
+                bridge: device.to_string(),
+                default_bridge: true,
+                ..Default::default()
+            },
+        );
+        st.ipam
+            .add_network(&id, subnet, Some(gateway), None)
+            .map_err(|e| EngineError::internal("the default bridge's address space", e))?;
+        Ok(())
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("network state lock poisoned")
+    }
+
+    /// The default bridge's address: what `--add-host NAME:host-gateway` names.
+    pub fn host_gateway(&self) -> Option<Ipv4Addr> {
+        self.lock().default_bridge().and_then(|n| n.gateway)
+    }
+
+    /// Where a container's network namespace is bound.
+    pub fn netns_path(&self, container_id: &str) -> PathBuf {
+        self.netns_dir.join(container_id)
+    }
+
+    pub fn netns_dir(&self) -> &Path {
+        &self.netns_dir
+    }
+
+    /// Persists the network records (not the addresses: see the module doc).
+    pub fn save(&self, st: &State) -> EngineResult<()> {
+        let recs = Records {
+            networks: st.nets.values().cloned().collect(),
+        };
+        let data = serde_json::to_vec_pretty(&recs).expect("network records always serialize");
+        crate::store::write_atomic(&self.dir.join(RECORDS), &data)
+    }
+
+    /// Rebuilds berth's packet-filter table from `st` (atomically: the old rules stay
+    /// until the new ones are in).
+    pub fn sync_rules(&self, st: &State) -> EngineResult<()> {
+        let rules = firewall::Ruleset {
+            table: self.table.clone(),
+            networks: st
+                .nets
+                .values()
+                .filter(|n| n.is_bridge())
+                .map(|n| firewall::NetworkRules {
+                    bridge: n.bridge.clone(),
+                    subnets: n
+                        .subnet
+                        .iter()
+                        .map(|s| firewall::IpNet::new(s.network().into(), s.prefix()))
+                        .collect(),
+                    internal: n.internal,
+                    masquerade: n.masquerade(),
+                    icc: n.icc(),
+                })
+                .collect(),
+            ports: st.ports.values().flatten().cloned().collect(),
+        };
+        firewall::apply(&rules)
+            .map_err(|e| EngineError::internal("updating berth's packet-filter rules", e))?;
+        let bridges: Vec<String> = st
+            .nets
+            .values()
+            .filter(|n| n.is_bridge())
+            .map(|n| n.bridge.clone())
+            .collect();
+        firewall::ensure_docker_coexistence(&bridges)
+            .map_err(|e| EngineError::internal("accepting berth's bridges in FORWARD", e))?;
+        Ok(())
+    }
+
+    /// Takes berth's rules out of the kernel (daemon shutdown). Bridges stay.
+    pub fn remove_rules(&self) {
+        let st = self.lock();
+        let bridges: Vec<String> = st
+            .nets
+            .values()
+            .filter(|n| n.is_bridge())
+            .map(|n| n.bridge.clone())
+            .collect();
+        let _ = firewall::remove(&self.table);
+        let _ = firewall::remove_docker_coexistence(&bridges);
+    }
+}
+
+/// `--bip 172.30.0.1/16`: the bridge's own address and its subnet.
+fn parse_bip(b: &str) -> EngineResult<(Ipv4Net, Ipv4Addr)> {
+    let bad = || {
+        EngineError::BadParameter(format!("invalid --bip {b:?}: expected an IPv4 address with a prefix length, such as 172.30.0.1/16"))
+    };
+    let (ip, prefix) = b.split_once('/').ok_or_else(bad)?;
+    let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
+    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+    let net = Ipv4Net::new(ip, prefix).ok_or_else(bad)?;
+    if prefix > 30 || ip == net.network() || ip == net.broadcast() {
+        return Err(bad());
+    }
+    Ok((net, ip))
+}
+
+/// Serializes subnet choices between daemons on one host (each sees the other's bridge
+/// only once its address is on).
+fn pick_lock() -> Option<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/run/berth-network.lock")
+        .ok()?;
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).ok()?;
+    Some(f)
+}
+
+/// A subnet from Docker's default pools overlapping no route of the host and no
+/// network of ours (`exclude` aside).
+pub(crate) fn pick_subnet(st: &State, exclude: Option<&str>) -> EngineResult<Ipv4Net> {
+    let routes = berth_network::routes::read(Path::new("/proc/net/route"))
+        .map_err(|e| EngineError::io("reading", Path::new("/proc/net/route"), e))?;
+    let taken: Vec<Ipv4Net> = st
+        .nets
+        .values()
+        .filter(|n| Some(n.id.as_str()) != exclude)
+        .filter_map(|n| n.subnet)
+        .collect();
+    berth_network::pool::pick(&berth_network::pool::docker_default_pools(), &taken, &routes)
+        .ok_or_else(|| {
+            EngineError::Forbidden(
+                "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into(),
+            )
+        })
+}
+
+/// Makes bridge `name` with `gateway/prefix` on it, up, with what published ports need
+/// (route_localnet) and forwarding on.
+pub(crate) fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> EngineResult<()> {
+    let fail =
+        |e: berth_network::LinkError| EngineError::internal(format!("setting up bridge {name}"), e);
+    let mut nl = Netlink::open().map_err(fail)?;
+    if nl.link(name).map_err(fail)?.is_none() {
+        nl.create_bridge(name).map_err(fail)?;
+    }
+    let has = nl
+        .addresses(name)
+        .map_err(fail)?
+        .iter()
+        .any(|(ip, p)| *ip == std::net::IpAddr::V4(gateway) && *p == prefix);
+    if !has {
+        nl.add_address(name, gateway.into(), prefix).map_err(fail)?;
+    }
+    nl.set_up(name).map_err(fail)?;
+    firewall::set_route_localnet(name)
+        .map_err(|e| EngineError::internal(format!("setting up bridge {name}"), e))?;
+    if !firewall::ip_forward() {
+        firewall::set_ip_forward(true)
+            .map_err(|e| EngineError::internal("turning IPv4 forwarding on", e))?;
+    }
+    Ok(())
+}
