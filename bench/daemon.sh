@@ -17,12 +17,13 @@
 # Usage (as root; build first):
 #   . scripts/env.sh && cargo build --release --target "$BERTH_TARGET" -p berth -p berth-init
 #   bench/daemon.sh [-n RUNS] [-r ROUNDS]      # default 30 runs, 5 parallel rounds
-# Needs: docker.io (dockerd), a docker CLI, hyperfine, busybox-static. Both daemons
-# run on private sockets and roots in a temp dir. Docker is measured twice: with
-# --network none (berth has no bridge yet, so this is the same work) and with its
+# Needs: a dockerd (docker.io, or scripts/dockerd.sh's), a docker CLI, busybox-static
+# (hyperfine comes from crates.io if missing). Both daemons run on private sockets and
+# roots in a temp dir, in a network namespace of the script's own. berth's containers
+# get its default bridge; Docker is measured twice: with --network none and with its
 # default bridge network, on a bridge of the script's own (10.213.77.0/24; dockerd
-# with --iptables=false --ip-forward=false --ip-masq=false, so it changes no firewall
-# rule or sysctl). Everything is removed on exit.
+# with --iptables=false --ip-forward=false --ip-masq=false). bench/network.sh compares
+# the networking itself. Everything is removed on exit.
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,15 +40,15 @@ done
 . bench/lib.sh
 bench_init daemon
 br="bbr$$"
-trap 'bench_cleanup; ip link del "$br" 2>/dev/null' EXIT
+trap 'bench_cleanup' EXIT
 
 # The image: Debian's static busybox, FROM scratch.
 busybox_rootfs
 tar -C "$tmp/rootfs" -cf "$tmp/busybox.tar" .
 
 start_berth
-ip link add "$br" type bridge && ip addr add 10.213.77.1/24 dev "$br" && ip link set "$br" up
-dockerd -H "unix://$tmp/docker.sock" --data-root "$tmp/docker-data" --exec-root "$tmp/docker-exec" \
+$NS ip link add "$br" type bridge && $NS ip addr add 10.213.77.1/24 dev "$br" && $NS ip link set "$br" up
+$NS dockerd -H "unix://$tmp/docker.sock" --data-root "$tmp/docker-data" --exec-root "$tmp/docker-exec" \
     --pidfile "$tmp/docker.pid" --bridge="$br" --iptables=false --ip6tables=false \
     --ip-forward=false --ip-masq=false --userland-proxy=false \
     --cgroup-parent "/docker-bench-$$" >"$tmp/docker.log" 2>&1 &

@@ -1,6 +1,8 @@
 # bench/lib.sh — sourced by the benchmarks that run berth's daemon beside Docker's:
-# the tools, a temp dir, the busybox image, starting berth's daemon, and a cleanup that
-# stops both daemons and removes everything they left. The sourcing script sets
+# the tools, a temp dir, a network namespace of the benchmark's own (both daemons run
+# in it: their bridges, veths and firewall rules never touch the host's; `$NS CMD` runs
+# CMD there), the busybox image, starting berth's daemon, and a cleanup that stops both
+# daemons and removes everything they left. The sourcing script sets
 # `tmp` (via bench_init), `bpid`/`dpid` as it starts daemons, and calls
 # `bench_cleanup` from its own EXIT trap (after its own extra cleanup, if any).
 
@@ -9,10 +11,23 @@ bench_init() { # $1: the script's name, for temp dirs and messages
     BERTH="$BERTH_BIN/berth"; case $BERTH in /*) ;; *) BERTH="$PWD/$BERTH" ;; esac
     DOCKER=$(command -v docker || true)
     [ -x /usr/local/bin/docker ] && DOCKER=/usr/local/bin/docker
+    # hyperfine from crates.io when the machine has none (kept under target/).
+    if ! command -v hyperfine >/dev/null; then
+        [ -x target/tools/bin/hyperfine ] || cargo install -q --locked --root target/tools hyperfine >&2
+        PATH="$PWD/target/tools/bin:$PATH"
+    fi
+    if ! command -v dockerd >/dev/null; then
+        local d; d=$(dirname "$(scripts/dockerd.sh)")
+        PATH="$d:$d/../bin:$PATH"
+    fi
     for t in "$BERTH" "$DOCKER" dockerd hyperfine jq /bin/busybox; do
         command -v "$t" >/dev/null || { echo "$1: missing $t" >&2; exit 1; }
     done
     tmp=$(mktemp -d "/tmp/berth-bench-$1.XXXXXX")
+    touch "$tmp/netns"
+    unshare --net="$tmp/netns" true
+    NS="nsenter --net=$tmp/netns --"
+    $NS ip link set lo up
     # dockerd creates /run/docker and /etc/docker/key.json whatever its roots.
     run_docker_existed=; [ -e /run/docker ] && run_docker_existed=1
     key_existed=; [ -e /etc/docker/key.json ] && key_existed=1
@@ -54,7 +69,7 @@ busybox_rootfs() {
 # berth's daemon on $tmp/berth.sock with private roots; sets bpid.
 start_berth() {
     echo "{}" >"$tmp/none.json"
-    "$BERTH" daemon -H "unix://$tmp/berth.sock" --data-root "$tmp/berth-data" --exec-root "$tmp/berth-exec" \
+    $NS "$BERTH" daemon -H "unix://$tmp/berth.sock" --data-root "$tmp/berth-data" --exec-root "$tmp/berth-exec" \
         --pidfile "$tmp/berth.pid" --config-file "$tmp/none.json" --cgroup-parent "/berth-bench-$$" >"$tmp/berth.log" 2>&1 &
     bpid=$!
 }

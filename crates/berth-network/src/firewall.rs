@@ -1,16 +1,6 @@
-//! TEMPORARY STUB (not committed): replaced by the firewall branch.
+//! TEMPORARY STUB: replaced by the firewall branch.
 use crate::ports::Proto;
 use std::net::IpAddr;
-#[derive(Debug, Clone)]
-pub struct IpNet {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
-impl IpNet {
-    pub fn new(addr: IpAddr, prefix: u8) -> IpNet {
-        IpNet { addr, prefix }
-    }
-}
 #[derive(Debug, Clone)]
 pub struct Ruleset {
     pub table: String,
@@ -20,7 +10,7 @@ pub struct Ruleset {
 #[derive(Debug, Clone)]
 pub struct NetworkRules {
     pub bridge: String,
-    pub subnets: Vec<IpNet>,
+    pub subnets: Vec<(IpAddr, u8)>,
     pub internal: bool,
     pub masquerade: bool,
     pub icc: bool,
@@ -40,17 +30,17 @@ pub fn apply(_r: &Ruleset) -> std::io::Result<()> {
 pub fn remove(_t: &str) -> std::io::Result<()> {
     Ok(())
 }
-pub fn ensure_docker_coexistence(_b: &[String]) -> std::io::Result<()> {
+pub fn ensure_docker_coexistence(_b: &[NetworkRules]) -> std::io::Result<()> {
     Ok(())
 }
-pub fn remove_docker_coexistence(_b: &[String]) -> std::io::Result<()> {
+pub fn remove_docker_coexistence<S: AsRef<str>>(_b: &[S]) -> std::io::Result<()> {
     Ok(())
 }
 pub fn set_route_localnet(b: &str) -> std::io::Result<()> {
     std::fs::write(format!("/proc/sys/net/ipv4/conf/{b}/route_localnet"), "1")
 }
-pub fn ip_forward() -> bool {
-    std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|s| s.trim() == "1")
+pub fn ip_forward() -> std::io::Result<bool> {
+    Ok(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")?.trim() == "1")
 }
 pub fn set_ip_forward(on: bool) -> std::io::Result<()> {
     std::fs::write("/proc/sys/net/ipv4/ip_forward", if on { "1" } else { "0" })

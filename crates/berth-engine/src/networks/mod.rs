@@ -319,7 +319,7 @@ impl Networks {
                     subnets: n
                         .subnet
                         .iter()
-                        .map(|s| firewall::IpNet::new(s.network().into(), s.prefix()))
+                        .map(|s| (s.network().into(), s.prefix()))
                         .collect(),
                     internal: n.internal,
                     masquerade: n.masquerade(),
@@ -330,13 +330,7 @@ impl Networks {
         };
         firewall::apply(&rules)
             .map_err(|e| EngineError::internal("updating berth's packet-filter rules", e))?;
-        let bridges: Vec<String> = st
-            .nets
-            .values()
-            .filter(|n| n.is_bridge())
-            .map(|n| n.bridge.clone())
-            .collect();
-        firewall::ensure_docker_coexistence(&bridges)
+        firewall::ensure_docker_coexistence(&rules.networks)
             .map_err(|e| EngineError::internal("accepting berth's bridges in FORWARD", e))?;
         Ok(())
     }
@@ -422,7 +416,7 @@ pub(crate) fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Engine
     nl.set_up(name).map_err(fail)?;
     firewall::set_route_localnet(name)
         .map_err(|e| EngineError::internal(format!("setting up bridge {name}"), e))?;
-    if !firewall::ip_forward() {
+    if !firewall::ip_forward().unwrap_or(false) {
         firewall::set_ip_forward(true)
             .map_err(|e| EngineError::internal("turning IPv4 forwarding on", e))?;
     }
