@@ -292,6 +292,15 @@ impl Client {
         Ok(())
     }
 
+    /// `DELETE /containers//PARENT/ALIAS?link=1` (`rm --link`).
+    pub fn remove_link(&self, link: &str) -> Result<(), ClientError> {
+        let mut q = Query::new();
+        q.flag("link", true);
+        let link = format!("/{}", link.trim_start_matches('/'));
+        self.request("DELETE", &format!("/containers/{link}"), &q, Body::Empty)?;
+        Ok(())
+    }
+
     /// `GET /containers/{id}/logs`: the raw body (multiplexed unless the container
     /// has a tty; see [`crate::Demux`]).
     pub fn logs(&self, id: &str, opts: &LogsOptions) -> Result<Response, ClientError> {

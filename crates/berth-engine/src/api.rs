@@ -333,6 +333,8 @@ pub trait Engine: Send + Sync + 'static {
     fn container_attach(&self, id: &str, opts: AttachOptions) -> EngineResult<AttachStream>;
     fn container_wait(&self, id: &str, condition: WaitCondition) -> EngineResult<Waiter>;
     fn container_remove(&self, id: &str, force: bool, volumes: bool) -> EngineResult<()>;
+    /// `DELETE /containers/{/PARENT/ALIAS}?link=1`: removes a legacy link.
+    fn container_remove_link(&self, link: &str) -> EngineResult<()>;
     fn container_resize(&self, id: &str, height: u16, width: u16) -> EngineResult<()>;
     /// One sample; `precpu_stats` is left empty (the daemon fills it from the previous
     /// sample when streaming).

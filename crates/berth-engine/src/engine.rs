@@ -355,6 +355,10 @@ impl Engine for LocalEngine {
         self.inner.remove(id, force, volumes)
     }
 
+    fn container_remove_link(&self, link: &str) -> EngineResult<()> {
+        self.inner.remove_link(link)
+    }
+
     fn container_resize(&self, id: &str, height: u16, width: u16) -> EngineResult<()> {
         self.inner.resize(id, height, width)
     }

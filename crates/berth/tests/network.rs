@@ -489,6 +489,11 @@ fn links_give_variables_and_a_hosts_entry() {
         }
         let links = inspect(&d, c, &web, "{{json .HostConfig.Links}}");
         assert_eq!(links, format!(r#"["/{db}:/{web}/database"]"#));
+        // `rm --link` takes the link away and leaves both containers.
+        d.ok(c, &["rm", "--link", &format!("/{web}/database")]);
+        assert_eq!(inspect(&d, c, &web, "{{json .HostConfig.Links}}"), "null");
+        let o = d.run(c, &["rm", "--link", &format!("/{web}/database")]);
+        assert!(!o.status.success());
         d.ok(c, &["rm", "-f", &web]);
         // A link to a container that does not run: refused at start.
         d.ok(c, &["stop", "-t", "0", &db]);

@@ -70,6 +70,9 @@ pub fn kill(ctx: &mut Ctx<'_>, a: &KillArgs) -> Result<i32, CliError> {
 
 pub fn rm(ctx: &mut Ctx<'_>, a: &RmArgs) -> Result<i32, CliError> {
     for_each(ctx, &a.containers, true, |c, id| {
+        if a.link {
+            return Ok(c.remove_link(id)?);
+        }
         Ok(c.remove_container(id, a.force, a.volumes)?)
     })
 }

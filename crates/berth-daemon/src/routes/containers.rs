@@ -116,8 +116,20 @@ pub(super) fn size(ctx: &Ctx<'_>) -> Result<(u16, u16), ApiError> {
     Ok((h, w))
 }
 
+pub fn remove_link(ctx: &mut Ctx<'_>, link: &str) -> HandlerResult {
+    if !ctx.query().bool("link") {
+        return Err(ApiError::new(404, format!("No such container: {link}")));
+    }
+    ctx.engine.container_remove_link(link)?;
+    Ok(Reply::Empty(204))
+}
+
 pub fn remove(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
     let q = ctx.query();
+    if q.bool("link") {
+        // `/containers//web/db` without the double slash, or a single-segment name.
+        return remove_link(ctx, id);
+    }
     ctx.engine
         .container_remove(id, q.bool("force"), q.bool("v"))?;
     Ok(Reply::Empty(204))

@@ -176,6 +176,12 @@ fn route(ctx: &mut Ctx<'_>) -> HandlerResult {
         ("POST", ["containers", id, "exec"]) => exec::create(ctx, id),
         ("POST", ["containers", id, action]) => containers::action(ctx, id, action),
         ("DELETE", ["containers", id]) => containers::remove(ctx, id),
+        // `rm --link /web/db`: the docker CLI sends `/containers//web/db?link=1`.
+        ("DELETE", ["containers", "", parent, alias])
+        | ("DELETE", ["containers", parent, alias]) => {
+            let link = format!("/{parent}/{alias}");
+            containers::remove_link(ctx, &link)
+        }
 
         ("POST", ["exec", id, "start"]) => exec::start(ctx, id),
         ("POST", ["exec", id, "resize"]) => exec::resize(ctx, id),

@@ -343,6 +343,9 @@ impl Engine for Fake {
     fn container_remove(&self, _id: &str, _f: bool, _v: bool) -> EngineResult<()> {
         Ok(())
     }
+    fn container_remove_link(&self, _link: &str) -> EngineResult<()> {
+        Ok(())
+    }
     fn container_resize(&self, _id: &str, _h: u16, _w: u16) -> EngineResult<()> {
         Ok(())
     }

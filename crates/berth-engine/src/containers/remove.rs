@@ -14,6 +14,30 @@ use crate::store::Status;
 use crate::timefmt::parse_filter_timestamp;
 
 impl Inner {
+    /// `rm --link /PARENT/ALIAS`: takes the link out of the parent's record (its
+    /// running processes keep what they were given, as with dockerd).
+    pub fn remove_link(&self, link: &str) -> EngineResult<()> {
+        let full = format!("/{}", link.trim_start_matches('/'));
+        let Some((parent, _alias)) = full[1..].rsplit_once('/') else {
+            return Err(EngineError::BadParameter(format!(
+                "Conflict, cannot remove the default link name of the container {full}"
+            )));
+        };
+        let c = self.get(parent)?;
+        let mut g = c.lock();
+        let before = g.rec.host_config.links.len();
+        g.rec
+            .host_config
+            .links
+            .retain(|l| l.split_once(':').map(|(_, own)| own) != Some(full.as_str()));
+        if g.rec.host_config.links.len() == before {
+            return Err(EngineError::NotFound(format!(
+                "Could not find entity for {full}"
+            )));
+        }
+        self.save(&g.rec)
+    }
+
     /// `DELETE /containers/{id}`.
     pub fn remove(self: &Arc<Self>, r: &str, force: bool, volumes: bool) -> EngineResult<()> {
         let c = self.get(r)?;
