@@ -6,8 +6,9 @@ set -euo pipefail
 need=()
 want() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || need+=("$1"); }
 # qemu-system-x86, xz-utils and zstd: scripts/vm-test.sh boots Debian's kernels in VMs.
+# nftables: berth's firewall runs nft; iptables: its dockerd coexistence (and tests).
 for p in busybox-static libseccomp-dev pkg-config containerd runc bsdutils util-linux iproute2 tar coreutils skopeo umoci procps python3 python3-venv \
-    qemu-system-x86 xz-utils zstd debian-archive-keyring; do
+    nftables iptables qemu-system-x86 xz-utils zstd debian-archive-keyring; do
     want "$p"
 done
 if ((${#need[@]})); then
