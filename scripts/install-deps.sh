@@ -6,8 +6,10 @@ set -euo pipefail
 need=()
 want() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || need+=("$1"); }
 # qemu-system-x86, xz-utils and zstd: scripts/vm-test.sh boots Debian's kernels in VMs.
-for p in curl debootstrap nftables iptables busybox-static libseccomp-dev pkg-config containerd runc bsdutils util-linux iproute2 tar coreutils skopeo umoci procps python3 python3-venv \
-    qemu-system-x86 xz-utils zstd debian-archive-keyring; do
+# nftables: berth's firewall runs nft; iptables: its dockerd coexistence (and tests);
+# curl and debootstrap: the network tests (scripts/bookworm.sh).
+for p in curl debootstrap busybox-static libseccomp-dev pkg-config containerd runc bsdutils util-linux iproute2 tar coreutils skopeo umoci procps python3 python3-venv \
+    nftables iptables qemu-system-x86 xz-utils zstd debian-archive-keyring; do
     want "$p"
 done
 if ((${#need[@]})); then

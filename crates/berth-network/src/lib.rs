@@ -7,7 +7,9 @@
 //! /etc/resolv.conf ([`etc`]), the environment of legacy links ([`links`]) and the
 //! choice of host ports for published ports ([`ports`]). Then the kernel's side:
 //! bridges, veth pairs, addresses and routes over a synchronous rtnetlink socket
-//! ([`link`]).
+//! ([`link`]), and the packet filter in one nftables table: published ports as DNAT,
+//! masquerade, hairpin, isolation between networks, internal networks, and room for a
+//! dockerd on the same host ([`firewall`]).
 
 #![forbid(unsafe_code)]
 
@@ -23,6 +25,7 @@ pub mod ports;
 pub mod routes;
 pub mod subnet;
 
+pub use firewall::FirewallError;
 pub use ipam::{Ipam, IpamError};
 pub use link::{LinkError, Netlink};
 pub use subnet::{Ipv4Net, SubnetError};

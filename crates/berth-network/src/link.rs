@@ -16,7 +16,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -217,6 +218,28 @@ impl Netlink {
             0,
             "attaching link",
             &format!("{name} to bridge {bridge}"),
+        )
+    }
+
+    /// `ip link set NAME type bridge_slave hairpin on|off`: whether the bridge may send a
+    /// frame back out of the port it came in on. A container reaching its own published
+    /// port needs it where br_netfilter is active: the DNATed packet is then bridged
+    /// straight back towards its sender (see [`crate::firewall`]).
+    pub fn set_hairpin(&mut self, name: &str, on: bool) -> Result<()> {
+        let mut msg = self.existing(name)?;
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::PortKind(InfoPortKind::Bridge),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
+                on,
+            )])),
+        ]));
+        // Port options go through RTM_NEWLINK on the existing link; RTM_SETLINK ignores
+        // IFLA_LINKINFO.
+        self.ack(
+            RouteNetlinkMessage::NewLink(msg),
+            0,
+            "setting hairpin mode on bridge port",
+            name,
         )
     }
 

@@ -31,6 +31,24 @@ fn another_netns() -> (OwnedFd, Netlink) {
     rx.recv().expect("the second namespace")
 }
 
+/// The hairpin flag of bridge port `name` in the calling thread's namespace, from
+/// `ip -j -d link show` (run from this thread, so in its namespace).
+fn hairpin(name: &str) -> bool {
+    let out = std::process::Command::new("ip")
+        .args(["-j", "-d", "link", "show", name])
+        .output()
+        .expect("run ip");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let links: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
+    links[0]["linkinfo"]["info_slave_data"]["hairpin"]
+        .as_bool()
+        .expect("a bridge port's hairpin flag")
+}
+
 #[test]
 #[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn bridge_veth_move_rename_address_route_delete() {
@@ -64,6 +82,12 @@ fn bridge_veth_move_rename_address_route_delete() {
         let host = nl.link("veth-host").unwrap().unwrap();
         assert_eq!(host.master, Some(bridge.index));
         assert!(host.up);
+        // Hairpin mode, as `ip -d link` reports it (an independent reader).
+        assert!(!hairpin("veth-host"));
+        nl.set_hairpin("veth-host", true).unwrap();
+        assert!(hairpin("veth-host"));
+        nl.set_hairpin("veth-host", false).unwrap();
+        assert!(!hairpin("veth-host"));
 
         // The peer moves to a second namespace, where the container would live.
         let (ns, mut peer_nl) = another_netns();

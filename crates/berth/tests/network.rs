@@ -20,11 +20,15 @@ fn inspect(d: &Daemon, cli: &Cli, name: &str, format: &str) -> String {
         .to_string()
 }
 
-/// Adds HOST_ADDR on a dummy interface in the daemon's namespace.
+/// Adds HOST_ADDR in the daemon's namespace, on one end of a veth pair standing for
+/// the host's LAN interface (kernels without the dummy driver have veth).
 fn add_host_address(d: &Daemon) {
     for args in [
-        vec!["link", "add", "lan0", "type", "dummy"],
+        vec![
+            "link", "add", "lan0", "type", "veth", "peer", "name", "lan1",
+        ],
         vec!["addr", "add", &format!("{HOST_ADDR}/24"), "dev", "lan0"],
+        vec!["link", "set", "lan1", "up"],
         vec!["link", "set", "lan0", "up"],
     ] {
         let o = d.net_run("ip", &args);
@@ -525,11 +529,15 @@ fn coexists_with_a_dockerd_on_the_same_host() {
     let Some(dockerd) = common::dockerd::Dockerd::start_networked(&netns, "172.30.0.1/16") else {
         return;
     };
+    // dockerd sets FORWARD's policy to DROP when it turns forwarding on itself; berth
+    // turned it on first here, so set the policy as it is on such a host.
+    let o = d.net_run("iptables", &["-P", "FORWARD", "DROP"]);
+    assert!(o.status.success(), "{:?}", common::out_err(&o));
     let fwd = d.net_run("iptables", &["-S", "FORWARD"]);
     let fwd = String::from_utf8_lossy(&fwd.stdout).into_owned();
     assert!(
-        fwd.contains("-P FORWARD DROP"),
-        "dockerd did not set DROP:\n{fwd}"
+        fwd.contains("-j DOCKER-USER"),
+        "dockerd's chains are missing:\n{fwd}"
     );
     let tar = common::busybox_rootfs_tar(&d.root);
     dockerd.ok(&[
@@ -587,11 +595,24 @@ fn coexists_with_a_dockerd_on_the_same_host() {
     dockerd.ok(&["rm", "-f", "theirs"]);
 }
 
-/// Puts the host's IPv4 forwarding setting back and deletes the test's bridge, even
-/// when the test fails.
+/// Puts the host's IPv4 forwarding setting back, deletes the test's bridge, and the
+/// iptables `filter` table when it was not there before (the daemon's FORWARD rules
+/// for coexisting with dockerd made it; it takes only its own rules out), even when
+/// the test fails.
 struct HostNetRestore {
     ip_forward: String,
     bridge: &'static str,
+    filter_table_existed: bool,
+}
+
+fn host_has_filter_table() -> bool {
+    let o = std::process::Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .expect("nft");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .any(|l| l.trim() == "table ip filter")
 }
 
 impl Drop for HostNetRestore {
@@ -600,6 +621,19 @@ impl Drop for HostNetRestore {
             .args(["link", "del", self.bridge])
             .status();
         let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", &self.ip_forward);
+        if !self.filter_table_existed && host_has_filter_table() {
+            let rules = std::process::Command::new("iptables")
+                .args(["-S"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            // Only policies left (`-P …`): nothing of anyone's.
+            if rules.lines().all(|l| l.starts_with("-P ")) {
+                let _ = std::process::Command::new("nft")
+                    .args(["delete", "table", "ip", "filter"])
+                    .status();
+            }
+        }
     }
 }
 
@@ -620,6 +654,7 @@ fn apt_through_nat_installs_and_runs_cowsay() {
         ip_forward: std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
             .unwrap_or_else(|_| "0\n".into()),
         bridge: BRIDGE,
+        filter_table_existed: host_has_filter_table(),
     };
     let d = Daemon::start_in_host_netns(&["--bridge", BRIDGE]);
     let b = Cli::berth();

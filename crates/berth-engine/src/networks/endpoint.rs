@@ -273,6 +273,9 @@ impl Inner {
             mtu: None,
         })
         .map_err(fail)?;
+        // A container reaching its own published port comes back through its own
+        // bridge port (bridged, where br_netfilter is on).
+        nl.set_hairpin(&host_if, true).map_err(fail)?;
         ns_link
             .add_address("eth0", IpAddr::V4(ip), subnet.prefix())
             .map_err(fail)?;

@@ -72,9 +72,11 @@ impl Dockerd {
             .map(|usr| usr.join("bin"))
             .filter(|b| b.join("docker-init").exists());
         let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-        let path = match helpers {
-            Some(h) => format!("{}:{path}", h.display()),
-            None => path,
+        // docker-proxy sits beside dockerd.
+        let path = match (helpers, bin.parent()) {
+            (Some(h), Some(own)) => format!("{}:{}:{path}", own.display(), h.display()),
+            (Some(h), None) => format!("{}:{path}", h.display()),
+            _ => path,
         };
         let mut cmd = match netns {
             Some(ns) => {
