@@ -7,10 +7,12 @@
 //! /etc/resolv.conf ([`etc`]), the environment of legacy links ([`links`]) and the
 //! choice of host ports for published ports ([`ports`]). Then the kernel's side:
 //! bridges, veth pairs, addresses and routes over a synchronous rtnetlink socket
-//! ([`link`]).
+//! ([`link`]), and the embedded DNS server at which containers on user-defined networks
+//! resolve each other's names ([`dns`]).
 
 #![forbid(unsafe_code)]
 
+pub mod dns;
 pub mod etc;
 pub mod ipam;
 pub mod link;
