@@ -9,10 +9,12 @@
 //! bridges, veth pairs, addresses and routes over a synchronous rtnetlink socket
 //! ([`link`]), and the packet filter in one nftables table: published ports as DNAT,
 //! masquerade, hairpin, isolation between networks, internal networks, and room for a
-//! dockerd on the same host ([`firewall`]).
+//! dockerd on the same host ([`firewall`]), and the embedded DNS server at which
+//! containers on user-defined networks resolve each other's names ([`dns`]).
 
 #![forbid(unsafe_code)]
 
+pub mod dns;
 pub mod etc;
 pub mod firewall;
 pub mod ipam;
