@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::de::{is_default, nullable};
+use crate::de::{is_default, nil_if_empty, nullable};
 
 /// A port as `GET /containers/json` lists it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,9 +59,18 @@ pub struct EndpointSettings {
     /// Sent as `null` when there is no static configuration, as dockerd does.
     #[serde(rename = "IPAMConfig")]
     pub ipam_config: Option<EndpointIpamConfig>,
-    #[serde(rename = "Links", deserialize_with = "nullable")]
+    /// `null` when empty, as dockerd's nil slices.
+    #[serde(
+        rename = "Links",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub links: Vec<String>,
-    #[serde(rename = "Aliases", deserialize_with = "nullable")]
+    #[serde(
+        rename = "Aliases",
+        serialize_with = "nil_if_empty",
+        deserialize_with = "nullable"
+    )]
     pub aliases: Vec<String>,
     #[serde(rename = "NetworkID")]
     pub network_id: String,

@@ -17,8 +17,13 @@ fn engine_api_answers_as_dockerd_does() {
         return;
     };
     // The same image (same id) in dockerd: saved by berth, loaded by dockerd.
+    // dockerd with its default networking, in the berth daemon's network namespace, so
+    // that both daemons' containers have endpoints to compare.
     let dockerd = if common::docker_cli().is_some() {
-        Dockerd::start()
+        match &d.netns {
+            Some(ns) => Dockerd::start_networked(ns, "172.30.0.1/16"),
+            None => Dockerd::start(),
+        }
     } else {
         eprintln!("note: no docker CLI; berth is checked alone");
         None

@@ -239,10 +239,6 @@ def attach_expected(seen):
 
 # Paths where berth deliberately answers otherwise (docs/api-differences.md).
 INSPECT_DIFFERENCES = [
-    # No container networking before the networking work lands: no endpoint. (The
-    # test's dockerd has no bridge either, so it disables networking at start.)
-    "$.NetworkSettings.Networks.",
-    "$.Config.NetworkDisabled",
     # berth's snapshotter keeps no work or merged directory for an image's layers.
     "$.GraphDriver.Data.MergedDir",
     "$.GraphDriver.Data.WorkDir",
@@ -297,6 +293,20 @@ def inspect_shapes(host):
         c.wait(cid)
         seen[f"{name} exited"] = shape(c.inspect_container(cid), "$", {})
         cleanup(c, cid)
+    # A running container on the default bridge with a published port: the endpoint.
+    st, doc = raw_create(c, {"Image": "busybox", "Cmd": ["sleep", "30"],
+                             "ExposedPorts": {"80/tcp": {}},
+                             "HostConfig": {"PortBindings": {
+                                 "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}}})
+    assert st == 201, (host, doc)
+    cid = doc["Id"]
+    c.start(cid)
+    running = c.inspect_container(cid)
+    seen["published running"] = shape(running, "$", {})
+    c.kill(cid)
+    c.wait(cid)
+    seen["published exited"] = shape(c.inspect_container(cid), "$", {})
+    cleanup(c, cid)
     seen["image"] = shape(c.inspect_image("busybox"), "$", {})
     plain = c.inspect_container(c.create_container("busybox", ["true"])["Id"])
     seen["values"] = {
