@@ -296,6 +296,7 @@ impl Inner {
             hostname_path: data.join("hostname"),
             mounts,
             network_settings,
+            host_veths: Default::default(),
         };
         write_etc_files(&rec, self.networks.host_gateway())?;
 
