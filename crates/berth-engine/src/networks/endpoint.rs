@@ -27,7 +27,7 @@ pub(crate) enum Attachment {
     /// `none`: a namespace with loopback only.
     Isolated,
     /// A bridge network.
-    Bridge(NetworkRecord),
+    Bridge(Box<NetworkRecord>),
 }
 
 /// What the runtime needs from a container's network: the namespace to join (None:
@@ -72,7 +72,7 @@ impl Inner {
             m => st.find(m),
         };
         match found {
-            Some(n) if n.is_bridge() => Ok(Attachment::Bridge(n.clone())),
+            Some(n) if n.is_bridge() => Ok(Attachment::Bridge(Box::new(n.clone()))),
             Some(n) if n.driver == "host" => Ok(Attachment::Shared),
             Some(_) => Ok(Attachment::Isolated),
             // No default bridge (`--bridge none`): containers get loopback only.

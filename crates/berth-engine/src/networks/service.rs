@@ -609,13 +609,10 @@ impl Inner {
             .collect();
         let mut deleted = Vec::new();
         for n in candidates {
-            match self.delete_network(&n) {
-                Ok(()) => {
-                    self.network_event("destroy", &n, None);
-                    deleted.push(n.name.clone());
-                }
-                // As dockerd: a network that cannot go now is left for the next prune.
-                Err(_) => {}
+            // As dockerd: a network that cannot go now is left for the next prune.
+            if self.delete_network(&n).is_ok() {
+                self.network_event("destroy", &n, None);
+                deleted.push(n.name.clone());
             }
         }
         self.events.emit("network", "prune", "", BTreeMap::new());
