@@ -1,5 +1,6 @@
 //! A container's network configuration and state as the container endpoints show them:
-//! published ports, endpoint settings, and the network part of create and inspect.
+//! published ports, endpoint settings, and the network part of create and inspect; and
+//! the networks themselves (`/networks`: inspect, create, connect, disconnect, prune).
 
 use std::collections::BTreeMap;
 
@@ -160,4 +161,173 @@ pub struct NetworkSettings {
 pub struct SummaryNetworkSettings {
     #[serde(rename = "Networks", deserialize_with = "nullable")]
     pub networks: BTreeMap<String, EndpointSettings>,
+}
+
+/// A network as `GET /networks/{id}` and `GET /networks` show it (dockerd's
+/// `NetworkResource`). Maps dockerd sends as `{}` when empty are always present;
+/// `IPAM.Options` is `null` unless the creator gave options (the docker CLI sends `{}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkResource {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Id")]
+    pub id: String,
+    /// RFC 3339 with nanoseconds.
+    #[serde(rename = "Created")]
+    pub created: String,
+    /// `local` (berth has no swarm scope).
+    #[serde(rename = "Scope")]
+    pub scope: String,
+    /// `bridge`, `host` or `null`.
+    #[serde(rename = "Driver")]
+    pub driver: String,
+    #[serde(rename = "EnableIPv6")]
+    pub enable_ipv6: bool,
+    #[serde(rename = "IPAM")]
+    pub ipam: Ipam,
+    #[serde(rename = "Internal")]
+    pub internal: bool,
+    #[serde(rename = "Attachable")]
+    pub attachable: bool,
+    #[serde(rename = "Ingress")]
+    pub ingress: bool,
+    #[serde(rename = "ConfigFrom")]
+    pub config_from: ConfigReference,
+    #[serde(rename = "ConfigOnly")]
+    pub config_only: bool,
+    /// Running containers with an endpoint on it, by container id (`{}` in lists).
+    #[serde(rename = "Containers", deserialize_with = "nullable")]
+    pub containers: BTreeMap<String, EndpointResource>,
+    #[serde(rename = "Options", deserialize_with = "nullable")]
+    pub options: BTreeMap<String, String>,
+    #[serde(rename = "Labels", deserialize_with = "nullable")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A network's address management: its driver (`default`), options and address
+/// spaces.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Ipam {
+    #[serde(rename = "Driver")]
+    pub driver: String,
+    #[serde(rename = "Options")]
+    pub options: Option<BTreeMap<String, String>>,
+    #[serde(rename = "Config", deserialize_with = "nullable")]
+    pub config: Vec<IpamConfig>,
+}
+
+/// One address space of a network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IpamConfig {
+    #[serde(rename = "Subnet", skip_serializing_if = "String::is_empty")]
+    pub subnet: String,
+    #[serde(rename = "IPRange", skip_serializing_if = "String::is_empty")]
+    pub ip_range: String,
+    #[serde(rename = "Gateway", skip_serializing_if = "String::is_empty")]
+    pub gateway: String,
+    #[serde(
+        rename = "AuxiliaryAddresses",
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
+    pub auxiliary_addresses: BTreeMap<String, String>,
+}
+
+/// Where a network's configuration comes from (swarm's config-only networks; always
+/// empty here).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConfigReference {
+    #[serde(rename = "Network")]
+    pub network: String,
+}
+
+/// A container's endpoint as a network inspect lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EndpointResource {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    #[serde(rename = "MacAddress")]
+    pub mac_address: String,
+    /// `a.b.c.d/nn`.
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: String,
+    #[serde(rename = "IPv6Address")]
+    pub ipv6_address: String,
+}
+
+/// The body of `POST /networks/create`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkCreateRequest {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "CheckDuplicate")]
+    pub check_duplicate: bool,
+    #[serde(rename = "Driver", skip_serializing_if = "String::is_empty")]
+    pub driver: String,
+    #[serde(rename = "Scope", skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    #[serde(rename = "Internal")]
+    pub internal: bool,
+    #[serde(rename = "Attachable")]
+    pub attachable: bool,
+    #[serde(rename = "Ingress")]
+    pub ingress: bool,
+    #[serde(rename = "ConfigOnly", skip_serializing_if = "is_default")]
+    pub config_only: bool,
+    #[serde(rename = "ConfigFrom", skip_serializing_if = "Option::is_none")]
+    pub config_from: Option<ConfigReference>,
+    #[serde(rename = "IPAM", skip_serializing_if = "Option::is_none")]
+    pub ipam: Option<Ipam>,
+    #[serde(rename = "EnableIPv6")]
+    pub enable_ipv6: bool,
+    #[serde(rename = "Options", deserialize_with = "nullable")]
+    pub options: BTreeMap<String, String>,
+    #[serde(rename = "Labels", deserialize_with = "nullable")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The answer to `POST /networks/create`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkCreateResponse {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "Warning")]
+    pub warning: String,
+}
+
+/// The body of `POST /networks/{id}/connect`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkConnectRequest {
+    #[serde(rename = "Container")]
+    pub container: String,
+    #[serde(rename = "EndpointConfig", skip_serializing_if = "Option::is_none")]
+    pub endpoint_config: Option<EndpointSettings>,
+}
+
+/// The body of `POST /networks/{id}/disconnect`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkDisconnectRequest {
+    #[serde(rename = "Container")]
+    pub container: String,
+    #[serde(rename = "Force")]
+    pub force: bool,
+}
+
+/// The answer to `POST /networks/prune`: the names of the networks removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkPruneResponse {
+    #[serde(rename = "NetworksDeleted", deserialize_with = "nullable")]
+    pub networks_deleted: Vec<String>,
 }

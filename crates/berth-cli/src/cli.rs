@@ -29,7 +29,7 @@ pub struct Cli {
 /// not (build, pull, push, login, …) are left out, and every other command is listed
 /// under "Commands".
 const COMMON_COMMANDS: [&str; 6] = ["run", "exec", "ps", "images", "version", "info"];
-const MANAGEMENT_COMMANDS: [&str; 4] = ["container", "image", "system", "volume"];
+const MANAGEMENT_COMMANDS: [&str; 5] = ["container", "image", "network", "system", "volume"];
 
 /// The command line with docker's `berth --help` layout: commands in docker's groups,
 /// each with its one-line description, then the global options.
@@ -161,9 +161,172 @@ pub enum Cmd {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCmd),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCmd),
     /// Manage berth
     #[command(subcommand)]
     System(SystemCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCmd {
+    /// Connect a container to a network
+    Connect(NetworkConnectArgs),
+    /// Create a network
+    Create(NetworkCreateArgs),
+    /// Disconnect a container from a network
+    Disconnect(NetworkDisconnectArgs),
+    /// Display detailed information on one or more networks
+    Inspect(NetworkInspectArgs),
+    /// List networks
+    #[command(name = "ls", aliases = ["list"])]
+    Ls(NetworkLsArgs),
+    /// Remove all unused networks
+    Prune(NetworkPruneArgs),
+    /// Remove one or more networks
+    #[command(alias = "remove")]
+    Rm(NetworkRmArgs),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct NetworkCreateArgs {
+    /// Enable manual container attachment
+    #[arg(long = "attachable")]
+    pub attachable: bool,
+    /// Auxiliary IPv4 or IPv6 addresses used by Network driver
+    #[arg(long = "aux-address")]
+    pub aux_address: Vec<String>,
+    /// The network from which to copy the configuration
+    #[arg(long = "config-from")]
+    pub config_from: Option<String>,
+    /// Create a configuration only network
+    #[arg(long = "config-only")]
+    pub config_only: bool,
+    /// Driver to manage the Network
+    #[arg(short = 'd', long = "driver", default_value = "bridge")]
+    pub driver: String,
+    /// IPv4 or IPv6 Gateway for the master subnet
+    #[arg(long = "gateway")]
+    pub gateway: Vec<String>,
+    /// Create swarm routing-mesh network
+    #[arg(long = "ingress")]
+    pub ingress: bool,
+    /// Restrict external access to the network
+    #[arg(long = "internal")]
+    pub internal: bool,
+    /// Allocate container ip from a sub-range
+    #[arg(long = "ip-range")]
+    pub ip_range: Vec<String>,
+    /// IP Address Management Driver
+    #[arg(long = "ipam-driver", default_value = "default")]
+    pub ipam_driver: String,
+    /// Set IPAM driver specific options
+    #[arg(long = "ipam-opt")]
+    pub ipam_opt: Vec<String>,
+    /// Enable or disable IPv6 address assignment
+    #[arg(long = "ipv6")]
+    pub ipv6: bool,
+    /// Set metadata on a network
+    #[arg(long = "label")]
+    pub label: Vec<String>,
+    /// Set driver specific options
+    #[arg(short = 'o', long = "opt")]
+    pub opt: Vec<String>,
+    /// Control the network's scope
+    #[arg(long = "scope")]
+    pub scope: Option<String>,
+    /// Subnet in CIDR format that represents a network segment
+    #[arg(long = "subnet")]
+    pub subnet: Vec<String>,
+    /// Name of the network
+    pub name: String,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct NetworkLsArgs {
+    /// Provide filter values (e.g. "driver=bridge")
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template (a Go template, or 'table' with or without one)
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    /// Do not truncate the output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only display network IDs
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct NetworkInspectArgs {
+    /// Format output using a custom template
+    #[arg(short = 'f', long = "format")]
+    pub format: Option<String>,
+    /// Verbose output for diagnostics
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+    /// Networks to inspect
+    #[arg(required = true)]
+    pub networks: Vec<String>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct NetworkRmArgs {
+    /// Do not error if the network does not exist
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    /// Networks to remove
+    #[arg(required = true)]
+    pub networks: Vec<String>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct NetworkPruneArgs {
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct NetworkConnectArgs {
+    /// Add network-scoped alias for the container
+    #[arg(long = "alias")]
+    pub alias: Vec<String>,
+    /// driver options for the network
+    #[arg(long = "driver-opt")]
+    pub driver_opt: Vec<String>,
+    /// IPv4 address (e.g., "172.30.100.104")
+    #[arg(long = "ip")]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., "2001:db8::33")
+    #[arg(long = "ip6")]
+    pub ip6: Option<String>,
+    /// Add link to another container
+    #[arg(long = "link")]
+    pub link: Vec<String>,
+    /// Add a link-local address for the container
+    #[arg(long = "link-local-ip")]
+    pub link_local_ip: Vec<String>,
+    /// The network
+    pub network: String,
+    /// The container
+    pub container: String,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct NetworkDisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    /// The network
+    pub network: String,
+    /// The container
+    pub container: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -1202,6 +1365,12 @@ mod tests {
                 "Display detailed information on one or more images",
             ),
             ("volume prune", "Remove unused local volumes"),
+            ("network", "Manage networks"),
+            ("network prune", "Remove all unused networks"),
+            (
+                "network inspect",
+                "Display detailed information on one or more networks",
+            ),
         ] {
             assert_eq!(help_of(&sub(path)).as_deref(), Some(about), "berth {path}");
         }
@@ -1216,6 +1385,9 @@ mod tests {
             ("rm", "force", "Force the removal of a running container (uses SIGKILL)"),
             ("logs", "since", "Show logs since timestamp (e.g. \"2013-01-02T13:23:37Z\") or relative (e.g. \"42m\" for 42 minutes)"),
             ("exec", "privileged", "Give extended privileges to the command"),
+            ("network create", "internal", "Restrict external access to the network"),
+            ("network ls", "quiet", "Only display network IDs"),
+            ("network connect", "alias", "Add network-scoped alias for the container"),
         ] {
             let c = sub(path);
             let arg = c

@@ -780,6 +780,66 @@ pub fn render_volumes(
     template::render_table_with(format, &rows, &volumes_headers(), PS_METHODS)
 }
 
+pub const NETWORKS_DEFAULT: &str = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
+
+pub fn networks_headers() -> std::collections::HashMap<String, String> {
+    headers(&[
+        ("ID", "NETWORK ID"),
+        ("Name", "NAME"),
+        ("Driver", "DRIVER"),
+        ("Scope", "SCOPE"),
+        ("IPv6", "IPV6"),
+        ("Internal", "INTERNAL"),
+        ("Labels", "LABELS"),
+        ("Label", "LABEL"),
+        ("CreatedAt", "CREATED AT"),
+    ])
+}
+
+/// One `network ls` row, with docker's field names.
+pub fn network_row(n: &berth_api_types::network::NetworkResource, trunc: bool) -> Value {
+    let labels: Vec<String> = n
+        .labels
+        .iter()
+        .map(|(k, val)| format!("{k}={val}"))
+        .collect();
+    // Go's time.String of a UTC time: `2026-12-05 22:47:36.746244504 +0000 UTC`.
+    let created = n
+        .created
+        .strip_suffix('Z')
+        .map(|t| format!("{} +0000 UTC", t.replacen('T', " ", 1)))
+        .unwrap_or_else(|| n.created.clone());
+    json!({
+        "ID": if trunc { short_id(&n.id) } else { n.id.clone() },
+        "Name": n.name,
+        "Driver": n.driver,
+        "Scope": n.scope,
+        "IPv6": n.enable_ipv6.to_string(),
+        "Internal": n.internal.to_string(),
+        "Labels": labels.join(","),
+        "CreatedAt": created,
+    })
+}
+
+/// Renders `network ls` (docker's default table, ids only with `quiet`).
+pub fn render_networks(
+    list: &[berth_api_types::network::NetworkResource],
+    format: Option<&str>,
+    quiet: bool,
+    trunc: bool,
+) -> Result<String, TemplateError> {
+    let format = match format {
+        Some(f) if !f.is_empty() && f != "table" => f,
+        _ if quiet => "{{.ID}}",
+        _ => NETWORKS_DEFAULT,
+    };
+    let rows: Vec<Value> = list.iter().map(|n| network_row(n, trunc)).collect();
+    if let Some(text) = json_rows(format, &rows) {
+        return Ok(text);
+    }
+    template::render_table_with(format, &rows, &networks_headers(), PS_METHODS)
+}
+
 /// `system df -v`: images, containers and volumes one by one, as docker lists them.
 pub fn df_verbose(
     df: &berth_api_types::system::SystemDf,

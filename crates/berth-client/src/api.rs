@@ -1,4 +1,4 @@
-//! The typed endpoints: containers, exec, images, volumes and system, one method per
+//! The typed endpoints: containers, exec, images, volumes, networks and system, one method per
 //! call the CLI makes, named after the endpoint.
 
 use std::io::Read;
@@ -12,6 +12,10 @@ use berth_api_types::exec::{ExecConfig, ExecCreateResponse, ExecInspect, ExecSta
 use berth_api_types::image::{
     ImageDeleteResponseItem, ImageHistoryItem, ImageInspect, ImagePruneResponse, ImageSummary,
     JsonMessage,
+};
+use berth_api_types::network::{
+    NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest,
+    NetworkPruneResponse, NetworkResource,
 };
 use berth_api_types::system::{EventMessage, Info, SystemDf, Version};
 use berth_api_types::volume::{
@@ -757,6 +761,85 @@ impl Client {
         let mut q = Query::new();
         filters_query(&mut q, filters);
         self.request("POST", "/volumes/prune", &q, Body::Empty)?
+            .json()
+    }
+
+    // ---- networks ----
+
+    pub fn create_network(
+        &self,
+        req: &NetworkCreateRequest,
+    ) -> Result<NetworkCreateResponse, ClientError> {
+        self.request("POST", "/networks/create", &Query::new(), Body::json(req))?
+            .json()
+    }
+
+    pub fn list_networks(&self, filters: &Filters) -> Result<Vec<NetworkResource>, ClientError> {
+        let mut q = Query::new();
+        filters_query(&mut q, filters);
+        self.request("GET", "/networks", &q, Body::Empty)?.json()
+    }
+
+    pub fn inspect_network(&self, id: &str) -> Result<NetworkResource, ClientError> {
+        self.request(
+            "GET",
+            &format!("/networks/{id}"),
+            &Query::new(),
+            Body::Empty,
+        )?
+        .json()
+    }
+
+    /// The inspect answer as the daemon sent it (for `network inspect`'s output).
+    pub fn inspect_network_bytes(&self, id: &str, verbose: bool) -> Result<Vec<u8>, ClientError> {
+        let mut q = Query::new();
+        q.flag("verbose", verbose);
+        self.request("GET", &format!("/networks/{id}"), &q, Body::Empty)?
+            .bytes()
+    }
+
+    pub fn remove_network(&self, id: &str) -> Result<(), ClientError> {
+        self.request(
+            "DELETE",
+            &format!("/networks/{id}"),
+            &Query::new(),
+            Body::Empty,
+        )?;
+        Ok(())
+    }
+
+    pub fn connect_network(
+        &self,
+        id: &str,
+        req: &NetworkConnectRequest,
+    ) -> Result<(), ClientError> {
+        self.request(
+            "POST",
+            &format!("/networks/{id}/connect"),
+            &Query::new(),
+            Body::json(req),
+        )?;
+        Ok(())
+    }
+
+    pub fn disconnect_network(
+        &self,
+        id: &str,
+        req: &NetworkDisconnectRequest,
+    ) -> Result<(), ClientError> {
+        self.request(
+            "POST",
+            &format!("/networks/{id}/disconnect"),
+            &Query::new(),
+            Body::json(req),
+        )?;
+        Ok(())
+    }
+
+    pub fn prune_networks(&self, filters: &Filters) -> Result<NetworkPruneResponse, ClientError> {
+        let mut q = Query::new();
+        filters_query(&mut q, filters);
+        self.request("POST", "/networks/prune", &q, Body::Empty)?
             .json()
     }
 }

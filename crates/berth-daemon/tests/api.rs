@@ -768,3 +768,96 @@ fn volume_routes_map_to_the_engine_and_its_errors() {
         .expect("filters");
     assert_eq!(f.get("label"), ["x"]);
 }
+
+#[test]
+fn network_routes_map_to_the_engine_and_its_errors() {
+    let srv = TestServer::start(Fake::default());
+    // Go's rules: field names in any case.
+    let r = srv.call(
+        "POST",
+        "/v1.41/networks/create",
+        Some(br#"{"name":"mynet","driver":"bridge","CheckDuplicate":true}"#),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"Id": "id-of-mynet-bridge", "Warning": ""})
+    );
+    let r = srv.call(
+        "POST",
+        "/networks/create",
+        Some(format!(r#"{{"Name":"{FAKE_NETWORK}"}}"#).as_bytes()),
+    );
+    assert_eq!(r.status, 409);
+    assert_eq!(
+        r.json()["message"],
+        format!("network with name {FAKE_NETWORK} already exists")
+    );
+    assert_eq!(srv.call("POST", "/networks/create", None).status, 400);
+
+    let r = srv.call(
+        "GET",
+        "/networks?filters=%7B%22type%22%3A%5B%22custom%22%5D%7D",
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()[0]["Name"], FAKE_NETWORK);
+    let f = srv
+        .fake
+        .volume_filters
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("filters");
+    assert_eq!(f.get("type"), ["custom"]);
+    let r = srv.call(
+        "GET",
+        &format!("/v1.41/networks/{FAKE_NETWORK}?verbose=true"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["Scope"], "local");
+    let r = srv.call("GET", "/networks/nope", None);
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["message"], "network nope not found");
+
+    assert_eq!(
+        srv.call("DELETE", &format!("/networks/{FAKE_NETWORK}"), None)
+            .status,
+        204
+    );
+    let r = srv.call("DELETE", "/networks/bridge", None);
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.json()["message"],
+        "bridge is a pre-defined network and cannot be removed"
+    );
+
+    let r = srv.call(
+        "POST",
+        "/networks/n1/connect",
+        Some(br#"{"Container":"c1","EndpointConfig":{"Aliases":["web"],"IPAMConfig":{"IPv4Address":"10.1.0.9"}}}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = srv.call(
+        "POST",
+        "/networks/n1/disconnect",
+        Some(br#"{"Container":"c1","Force":true}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        *srv.fake.network_calls.lock().unwrap(),
+        ["connect n1 c1 [\"web\"] 10.1.0.9", "disconnect n1 c1 true"]
+    );
+
+    let r = srv.call(
+        "POST",
+        "/networks/prune?filters=%7B%22until%22%3A%5B%2210m%22%5D%7D",
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"NetworksDeleted": ["old-net"]})
+    );
+}

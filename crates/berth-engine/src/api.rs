@@ -19,6 +19,10 @@ use berth_api_types::exec::{ExecConfig, ExecCreateResponse, ExecInspect, ExecSta
 use berth_api_types::image::{
     ImageDeleteResponseItem, ImageHistoryItem, ImageInspect, ImageSummary,
 };
+use berth_api_types::network::{
+    NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest,
+    NetworkResource,
+};
 use berth_api_types::system::{EventMessage, Info, SystemDf, Version};
 use berth_api_types::volume::{Volume, VolumeCreateRequest, VolumeListResponse};
 use berth_api_types::Filters;
@@ -395,6 +399,22 @@ pub trait Engine: Send + Sync + 'static {
     /// Removes unused volumes: filters `label`, `label!`, and `all` (default true,
     /// API 1.41's behaviour; false: only anonymous volumes).
     fn volumes_prune(&self, filters: Filters) -> EngineResult<PruneReport>;
+
+    // --- networks ---
+    /// Creates a user-defined bridge network; 409 when the name is taken.
+    fn network_create(&self, req: NetworkCreateRequest) -> EngineResult<NetworkCreateResponse>;
+    /// Filters `name`, `id`, `driver`, `label`, `type`, `dangling`, `scope`.
+    fn network_list(&self, filters: Filters) -> EngineResult<Vec<NetworkResource>>;
+    /// By id, name or unique id prefix, with the running containers on it.
+    fn network_inspect(&self, id: &str) -> EngineResult<NetworkResource>;
+    /// 403 for the built-in networks and while a running container is on it.
+    fn network_remove(&self, id: &str) -> EngineResult<()>;
+    /// Connects a container (wired at once when it runs).
+    fn network_connect(&self, id: &str, req: NetworkConnectRequest) -> EngineResult<()>;
+    fn network_disconnect(&self, id: &str, req: NetworkDisconnectRequest) -> EngineResult<()>;
+    /// Removes the user-defined networks no running container is on (filters `until`,
+    /// `label`, `label!`); returns their names.
+    fn networks_prune(&self, filters: Filters) -> EngineResult<Vec<String>>;
 }
 
 #[cfg(test)]

@@ -15,6 +15,10 @@ use berth_api_types::exec::{ExecConfig, ExecCreateResponse, ExecInspect, ExecSta
 use berth_api_types::image::{
     ImageDeleteResponseItem, ImageHistoryItem, ImageInspect, ImageSummary,
 };
+use berth_api_types::network::{
+    NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest,
+    NetworkResource,
+};
 use berth_api_types::system::{Info, SystemDf, Version};
 use berth_api_types::volume::{Volume, VolumeCreateRequest, VolumeListResponse};
 use berth_api_types::Filters;
@@ -517,5 +521,33 @@ impl Engine for LocalEngine {
 
     fn volumes_prune(&self, filters: Filters) -> EngineResult<PruneReport> {
         self.inner.volumes_prune(filters)
+    }
+
+    fn network_create(&self, req: NetworkCreateRequest) -> EngineResult<NetworkCreateResponse> {
+        self.inner.network_create(req)
+    }
+
+    fn network_list(&self, filters: Filters) -> EngineResult<Vec<NetworkResource>> {
+        self.inner.network_list(filters)
+    }
+
+    fn network_inspect(&self, id: &str) -> EngineResult<NetworkResource> {
+        self.inner.network_inspect(id)
+    }
+
+    fn network_remove(&self, id: &str) -> EngineResult<()> {
+        self.inner.network_remove(id)
+    }
+
+    fn network_connect(&self, id: &str, req: NetworkConnectRequest) -> EngineResult<()> {
+        self.inner.network_connect(id, req)
+    }
+
+    fn network_disconnect(&self, id: &str, req: NetworkDisconnectRequest) -> EngineResult<()> {
+        self.inner.network_disconnect(id, req)
+    }
+
+    fn networks_prune(&self, filters: Filters) -> EngineResult<Vec<String>> {
+        self.inner.networks_prune(filters)
     }
 }

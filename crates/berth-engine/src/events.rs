@@ -182,6 +182,19 @@ pub fn matches(f: &Filters, m: &EventMessage) -> bool {
             return false;
         }
     }
+    let networks = f.get("network");
+    if !networks.is_empty() {
+        if m.kind != "network" {
+            return false;
+        }
+        let name = attrs.get("name").map(String::as_str).unwrap_or("");
+        if !networks
+            .iter()
+            .any(|n| n == name || (!n.is_empty() && m.actor.id.starts_with(n.as_str())))
+        {
+            return false;
+        }
+    }
     let images = f.get("image");
     if !images.is_empty() {
         let img = match m.kind.as_str() {
@@ -256,6 +269,21 @@ mod tests {
         );
         assert_eq!(got.from, "busybox");
         assert!(rx.try_recv().is_err());
+        ev.emit(
+            "network",
+            "create",
+            "abcdef",
+            [("name".to_string(), "mynet".to_string())].into(),
+        );
+        let mut f = Filters::new();
+        f.add("network", "mynet");
+        let got = ev.subscribe(1, 0, f).unwrap().past;
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].id.as_str(), got[0].status.as_str()), ("", ""));
+        let mut f = Filters::new();
+        f.add("network", "abc");
+        f.add("type", "network");
+        assert_eq!(ev.subscribe(1, 0, f).unwrap().past.len(), 1);
         let mut f = Filters::new();
         f.add("type", "bogus");
         assert!(ev.subscribe(0, 0, f).is_err());

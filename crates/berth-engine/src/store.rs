@@ -101,6 +101,9 @@ pub struct ContainerRecord {
     /// Its networks (what it asked for on each) and, while it runs, its endpoints,
     /// addresses and published ports: `NetworkSettings` of inspect.
     pub network_settings: NetworkSettings,
+    /// While it runs: the host end of its veth pair on each bridge network, by network
+    /// id (what `network disconnect` deletes).
+    pub host_veths: std::collections::BTreeMap<String, String>,
 }
 
 /// Writes `data` to `path` atomically (a temporary file, then a rename) but without

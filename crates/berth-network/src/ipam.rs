@@ -190,6 +190,22 @@ impl Ipam {
         out
     }
 
+    /// Releases the addresses `holder` holds in network `id` only (a container leaving
+    /// one of its networks). Returns what was released.
+    pub fn release(&mut self, id: &str, holder: &str) -> Vec<Ipv4Addr> {
+        let mut out = Vec::new();
+        if let Some(space) = self.spaces.get_mut(id) {
+            space.held.retain(|ip, h| {
+                let mine = h == holder;
+                if mine {
+                    out.push(*ip);
+                }
+                !mine
+            });
+        }
+        out
+    }
+
     /// Every holder other than gateways, with its addresses: what a leak check or a
     /// start-up sweep compares with the containers that exist.
     pub fn holders(&self) -> BTreeMap<String, Vec<(String, Ipv4Addr)>> {
@@ -233,6 +249,17 @@ mod tests {
             vec![("bridge".to_string(), ip("172.17.0.2"))]
         );
         assert_eq!(m.allocate("bridge", "c3", None).unwrap(), ip("172.17.0.4"));
+        // Releasing in one network leaves the holder's addresses in the others.
+        m.add_network("user", net("172.18.0.0/16"), None, None)
+            .unwrap();
+        assert_eq!(m.allocate("user", "c3", None).unwrap(), ip("172.18.0.2"));
+        assert_eq!(m.release("user", "c3"), vec![ip("172.18.0.2")]);
+        assert!(m.release("user", "c3").is_empty());
+        assert!(m.release("nope", "c3").is_empty());
+        assert_eq!(
+            m.holders()["c3"],
+            vec![("bridge".to_string(), ip("172.17.0.4"))]
+        );
         assert_eq!(
             m.add_network("bridge", net("10.0.0.0/8"), None, None)
                 .unwrap_err(),

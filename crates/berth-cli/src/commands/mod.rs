@@ -4,13 +4,14 @@
 pub mod containers;
 pub mod cp;
 pub mod images;
+pub mod networks;
 pub mod run;
 pub mod system;
 pub mod volumes;
 
 use berth_api_types::Filters;
 
-use crate::cli::{Cmd, ContainerCmd, ImageCmd, InspectArgs, SystemCmd, VolumeCmd};
+use crate::cli::{Cmd, ContainerCmd, ImageCmd, InspectArgs, NetworkCmd, SystemCmd, VolumeCmd};
 use crate::{CliError, Ctx};
 
 /// Runs one parsed command; errors are printed here.
@@ -78,6 +79,13 @@ pub fn dispatch(ctx: &mut Ctx<'_>, cmd: Cmd) -> i32 {
         Cmd::Volume(VolumeCmd::Inspect(a)) => volumes::inspect(ctx, &a),
         Cmd::Volume(VolumeCmd::Rm(a)) => volumes::rm(ctx, &a),
         Cmd::Volume(VolumeCmd::Prune(a)) => volumes::prune(ctx, &a),
+        Cmd::Network(NetworkCmd::Create(a)) => networks::create(ctx, &a),
+        Cmd::Network(NetworkCmd::Ls(a)) => networks::ls(ctx, &a),
+        Cmd::Network(NetworkCmd::Inspect(a)) => networks::inspect(ctx, &a),
+        Cmd::Network(NetworkCmd::Rm(a)) => networks::rm(ctx, &a),
+        Cmd::Network(NetworkCmd::Prune(a)) => networks::prune(ctx, &a),
+        Cmd::Network(NetworkCmd::Connect(a)) => networks::connect(ctx, &a),
+        Cmd::Network(NetworkCmd::Disconnect(a)) => networks::disconnect(ctx, &a),
     };
     match result {
         Ok(code) => code,

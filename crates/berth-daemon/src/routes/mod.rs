@@ -5,6 +5,7 @@
 mod containers;
 mod exec;
 mod images;
+mod networks;
 mod streams;
 mod system;
 mod volumes;
@@ -203,6 +204,14 @@ fn route(ctx: &mut Ctx<'_>) -> HandlerResult {
         ("GET", ["volumes"]) => volumes::list(ctx),
         ("GET", ["volumes", name]) => volumes::inspect(ctx, name),
         ("DELETE", ["volumes", name]) => volumes::remove(ctx, name),
+
+        ("POST", ["networks", "create"]) => networks::create(ctx),
+        ("POST", ["networks", "prune"]) => networks::prune(ctx),
+        ("GET", ["networks"] | ["networks", ""]) => networks::list(ctx),
+        ("GET", ["networks", id]) => networks::inspect(ctx, id),
+        ("DELETE", ["networks", id]) => networks::remove(ctx, id),
+        ("POST", ["networks", id, "connect"]) => networks::connect(ctx, id),
+        ("POST", ["networks", id, "disconnect"]) => networks::disconnect(ctx, id),
 
         // Swarm mode: answered as a dockerd that is not in a swarm, in its words
         // (clients clean up with `swarm leave --force` and ignore exactly that answer).

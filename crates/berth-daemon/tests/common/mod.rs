@@ -19,6 +19,10 @@ use berth_api_types::exec::{ExecConfig, ExecCreateResponse, ExecInspect, ExecSta
 use berth_api_types::image::{
     ImageDeleteResponseItem, ImageHistoryItem, ImageInspect, ImageSummary,
 };
+use berth_api_types::network::{
+    NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest,
+    NetworkResource,
+};
 use berth_api_types::system::{
     ComponentVersion, EventActor, EventMessage, Info, SystemDf, Version, VersionPlatform,
 };
@@ -54,6 +58,8 @@ pub struct Fake {
     pub prune_filters: Mutex<Option<Filters>>,
     /// The filters of the last volume list or prune.
     pub volume_filters: Mutex<Option<Filters>>,
+    /// The last network connect or disconnect: network, container, and what it asked.
+    pub network_calls: Mutex<Vec<String>>,
 }
 
 /// What the fake's save writes for `names`: big enough for several chunks.
@@ -521,9 +527,68 @@ impl Engine for Fake {
             space_reclaimed: 42,
         })
     }
+
+    fn network_create(&self, req: NetworkCreateRequest) -> EngineResult<NetworkCreateResponse> {
+        if req.name == FAKE_NETWORK {
+            return Err(EngineError::Conflict(format!(
+                "network with name {} already exists",
+                req.name
+            )));
+        }
+        Ok(NetworkCreateResponse {
+            id: format!("id-of-{}-{}", req.name, req.driver),
+            warning: String::new(),
+        })
+    }
+    fn network_list(&self, filters: Filters) -> EngineResult<Vec<NetworkResource>> {
+        *self.volume_filters.lock().unwrap() = Some(filters);
+        Ok(vec![self.network_inspect(FAKE_NETWORK)?])
+    }
+    fn network_inspect(&self, id: &str) -> EngineResult<NetworkResource> {
+        if id != FAKE_NETWORK {
+            return Err(EngineError::NotFound(format!("network {id} not found")));
+        }
+        Ok(NetworkResource {
+            name: FAKE_NETWORK.into(),
+            id: "f".repeat(64),
+            driver: "bridge".into(),
+            scope: "local".into(),
+            ..NetworkResource::default()
+        })
+    }
+    fn network_remove(&self, id: &str) -> EngineResult<()> {
+        match id {
+            "bridge" => Err(EngineError::Forbidden(
+                "bridge is a pre-defined network and cannot be removed".into(),
+            )),
+            _ => self.network_inspect(id).map(drop),
+        }
+    }
+    fn network_connect(&self, id: &str, req: NetworkConnectRequest) -> EngineResult<()> {
+        let ep = req.endpoint_config.unwrap_or_default();
+        self.network_calls.lock().unwrap().push(format!(
+            "connect {id} {} {:?} {}",
+            req.container,
+            ep.aliases,
+            ep.ipam_config.map(|i| i.ipv4_address).unwrap_or_default()
+        ));
+        Ok(())
+    }
+    fn network_disconnect(&self, id: &str, req: NetworkDisconnectRequest) -> EngineResult<()> {
+        self.network_calls
+            .lock()
+            .unwrap()
+            .push(format!("disconnect {id} {} {}", req.container, req.force));
+        Ok(())
+    }
+    fn networks_prune(&self, filters: Filters) -> EngineResult<Vec<String>> {
+        *self.volume_filters.lock().unwrap() = Some(filters);
+        Ok(vec!["old-net".into()])
+    }
 }
 
 pub const FAKE_VOLUME: &str = "fake-vol";
+pub const FAKE_NETWORK: &str = "fake-net";
 
 fn fake_volume(name: &str, labels: BTreeMap<String, String>) -> Volume {
     Volume {

@@ -137,7 +137,7 @@ impl Inner {
         }
         let st = self.networks.lock();
         let found = match (&attachment, key) {
-            (Attachment::Bridge(n), _) => Some(n.clone()),
+            (Attachment::Bridge(n), _) => Some((**n).clone()),
             (_, k) => st.find(k).cloned(),
         };
         if let Some(n) = found {
@@ -296,6 +296,7 @@ impl Inner {
             hostname_path: data.join("hostname"),
             mounts,
             network_settings,
+            host_veths: Default::default(),
         };
         write_etc_files(&rec, self.networks.host_gateway())?;
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use berth_api_types::network::{EndpointSettings, NetworkSettings, PortBinding, PortMap};
 use berth_network::firewall::PortRule;
@@ -27,7 +27,7 @@ pub(crate) enum Attachment {
     /// `none`: a namespace with loopback only.
     Isolated,
     /// A bridge network.
-    Bridge(NetworkRecord),
+    Bridge(Box<NetworkRecord>),
 }
 
 /// What the runtime needs from a container's network: the namespace to join (None:
@@ -72,7 +72,7 @@ impl Inner {
             m => st.find(m),
         };
         match found {
-            Some(n) if n.is_bridge() => Ok(Attachment::Bridge(n.clone())),
+            Some(n) if n.is_bridge() => Ok(Attachment::Bridge(Box::new(n.clone()))),
             Some(n) if n.driver == "host" => Ok(Attachment::Shared),
             Some(_) => Ok(Attachment::Isolated),
             // No default bridge (`--bridge none`): containers get loopback only.
@@ -95,7 +95,7 @@ impl Inner {
         let path = self.networks.netns_path(&rec.id);
         // A namespace left by a crash: the container's processes are gone with it.
         let _ = netns::remove(&path);
-        let ns_link = netns::create(&path, || {
+        let mut ns_link = netns::create(&path, || {
             let mut nl = Netlink::open().map_err(std::io::Error::other)?;
             nl.set_up("lo").map_err(std::io::Error::other)?;
             netns::set_sysctl("ipv4/ip_unprivileged_port_start", "0")?;
@@ -105,7 +105,9 @@ impl Inner {
             EngineError::internal(format!("network namespace of container {}", rec.id), e)
         })?;
         let res = match att {
-            Attachment::Bridge(net) => self.bridge_up(c, &rec, &net, &path, ns_link, &links),
+            Attachment::Bridge(net) => self
+                .bridge_up(c, &rec, &net, &path, &mut ns_link, &links)
+                .and_then(|()| self.extra_endpoints_up(c, &rec, &path, &mut ns_link)),
             _ => {
                 let mut g = c.lock();
                 g.rec.network_settings.sandbox_key = path.to_string_lossy().into_owned();
@@ -188,8 +190,8 @@ impl Inner {
         c: &Container,
         rec: &ContainerRecord,
         net: &NetworkRecord,
-        path: &std::path::Path,
-        mut ns_link: Netlink,
+        path: &Path,
+        ns_link: &mut Netlink,
         links: &[LinkTarget],
     ) -> EngineResult<()> {
         let key = network_key(&rec.host_config.network_mode)
@@ -201,42 +203,11 @@ impl Inner {
             .get(&key)
             .cloned()
             .unwrap_or_default();
-        let want_ip = requested
-            .ipam_config
-            .as_ref()
-            .filter(|i| !i.ipv4_address.is_empty())
-            .map(|i| {
-                i.ipv4_address.parse::<Ipv4Addr>().map_err(|_| {
-                    EngineError::BadParameter(format!(
-                        "invalid IPv4 address {:?} for network {key}",
-                        i.ipv4_address
-                    ))
-                })
-            })
-            .transpose()?;
-        let (subnet, gateway) = match (net.subnet, net.gateway) {
-            (Some(s), Some(g)) => (s, g),
-            _ => {
-                return Err(EngineError::internal(
-                    format!("network {}", net.name),
-                    "it has no IPv4 address space",
-                ))
-            }
-        };
+        let want_ip = wanted_ip(&requested, &key)?;
         // Address and ports under the network lock, so two starts cannot take the same.
         let (ip, ports_map, rules) = {
             let mut st = self.networks.lock();
-            let ip = st
-                .ipam
-                .allocate(&net.id, &rec.id, want_ip)
-                .map_err(|e| match e {
-                    berth_network::IpamError::InUse { .. }
-                    | berth_network::IpamError::NotInSubnet { .. }
-                    | berth_network::IpamError::Reserved { .. } => {
-                        EngineError::BadParameter(e.to_string())
-                    }
-                    e => EngineError::internal(format!("an address on network {}", net.name), e),
-                })?;
+            let ip = allocate(&mut st, net, &rec.id, want_ip)?;
             let published = publish(rec, &st, IpAddr::V4(ip), &net.bridge);
             match published {
                 Ok((map, rules)) => {
@@ -253,36 +224,9 @@ impl Inner {
         };
         let mac = match (&rec.config.mac_address, &requested.mac_address) {
             (m, _) if !m.is_empty() => m.clone(),
-            (_, m) if !m.is_empty() => m.clone(),
-            _ => berth_network::mac::from_ipv4(ip),
+            (_, m) => m.clone(),
         };
-        let mac_bytes = berth_network::mac::parse(&mac).map_err(EngineError::BadParameter)?;
-        let endpoint_id = crate::names::new_id()?;
-        let host_if = format!("veth{}", &endpoint_id[..7]);
-        let ns_file = std::fs::File::open(path).map_err(|e| EngineError::io("opening", path, e))?;
-        let fail = |e: berth_network::LinkError| {
-            EngineError::internal(format!("network interface of container {}", rec.id), e)
-        };
-        let mut nl = Netlink::open().map_err(fail)?;
-        nl.create_veth_pair(&berth_network::link::VethPair {
-            host_name: &host_if,
-            master: Some(&net.bridge),
-            peer_name: "eth0",
-            peer_netns: ns_file.as_fd(),
-            peer_mac: Some(mac_bytes),
-            mtu: None,
-        })
-        .map_err(fail)?;
-        // A container reaching its own published port comes back through its own
-        // bridge port (bridged, where br_netfilter is on).
-        nl.set_hairpin(&host_if, true).map_err(fail)?;
-        ns_link
-            .add_address("eth0", IpAddr::V4(ip), subnet.prefix())
-            .map_err(fail)?;
-        ns_link.set_up("eth0").map_err(fail)?;
-        if !net.internal {
-            ns_link.add_default_route(gateway).map_err(fail)?;
-        }
+        let wired = wire(&rec.id, net, path, ns_link, "eth0", ip, &mac, !net.internal)?;
         if !rules.is_empty() {
             let st = self.networks.lock();
             self.networks.sync_rules(&st)?;
@@ -301,23 +245,103 @@ impl Inner {
         std::fs::write(&rec.hosts_path, hosts)
             .map_err(|e| EngineError::io("writing", &rec.hosts_path, e))?;
         let mut g = c.lock();
+        let rec_id = g.rec.id.clone();
+        g.rec
+            .host_veths
+            .insert(net.id.clone(), wired.host_if.clone());
         let ns = &mut g.rec.network_settings;
-        let ep = ns.networks.entry(key).or_default();
-        ep.network_id = net.id.clone();
-        ep.endpoint_id = endpoint_id.clone();
-        ep.gateway = gateway.to_string();
-        ep.ip_address = ip.to_string();
-        ep.ip_prefix_len = i64::from(subnet.prefix());
-        ep.mac_address = mac.clone();
+        record_endpoint(ns.networks.entry(key).or_default(), net, &wired, &rec_id);
         ns.sandbox_id = crate::names::new_id()?;
         ns.sandbox_key = path.to_string_lossy().into_owned();
         ns.ports = ports_map;
         if net.default_bridge {
-            ns.endpoint_id = endpoint_id;
-            ns.gateway = gateway.to_string();
-            ns.ip_address = ip.to_string();
-            ns.ip_prefix_len = i64::from(subnet.prefix());
-            ns.mac_address = mac;
+            set_default_bridge_fields(ns, &wired);
+        }
+        Ok(())
+    }
+
+    /// Wires `c` into every network of its record besides its primary one (`eth1`,
+    /// `eth2`, … in the order of their names), without a default route.
+    fn extra_endpoints_up(
+        &self,
+        c: &Container,
+        rec: &ContainerRecord,
+        path: &Path,
+        ns_link: &mut Netlink,
+    ) -> EngineResult<()> {
+        let primary = network_key(&rec.host_config.network_mode).unwrap_or(super::DEFAULT_BRIDGE);
+        for (key, ep) in &rec.network_settings.networks {
+            if key == primary {
+                continue;
+            }
+            let net = {
+                let st = self.networks.lock();
+                st.nets
+                    .get(&ep.network_id)
+                    .or_else(|| st.find(key))
+                    .cloned()
+                    .ok_or_else(|| EngineError::NotFound(format!("network {key} not found")))?
+            };
+            if !net.is_bridge() {
+                continue;
+            }
+            self.endpoint_up(c, rec, key, &net, path, ns_link)?;
+        }
+        Ok(())
+    }
+
+    /// Wires `c` (running, its namespace bound at `path`) into `net` as its next free
+    /// `ethN`, under the name `key` in its record, with what the record asks for there.
+    pub(crate) fn endpoint_up(
+        &self,
+        c: &Container,
+        rec: &ContainerRecord,
+        key: &str,
+        net: &NetworkRecord,
+        path: &Path,
+        ns_link: &mut Netlink,
+    ) -> EngineResult<()> {
+        let requested = rec
+            .network_settings
+            .networks
+            .get(key)
+            .cloned()
+            .unwrap_or_default();
+        let want_ip = wanted_ip(&requested, key)?;
+        let ip = allocate(&mut self.networks.lock(), net, &rec.id, want_ip)?;
+        let res = next_ifname(ns_link).and_then(|ifname| {
+            wire(
+                &rec.id,
+                net,
+                path,
+                ns_link,
+                &ifname,
+                ip,
+                &requested.mac_address,
+                false,
+            )
+        });
+        let wired = match res {
+            Ok(w) => w,
+            Err(e) => {
+                self.networks.lock().ipam.release(&net.id, &rec.id);
+                return Err(e);
+            }
+        };
+        let mut g = c.lock();
+        let rec_id = g.rec.id.clone();
+        g.rec
+            .host_veths
+            .insert(net.id.clone(), wired.host_if.clone());
+        let ns = &mut g.rec.network_settings;
+        record_endpoint(
+            ns.networks.entry(key.to_string()).or_default(),
+            net,
+            &wired,
+            &rec_id,
+        );
+        if net.default_bridge {
+            set_default_bridge_fields(ns, &wired);
         }
         Ok(())
     }
@@ -337,6 +361,7 @@ impl Inner {
         let _ = netns::remove(&self.networks.netns_path(id));
         let mut g = c.lock();
         clear_runtime(&mut g.rec.network_settings);
+        g.rec.host_veths.clear();
     }
 
     /// After the engine opens: takes back the addresses and ports of the containers
@@ -368,6 +393,164 @@ impl Inner {
         }
         let _ = self.networks.sync_rules(&st);
     }
+}
+
+/// An endpoint made by [`wire`].
+struct Wired {
+    ip: Ipv4Addr,
+    prefix: u8,
+    gateway: Ipv4Addr,
+    mac: String,
+    endpoint_id: String,
+    host_if: String,
+}
+
+/// The static address an endpoint's settings ask for (`--ip`), if any.
+fn wanted_ip(ep: &EndpointSettings, key: &str) -> EngineResult<Option<Ipv4Addr>> {
+    ep.ipam_config
+        .as_ref()
+        .filter(|i| !i.ipv4_address.is_empty())
+        .map(|i| {
+            i.ipv4_address.parse::<Ipv4Addr>().map_err(|_| {
+                EngineError::BadParameter(format!(
+                    "invalid IPv4 address {:?} for network {key}",
+                    i.ipv4_address
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// Takes an address on `net` for container `holder`: `want`, or the next free one.
+fn allocate(
+    st: &mut State,
+    net: &NetworkRecord,
+    holder: &str,
+    want: Option<Ipv4Addr>,
+) -> EngineResult<Ipv4Addr> {
+    st.ipam
+        .allocate(&net.id, holder, want)
+        .map_err(|e| match e {
+            berth_network::IpamError::InUse { .. }
+            | berth_network::IpamError::NotInSubnet { .. }
+            | berth_network::IpamError::Reserved { .. } => EngineError::BadParameter(e.to_string()),
+            e => EngineError::internal(format!("an address on network {}", net.name), e),
+        })
+}
+
+/// The first `ethN` not yet in the namespace.
+fn next_ifname(ns_link: &mut Netlink) -> EngineResult<String> {
+    for i in 0..1024 {
+        let name = format!("eth{i}");
+        let found = ns_link.link(&name).map_err(|e| {
+            EngineError::internal("listing the interfaces of a container's namespace", e)
+        })?;
+        if found.is_none() {
+            return Ok(name);
+        }
+    }
+    Err(EngineError::internal(
+        "naming a container's interface",
+        "eth0 to eth1023 are all taken",
+    ))
+}
+
+/// A veth pair from `net`'s bridge to `ifname` inside the namespace at `path`, with
+/// address `ip` (and `mac`, or Docker's address-derived MAC), up, and with
+/// `default_route` the default route via the network's gateway.
+#[allow(clippy::too_many_arguments)]
+fn wire(
+    container: &str,
+    net: &NetworkRecord,
+    path: &Path,
+    ns_link: &mut Netlink,
+    ifname: &str,
+    ip: Ipv4Addr,
+    mac: &str,
+    default_route: bool,
+) -> EngineResult<Wired> {
+    let (subnet, gateway) = match (net.subnet, net.gateway) {
+        (Some(s), Some(g)) => (s, g),
+        _ => {
+            return Err(EngineError::internal(
+                format!("network {}", net.name),
+                "it has no IPv4 address space",
+            ))
+        }
+    };
+    let mac = if mac.is_empty() {
+        berth_network::mac::from_ipv4(ip)
+    } else {
+        mac.to_string()
+    };
+    let mac_bytes = berth_network::mac::parse(&mac).map_err(EngineError::BadParameter)?;
+    let endpoint_id = crate::names::new_id()?;
+    let host_if = format!("veth{}", &endpoint_id[..7]);
+    let ns_file = std::fs::File::open(path).map_err(|e| EngineError::io("opening", path, e))?;
+    let fail = |e: berth_network::LinkError| {
+        EngineError::internal(
+            format!("network interface {ifname} of container {container}"),
+            e,
+        )
+    };
+    let mut nl = Netlink::open().map_err(fail)?;
+    nl.create_veth_pair(&berth_network::link::VethPair {
+        host_name: &host_if,
+        master: Some(&net.bridge),
+        peer_name: ifname,
+        peer_netns: ns_file.as_fd(),
+        peer_mac: Some(mac_bytes),
+        mtu: None,
+    })
+    .map_err(fail)?;
+    let inside = (|| {
+        // A container reaching its own published port comes back through its own
+        // bridge port (bridged, where br_netfilter is on).
+        nl.set_hairpin(&host_if, true)?;
+        ns_link.add_address(ifname, IpAddr::V4(ip), subnet.prefix())?;
+        ns_link.set_up(ifname)?;
+        if default_route {
+            ns_link.add_default_route(gateway)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = inside {
+        let _ = nl.delete(&host_if);
+        return Err(fail(e));
+    }
+    Ok(Wired {
+        ip,
+        prefix: subnet.prefix(),
+        gateway,
+        mac,
+        endpoint_id,
+        host_if,
+    })
+}
+
+/// Fills an endpoint's settings from what [`wire`] made. On a user-defined network the
+/// container's short id becomes one of its aliases, as dockerd does.
+fn record_endpoint(ep: &mut EndpointSettings, net: &NetworkRecord, w: &Wired, container: &str) {
+    ep.network_id = net.id.clone();
+    ep.endpoint_id = w.endpoint_id.clone();
+    ep.gateway = w.gateway.to_string();
+    ep.ip_address = w.ip.to_string();
+    ep.ip_prefix_len = i64::from(w.prefix);
+    ep.mac_address = w.mac.clone();
+    let short = &container[..container.len().min(12)];
+    if !net.default_bridge && !ep.aliases.iter().any(|a| a == short) {
+        ep.aliases.push(short.to_string());
+    }
+}
+
+/// The top-level fields of `NetworkSettings`, which describe the default bridge's
+/// endpoint only.
+fn set_default_bridge_fields(ns: &mut NetworkSettings, w: &Wired) {
+    ns.endpoint_id = w.endpoint_id.clone();
+    ns.gateway = w.gateway.to_string();
+    ns.ip_address = w.ip.to_string();
+    ns.ip_prefix_len = i64::from(w.prefix);
+    ns.mac_address = w.mac.clone();
 }
 
 /// Forgets what only a running container has (addresses, endpoint, ports), keeping

@@ -13,6 +13,7 @@
 //! published ports) and out.
 
 pub(crate) mod endpoint;
+mod service;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -54,6 +55,19 @@ pub struct NetworkRecord {
     pub subnet: Option<Ipv4Net>,
     pub gateway: Option<Ipv4Addr>,
     pub ip_range: Option<Ipv4Net>,
+    /// The creator gave the IPv4 subnet (it was not picked from the pools): only then
+    /// may containers ask for a static address on it, as with dockerd.
+    pub user_subnet: bool,
+    /// Whether `IPAM.Config` lists the gateway: dockerd lists it when it picked the
+    /// subnet or was given the gateway, not when it was given a subnet alone.
+    pub list_gateway: bool,
+    /// The IPAM driver's options as given (None: not given, shown as `null`).
+    pub ipam_options: Option<BTreeMap<String, String>>,
+    /// The IPv6 address space, when one was given (`fd00:1::/64`), its gateway (given or
+    /// the subnet's first address, put on the bridge) and allocation range as given.
+    pub subnet6: Option<String>,
+    pub gateway6: Option<std::net::Ipv6Addr>,
+    pub ip_range6: Option<String>,
     /// The bridge device; empty for host and null.
     pub bridge: String,
     /// The daemon's own `bridge` network.
@@ -202,6 +216,12 @@ impl Networks {
                         .add_network(&n.id, subnet, Some(gw), n.ip_range)
                         .map_err(|e| EngineError::internal(format!("network {}", n.name), e))?;
                     ensure_bridge(&n.bridge, gw, subnet.prefix())?;
+                    if let Some((s6, p6)) = n.subnet6.as_deref().and_then(service::parse_v6net) {
+                        let gw6 = n
+                            .gateway6
+                            .unwrap_or_else(|| service::v6_first_host((s6, p6)));
+                        ensure_bridge_v6(&n.bridge, gw6, p6)?;
+                    }
                 }
             }
             nets.save(&st)?;
@@ -267,6 +287,7 @@ impl Networks {
                 options,
                 subnet: Some(subnet),
                 gateway: Some(gateway),
+                list_gateway: true,
                 bridge: device.to_string(),
                 default_bridge: true,
                 ..Default::default()
@@ -419,6 +440,30 @@ pub(crate) fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Engine
     if !firewall::ip_forward().unwrap_or(false) {
         firewall::set_ip_forward(true)
             .map_err(|e| EngineError::internal("turning IPv4 forwarding on", e))?;
+    }
+    Ok(())
+}
+
+/// Puts the IPv6 gateway `gateway/prefix` on bridge `name` (IPv6 turned on for it).
+pub(crate) fn ensure_bridge_v6(
+    name: &str,
+    gateway: std::net::Ipv6Addr,
+    prefix: u8,
+) -> EngineResult<()> {
+    let fail =
+        |e: berth_network::LinkError| EngineError::internal(format!("setting up bridge {name}"), e);
+    let sysctl = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
+    if std::fs::read_to_string(&sysctl).is_ok_and(|v| v.trim() != "0") {
+        std::fs::write(&sysctl, "0").map_err(|e| EngineError::io("writing", &sysctl, e))?;
+    }
+    let mut nl = Netlink::open().map_err(fail)?;
+    let has = nl
+        .addresses(name)
+        .map_err(fail)?
+        .iter()
+        .any(|(ip, p)| *ip == std::net::IpAddr::V6(gateway) && *p == prefix);
+    if !has {
+        nl.add_address(name, gateway.into(), prefix).map_err(fail)?;
     }
     Ok(())
 }
