@@ -72,6 +72,9 @@ fn env() -> Option<Env> {
     let mut cfg = EngineConfig::new(dir.join("d"), dir.join("x"));
     cfg.runtime = bin;
     cfg.cgroup_parent = format!("/berth-etest-{tag}");
+    // These tests run in the host's network namespace: no bridge, so no firewall
+    // either (crates/berth/tests/network.rs tests networking, in namespaces of its own).
+    cfg.bridge = Some("none".into());
     let engine = LocalEngine::open(cfg.clone()).expect("open the engine");
     let mut e = Env {
         dir,

@@ -137,6 +137,8 @@ pub(crate) struct Networks {
     netns_dir: PathBuf,
     table: String,
     state: Mutex<State>,
+    /// Whether this daemon wrote its table (so it has one to take away).
+    table_written: std::sync::atomic::AtomicBool,
 }
 
 impl Networks {
@@ -197,6 +199,8 @@ impl Networks {
             netns_dir,
             table,
             state: Mutex::new(state),
+            // A table left by an earlier run is replaced at the first sync.
+            table_written: std::sync::atomic::AtomicBool::new(false),
         };
         {
             let mut st = nets.lock();
@@ -329,6 +333,20 @@ impl Networks {
     /// Rebuilds berth's packet-filter table from `st` (atomically: the old rules stay
     /// until the new ones are in).
     pub fn sync_rules(&self, st: &State) -> EngineResult<()> {
+        // Without a bridge network berth has no rules to keep: it leaves the packet
+        // filter alone (a daemon with `--bridge none`), taking away only a table it
+        // wrote itself (its last user network removed).
+        if !st.nets.values().any(|n| n.is_bridge()) {
+            if self
+                .table_written
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                let _ = firewall::remove(&self.table);
+            }
+            return Ok(());
+        }
+        self.table_written
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let rules = firewall::Ruleset {
             table: self.table.clone(),
             networks: st
@@ -351,13 +369,17 @@ impl Networks {
         };
         firewall::apply(&rules)
             .map_err(|e| EngineError::internal("updating berth's packet-filter rules", e))?;
-        firewall::ensure_docker_coexistence(&rules.networks)
-            .map_err(|e| EngineError::internal("accepting berth's bridges in FORWARD", e))?;
+        // Only where iptables works (a host without its modules has no dockerd rules to
+        // get past either): a failure here must not stop containers from starting.
+        let _ = firewall::ensure_docker_coexistence(&rules.networks);
         Ok(())
     }
 
     /// Takes berth's rules out of the kernel (daemon shutdown). Bridges stay.
     pub fn remove_rules(&self) {
+        if !self.table_written.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let st = self.lock();
         let bridges: Vec<String> = st
             .nets
