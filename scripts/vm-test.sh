@@ -48,7 +48,9 @@ root   berth-image        snapshot_conformance
 # Kernel modules the VM loads (with what they depend on); built-in ones are skipped.
 # Networking: bridges, veth pairs, berth's nftables table, and iptables' FORWARD rules
 # (iptables-nft: nft_compat and the xt matches) for coexisting with a dockerd.
-VM_MODULES="virtio_pci virtio_blk 9pnet_virtio 9p overlay bridge veth nf_tables nft_chain_nat nft_nat nft_masq nft_ct nft_fib_inet nft_compat xt_conntrack xt_comment"
+# crc32c_generic first: conntrack's libcrc32c asks the crypto API for crc32c at load
+# (a soft dependency, which add_module does not follow).
+VM_MODULES="virtio_pci virtio_blk 9pnet_virtio 9p overlay crc32c_generic bridge veth nf_tables nft_chain_nat nft_nat nft_masq nft_ct nft_fib_inet nft_compat xt_conntrack xt_comment"
 
 vm=target/vm
 accel_choice="${BERTH_VM_ACCEL:-auto}"

@@ -676,3 +676,189 @@ fn apt_through_nat_installs_and_runs_cowsay() {
     let tables = String::from_utf8_lossy(&tables.stdout);
     assert!(!tables.contains(&format!("berth-{BRIDGE}")), "{tables}");
 }
+
+/// A resolver of the test's own, on HOST_ADDR:53 in the daemon's namespace: answers
+/// `outside.example` with 10.231.0.99, NXDOMAIN for anything else. Stops when dropped.
+struct FakeResolver {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeResolver {
+    fn start(netns: &std::path::Path) -> FakeResolver {
+        use hickory_proto::op::{Message, OpCode, ResponseCode};
+        use hickory_proto::rr::rdata::A;
+        use hickory_proto::rr::{RData, Record, RecordType};
+        let ns = std::fs::File::open(netns).expect("the daemon's namespace");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            use std::os::fd::AsFd;
+            rustix::thread::move_into_link_name_space(
+                ns.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .expect("setns");
+            let sock = std::net::UdpSocket::bind((HOST_ADDR, 53)).expect("bind :53");
+            sock.set_read_timeout(Some(std::time::Duration::from_millis(100)))
+                .expect("timeout");
+            ready_tx.send(()).expect("ready");
+            let mut buf = [0u8; 1500];
+            while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                let Ok(q) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                let Some(question) = q.queries.first().cloned() else {
+                    continue;
+                };
+                let mut r = Message::response(q.id, OpCode::Query);
+                r.metadata.recursion_available = true;
+                r.add_query(question.clone());
+                if question.name().to_ascii() == "outside.example." {
+                    if question.query_type() == RecordType::A {
+                        r.add_answer(Record::from_rdata(
+                            question.name().clone(),
+                            60,
+                            RData::A(A(std::net::Ipv4Addr::new(10, 231, 0, 99))),
+                        ));
+                    }
+                } else {
+                    r.metadata.response_code = ResponseCode::NXDomain;
+                }
+                if let Ok(bytes) = r.to_vec() {
+                    let _ = sock.send_to(&bytes, from);
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the fake resolver started");
+        FakeResolver {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for FakeResolver {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// On a user-defined network containers find each other by name, alias and short id
+/// at 127.0.0.11 (the embedded DNS server); other names go to the resolvers the
+/// container was given (here one of the test's own), and a container on another
+/// network does not see the names.
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn user_networks_resolve_names_and_forward_the_rest() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    add_host_address(&d);
+    let netns = d
+        .netns
+        .clone()
+        .expect("the test daemon has its own namespace");
+    let _resolver = FakeResolver::start(&netns);
+    for cli in Cli::all() {
+        let c = &cli;
+        let net = format!("{}-appnet", c.name);
+        let other = format!("{}-othernet", c.name);
+        d.ok(c, &["network", "create", &net]);
+        d.ok(c, &["network", "create", &other]);
+        let srv = format!("{}-srv", c.name);
+        web(
+            &d,
+            c,
+            &srv,
+            &["--network", &net, "--network-alias", "webalias"],
+        );
+        let id12: String = inspect(&d, c, &srv, "{{.Id}}").chars().take(12).collect();
+        let ip = inspect(
+            &d,
+            c,
+            &srv,
+            &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+        );
+        let script = format!(
+            "cat /etc/resolv.conf; for n in {srv} webalias {id12} outside.example; do nslookup $n; done; wget -qO- http://webalias/"
+        );
+        let out = d.ok(
+            c,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                &net,
+                "--dns",
+                HOST_ADDR,
+                "busybox",
+                "sh",
+                "-c",
+                &script,
+            ],
+        );
+        assert!(out.contains("nameserver 127.0.0.11"), "{}: {out}", c.name);
+        assert!(out.contains("options ndots:0"), "{}: {out}", c.name);
+        assert_eq!(
+            out.matches(&format!("Address: {ip}")).count(),
+            3,
+            "{}: name, alias and short id should resolve to {ip}:\n{out}",
+            c.name
+        );
+        assert!(
+            out.contains("Address: 10.231.0.99"),
+            "{}: not forwarded:\n{out}",
+            c.name
+        );
+        assert!(
+            out.contains(&format!("hello-from-{srv}")),
+            "{}: {out}",
+            c.name
+        );
+        // Another network: the name is not there.
+        let o = d.run(
+            c,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                &other,
+                "busybox",
+                "nslookup",
+                &srv,
+            ],
+        );
+        let (so, se) = common::out_err(&o);
+        assert!(
+            !so.contains(&format!("Address: {ip}")),
+            "{}: {srv} resolved from another network:\n{so}{se}",
+            c.name
+        );
+        // Gone with the container.
+        d.ok(c, &["rm", "-f", &srv]);
+        let o = d.run(
+            c,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                &net,
+                "busybox",
+                "nslookup",
+                &srv,
+            ],
+        );
+        assert!(!common::out_err(&o).0.contains(&format!("Address: {ip}")));
+        d.ok(c, &["network", "rm", &net, &other]);
+    }
+}

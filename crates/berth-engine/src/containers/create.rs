@@ -299,6 +299,11 @@ impl Inner {
             host_veths: Default::default(),
         };
         write_etc_files(&rec, self.networks.host_gateway())?;
+        if self.on_user_network(&rec) {
+            let conf = crate::networks::dns::resolv_conf(&rec);
+            std::fs::write(&rec.resolv_conf_path, conf)
+                .map_err(|e| EngineError::io("writing", &rec.resolv_conf_path, e))?;
+        }
 
         // The spec is made again at each start (with the rootfs mounted, so users are
         // looked up in it); here it validates the request and yields the warnings.

@@ -121,6 +121,8 @@ pub(crate) struct Inner {
     pub images: ImageService,
     pub volumes: crate::volumes::VolumeStore,
     pub networks: crate::networks::Networks,
+    /// The embedded DNS server of user-defined networks (None: it could not start).
+    pub dns: Option<berth_network::dns::DnsServer>,
     pub snapshotter: Arc<dyn Snapshotter>,
     pub events: Events,
     pub table: RwLock<Table>,
@@ -164,6 +166,7 @@ impl Inner {
             images,
             volumes,
             networks,
+            dns: crate::networks::dns::start_server().ok(),
             snapshotter,
             events: Events::new(),
             table: RwLock::new(Table::default()),

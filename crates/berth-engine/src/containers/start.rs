@@ -563,6 +563,12 @@ pub(crate) fn restore(inner: &Arc<Inner>) -> EngineResult<()> {
         })
         .collect();
     inner.restore_networks(&running);
+    // Their resolvers went with the old daemon: bound again in their namespaces.
+    for c in &all {
+        if running.iter().any(|r| r.id == c.id) {
+            let _ = inner.dns_sync(c, &[]);
+        }
+    }
     for c in all {
         let rec = c.record();
         let sh = inner.shim(&c.id);

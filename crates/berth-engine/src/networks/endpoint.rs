@@ -114,6 +114,15 @@ impl Inner {
                 Ok(())
             }
         };
+        // Containers on user-defined networks resolve each other at 127.0.0.11.
+        let res = res.and_then(|()| {
+            if self.on_user_network(&rec) {
+                let conf = super::dns::resolv_conf(&rec);
+                std::fs::write(&rec.resolv_conf_path, conf)
+                    .map_err(|e| EngineError::io("writing", &rec.resolv_conf_path, e))?;
+            }
+            self.dns_sync(c, &[])
+        });
         match res {
             Ok(()) => Ok(NetUp {
                 netns: Some(path),
@@ -351,6 +360,7 @@ impl Inner {
     /// deletes the veth pair with it) and clears the endpoint in the record.
     pub(crate) fn network_down(&self, c: &Container) {
         let id = c.id.as_str();
+        let dns_nets = self.dns_networks_of(c);
         {
             let mut st = self.networks.lock();
             st.ipam.release_holder(id);
@@ -359,9 +369,12 @@ impl Inner {
             }
         }
         let _ = netns::remove(&self.networks.netns_path(id));
-        let mut g = c.lock();
-        clear_runtime(&mut g.rec.network_settings);
-        g.rec.host_veths.clear();
+        {
+            let mut g = c.lock();
+            clear_runtime(&mut g.rec.network_settings);
+            g.rec.host_veths.clear();
+        }
+        self.dns_down(id, &dns_nets);
     }
 
     /// After the engine opens: takes back the addresses and ports of the containers

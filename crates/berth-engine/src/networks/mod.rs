@@ -12,6 +12,7 @@
 //! [`endpoint`] wires containers in (network namespace, veth pair, addresses, routes,
 //! published ports) and out.
 
+pub(crate) mod dns;
 pub(crate) mod endpoint;
 mod service;
 

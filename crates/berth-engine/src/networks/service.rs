@@ -711,6 +711,8 @@ impl Inner {
                 c.lock().rec.network_settings.networks.remove(&key);
                 return Err(e);
             }
+            // Its resolver now sees the new network, whose table now has it.
+            self.dns_sync(&c, &[])?;
         }
         self.save(&c.lock().rec)?;
         self.network_event("connect", &net, Some(&rec.id));
@@ -787,6 +789,9 @@ impl Inner {
                 ns.mac_address.clear();
             }
             self.save(&g.rec)?;
+        }
+        if c.record().state.status.is_running() {
+            let _ = self.dns_sync(&c, std::slice::from_ref(&net.id));
         }
         self.network_event("disconnect", &net, Some(&rec.id));
         Ok(())
