@@ -95,6 +95,18 @@ impl Inner {
         if nets.is_empty() {
             server.remove_listener(&rec.id);
         } else {
+            // Its /etc/resolv.conf names the resolver (also for a container that joined
+            // its first user network running: rewritten in place, the file it has
+            // mounted).
+            let conf = resolv_conf(&rec);
+            if std::fs::read_to_string(&rec.resolv_conf_path)
+                .ok()
+                .as_deref()
+                != Some(&conf)
+            {
+                std::fs::write(&rec.resolv_conf_path, conf)
+                    .map_err(|e| EngineError::io("writing", &rec.resolv_conf_path, e))?;
+            }
             let path = self.networks.netns_path(&rec.id);
             server
                 .add_listener(&rec.id, &path, nets.clone())

@@ -115,14 +115,7 @@ impl Inner {
             }
         };
         // Containers on user-defined networks resolve each other at 127.0.0.11.
-        let res = res.and_then(|()| {
-            if self.on_user_network(&rec) {
-                let conf = super::dns::resolv_conf(&rec);
-                std::fs::write(&rec.resolv_conf_path, conf)
-                    .map_err(|e| EngineError::io("writing", &rec.resolv_conf_path, e))?;
-            }
-            self.dns_sync(c, &[])
-        });
+        let res = res.and_then(|()| self.dns_sync(c, &[]));
         match res {
             Ok(()) => Ok(NetUp {
                 netns: Some(path),

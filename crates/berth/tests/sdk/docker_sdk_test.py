@@ -145,7 +145,53 @@ def main():
     c.remove(force=True)
     vol.remove()
     client.images.remove("sdk-committed:1")
+    networking(client)
     print("docker SDK: all checks passed")
+
+
+WEB = ["sh", "-c", "mkdir -p /www && echo sdk-hello > /www/index.html && exec httpd -f -p 80 -h /www"]
+# busybox's httpd starts in the background: asked a few times.
+GET = "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://%s/ && exit 0; sleep 0.3; done; exit 1"
+
+
+def networking(client):
+    """A user-defined network: a published port, names between containers, connect and
+    disconnect of a running container, and the network's inspect document."""
+    net = client.networks.create("sdknet", driver="bridge", labels={"sdk": "1"})
+    made = []
+    try:
+        web = client.containers.run("busybox", WEB, detach=True, name="sdkweb", network="sdknet",
+                                    ports={"80/tcp": ("127.0.0.1", None)})
+        made.append(web)
+        web.reload()
+        ns = web.attrs["NetworkSettings"]
+        ip = ns["Networks"]["sdknet"]["IPAddress"]
+        check(ip.count(".") == 3, "address on sdknet %r" % ns)
+        binding = ns["Ports"]["80/tcp"][0]
+        check(binding["HostIp"] == "127.0.0.1" and int(binding["HostPort"]) >= 49153,
+              "published port %r" % ns["Ports"])
+        out = client.containers.run("busybox", ["sh", "-c", GET % "sdkweb"], network="sdknet",
+                                    remove=True)
+        check(b"sdk-hello" in out, "by name on sdknet %r" % out)
+        other = client.containers.run("busybox", ["sleep", "60"], detach=True, name="sdkother")
+        made.append(other)
+        net.connect(other, aliases=["buddy"])
+        other.reload()
+        check("sdknet" in other.attrs["NetworkSettings"]["Networks"], "connect %r" % other.attrs)
+        code, out = other.exec_run(["sh", "-c", GET % "sdkweb"])
+        check(code == 0 and b"sdk-hello" in out, "after connect %r %r" % (code, out))
+        net.reload()
+        check(set(net.attrs["Containers"]) == {web.id, other.id}, "containers %r" % net.attrs)
+        check(net.attrs["Labels"] == {"sdk": "1"}, "labels %r" % net.attrs)
+        net.disconnect(other)
+        other.reload()
+        check("sdknet" not in other.attrs["NetworkSettings"]["Networks"], "disconnect")
+        check([n.name for n in client.networks.list(names=["sdknet"])] == ["sdknet"], "list")
+    finally:
+        for c in made:
+            c.remove(force=True)
+        net.remove()
+    check(client.networks.list(names=["sdknet"]) == [], "network removed")
 
 
 if __name__ == "__main__":
