@@ -8,7 +8,13 @@
 
 mod common;
 
+use common::net::{links_in_netns, web};
 use common::{Cli, Daemon};
+
+/// GETs `url` from inside container `name`, panicking with the last error.
+fn container_get(d: &Daemon, cli: &Cli, name: &str, url: &str) -> String {
+    common::net::get(d, cli, name, url).unwrap_or_else(|e| panic!("{e}"))
+}
 
 /// An address the tests give the daemon's namespace besides loopback, as a host's LAN
 /// address: published ports must answer on it too.
@@ -61,36 +67,6 @@ fn host_get_once(d: &Daemon, url: &str) -> Result<String, String> {
     } else {
         Err(se)
     }
-}
-
-/// GETs `url` from inside container `name` (again for a few seconds while refused).
-fn container_get(d: &Daemon, cli: &Cli, name: &str, url: &str) -> String {
-    let mut last = String::new();
-    for _ in 0..25 {
-        let o = d.run(cli, &["exec", name, "wget", "-qO-", url]);
-        let (so, se) = common::out_err(&o);
-        if o.status.success() {
-            return so;
-        }
-        last = format!("exit {:?}: {se}", o.status.code());
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    panic!("{} exec {name} wget {url}: {last}", cli.name);
-}
-
-/// Starts busybox httpd serving a file that names the container.
-fn web(d: &Daemon, cli: &Cli, name: &str, extra: &[&str]) {
-    let mut args = vec!["run", "-d", "--name", name];
-    args.extend(extra);
-    let script = format!(
-        "mkdir -p /www && echo hello-from-{name} > /www/index.html && exec httpd -f -p 80 -h /www"
-    );
-    args.extend(["busybox", "sh", "-c", &script]);
-    d.ok(cli, &args);
-}
-
-fn links_in_netns(d: &Daemon) -> String {
-    String::from_utf8_lossy(&d.net_run("ip", &["-o", "link", "show"]).stdout).into_owned()
 }
 
 #[test]

@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::net::{get, links_in_netns, web};
 use common::{Cli, Daemon};
 use serde_json::Value;
 
@@ -32,38 +33,6 @@ fn fails(d: &Daemon, cli: &Cli, args: &[&str]) -> String {
 
 fn lines(s: &str) -> Vec<String> {
     s.lines().map(str::to_string).collect()
-}
-
-fn links_in_netns(d: &Daemon) -> String {
-    String::from_utf8_lossy(&d.net_run("ip", &["-o", "link", "show"]).stdout).into_owned()
-}
-
-/// Starts busybox httpd serving a file that names the container.
-fn web(d: &Daemon, cli: &Cli, name: &str, extra: &[&str]) {
-    let mut args = vec!["run", "-d", "--name", name];
-    args.extend(extra);
-    let script = format!(
-        "mkdir -p /www && echo hello-from-{name} > /www/index.html && exec httpd -f -p 80 -h /www"
-    );
-    args.extend(["busybox", "sh", "-c", &script]);
-    d.ok(cli, &args);
-}
-
-/// GETs `url` from inside container `name`; httpd starts in the background, so a
-/// failure is tried again for a few seconds. (No `wget -T`: Debian's busybox crashes
-/// with it.)
-fn get(d: &Daemon, cli: &Cli, name: &str, url: &str) -> Result<String, String> {
-    let mut last = String::new();
-    for _ in 0..20 {
-        let o = d.run(cli, &["exec", name, "wget", "-qO-", url]);
-        let (so, se) = common::out_err(&o);
-        if o.status.success() {
-            return Ok(so);
-        }
-        last = format!("exit {:?}: {se}", o.status.code());
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    Err(last)
 }
 
 #[test]

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod dockerd;
+pub mod net;
 
 use std::io::Write;
 use std::os::unix::net::UnixStream;
