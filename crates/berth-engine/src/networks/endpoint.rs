@@ -241,7 +241,7 @@ impl Inner {
             self.networks.sync_rules(&st)?;
         }
         let mut hosts =
-            crate::containers::hosts_file(rec, Some(IpAddr::V4(ip)), self.networks.host_gateway());
+            crate::containers::hosts_file(rec, &[IpAddr::V4(ip)], self.networks.host_gateway());
         for t in links {
             let mut names = vec![t.alias.as_str()];
             for n in [t.hostname.as_str(), t.name.as_str()] {
