@@ -114,9 +114,9 @@ fn network_features(
     }
     for (name, ep) in net.map(|n| &n.endpoints_config).into_iter().flatten() {
         let ipam = ep.ipam_config.as_ref();
-        if ipam.is_some_and(|i| !i.ipv6_address.is_empty() || !i.link_local_ips.is_empty()) {
+        if ipam.is_some_and(|i| !i.link_local_ips.is_empty()) {
             return Err(missing(&format!(
-                "a static IPv6 or link-local address (--ip6/--link-local-ip, EndpointsConfig[{name:?}].IPAMConfig)"
+                "a link-local address (--link-local-ip, EndpointsConfig[{name:?}].IPAMConfig.LinkLocalIPs)"
             )));
         }
         if !ep.links.is_empty() {
