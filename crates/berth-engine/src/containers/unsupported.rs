@@ -444,6 +444,29 @@ mod tests {
             )]),
         };
         refuse_unsupported(&c, &hc, Some(&net), &host()).expect("a static IPv4 address");
+        // A static IPv6 address is checked against the network at start, as dockerd
+        // does; link-local addresses are refused by name.
+        let with = |ipam: EndpointIpamConfig| NetworkingConfig {
+            endpoints_config: BTreeMap::from([(
+                "v6net".to_string(),
+                EndpointSettings {
+                    ipam_config: Some(ipam),
+                    ..EndpointSettings::default()
+                },
+            )]),
+        };
+        let v6 = with(EndpointIpamConfig {
+            ipv6_address: "fd00:1::9".into(),
+            ..EndpointIpamConfig::default()
+        });
+        refuse_unsupported(&c, &hc, Some(&v6), &host()).expect("a static IPv6 address");
+        let ll = with(EndpointIpamConfig {
+            link_local_ips: vec!["169.254.1.1".into()],
+            ..EndpointIpamConfig::default()
+        });
+        assert!(
+            message(refuse_unsupported(&c, &hc, Some(&ll), &host())).contains("--link-local-ip")
+        );
         // An endpoint with nothing set (as the docker CLI sends for --network) passes.
         let net = NetworkingConfig {
             endpoints_config: BTreeMap::from([("host".to_string(), EndpointSettings::default())]),
