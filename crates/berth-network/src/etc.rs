@@ -12,19 +12,25 @@ pub const FALLBACK_NAMESERVERS: [&str; 2] = ["8.8.8.8", "8.8.4.4"];
 
 /// /etc/hosts for a container. With the host's network (`host_hosts`: the host's
 /// file) it is a copy of the host's; otherwise Docker's head and the container's own
-/// name on `own_ip` (127.0.0.1 without an address of its own). `--add-host` entries
-/// (`NAME:IP`) are appended in both cases.
+/// name on each of `own_ips` (its IPv4 then its IPv6 address; 127.0.0.1 without an
+/// address of its own). `--add-host` entries (`NAME:IP`) are appended in both cases.
 pub fn hosts(
     hostname: &str,
-    own_ip: Option<IpAddr>,
+    own_ips: &[IpAddr],
     extra_hosts: &[String],
     host_hosts: Option<&str>,
 ) -> String {
     let mut out = match host_hosts {
         Some(h) => h.to_string(),
         None => {
-            let ip = own_ip.map_or_else(|| "127.0.0.1".to_string(), |ip| ip.to_string());
-            format!("{HOSTS_HEAD}{ip}\t{hostname}\n")
+            let mut out = HOSTS_HEAD.to_string();
+            if own_ips.is_empty() {
+                out.push_str(&format!("127.0.0.1\t{hostname}\n"));
+            }
+            for ip in own_ips {
+                out.push_str(&format!("{ip}\t{hostname}\n"));
+            }
+            out
         }
     };
     if !out.is_empty() && !out.ends_with('\n') {
@@ -118,17 +124,23 @@ mod tests {
 
     #[test]
     fn hosts_files() {
-        let h = hosts("web", None, &s(&["db:10.0.0.5", "bad"]), None);
+        let h = hosts("web", &[], &s(&["db:10.0.0.5", "bad"]), None);
         assert!(h.starts_with("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"));
         assert!(h.ends_with("127.0.0.1\tweb\n10.0.0.5\tdb\n"), "{h}");
-        let h = hosts("web", Some("172.17.0.2".parse().unwrap()), &[], None);
+        let h = hosts("web", &["172.17.0.2".parse().unwrap()], &[], None);
         assert!(
             h.ends_with("ff02::2\tip6-allrouters\n172.17.0.2\tweb\n"),
             "{h}"
         );
+        let both = ["172.18.0.2".parse().unwrap(), "fd00:1::2".parse().unwrap()];
+        let h = hosts("web", &both, &[], None);
+        assert!(
+            h.ends_with("ff02::2\tip6-allrouters\n172.18.0.2\tweb\nfd00:1::2\tweb\n"),
+            "{h}"
+        );
         let h = hosts(
             "web",
-            None,
+            &[],
             &s(&["db:10.0.0.5"]),
             Some("127.0.0.1 localhost"),
         );

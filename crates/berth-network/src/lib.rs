@@ -30,4 +30,4 @@ pub mod subnet;
 pub use firewall::FirewallError;
 pub use ipam::{Ipam, IpamError};
 pub use link::{LinkError, Netlink};
-pub use subnet::{Ipv4Net, SubnetError};
+pub use subnet::{Ipv4Net, Ipv6Net, SubnetError};

@@ -7,14 +7,16 @@
 //! thread later uses it.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_core::{
     NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE,
     NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use netlink_packet_route::link::{
     InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
     LinkFlags, LinkInfo, LinkMessage,
@@ -245,6 +247,17 @@ impl Netlink {
 
     /// `ip addr add ADDRESS/PREFIX dev NAME`
     pub fn add_address(&mut self, name: &str, address: IpAddr, prefix: u8) -> Result<()> {
+        self.new_address(name, address, prefix, false)
+    }
+
+    /// `ip addr add ADDRESS/PREFIX dev NAME nodad`: an IPv6 address usable at once,
+    /// without the second or so of duplicate address detection (the engine hands out
+    /// the addresses of its subnets itself, so there is no duplicate to detect).
+    pub fn add_address_nodad(&mut self, name: &str, address: IpAddr, prefix: u8) -> Result<()> {
+        self.new_address(name, address, prefix, true)
+    }
+
+    fn new_address(&mut self, name: &str, address: IpAddr, prefix: u8, nodad: bool) -> Result<()> {
         let index = self.require(name)?;
         let mut msg = AddressMessage::default();
         msg.header.family = family(address);
@@ -252,6 +265,11 @@ impl Netlink {
         msg.header.index = index;
         msg.attributes.push(AddressAttribute::Local(address));
         msg.attributes.push(AddressAttribute::Address(address));
+        if nodad {
+            msg.header.flags = AddressHeaderFlags::Nodad;
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
         self.ack(
             RouteNetlinkMessage::NewAddress(msg),
             NLM_F_CREATE | NLM_F_EXCL,
@@ -260,7 +278,8 @@ impl Netlink {
         )
     }
 
-    /// The addresses of `name` with their prefix lengths (`ip addr show dev NAME`).
+    /// The addresses of `name` with their prefix lengths (`ip addr show dev NAME`), IPv6
+    /// link-local ones included.
     pub fn addresses(&mut self, name: &str) -> Result<Vec<(IpAddr, u8)>> {
         let index = self.require(name)?;
         let replies = self
@@ -278,10 +297,18 @@ impl Netlink {
             .filter_map(|reply| match reply {
                 RouteNetlinkMessage::NewAddress(a) if a.header.index == index => {
                     let prefix = a.header.prefix_len;
-                    a.attributes.into_iter().find_map(|attr| match attr {
-                        AddressAttribute::Local(ip) => Some((ip, prefix)),
-                        _ => None,
-                    })
+                    // IPv6 addresses carry IFA_ADDRESS alone; IPv4 ones IFA_LOCAL too
+                    // (which differs from IFA_ADDRESS on point-to-point links).
+                    let mut local = None;
+                    let mut address = None;
+                    for attr in a.attributes {
+                        match attr {
+                            AddressAttribute::Local(ip) => local = Some(ip),
+                            AddressAttribute::Address(ip) => address = Some(ip),
+                            _ => {}
+                        }
+                    }
+                    local.or(address).map(|ip| (ip, prefix))
                 }
                 _ => None,
             })
@@ -326,22 +353,48 @@ impl Netlink {
         )
     }
 
-    /// `ip route add default via GATEWAY` in the main table.
-    pub fn add_default_route(&mut self, gateway: Ipv4Addr) -> Result<()> {
+    /// `ip [-6] route add default via GATEWAY` in the main table.
+    pub fn add_default_route(&mut self, gateway: impl Into<IpAddr>) -> Result<()> {
+        let gateway: IpAddr = gateway.into();
         let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet;
+        msg.header.address_family = family(gateway);
         msg.header.table = RouteHeader::RT_TABLE_MAIN;
         msg.header.protocol = RouteProtocol::Boot;
         msg.header.scope = RouteScope::Universe;
         msg.header.kind = RouteType::Unicast;
         msg.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+            .push(RouteAttribute::Gateway(RouteAddress::from(gateway)));
         self.ack(
             RouteNetlinkMessage::NewRoute(msg),
             NLM_F_CREATE | NLM_F_EXCL,
             "adding default route via",
             &gateway.to_string(),
         )
+    }
+
+    /// The IPv6 default route's gateway in the main table (`ip -6 route show default`).
+    pub fn default_gateway6(&mut self) -> Result<Option<Ipv6Addr>> {
+        let mut query = RouteMessage::default();
+        query.header.address_family = AddressFamily::Inet6;
+        let replies = self
+            .request(RouteNetlinkMessage::GetRoute(query), NLM_F_DUMP)
+            .map_err(|source| LinkError::Netlink {
+                op: "listing routes",
+                target: "(IPv6, main table)".to_owned(),
+                source,
+            })?;
+        Ok(replies.into_iter().find_map(|reply| match reply {
+            RouteNetlinkMessage::NewRoute(r)
+                if r.header.destination_prefix_length == 0
+                    && r.header.table == RouteHeader::RT_TABLE_MAIN =>
+            {
+                r.attributes.into_iter().find_map(|attr| match attr {
+                    RouteAttribute::Gateway(RouteAddress::Inet6(gw)) => Some(gw),
+                    _ => None,
+                })
+            }
+            _ => None,
+        }))
     }
 
     /// The IPv4 default route's gateway in the main table (`ip route show default`).

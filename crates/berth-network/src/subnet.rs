@@ -1,8 +1,8 @@
-//! IPv4 subnets in CIDR form (`172.17.0.0/16`): parsing, containment, overlap, and the
-//! addresses a network hands out.
+//! IPv4 and IPv6 subnets in CIDR form (`172.17.0.0/16`, `fd00:1::/64`): parsing,
+//! containment, overlap, and the addresses a network hands out.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -14,6 +14,8 @@ pub enum SubnetError {
     Syntax(String),
     #[error("invalid subnet {0:?}: the prefix length must be 0 to 32")]
     Prefix(String),
+    #[error("invalid subnet {0:?}: expected an IPv6 CIDR such as fd00:1::/64")]
+    Syntax6(String),
 }
 
 /// An IPv4 network: its address (host bits cleared) and prefix length.
@@ -144,6 +146,104 @@ impl<'de> Deserialize<'de> for Ipv4Net {
     }
 }
 
+/// An IPv6 network: its address (host bits cleared) and prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ipv6Net {
+    addr: Ipv6Addr,
+    prefix: u8,
+}
+
+fn mask6(prefix: u8) -> u128 {
+    if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(prefix))
+    }
+}
+
+impl Ipv6Net {
+    /// The network of `addr` with `prefix` bits (host bits cleared). None for a prefix
+    /// over 128.
+    pub fn new(addr: Ipv6Addr, prefix: u8) -> Option<Self> {
+        (prefix <= 128).then(|| Ipv6Net {
+            addr: Ipv6Addr::from(u128::from(addr) & mask6(prefix)),
+            prefix,
+        })
+    }
+
+    pub fn network(&self) -> Ipv6Addr {
+        self.addr
+    }
+
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// The subnet's last address.
+    pub fn last(&self) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(self.addr) | !mask6(self.prefix))
+    }
+
+    pub fn contains(&self, ip: Ipv6Addr) -> bool {
+        u128::from(ip) & mask6(self.prefix) == u128::from(self.addr)
+    }
+
+    /// Whether the two share any address.
+    pub fn overlaps(&self, other: &Ipv6Net) -> bool {
+        let m = mask6(self.prefix.min(other.prefix));
+        u128::from(self.addr) & m == u128::from(other.addr) & m
+    }
+
+    /// Whether all of `other` lies inside this network.
+    pub fn covers(&self, other: &Ipv6Net) -> bool {
+        other.prefix >= self.prefix && self.contains(other.addr)
+    }
+
+    /// The first and last address a host may take: all but the subnet-router anycast
+    /// address (the network address itself), except in /127 and /128 networks (RFC
+    /// 6164). IPv6 has no broadcast address. Docker gives the first to the gateway.
+    pub fn host_range(&self) -> (Ipv6Addr, Ipv6Addr) {
+        let first = u128::from(self.addr);
+        if self.prefix >= 127 {
+            (self.addr, self.last())
+        } else {
+            (Ipv6Addr::from(first + 1), self.last())
+        }
+    }
+}
+
+impl fmt::Display for Ipv6Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl FromStr for Ipv6Net {
+    type Err = SubnetError;
+
+    /// `ADDR/N`; host bits are cleared, as for [`Ipv4Net`].
+    fn from_str(s: &str) -> Result<Self, SubnetError> {
+        let bad = || SubnetError::Syntax6(s.to_string());
+        let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
+        let addr: Ipv6Addr = addr.parse().map_err(|_| bad())?;
+        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+        Ipv6Net::new(addr, prefix).ok_or_else(bad)
+    }
+}
+
+impl Serialize for Ipv6Net {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ipv6Net {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,5 +334,31 @@ mod tests {
         assert_eq!(j, "\"172.20.0.0/16\"");
         assert_eq!(serde_json::from_str::<Ipv4Net>(&j).unwrap(), n);
         assert!(serde_json::from_str::<Ipv4Net>("\"nope\"").is_err());
+    }
+
+    #[test]
+    fn ipv6_networks() {
+        let n: Ipv6Net = "fd00:1::5/64".parse().unwrap();
+        assert_eq!(n.to_string(), "fd00:1::/64");
+        assert_eq!(
+            n.last(),
+            "fd00:1::ffff:ffff:ffff:ffff".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(n.host_range().0, "fd00:1::1".parse::<Ipv6Addr>().unwrap());
+        assert!(n.contains("fd00:1::9".parse().unwrap()));
+        assert!(!n.contains("fd00:2::9".parse().unwrap()));
+        assert!(n.covers(&"fd00:1::/80".parse().unwrap()));
+        assert!(!n.covers(&"fd00::/16".parse().unwrap()));
+        assert!(n.overlaps(&"fd00::/16".parse().unwrap()));
+        assert!(!n.overlaps(&"fd00:2::/64".parse().unwrap()));
+        let host: Ipv6Net = "fd00::7/128".parse().unwrap();
+        assert_eq!(host.host_range(), (host.network(), host.network()));
+        for bad in ["fd00::", "fd00::/129", "10.0.0.0/8", "x/64"] {
+            let e = bad.parse::<Ipv6Net>().unwrap_err();
+            assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
+        }
+        let j = serde_json::to_string(&n).unwrap();
+        assert_eq!(j, "\"fd00:1::/64\"");
+        assert_eq!(serde_json::from_str::<Ipv6Net>(&j).unwrap(), n);
     }
 }

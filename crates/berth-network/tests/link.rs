@@ -3,7 +3,7 @@
 //! descriptor to it closes), so the host's links are never touched.
 
 use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::mpsc;
 
@@ -113,10 +113,13 @@ fn bridge_veth_move_rename_address_route_delete() {
         let eth0 = peer_nl.link("eth0").unwrap().expect("eth0");
         assert_eq!(eth0.mac, Some(mac));
         assert!(eth0.up);
-        assert_eq!(
-            peer_nl.addresses("eth0").unwrap(),
-            vec![(IpAddr::V4(Ipv4Addr::new(10, 200, 0, 2)), 24)]
-        );
+        let v4: Vec<_> = peer_nl
+            .addresses("eth0")
+            .unwrap()
+            .into_iter()
+            .filter(|(ip, _)| ip.is_ipv4())
+            .collect();
+        assert_eq!(v4, vec![(IpAddr::V4(Ipv4Addr::new(10, 200, 0, 2)), 24)]);
         assert_eq!(
             peer_nl.default_gateway().unwrap(),
             Some(Ipv4Addr::new(10, 200, 0, 1))
@@ -130,6 +133,55 @@ fn bridge_veth_move_rename_address_route_delete() {
         assert_eq!(peer_nl.index_of("eth0").unwrap(), None);
         nl.delete("br-test").unwrap();
         assert_eq!(nl.index_of("br-test").unwrap(), None);
+    });
+}
+
+/// `ip -j -6 addr show dev NAME`'s flags for `addr`, from this thread's namespace.
+fn v6_flags(name: &str, addr: &str) -> Vec<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-j", "-6", "addr", "show", "dev", name])
+        .output()
+        .expect("run ip");
+    let links: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
+    let info = links[0]["addr_info"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let a = info
+        .iter()
+        .find(|a| a["local"] == addr)
+        .unwrap_or_else(|| panic!("{addr} not on {name}: {links}"));
+    ["nodad", "tentative", "dadfailed"]
+        .iter()
+        .filter(|f| a[**f].as_bool() == Some(true))
+        .map(|f| f.to_string())
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn ipv6_address_without_dad_and_default_route() {
+    in_new_netns(|| {
+        let mut nl = Netlink::open().expect("open");
+        std::fs::write("/proc/sys/net/ipv6/conf/all/disable_ipv6", "0").unwrap();
+        std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "0").unwrap();
+        nl.create_veth("v6a", "v6b").unwrap();
+        nl.set_up("v6a").unwrap();
+        nl.set_up("v6b").unwrap();
+        let a: Ipv6Addr = "fd00:77::2".parse().unwrap();
+        let b: Ipv6Addr = "fd00:77::1".parse().unwrap();
+        // The kernel refuses one of its own addresses as an IPv6 gateway.
+        let gw: Ipv6Addr = "fd00:77::9".parse().unwrap();
+        nl.add_address_nodad("v6a", a.into(), 64).unwrap();
+        // With DAD the address would stay tentative (unusable) for a second or so.
+        assert_eq!(v6_flags("v6a", "fd00:77::2"), vec!["nodad".to_string()]);
+        nl.add_address("v6b", b.into(), 64).unwrap();
+        assert!(nl.addresses("v6a").unwrap().contains(&(a.into(), 64)));
+        assert_eq!(nl.default_gateway6().unwrap(), None);
+        nl.add_default_route(gw).unwrap();
+        assert_eq!(nl.default_gateway6().unwrap(), Some(gw));
+        assert_eq!(nl.default_gateway().unwrap(), None);
+        nl.delete("v6a").unwrap();
     });
 }
 

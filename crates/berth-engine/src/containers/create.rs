@@ -639,12 +639,12 @@ fn hostname_of(rec: &ContainerRecord) -> String {
 }
 
 /// The container's /etc/hosts: the host's with the host's network, else Docker's head
-/// and its own name on `own_ip` (written again at each start, with the address).
+/// and its own name on `own_ips` (written again at each start, with the addresses).
 /// `NAME:host-gateway` entries of `--add-host` name `host_gateway` (the default
 /// bridge's address).
 pub(crate) fn hosts_file(
     rec: &ContainerRecord,
-    own_ip: Option<std::net::IpAddr>,
+    own_ips: &[std::net::IpAddr],
     host_gateway: Option<std::net::Ipv4Addr>,
 ) -> String {
     let host_net = rec.host_config.network_mode == "host";
@@ -658,7 +658,7 @@ pub(crate) fn hosts_file(
             _ => h.clone(),
         })
         .collect();
-    berth_network::etc::hosts(&hostname_of(rec), own_ip, &extra, host_hosts.as_deref())
+    berth_network::etc::hosts(&hostname_of(rec), own_ips, &extra, host_hosts.as_deref())
 }
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf for the container
@@ -670,7 +670,7 @@ fn write_etc_files(
     use berth_network::etc;
     let host_net = rec.host_config.network_mode == "host";
     let hostname = hostname_of(rec);
-    let hosts = hosts_file(rec, None, host_gateway);
+    let hosts = hosts_file(rec, &[], host_gateway);
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     // systemd-resolved's upstream servers, for when the host's file names only its stub.
     let stub_upstream = std::fs::read_to_string("/run/systemd/resolve/resolv.conf").ok();

@@ -114,9 +114,9 @@ fn network_features(
     }
     for (name, ep) in net.map(|n| &n.endpoints_config).into_iter().flatten() {
         let ipam = ep.ipam_config.as_ref();
-        if ipam.is_some_and(|i| !i.ipv6_address.is_empty() || !i.link_local_ips.is_empty()) {
+        if ipam.is_some_and(|i| !i.link_local_ips.is_empty()) {
             return Err(missing(&format!(
-                "a static IPv6 or link-local address (--ip6/--link-local-ip, EndpointsConfig[{name:?}].IPAMConfig)"
+                "a link-local address (--link-local-ip, EndpointsConfig[{name:?}].IPAMConfig.LinkLocalIPs)"
             )));
         }
         if !ep.links.is_empty() {
@@ -444,6 +444,29 @@ mod tests {
             )]),
         };
         refuse_unsupported(&c, &hc, Some(&net), &host()).expect("a static IPv4 address");
+        // A static IPv6 address is checked against the network at start, as dockerd
+        // does; link-local addresses are refused by name.
+        let with = |ipam: EndpointIpamConfig| NetworkingConfig {
+            endpoints_config: BTreeMap::from([(
+                "v6net".to_string(),
+                EndpointSettings {
+                    ipam_config: Some(ipam),
+                    ..EndpointSettings::default()
+                },
+            )]),
+        };
+        let v6 = with(EndpointIpamConfig {
+            ipv6_address: "fd00:1::9".into(),
+            ..EndpointIpamConfig::default()
+        });
+        refuse_unsupported(&c, &hc, Some(&v6), &host()).expect("a static IPv6 address");
+        let ll = with(EndpointIpamConfig {
+            link_local_ips: vec!["169.254.1.1".into()],
+            ..EndpointIpamConfig::default()
+        });
+        assert!(
+            message(refuse_unsupported(&c, &hc, Some(&ll), &host())).contains("--link-local-ip")
+        );
         // An endpoint with nothing set (as the docker CLI sends for --network) passes.
         let net = NetworkingConfig {
             endpoints_config: BTreeMap::from([("host".to_string(), EndpointSettings::default())]),

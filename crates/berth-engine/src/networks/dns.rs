@@ -6,7 +6,7 @@
 //! the running containers' records whenever one joins or leaves a network.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use berth_network::dns::{self, DnsServer, Record};
 use berth_network::etc;
@@ -154,7 +154,8 @@ impl Inner {
     }
 
     /// Rebuilds the name tables of `nets` from the containers wired into them: each
-    /// answers to its name, its aliases there (its short id among them) and its id.
+    /// answers to its name, its aliases there (its short id among them) and its id, with
+    /// its IPv4 address (A) and, on a network with IPv6, its IPv6 one (AAAA).
     fn dns_refresh(&self, nets: &BTreeSet<String>) {
         let Some(server) = self.dns.as_ref() else {
             return;
@@ -188,7 +189,7 @@ impl Inner {
                 table.push(Record {
                     names,
                     v4: Some(ip),
-                    v6: None,
+                    v6: ep.global_ipv6_address.parse::<Ipv6Addr>().ok(),
                 });
             }
         }

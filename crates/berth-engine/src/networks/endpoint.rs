@@ -6,7 +6,7 @@
 //! `none` gets the namespace alone; `host` and `container:` get nothing.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -99,6 +99,16 @@ impl Inner {
             let mut nl = Netlink::open().map_err(std::io::Error::other)?;
             nl.set_up("lo").map_err(std::io::Error::other)?;
             netns::set_sysctl("ipv4/ip_unprivileged_port_start", "0")?;
+            // IPv6 on, for the interfaces made here later (`default`) as for those
+            // already here: a kernel booted with it disabled has no such files.
+            for key in [
+                "ipv6/conf/all/disable_ipv6",
+                "ipv6/conf/default/disable_ipv6",
+            ] {
+                if Path::new("/proc/sys/net").join(key).exists() {
+                    netns::set_sysctl(key, "0")?;
+                }
+            }
             Ok(nl)
         })
         .map_err(|e| {
@@ -205,12 +215,12 @@ impl Inner {
             .get(&key)
             .cloned()
             .unwrap_or_default();
-        let want_ip = wanted_ip(&requested, &key)?;
+        let want = wanted_ips(&requested, &key)?;
         // Address and ports under the network lock, so two starts cannot take the same.
         let (ip, ports_map, rules) = {
             let mut st = self.networks.lock();
-            let ip = allocate(&mut st, net, &rec.id, want_ip)?;
-            let published = publish(rec, &st, IpAddr::V4(ip), &net.bridge);
+            let ip = allocate(&mut st, net, &rec.id, want)?;
+            let published = publish(rec, &st, ip, &net.bridge);
             match published {
                 Ok((map, rules)) => {
                     if !rules.is_empty() {
@@ -233,8 +243,10 @@ impl Inner {
             let st = self.networks.lock();
             self.networks.sync_rules(&st)?;
         }
-        let mut hosts =
-            crate::containers::hosts_file(rec, Some(IpAddr::V4(ip)), self.networks.host_gateway());
+        let own: Vec<IpAddr> = std::iter::once(IpAddr::V4(ip.v4))
+            .chain(ip.v6.map(IpAddr::V6))
+            .collect();
+        let mut hosts = crate::containers::hosts_file(rec, &own, self.networks.host_gateway());
         for t in links {
             let mut names = vec![t.alias.as_str()];
             for n in [t.hostname.as_str(), t.name.as_str()] {
@@ -309,8 +321,8 @@ impl Inner {
             .get(key)
             .cloned()
             .unwrap_or_default();
-        let want_ip = wanted_ip(&requested, key)?;
-        let ip = allocate(&mut self.networks.lock(), net, &rec.id, want_ip)?;
+        let want = wanted_ips(&requested, key)?;
+        let ip = allocate(&mut self.networks.lock(), net, &rec.id, want)?;
         let res = next_ifname(ns_link).and_then(|ifname| {
             wire(
                 &rec.id,
@@ -378,10 +390,14 @@ impl Inner {
         for rec in running {
             keep.insert(rec.id.clone());
             for ep in rec.network_settings.networks.values() {
-                if let (Ok(ip), false) =
-                    (ep.ip_address.parse::<Ipv4Addr>(), ep.network_id.is_empty())
-                {
+                if ep.network_id.is_empty() {
+                    continue;
+                }
+                if let Ok(ip) = ep.ip_address.parse::<Ipv4Addr>() {
                     let _ = st.ipam.allocate(&ep.network_id, &rec.id, Some(ip));
+                }
+                if let Ok(ip) = ep.global_ipv6_address.parse::<Ipv6Addr>() {
+                    let _ = st.ipam.allocate6(&ep.network_id, &rec.id, Some(ip));
                 }
             }
             let rules = rules_of(rec, &st);
@@ -401,47 +417,81 @@ impl Inner {
     }
 }
 
+/// An endpoint's addresses on one network: always IPv4, IPv6 too where the network
+/// has an IPv6 subnet.
+#[derive(Debug, Clone, Copy, Default)]
+struct Addrs<A> {
+    v4: A,
+    v6: Option<Ipv6Addr>,
+}
+
 /// An endpoint made by [`wire`].
 struct Wired {
     ip: Ipv4Addr,
     prefix: u8,
     gateway: Ipv4Addr,
+    /// The IPv6 address, its prefix length and the network's IPv6 gateway.
+    ip6: Option<(Ipv6Addr, u8, Ipv6Addr)>,
     mac: String,
     endpoint_id: String,
     host_if: String,
 }
 
-/// The static address an endpoint's settings ask for (`--ip`), if any.
-fn wanted_ip(ep: &EndpointSettings, key: &str) -> EngineResult<Option<Ipv4Addr>> {
-    ep.ipam_config
-        .as_ref()
-        .filter(|i| !i.ipv4_address.is_empty())
-        .map(|i| {
-            i.ipv4_address.parse::<Ipv4Addr>().map_err(|_| {
-                EngineError::BadParameter(format!(
-                    "invalid IPv4 address {:?} for network {key}",
-                    i.ipv4_address
-                ))
-            })
-        })
+/// The static addresses an endpoint's settings ask for (`--ip`, `--ip6`), if any.
+fn wanted_ips(ep: &EndpointSettings, key: &str) -> EngineResult<Addrs<Option<Ipv4Addr>>> {
+    let Some(i) = ep.ipam_config.as_ref() else {
+        return Ok(Addrs::default());
+    };
+    let invalid = |family: &str, a: &str| {
+        EngineError::BadParameter(format!("invalid {family} address {a:?} for network {key}"))
+    };
+    let v4 = (!i.ipv4_address.is_empty())
+        .then(|| i.ipv4_address.parse::<Ipv4Addr>())
         .transpose()
+        .map_err(|_| invalid("IPv4", &i.ipv4_address))?;
+    let v6 = (!i.ipv6_address.is_empty())
+        .then(|| i.ipv6_address.parse::<Ipv6Addr>())
+        .transpose()
+        .map_err(|_| invalid("IPv6", &i.ipv6_address))?;
+    Ok(Addrs { v4, v6 })
 }
 
-/// Takes an address on `net` for container `holder`: `want`, or the next free one.
+/// The refusal of a static address on a network whose subnet the daemon picked (or
+/// that has no IPv6 subnet), in dockerd's words.
+pub(crate) const NO_USER_SUBNET: &str =
+    "user specified IP address is supported only when connecting to networks with user configured subnets";
+
+/// Takes the addresses of container `holder` on `net`: the ones in `want`, or the next
+/// free ones; an IPv6 one only where the network has an IPv6 subnet. All or nothing.
 fn allocate(
     st: &mut State,
     net: &NetworkRecord,
     holder: &str,
-    want: Option<Ipv4Addr>,
-) -> EngineResult<Ipv4Addr> {
-    st.ipam
-        .allocate(&net.id, holder, want)
-        .map_err(|e| match e {
-            berth_network::IpamError::InUse { .. }
-            | berth_network::IpamError::NotInSubnet { .. }
-            | berth_network::IpamError::Reserved { .. } => EngineError::BadParameter(e.to_string()),
-            e => EngineError::internal(format!("an address on network {}", net.name), e),
-        })
+    want: Addrs<Option<Ipv4Addr>>,
+) -> EngineResult<Addrs<Ipv4Addr>> {
+    let fail = |e: berth_network::IpamError| match e {
+        berth_network::IpamError::InUse { .. }
+        | berth_network::IpamError::NotInSubnet { .. }
+        | berth_network::IpamError::Reserved { .. } => EngineError::BadParameter(e.to_string()),
+        e => EngineError::internal(format!("an address on network {}", net.name), e),
+    };
+    let has_v6 = st.ipam.space6(&net.id).is_some();
+    if want.v6.is_some() && !has_v6 {
+        return Err(EngineError::BadParameter(NO_USER_SUBNET.into()));
+    }
+    let v4 = st.ipam.allocate(&net.id, holder, want.v4).map_err(fail)?;
+    let v6 = if has_v6 {
+        match st.ipam.allocate6(&net.id, holder, want.v6) {
+            Ok(ip) => Some(ip),
+            Err(e) => {
+                st.ipam.release(&net.id, holder);
+                return Err(fail(e));
+            }
+        }
+    } else {
+        None
+    };
+    Ok(Addrs { v4, v6 })
 }
 
 /// The first `ethN` not yet in the namespace.
@@ -462,8 +512,10 @@ fn next_ifname(ns_link: &mut Netlink) -> EngineResult<String> {
 }
 
 /// A veth pair from `net`'s bridge to `ifname` inside the namespace at `path`, with
-/// address `ip` (and `mac`, or Docker's address-derived MAC), up, and with
-/// `default_route` the default route via the network's gateway.
+/// addresses `ip` (and `mac`, or Docker's address-derived MAC), up, and with
+/// `default_route` the default routes via the network's gateways. The IPv6 address
+/// skips duplicate address detection, so it works at once: the daemon alone hands
+/// out the subnet's addresses.
 #[allow(clippy::too_many_arguments)]
 fn wire(
     container: &str,
@@ -471,10 +523,15 @@ fn wire(
     path: &Path,
     ns_link: &mut Netlink,
     ifname: &str,
-    ip: Ipv4Addr,
+    addrs: Addrs<Ipv4Addr>,
     mac: &str,
     default_route: bool,
 ) -> EngineResult<Wired> {
+    let ip = addrs.v4;
+    let ip6 = match (addrs.v6, net.subnet6_net()) {
+        (Some(a), Some(s)) => Some((a, s.prefix(), net.gateway6_addr().unwrap_or(a))),
+        _ => None,
+    };
     let (subnet, gateway) = match (net.subnet, net.gateway) {
         (Some(s), Some(g)) => (s, g),
         _ => {
@@ -514,9 +571,15 @@ fn wire(
         // bridge port (bridged, where br_netfilter is on).
         nl.set_hairpin(&host_if, true)?;
         ns_link.add_address(ifname, IpAddr::V4(ip), subnet.prefix())?;
+        if let Some((a, prefix, _)) = ip6 {
+            ns_link.add_address_nodad(ifname, IpAddr::V6(a), prefix)?;
+        }
         ns_link.set_up(ifname)?;
         if default_route {
             ns_link.add_default_route(gateway)?;
+            if let Some((_, _, gw6)) = ip6 {
+                ns_link.add_default_route(gw6)?;
+            }
         }
         Ok(())
     })();
@@ -528,6 +591,7 @@ fn wire(
         ip,
         prefix: subnet.prefix(),
         gateway,
+        ip6,
         mac,
         endpoint_id,
         host_if,
@@ -542,6 +606,11 @@ fn record_endpoint(ep: &mut EndpointSettings, net: &NetworkRecord, w: &Wired, co
     ep.gateway = w.gateway.to_string();
     ep.ip_address = w.ip.to_string();
     ep.ip_prefix_len = i64::from(w.prefix);
+    if let Some((a, prefix, gw)) = w.ip6 {
+        ep.global_ipv6_address = a.to_string();
+        ep.global_ipv6_prefix_len = i64::from(prefix);
+        ep.ipv6_gateway = gw.to_string();
+    }
     ep.mac_address = w.mac.clone();
     let short = &container[..container.len().min(12)];
     if !net.default_bridge && !ep.aliases.iter().any(|a| a == short) {
@@ -556,6 +625,11 @@ fn set_default_bridge_fields(ns: &mut NetworkSettings, w: &Wired) {
     ns.gateway = w.gateway.to_string();
     ns.ip_address = w.ip.to_string();
     ns.ip_prefix_len = i64::from(w.prefix);
+    if let Some((a, prefix, gw)) = w.ip6 {
+        ns.global_ipv6_address = a.to_string();
+        ns.global_ipv6_prefix_len = i64::from(prefix);
+        ns.ipv6_gateway = gw.to_string();
+    }
     ns.mac_address = w.mac.clone();
 }
 
@@ -584,10 +658,11 @@ pub(crate) fn clear_runtime(ns: &mut NetworkSettings) {
 
 /// The port rules a running container's record stands for (daemon restart).
 fn rules_of(rec: &ContainerRecord, st: &State) -> Vec<PortRule> {
-    let Some((ip, bridge)) = rec.network_settings.networks.values().find_map(|ep| {
+    let Some((ip, ip6, bridge)) = rec.network_settings.networks.values().find_map(|ep| {
         let ip: IpAddr = ep.ip_address.parse().ok()?;
+        let ip6: Option<IpAddr> = ep.global_ipv6_address.parse().ok();
         let net = st.nets.get(&ep.network_id)?;
-        Some((ip, net.bridge.clone()))
+        Some((ip, ip6, net.bridge.clone()))
     }) else {
         return Vec::new();
     };
@@ -603,11 +678,16 @@ fn rules_of(rec: &ContainerRecord, st: &State) -> Vec<PortRule> {
             ) else {
                 continue;
             };
+            let container_ip = match (host_ip, ip6) {
+                (IpAddr::V6(_), Some(v6)) => v6,
+                (IpAddr::V6(_), None) => continue,
+                _ => ip,
+            };
             out.push(PortRule {
                 proto,
                 host_ip: (!host_ip.is_unspecified()).then_some(host_ip),
                 host_port: hp,
-                container_ip: ip,
+                container_ip,
                 container_port: port,
                 bridge: bridge.clone(),
             });
@@ -630,11 +710,13 @@ pub(crate) fn parse_port_key(key: &str) -> EngineResult<(u16, Proto)> {
 
 /// Decides the host ports of `rec`'s published ports (`PortBindings`, and with
 /// `PublishAllPorts` every exposed port on a free one): the `Ports` map inspect shows
-/// and the rules that forward them to `ip` on `bridge`.
+/// and the rules that forward them to `ip` on `bridge`. A container with an IPv6
+/// address is published on IPv6 host addresses too: a port given without a host
+/// address on `0.0.0.0` and `::` (the same host port), as dockerd shows it.
 fn publish(
     rec: &ContainerRecord,
     st: &State,
-    ip: IpAddr,
+    ip: Addrs<Ipv4Addr>,
     bridge: &str,
 ) -> EngineResult<(PortMap, Vec<PortRule>)> {
     let hc = &rec.host_config;
@@ -643,11 +725,23 @@ fn publish(
         .values()
         .flatten()
         .map(|r| Binding {
-            host_ip: r.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            host_ip: r.host_ip.unwrap_or(match r.container_ip {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            }),
             host_port: r.host_port,
             proto: r.proto,
         })
         .collect();
+    let port_error = |e: ports::PortError| match e {
+        ports::PortError::Allocated { .. } | ports::PortError::InUse { .. } => {
+            EngineError::Internal {
+                action: "driver failed programming external connectivity on endpoint".into(),
+                source: Box::new(e),
+            }
+        }
+        e => EngineError::BadParameter(e.to_string()),
+    };
     let mut map = PortMap::new();
     let mut rules = Vec::new();
     let mut keys: BTreeSet<String> = rec.config.exposed_ports.keys().cloned().collect();
@@ -668,38 +762,46 @@ fn publish(
         for b in asked {
             let host_ip = ports::parse_host_ip(&b.host_ip)
                 .map_err(|e| EngineError::BadParameter(e.to_string()))?;
-            if host_ip.is_ipv6() != ip.is_ipv6() {
-                // An IPv4 container is not reachable on an IPv6 host address without
-                // a proxy: not published there.
-                continue;
-            }
+            let container_ip = match (host_ip, ip.v6) {
+                (IpAddr::V4(_), _) => IpAddr::V4(ip.v4),
+                (IpAddr::V6(_), Some(v6)) => IpAddr::V6(v6),
+                // An IPv4-only container is not reachable on an IPv6 host address
+                // without a proxy: not published there.
+                (IpAddr::V6(_), None) => continue,
+            };
             let range = ports::parse_host_port(&b.host_port)
                 .map_err(|e| EngineError::BadParameter(e.to_string()))?;
-            let chosen = ports::choose(host_ip, proto, range, &taken, &ports::host_has).map_err(
-                |e| match e {
-                    ports::PortError::Allocated { .. } | ports::PortError::InUse { .. } => {
-                        EngineError::Internal {
-                            action: "driver failed programming external connectivity on endpoint"
-                                .into(),
-                            source: Box::new(e),
-                        }
-                    }
-                    e => EngineError::BadParameter(e.to_string()),
-                },
-            )?;
+            let chosen = ports::choose(host_ip, proto, range, &taken, &ports::host_has)
+                .map_err(port_error)?;
             taken.insert(chosen);
-            out.push(PortBinding {
-                host_ip: host_ip.to_string(),
-                host_port: chosen.host_port.to_string(),
-            });
-            rules.push(PortRule {
-                proto,
-                host_ip: (!host_ip.is_unspecified()).then_some(host_ip),
-                host_port: chosen.host_port,
-                container_ip: ip,
-                container_port: port,
-                bridge: bridge.to_string(),
-            });
+            let mut publish_on = vec![(host_ip, chosen.host_port, container_ip)];
+            if let (true, Some(v6)) = (b.host_ip.trim().is_empty(), ip.v6) {
+                // The same port on `::` where it is free, else (a range) another one.
+                let any6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+                let same = Some((chosen.host_port, chosen.host_port));
+                let chosen6 = ports::choose(any6, proto, same, &taken, &ports::host_has)
+                    .or_else(|e| match range {
+                        Some((lo, hi)) if lo == hi => Err(e),
+                        _ => ports::choose(any6, proto, range, &taken, &ports::host_has),
+                    })
+                    .map_err(port_error)?;
+                taken.insert(chosen6);
+                publish_on.push((any6, chosen6.host_port, IpAddr::V6(v6)));
+            }
+            for (host_ip, host_port, container_ip) in publish_on {
+                out.push(PortBinding {
+                    host_ip: host_ip.to_string(),
+                    host_port: host_port.to_string(),
+                });
+                rules.push(PortRule {
+                    proto,
+                    host_ip: (!host_ip.is_unspecified()).then_some(host_ip),
+                    host_port,
+                    container_ip,
+                    container_port: port,
+                    bridge: bridge.to_string(),
+                });
+            }
         }
         map.insert(canonical, Some(out));
     }

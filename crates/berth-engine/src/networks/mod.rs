@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use berth_network::firewall::{self, PortRule};
-use berth_network::{Ipam, Ipv4Net, Netlink};
+use berth_network::{Ipam, Ipv4Net, Ipv6Net, Netlink};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{EngineError, EngineResult};
@@ -91,6 +91,34 @@ impl NetworkRecord {
         self.options
             .get("com.docker.network.bridge.enable_ip_masquerade")
             .is_none_or(|v| v != "false")
+    }
+
+    /// The IPv6 subnet, when the network has one.
+    pub fn subnet6_net(&self) -> Option<Ipv6Net> {
+        self.subnet6.as_deref().and_then(|s| s.parse().ok())
+    }
+
+    /// The IPv6 gateway: as given, else the subnet's first address.
+    pub fn gateway6_addr(&self) -> Option<std::net::Ipv6Addr> {
+        self.gateway6
+            .or_else(|| self.subnet6_net().map(|s| s.host_range().0))
+    }
+
+    fn ip_range6_net(&self) -> Option<Ipv6Net> {
+        self.ip_range6.as_deref().and_then(|s| s.parse().ok())
+    }
+
+    /// Gives the network its IPv6 address space in `ipam` (when it has an IPv6
+    /// subnet) and returns the subnet with its gateway.
+    pub(crate) fn add_space6(
+        &self,
+        ipam: &mut Ipam,
+    ) -> Result<Option<(Ipv6Net, std::net::Ipv6Addr)>, berth_network::IpamError> {
+        let Some(s6) = self.subnet6_net() else {
+            return Ok(None);
+        };
+        let gw = ipam.add_network6(&self.id, s6, self.gateway6, self.ip_range6_net())?;
+        Ok(Some((s6, gw)))
     }
 }
 
@@ -221,11 +249,11 @@ impl Networks {
                         .add_network(&n.id, subnet, Some(gw), n.ip_range)
                         .map_err(|e| EngineError::internal(format!("network {}", n.name), e))?;
                     ensure_bridge(&n.bridge, gw, subnet.prefix())?;
-                    if let Some((s6, p6)) = n.subnet6.as_deref().and_then(service::parse_v6net) {
-                        let gw6 = n
-                            .gateway6
-                            .unwrap_or_else(|| service::v6_first_host((s6, p6)));
-                        ensure_bridge_v6(&n.bridge, gw6, p6)?;
+                    let v6 = n
+                        .add_space6(&mut st.ipam)
+                        .map_err(|e| EngineError::internal(format!("network {}", n.name), e))?;
+                    if let Some((s6, gw6)) = v6 {
+                        ensure_bridge_v6(&n.bridge, gw6, s6.prefix())?;
                     }
                 }
             }
@@ -360,6 +388,7 @@ impl Networks {
                         .subnet
                         .iter()
                         .map(|s| (s.network().into(), s.prefix()))
+                        .chain(n.subnet6_net().map(|s| (s.network().into(), s.prefix())))
                         .collect(),
                     internal: n.internal,
                     masquerade: n.masquerade(),
@@ -467,7 +496,9 @@ pub(crate) fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Engine
     Ok(())
 }
 
-/// Puts the IPv6 gateway `gateway/prefix` on bridge `name` (IPv6 turned on for it).
+/// Puts the IPv6 gateway `gateway/prefix` on bridge `name` (IPv6 turned on for it),
+/// and turns IPv6 forwarding on when it is off: only a daemon with an IPv6 network
+/// does (see [`firewall::set_ipv6_forward`]).
 pub(crate) fn ensure_bridge_v6(
     name: &str,
     gateway: std::net::Ipv6Addr,
@@ -486,7 +517,12 @@ pub(crate) fn ensure_bridge_v6(
         .iter()
         .any(|(ip, p)| *ip == std::net::IpAddr::V6(gateway) && *p == prefix);
     if !has {
-        nl.add_address(name, gateway.into(), prefix).map_err(fail)?;
+        nl.add_address_nodad(name, gateway.into(), prefix)
+            .map_err(fail)?;
+    }
+    if !firewall::ipv6_forward().unwrap_or(false) {
+        firewall::set_ipv6_forward(true)
+            .map_err(|e| EngineError::internal("turning IPv6 forwarding on", e))?;
     }
     Ok(())
 }

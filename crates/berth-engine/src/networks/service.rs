@@ -286,6 +286,11 @@ impl Inner {
                 } else {
                     format!("{}/{}", ep.ip_address, ep.ip_prefix_len)
                 };
+                let ipv6_address = if ep.global_ipv6_address.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/{}", ep.global_ipv6_address, ep.global_ipv6_prefix_len)
+                };
                 out.insert(
                     rec.id.clone(),
                     EndpointResource {
@@ -293,7 +298,7 @@ impl Inner {
                         endpoint_id: ep.endpoint_id.clone(),
                         mac_address: ep.mac_address.clone(),
                         ipv4_address,
-                        ipv6_address: String::new(),
+                        ipv6_address,
                     },
                 );
             }
@@ -421,6 +426,19 @@ impl Inner {
         st.ipam
             .add_network(&id, subnet, Some(gateway), plan.ip_range)
             .map_err(|e| bad(e.to_string()))?;
+        if let Some(s6) = plan.subnet6 {
+            let net6 = |(a, p): (Ipv6Addr, u8)| berth_network::Ipv6Net::new(a, p);
+            let added = st.ipam.add_network6(
+                &id,
+                net6(s6).expect("a checked IPv6 subnet"),
+                plan.gateway6,
+                plan.ip_range6.and_then(net6),
+            );
+            if let Err(e) = added {
+                let _ = st.ipam.remove_network(&id);
+                return Err(bad(e.to_string()));
+            }
+        }
         let existed = Netlink::open()
             .and_then(|mut nl| nl.link(&bridge))
             .is_ok_and(|l| l.is_some());
@@ -641,8 +659,22 @@ impl Inner {
         }
         let asked = req.endpoint_config.unwrap_or_default();
         if let Some(i) = &asked.ipam_config {
-            if !i.ipv6_address.is_empty() || !i.link_local_ips.is_empty() {
-                return Err(bad("a static IPv6 or link-local address (--ip6, --link-local-ip) is not supported yet; see docs/api-differences.md"));
+            if !i.link_local_ips.is_empty() {
+                return Err(bad("a link-local address (--link-local-ip) is not supported yet; see docs/api-differences.md"));
+            }
+            if !i.ipv6_address.is_empty() {
+                let Some(s6) = net.subnet6_net() else {
+                    return Err(bad(super::endpoint::NO_USER_SUBNET));
+                };
+                let ip: Ipv6Addr = i.ipv6_address.parse().map_err(|_| {
+                    EngineError::BadParameter(format!("invalid IPv6 address {:?}", i.ipv6_address))
+                })?;
+                if !s6.contains(ip) {
+                    return Err(EngineError::BadParameter(format!(
+                        "invalid address {ip}: not in subnet of network {}",
+                        net.name
+                    )));
+                }
             }
             if !i.ipv4_address.is_empty() {
                 if !net.user_subnet {
@@ -786,6 +818,9 @@ impl Inner {
                 ns.gateway.clear();
                 ns.ip_address.clear();
                 ns.ip_prefix_len = 0;
+                ns.global_ipv6_address.clear();
+                ns.global_ipv6_prefix_len = 0;
+                ns.ipv6_gateway.clear();
                 ns.mac_address.clear();
             }
             self.save(&g.rec)?;
