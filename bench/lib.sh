@@ -13,7 +13,8 @@ bench_init() { # $1: the script's name, for temp dirs and messages
     [ -x /usr/local/bin/docker ] && DOCKER=/usr/local/bin/docker
     # hyperfine from crates.io when the machine has none (kept under target/).
     if ! command -v hyperfine >/dev/null; then
-        [ -x target/tools/bin/hyperfine ] || cargo install -q --locked --root target/tools hyperfine >&2
+        # Without the static-build flags of scripts/env.sh (proc macros cannot be static).
+        [ -x target/tools/bin/hyperfine ] || env -u RUSTFLAGS cargo install -q --locked --root target/tools hyperfine@1.20.0 >&2
         PATH="$PWD/target/tools/bin:$PATH"
     fi
     if ! command -v dockerd >/dev/null; then
