@@ -437,17 +437,25 @@ fn parse_bip(b: &str) -> EngineResult<(Ipv4Net, Ipv4Addr)> {
     Ok((net, ip))
 }
 
-/// Serializes subnet choices between daemons on one host (each sees the other's bridge
-/// only once its address is on).
-fn pick_lock() -> Option<std::fs::File> {
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open("/run/berth-network.lock")
+/// Serializes subnet choices between daemons in one network namespace (each sees the
+/// other's bridge only once its address is on): held while a socket of that name in the
+/// namespace's abstract socket space is bound. The name is per network namespace, as
+/// the routes are, and nothing is left on disk; a crashed holder's binding goes with it.
+fn pick_lock() -> Option<std::os::unix::net::UnixListener> {
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(b"berth-network-subnet-pick")
         .ok()?;
-    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).ok()?;
-    Some(f)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match std::os::unix::net::UnixListener::bind_addr(&addr) {
+            Ok(l) => return Some(l),
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            // Someone holds it for too long: choose anyway.
+            Err(_) => return None,
+        }
+    }
 }
 
 /// A subnet from Docker's default pools overlapping no route of the host and no
