@@ -30,6 +30,7 @@ bench_init() { # $1: the script's name, for temp dirs and messages
     NS="nsenter --net=$tmp/netns --"
     $NS ip link set lo up
     # dockerd creates /run/docker and /etc/docker/key.json whatever its roots.
+    etc_docker_existed=; [ -e /etc/docker ] && etc_docker_existed=1
     run_docker_existed=; [ -e /run/docker ] && run_docker_existed=1
     key_existed=; [ -e /etc/docker/key.json ] && key_existed=1
     bpid= ; dpid=
@@ -56,6 +57,7 @@ bench_cleanup() {
     rm -rf "$tmp"
     [ -n "$run_docker_existed" ] || rm -rf /run/docker
     [ -n "$key_existed" ] || rm -f /etc/docker/key.json
+    [ -n "$etc_docker_existed" ] || rmdir /etc/docker 2>/dev/null
 }
 
 wait_sock() { for _ in $(seq 200); do curl -sf --unix-socket "$1" http://x/_ping >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "daemon on $1 did not start" >&2; return 1; }
