@@ -419,15 +419,13 @@ fn ipv6_endpoints_are_shaped_as_dockerds() {
         eprintln!("note: no docker CLI; skipping the comparison with dockerd");
         return;
     };
+    let Some(k) = common::dockerd::Dockerd::start_networked_alone("172.29.0.1/16") else {
+        return;
+    };
     let dir = tempfile::Builder::new()
         .prefix("berth-ipv6-")
         .tempdir_in("/tmp")
         .expect("temp dir");
-    let ns = dir.path().join("netns");
-    common::make_netns(&ns);
-    let Some(k) = common::dockerd::Dockerd::start_networked(&ns, "172.29.0.1/16") else {
-        return;
-    };
     let tar = common::busybox_rootfs_tar(dir.path());
     let st = std::process::Command::new(common::docker_cli().expect("docker"))
         .env("DOCKER_HOST", k.host())
@@ -490,5 +488,4 @@ fn ipv6_endpoints_are_shaped_as_dockerds() {
         d.ok(&docker, &["rm", "-f", name]);
     }
     drop(k);
-    common::unmount_under(dir.path());
 }

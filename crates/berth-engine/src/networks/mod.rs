@@ -443,8 +443,8 @@ fn parse_bip(b: &str) -> EngineResult<(Ipv4Net, Ipv4Addr)> {
 /// the routes are, and nothing is left on disk; a crashed holder's binding goes with it.
 fn pick_lock() -> Option<std::os::unix::net::UnixListener> {
     use std::os::linux::net::SocketAddrExt;
-    let addr = std::os::unix::net::SocketAddr::from_abstract_name(b"berth-network-subnet-pick")
-        .ok()?;
+    let addr =
+        std::os::unix::net::SocketAddr::from_abstract_name(b"berth-network-subnet-pick").ok()?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         match std::os::unix::net::UnixListener::bind_addr(&addr) {

@@ -41,6 +41,14 @@ impl Dockerd {
         Dockerd::start_with(Some(netns), &[&bip, "--ip6tables=false"])
     }
 
+    /// [`Dockerd::start_networked`] in a network namespace of its own, bound under its
+    /// directory (so dropping it removes the namespace with the rest).
+    pub fn start_networked_alone(bip: &str) -> Option<Dockerd> {
+        let bip = format!("--bip={bip}");
+        Dockerd::start_with(Some(Path::new("")), &[&bip, "--ip6tables=false"])
+    }
+
+    /// `netns`: None, the caller's; an empty path, one of its own under its directory.
     fn start_with(netns: Option<&Path>, net_args: &[&str]) -> Option<Dockerd> {
         let Some(bin) = std::env::var_os("BERTH_DOCKERD")
             .map(PathBuf::from)
@@ -64,6 +72,14 @@ impl Dockerd {
             key_json_existed: Path::new("/etc/docker/key.json").exists(),
         };
         std::fs::write(d.dir.join("daemon.json"), "{}\n").expect("daemon.json");
+        let own_ns = d.dir.join("netns");
+        let netns = match netns {
+            Some(p) if p.as_os_str().is_empty() => {
+                super::make_netns(&own_ns);
+                Some(own_ns.as_path())
+            }
+            other => other,
+        };
         let log = File::create(d.dir.join("dockerd.log")).expect("log");
         // Its helpers (docker-init) sit beside it when scripts/dockerd.sh unpacked it.
         let helpers = bin
