@@ -71,10 +71,17 @@ par_d=$(par "$D" "$DOCKER")
 
 # A web server with a small page and a 300 MB file, published on 127.0.0.1.
 web='mkdir -p /www && echo hello > /www/index.html && dd if=/dev/zero of=/www/big bs=1M count=300 2>/dev/null && exec httpd -f -p 80 -h /www'
+# Two servers per engine: one reached through its published port, the other straight at
+# its address. With one, the second measurement meets the first's TIME_WAIT sockets in
+# the server (httpd closes first) under the same addresses and ports but other TCP
+# timestamps (through the port the client's are those of 127.0.0.1), and PAWS drops
+# the reused connections' SYNs: a second's retransmission each.
 $B "$BERTH" run -d --name web -p 127.0.0.1:18080:80 busybox sh -c "$web" >/dev/null
 $D "$DOCKER" run -d --name web -p 127.0.0.1:18081:80 busybox sh -c "$web" >/dev/null
-ip_b=$($B "$BERTH" inspect -f '{{.NetworkSettings.IPAddress}}' web)
-ip_d=$($D "$DOCKER" inspect -f '{{.NetworkSettings.IPAddress}}' web)
+$B "$BERTH" run -d --name direct busybox sh -c "$web" >/dev/null
+$D "$DOCKER" run -d --name direct busybox sh -c "$web" >/dev/null
+ip_b=$($B "$BERTH" inspect -f '{{.NetworkSettings.IPAddress}}' direct)
+ip_d=$($D "$DOCKER" inspect -f '{{.NetworkSettings.IPAddress}}' direct)
 for u in http://127.0.0.1:18080/ http://127.0.0.1:18081/ "http://$ip_b/" "http://$ip_d/"; do
     for _ in $(seq 100); do $NS curl -sf -o /dev/null "$u" && break; sleep 0.1; done
     for _ in $(seq 100); do $NS curl -sf -o /dev/null "${u}big" && break; sleep 0.2; done

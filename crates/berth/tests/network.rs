@@ -119,7 +119,7 @@ fn containers_on_the_default_bridge_reach_each_other() {
                 &a,
                 "sh",
                 "-c",
-                "ip -o -4 addr show eth0; ip link show eth0; ip route; cat /etc/hosts; cat /proc/sys/net/ipv4/ip_unprivileged_port_start",
+                "ip -o -4 addr show eth0; ip link show eth0; ip route; cat /etc/hosts; cat /proc/sys/net/ipv4/ping_group_range; cat /proc/sys/net/ipv4/ip_unprivileged_port_start",
             ],
         );
         assert!(
@@ -133,7 +133,8 @@ fn containers_on_the_default_bridge_reach_each_other() {
         );
         let hostname = inspect(&d, c, &a, "{{.Config.Hostname}}");
         assert!(inside.contains(&format!("{ip_a}\t{hostname}")), "{inside}");
-        assert!(inside.trim_end().ends_with('0'), "{inside}");
+        assert!(inside.trim_end().ends_with("\n0"), "{inside}");
+        assert!(inside.contains("0\t2147483647\n"), "{inside}");
         // Container to container by address, and to the host's side of the bridge.
         let got = container_get(&d, c, &b, &format!("http://{ip_a}/"));
         assert_eq!(got.trim(), format!("hello-from-{a}"));

@@ -99,6 +99,8 @@ impl Inner {
             let mut nl = Netlink::open().map_err(std::io::Error::other)?;
             nl.set_up("lo").map_err(std::io::Error::other)?;
             netns::set_sysctl("ipv4/ip_unprivileged_port_start", "0")?;
+            // Unprivileged ICMP echo sockets (`ping` as any user), as Docker sets.
+            netns::set_sysctl("ipv4/ping_group_range", "0 2147483647")?;
             // IPv6 on, for the interfaces made here later (`default`) as for those
             // already here: a kernel booted with it disabled has no such files.
             for key in [
