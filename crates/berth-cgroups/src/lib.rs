@@ -44,6 +44,7 @@ pub use controllers::cpu::shares_to_weight;
 pub use error::CgroupError;
 pub use layout::{Layout, Mode, ProcCgroups, UnifiedMount, V1Mount};
 pub use path::{cgroup_path, clean, expand_slice, systemd_to_cgroupfs, CgroupPath};
+pub use procs::Entry;
 pub use stats::Stats;
 
 /// One container's cgroup: a directory in each v1 hierarchy and/or in the v2

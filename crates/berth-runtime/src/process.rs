@@ -58,6 +58,7 @@ impl SyncChannel {
     /// Receive one message; a closed peer is an error saying the other side exited.
     pub fn recv(&self) -> Result<(u8, Vec<u8>)> {
         let mut buf = vec![0u8; 65536];
+        let mut reset = false;
         loop {
             match rustix::net::recv(&self.fd, &mut buf, rustix::net::RecvFlags::empty()) {
                 Ok((0, _)) => {
@@ -70,6 +71,10 @@ impl SyncChannel {
                     return Ok((buf[0], buf[1..n].to_vec()));
                 }
                 Err(rustix::io::Errno::INTR) => continue,
+                // The peer exited with a message of ours unread (say, GO sent while it
+                // was failing): the kernel reports that once, before the messages the
+                // peer sent, which may say why it failed.
+                Err(rustix::io::Errno::CONNRESET) if !reset => reset = true,
                 Err(e) => return Err(e).ctx(|| "reading sync socket".into()),
             }
         }
@@ -406,4 +411,27 @@ pub fn enter_cwd(cwd: &Path) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Forks with `flags` (as [`berth_sys::fork_with_flags`]), the child starting in `entry`'s
+/// v2 cgroup directory where the kernel can (clone3's `CLONE_INTO_CGROUP`); says
+/// whether it did. The child still joins the v1 hierarchies itself
+/// ([`berth_cgroups::Entry::join_self`]) and, when it was not started in the v2 one,
+/// the parent moves it there ([`berth_cgroups::Entry::finish`]).
+pub(crate) fn fork_into(
+    flags: u64,
+    entry: &berth_cgroups::Entry,
+) -> std::io::Result<(berth_sys::Forked, bool)> {
+    use berth_sys::kernel::{self, Feature};
+    if let Some(dir) = entry.clone_into() {
+        if kernel::has(Feature::Clone3) {
+            // A cgroup the kernel will not start a process in directly (one whose
+            // controllers are enabled for its children, say) refuses the clone: fork
+            // as before and move the child after.
+            if let Ok(f) = berth_sys::fork_with_flags(flags, Some(dir)) {
+                return Ok((f, true));
+            }
+        }
+    }
+    Ok((berth_sys::fork_with_flags(flags, None)?, false))
 }

@@ -246,6 +246,7 @@ fn limits_land_in_the_cgroup_files_and_update_changes_them() {
         let id = d.ok(c, &args).trim().to_string();
         assert_eq!(id.len(), 64, "{}: run -d printed {id:?}", c.name);
         assert_limits(&d, &id, &at_run, &format!("{}: run", c.name));
+        assert_in_cgroup(&d, c, &name, &id);
 
         let mut args = vec!["update".to_string()];
         args.extend(updated.flags());
@@ -261,6 +262,50 @@ fn limits_land_in_the_cgroup_files_and_update_changes_them() {
             cgroup_dir(&d, &id, "memory").display()
         );
     }
+}
+
+/// The container's init and a process `exec` starts are in the container's cgroup in
+/// every hierarchy of the host (each enters by itself or is started there: see
+/// berth-cgroups' `Entry`).
+fn assert_in_cgroup(d: &Daemon, c: &Cli, name: &str, id: &str) {
+    let want = format!("{}/{id}", d.cgroup_parent.trim_end_matches('/'));
+    let pid = d.ok(c, &["inspect", "-f", "{{.State.Pid}}", name]);
+    let hierarchies = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let (h, path) = l.rsplit_once(':').expect("hierarchy:path");
+                assert!(
+                    path.ends_with(&want),
+                    "{}: {l:?} is not the container's cgroup {want}:\n{text}",
+                    c.name
+                );
+                h.to_string()
+            })
+            .collect()
+    };
+    let init = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim()))
+        .expect("the init's /proc/PID/cgroup");
+    let host = std::fs::read_to_string("/proc/self/cgroup").expect("/proc/self/cgroup");
+    let all = hierarchies(&init);
+    assert_eq!(all.len(), host.lines().count(), "{}: {init}", c.name);
+    // Read from the host: inside, a private cgroup namespace shows "/".
+    let tag = format!("{}", 31_000 + std::process::id() % 1000);
+    d.ok(c, &["exec", "-d", name, "sleep", &tag]);
+    let want_cmdline = format!("sleep\0{tag}\0");
+    let exec_pid = (0..100)
+        .find_map(|_| {
+            let found = std::fs::read_dir("/proc").ok()?.flatten().find(|e| {
+                std::fs::read(e.path().join("cmdline")).is_ok_and(|b| b == want_cmdline.as_bytes())
+            });
+            if found.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            found
+        })
+        .unwrap_or_else(|| panic!("{}: the exec'd `sleep {tag}` is not running", c.name));
+    let exec = std::fs::read_to_string(exec_pid.path().join("cgroup")).expect("its cgroup");
+    assert_eq!(hierarchies(&exec), all, "{}: exec'd process", c.name);
 }
 
 /// A block device this test can open on the host (some sandboxes deny every disk even

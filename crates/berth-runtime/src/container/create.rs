@@ -258,12 +258,18 @@ pub fn create_from(
             || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
     });
     let (parent, child) = SyncChannel::pair()?;
-    match berth_sys::fork_with_flags(clone_flags, None)
-        .ctx(|| "creating the container process".into())?
-    {
+    let entry = cgroup.entry()?;
+    let (forked, cloned_into) = crate::process::fork_into(clone_flags, &entry)
+        .ctx(|| "creating the container process".into())?;
+    match forked {
         berth_sys::Forked::Child => {
             drop(parent);
             std::mem::forget(cleanup);
+            if let Err(e) = entry.join_self() {
+                let _ = child.send(tag::ERROR, e.to_string().as_bytes());
+                berth_sys::exit_now(1);
+            }
+            drop(entry);
             if post_user_unshare != 0 {
                 if let Some(u) = &join_user {
                     if let Err(e) = rustix::thread::move_into_link_name_space(
@@ -323,7 +329,7 @@ pub fn create_from(
                 }
             }
             let go = (|| -> Result<()> {
-                cgroup.add_process(pid)?;
+                entry.finish(pid, cloned_into)?;
                 if let Some(adj) = process.oom_score_adj() {
                     let p = format!("/proc/{pid}/oom_score_adj");
                     std::fs::write(&p, adj.to_string())

@@ -186,9 +186,11 @@ pub fn exec(g: &Global, o: ExecOpts, console: Option<OwnedFd>) -> Result<Execed>
             ))
         }
     };
-    let cg = c.cgroup()?;
+    let entry = c.cgroup()?.entry()?;
     let (parent, child) = SyncChannel::pair()?;
-    match berth_sys::fork_with_flags(0, None).ctx(|| "forking the exec process".into())? {
+    let (forked, cloned_into) =
+        process::fork_into(0, &entry).ctx(|| "forking the exec process".into())?;
+    match forked {
         berth_sys::Forked::Child => {
             drop(parent);
             exec_child(
@@ -200,7 +202,7 @@ pub fn exec(g: &Global, o: ExecOpts, console: Option<OwnedFd>) -> Result<Execed>
                     process: &p,
                     preserve_fds: o.preserve_fds,
                 },
-                || Ok(()),
+                || Ok(entry.join_self()?),
             )
         }
         berth_sys::Forked::Parent(child_pid) => {
@@ -214,7 +216,8 @@ pub fn exec(g: &Global, o: ExecOpts, console: Option<OwnedFd>) -> Result<Execed>
                 );
                 e
             };
-            cg.add_process(child_pid)
+            entry
+                .finish(child_pid, cloned_into)
                 .map_err(|e| kill_child(e.into()))?;
             parent.send(tag::GO, b"").map_err(&kill_child)?;
             parent.expect(tag::READY).map_err(&kill_child)?;

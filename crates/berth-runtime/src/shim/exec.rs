@@ -138,7 +138,7 @@ pub(super) fn spawn(g: &Global, id: &str, req: ExecRequest) -> Result<Spawned> {
     let (out_r, out_w) = pipe_if(req.attach && req.stdout)?;
     let (err_r, err_w) = pipe_if(req.attach && req.stderr)?;
 
-    let cg = c.cgroup()?;
+    let entry = c.cgroup()?.entry()?;
     let (parent, child) = SyncChannel::pair()?;
     rustix::net::sockopt::set_socket_timeout(
         parent.as_fd(),
@@ -148,9 +148,9 @@ pub(super) fn spawn(g: &Global, id: &str, req: ExecRequest) -> Result<Spawned> {
     .ctx(|| "setting the exec sync socket's timeout".into())?;
 
     let entered = ForkNamespaces::enter(std::mem::take(&mut ns.fork))?;
-    let forked = berth_sys::fork_with_flags(0, None).ctx(|| "forking the exec process".into());
-    let child_pid = match forked {
-        Ok(berth_sys::Forked::Child) => {
+    let forked = crate::process::fork_into(0, &entry).ctx(|| "forking the exec process".into());
+    let (child_pid, cloned_into) = match forked {
+        Ok((berth_sys::Forked::Child, _)) => {
             // The pid namespace is the container's now; keep it.
             std::mem::forget(entered);
             drop(parent);
@@ -165,6 +165,7 @@ pub(super) fn spawn(g: &Global, id: &str, req: ExecRequest) -> Result<Spawned> {
                     preserve_fds: 0,
                 },
                 || {
+                    entry.join_self()?;
                     if !tty {
                         let fd0 = in_r.as_ref().unwrap_or(&null);
                         let fd1 = out_w.as_ref().unwrap_or(&null);
@@ -178,9 +179,9 @@ pub(super) fn spawn(g: &Global, id: &str, req: ExecRequest) -> Result<Spawned> {
                 },
             )
         }
-        Ok(berth_sys::Forked::Parent(pid)) => {
+        Ok((berth_sys::Forked::Parent(pid), cloned_into)) => {
             drop(entered);
-            pid
+            (pid, cloned_into)
         }
         Err(e) => {
             drop(entered);
@@ -198,7 +199,9 @@ pub(super) fn spawn(g: &Global, id: &str, req: ExecRequest) -> Result<Spawned> {
         );
         e
     };
-    cg.add_process(child_pid).map_err(|e| fail(e.into()))?;
+    entry
+        .finish(child_pid, cloned_into)
+        .map_err(|e| fail(e.into()))?;
     parent.send(tag::GO, b"").map_err(&fail)?;
     parent.expect(tag::READY).map_err(&fail)?;
     // The console is set up before READY, so the master is already queued.
