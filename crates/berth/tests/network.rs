@@ -568,6 +568,62 @@ fn coexists_with_a_dockerd_on_the_same_host() {
         d.stop();
         d.spawn(&[]);
     }
+    // The rest beside dockerd, with both CLIs: a user network (bridged traffic meets
+    // FORWARD's DROP with br_netfilter on) where containers reach each other by name
+    // and alias, a link on the default bridge, and `none`.
+    for cli in Cli::all() {
+        let c = &cli;
+        let (net, u1, u2) = (
+            format!("coexist-{}", c.name),
+            format!("u1-{}", c.name),
+            format!("u2-{}", c.name),
+        );
+        d.ok(c, &["network", "create", &net]);
+        web(
+            &d,
+            c,
+            &u1,
+            &["--network", &net, "--network-alias", "u1-alias"],
+        );
+        web(&d, c, &u2, &["--network", &net]);
+        let got = container_get(&d, c, &u2, "http://u1-alias/");
+        assert_eq!(got.trim(), format!("hello-from-{u1}"), "{}", c.name);
+        let got = container_get(&d, c, &u1, &format!("http://{u2}/"));
+        assert_eq!(got.trim(), format!("hello-from-{u2}"), "{}", c.name);
+        let got = d.ok(
+            c,
+            &[
+                "run",
+                "--rm",
+                "--link",
+                "ours:db",
+                "busybox",
+                "sh",
+                "-c",
+                "wget -qO- http://db/ && echo \"$DB_NAME\"",
+            ],
+        );
+        assert!(
+            got.contains("hello-from-ours") && got.contains("/db"),
+            "{}: link beside dockerd: {got}",
+            c.name
+        );
+        let got = d.ok(
+            c,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "ls",
+                "/sys/class/net",
+            ],
+        );
+        assert_eq!(got.trim(), "lo", "{}", c.name);
+        d.ok(c, &["rm", "-f", &u1, &u2]);
+        d.ok(c, &["network", "rm", &net]);
+    }
     d.ok(&b, &["rm", "-f", "ours"]);
     dockerd.ok(&["rm", "-f", "theirs"]);
 }
