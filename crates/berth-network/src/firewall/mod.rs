@@ -1,0 +1,285 @@
+//! berth's packet filter for bridge networks: outbound masquerade, published ports as
+//! DNAT in the kernel (no proxy process), hairpin, isolation between networks and
+//! `--internal` networks, in rules berth owns alone. The desired state is a plain
+//! [`Ruleset`]; [`nft`] renders it into one nftables table and replaces that table
+//! atomically.
+//!
+//! What the rules do, whatever carries them:
+//! - the guard (before conntrack, at raw priority): drops packets from a bridge to
+//!   127.0.0.0/8. route_localnet, which `127.0.0.1:PORT` needs, would otherwise let a
+//!   container (with CAP_NET_RAW, Docker's default) reach services the host binds to
+//!   its loopback (CVE-2020-8558 in kube-proxy). A reply to a host client on
+//!   127.0.0.1 is not caught: it arrives masqueraded, addressed to the bridge, and
+//!   conntrack restores 127.0.0.1 only after the guard.
+//! - destination NAT (prerouting and output): a packet for a local address goes
+//!   through the published ports, one DNAT rule each. Nothing is excluded by input
+//!   interface: with no proxy, a container reaching a published port through the host
+//!   (itself, a neighbour, another network) must be DNATed like any other client.
+//! - source NAT (postrouting): a network's subnets are masqueraded when they leave its
+//!   bridge; DNATed connections into a bridge are masqueraded when they come from the
+//!   host itself (`127.0.0.1:PORT` needs route_localnet on the bridge, see
+//!   [`set_route_localnet`]) or from the bridge's own subnet (hairpin, so that replies
+//!   come back through the host).
+//! - forward: an internal network's bridge exchanges nothing with any other
+//!   interface; DNATed connections (published ports) are accepted; then traffic within
+//!   a bridge is accepted, or dropped for `icc: false`; then traffic between two
+//!   berth bridges is dropped.
+//!
+//! Where br_netfilter is active (bridge-nf-call-iptables: built into many kernels,
+//! loaded by dockerd), a DNATed packet whose new destination lies on the bridge it came
+//! from is bridged rather than routed, and reaches postrouting with no input interface.
+//! Hairpin masquerade therefore matches addresses (source and destination in the
+//! network's subnet), not interfaces, and a container reaching its own published port
+//! needs hairpin mode on its bridge port ([`crate::link::Netlink::set_hairpin`]).
+//! Without br_netfilter, frames bridged between two containers never reach the IP
+//! hooks: `icc: false` then stops only routed traffic.
+//!
+//! IPv6 has no route_localnet: the kernel never routes ::1 off the host, so
+//! `[::1]:PORT` reaches no container (Docker's proxy answered there).
+//!
+//! Around the rules: the sysctls they rely on ([`set_ip_forward`],
+//! [`set_ipv6_forward`], [`set_route_localnet`]) and, for hosts where dockerd set
+//! iptables' FORWARD policy to DROP, the accept rules berth's bridges need there
+//! ([`ensure_docker_coexistence`]): a drop in any base chain drops the packet, whatever
+//! berth's own table says.
+
+mod docker;
+pub mod nft;
+mod sysctl;
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Output;
+
+use crate::ports::Proto;
+
+pub use docker::{ensure_docker_coexistence, remove_docker_coexistence};
+pub use nft::{apply, remove, render};
+pub use sysctl::{ip_forward, ipv6_forward, set_ip_forward, set_ipv6_forward, set_route_localnet};
+
+/// Everything berth wants from the packet filter: rendered into the table `table`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Ruleset {
+    /// The name of berth's `inet` table (`berth` for the daemon).
+    pub table: String,
+    pub networks: Vec<NetworkRules>,
+    pub ports: Vec<PortRule>,
+}
+
+/// One bridge network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkRules {
+    pub bridge: String,
+    /// IPv4 and IPv6 subnets as (address, prefix length); host bits are ignored.
+    pub subnets: Vec<(IpAddr, u8)>,
+    /// `--internal`: no traffic to or from any other interface, no published ports.
+    pub internal: bool,
+    /// Masquerade the subnets' traffic leaving the bridge (Docker's
+    /// `com.docker.network.bridge.enable_ip_masquerade`).
+    pub masquerade: bool,
+    /// Inter-container communication on the bridge (`enable_icc`).
+    pub icc: bool,
+}
+
+/// One published port: `[HOST_IP:]HOST_PORT/PROTO` to `CONTAINER_IP:CONTAINER_PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRule {
+    pub proto: Proto,
+    /// None, `0.0.0.0` and `::` all mean every local address of the container
+    /// address's family.
+    pub host_ip: Option<IpAddr>,
+    pub host_port: u16,
+    pub container_ip: IpAddr,
+    pub container_port: u16,
+    /// The bridge of the container's network.
+    pub bridge: String,
+}
+
+/// What went wrong, naming the table or the command at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum FirewallError {
+    /// A ruleset or name berth cannot express: `what` is the table or the bridge.
+    #[error("{what}: {reason}")]
+    Invalid { what: String, reason: String },
+    #[error("{what}: cannot run `{command}`: {source}")]
+    Spawn {
+        what: String,
+        command: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{what}: `{command}` failed: {stderr}")]
+    Failed {
+        what: String,
+        command: String,
+        stderr: String,
+    },
+}
+
+pub type Result<T, E = FirewallError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An address family.
+enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn of(ip: IpAddr) -> Family {
+        match ip {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+}
+
+/// The rule's host address, None for every address.
+fn host_ip(p: &PortRule) -> Option<IpAddr> {
+    p.host_ip.filter(|ip| !ip.is_unspecified())
+}
+
+/// `addr` with the host bits of a /`len` cleared (`len` already checked).
+fn network(addr: IpAddr, len: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
+        }
+    }
+}
+
+fn subnet_text(addr: IpAddr, len: u8) -> String {
+    format!("{}/{len}", network(addr, len))
+}
+
+fn socket_text(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V4(ip) => format!("{ip}:{port}"),
+        IpAddr::V6(ip) => format!("[{ip}]:{port}"),
+    }
+}
+
+fn check_table(table: &str) -> Result<()> {
+    let ok = !table.is_empty()
+        && table.len() <= 64
+        && table
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(FirewallError::Invalid {
+            what: format!("table inet {table:?}"),
+            reason: "a table name is 1 to 64 letters, digits, '_' and '-'".to_owned(),
+        })
+    }
+}
+
+/// A name the kernel could give a link (and /proc/sys may be joined with).
+fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace())
+}
+
+fn check(r: &Ruleset) -> Result<()> {
+    check_table(&r.table)?;
+    let invalid = |reason: String| FirewallError::Invalid {
+        what: format!("table inet {}", r.table),
+        reason,
+    };
+    for n in &r.networks {
+        if !valid_ifname(&n.bridge) {
+            return Err(invalid(format!("invalid bridge name {:?}", n.bridge)));
+        }
+        for &(addr, len) in &n.subnets {
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            if len > max {
+                return Err(invalid(format!(
+                    "subnet {addr}/{len} of {}: the prefix length must be 0 to {max}",
+                    n.bridge
+                )));
+            }
+        }
+    }
+    for p in &r.ports {
+        let what = || {
+            format!(
+                "port {}/{} to {}",
+                p.host_port,
+                p.proto.as_str(),
+                socket_text(p.container_ip, p.container_port)
+            )
+        };
+        if p.host_port == 0 || p.container_port == 0 {
+            return Err(invalid(format!("{}: port 0", what())));
+        }
+        if let Some(ip) = host_ip(p) {
+            if ip.is_ipv4() != p.container_ip.is_ipv4() {
+                return Err(invalid(format!(
+                    "{}: host address {ip} is not of the container address's family",
+                    what()
+                )));
+            }
+        }
+        if !valid_ifname(&p.bridge) {
+            return Err(invalid(format!(
+                "{}: invalid bridge name {:?}",
+                what(),
+                p.bridge
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn stderr_of(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    if stderr.is_empty() {
+        format!("{} and printed nothing", out.status)
+    } else {
+        stderr
+    }
+}
+
+/// `name` on PATH, or in /usr/sbin or /sbin (a daemon's PATH may lack them).
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn networks_have_their_host_bits_cleared() {
+        assert_eq!(network(ip("172.18.3.4"), 16), ip("172.18.0.0"));
+        assert_eq!(network(ip("10.1.2.3"), 0), ip("0.0.0.0"));
+        assert_eq!(network(ip("10.1.2.3"), 32), ip("10.1.2.3"));
+        assert_eq!(network(ip("fd00:1:2:3::9"), 48), ip("fd00:1:2::"));
+        assert_eq!(network(ip("fd00::9"), 128), ip("fd00::9"));
+        assert_eq!(network(ip("fd00::9"), 0), ip("::"));
+    }
+}
