@@ -3,12 +3,8 @@
 //! berth's own rules say. So berth keeps three accept rules of its own (comment
 //! `berth`) at the top of that chain for each bridge, and removes exactly those.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-use super::{find_program, stderr_of, valid_ifname, FirewallError, NetworkRules, Result};
-
-const COMMENT: &str = "berth";
+use super::iptables::{change_rule, has_rule, COMMENT};
+use super::{find_program, valid_ifname, FirewallError, NetworkRules, Result};
 
 /// The FORWARD rules a bridge needs where dockerd set the policy to DROP: everything
 /// leaving the bridge, and what comes back to it (replies, and published ports).
@@ -45,8 +41,8 @@ pub fn ensure_docker_coexistence(networks: &[NetworkRules]) -> Result<()> {
             let what = format!("accepting bridge {} in {tool}'s FORWARD chain", n.bridge);
             // Each goes to the top; in reverse, they end up in order.
             for rule in coexistence_rules(&n.bridge).iter().rev() {
-                if !iptables_has(&program, &what, rule)? {
-                    iptables(&program, &what, "-I", rule)?;
+                if !has_rule(&program, &what, "filter", "FORWARD", rule)? {
+                    change_rule(&program, &what, "filter", "-I", "FORWARD", rule)?;
                 }
             }
         }
@@ -67,8 +63,8 @@ pub fn remove_docker_coexistence<S: AsRef<str>>(bridges: &[S]) -> Result<()> {
             let what = format!("removing bridge {bridge}'s rules from {tool}'s FORWARD chain");
             for rule in &coexistence_rules(bridge) {
                 // Duplicates (added by hand, or by two racing daemons) go too.
-                while iptables_has(&program, &what, rule)? {
-                    iptables(&program, &what, "-D", rule)?;
+                while has_rule(&program, &what, "filter", "FORWARD", rule)? {
+                    change_rule(&program, &what, "filter", "-D", "FORWARD", rule)?;
                 }
             }
         }
@@ -85,49 +81,6 @@ fn check_bridge(bridge: &str, doing: &str) -> Result<()> {
             reason: "not a valid interface name".to_owned(),
         })
     }
-}
-
-/// `iptables -w -C FORWARD RULE`: exit 0 when the rule is there, 1 when it is not.
-fn iptables_has(program: &Path, what: &str, rule: &[&str]) -> Result<bool> {
-    let (command, out) = run_iptables(program, what, "-C", rule)?;
-    match out.status.code() {
-        Some(0) => Ok(true),
-        Some(1) => Ok(false),
-        _ => Err(FirewallError::Failed {
-            what: what.to_owned(),
-            command,
-            stderr: stderr_of(&out),
-        }),
-    }
-}
-
-fn iptables(program: &Path, what: &str, op: &str, rule: &[&str]) -> Result<()> {
-    let (command, out) = run_iptables(program, what, op, rule)?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(FirewallError::Failed {
-            what: what.to_owned(),
-            command,
-            stderr: stderr_of(&out),
-        })
-    }
-}
-
-fn run_iptables(program: &Path, what: &str, op: &str, rule: &[&str]) -> Result<(String, Output)> {
-    let mut args = vec!["-w", op, "FORWARD"];
-    args.extend_from_slice(rule);
-    let command = format!("{} {}", program.display(), args.join(" "));
-    let out = Command::new(program)
-        .args(&args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| FirewallError::Spawn {
-            what: what.to_owned(),
-            command: command.clone(),
-            source,
-        })?;
-    Ok((command, out))
 }
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
 //! berth's packet filter for bridge networks: outbound masquerade, published ports as
 //! DNAT in the kernel (no proxy process), hairpin, isolation between networks and
 //! `--internal` networks, in rules berth owns alone. The desired state is a plain
-//! [`Ruleset`]; [`nft`] renders it into one nftables table and replaces that table
-//! atomically.
+//! [`Ruleset`], put into the kernel by one of two backends, chosen once
+//! ([`Firewall::choose`]): [`nft`] renders it into one nftables table and replaces that
+//! table atomically; [`iptables`], for hosts without a working nft, renders it into
+//! chains of berth's own and replaces each table's share atomically with
+//! `iptables-restore`. Both take their rules out again whole.
 //!
 //! What the rules do, whatever carries them:
 //! - the guard (before conntrack, at raw priority): drops packets from a bridge to
@@ -44,19 +47,21 @@
 //! berth's own table says.
 
 mod docker;
+pub mod iptables;
 pub mod nft;
 mod sysctl;
 
-use std::io;
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 
 use crate::ports::Proto;
 
 pub use docker::{ensure_docker_coexistence, remove_docker_coexistence};
-pub use nft::{apply, remove, render};
 pub use sysctl::{ip_forward, ipv6_forward, set_ip_forward, set_ipv6_forward, set_route_localnet};
 
 /// Everything berth wants from the packet filter: rendered into the table `table`.
@@ -116,9 +121,136 @@ pub enum FirewallError {
         command: String,
         stderr: String,
     },
+    /// Neither backend works on this host, and a bridge network needs rules.
+    #[error("no packet filter for berth's bridge networks: {0}")]
+    Unavailable(String),
 }
 
 pub type Result<T, E = FirewallError> = std::result::Result<T, E>;
+
+/// What carries berth's rules: `--firewall-backend` (Docker 28's option of that name
+/// takes the same two values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Nftables,
+    Iptables,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Nftables => "nftables",
+            Backend::Iptables => "iptables",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Backend, String> {
+        match s {
+            "nftables" => Ok(Backend::Nftables),
+            "iptables" => Ok(Backend::Iptables),
+            _ => Err(format!(
+                "invalid firewall backend {s:?}: expected nftables or iptables"
+            )),
+        }
+    }
+}
+
+/// berth's packet filter with its backend chosen once ([`Firewall::choose`]): the one
+/// thing the engine calls to put its [`Ruleset`] into the kernel and to take it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Firewall {
+    Nftables,
+    Iptables,
+    /// Neither backend works here: why, for the error when a network needs rules.
+    Unavailable(String),
+}
+
+impl Firewall {
+    pub fn new(backend: Backend) -> Firewall {
+        match backend {
+            Backend::Nftables => Firewall::Nftables,
+            Backend::Iptables => Firewall::Iptables,
+        }
+    }
+
+    /// `want`; or, left to choose, nftables where `nft list tables` works, else
+    /// iptables where `iptables-restore` and `ip6tables-restore` are found.
+    pub fn choose(want: Option<Backend>) -> Firewall {
+        if let Some(b) = want {
+            return Firewall::new(b);
+        }
+        match nft::usable() {
+            Ok(()) => Firewall::Nftables,
+            Err(_) if iptables::found() => Firewall::Iptables,
+            Err(nft) => Firewall::Unavailable(format!(
+                "{nft}, and iptables-restore and ip6tables-restore are not both found in PATH, /usr/sbin or /sbin"
+            )),
+        }
+    }
+
+    pub fn backend(&self) -> Option<Backend> {
+        match self {
+            Firewall::Nftables => Some(Backend::Nftables),
+            Firewall::Iptables => Some(Backend::Iptables),
+            Firewall::Unavailable(_) => None,
+        }
+    }
+
+    /// Replaces berth's rules with `r`, atomically. With nftables this also keeps
+    /// berth's bridges accepted in iptables' FORWARD chain where iptables works
+    /// ([`ensure_docker_coexistence`]; where it does not, there is no dockerd's DROP
+    /// to get past); the iptables backend's own chain holds those rules.
+    pub fn apply(&self, r: &Ruleset) -> Result<()> {
+        match self {
+            Firewall::Nftables => {
+                nft::apply(r)?;
+                let _ = ensure_docker_coexistence(&r.networks);
+                Ok(())
+            }
+            Firewall::Iptables => iptables::apply(r),
+            Firewall::Unavailable(why) => Err(FirewallError::Unavailable(why.clone())),
+        }
+    }
+
+    /// Takes berth's rules for table `table` (and, with nftables, what
+    /// [`ensure_docker_coexistence`] added for `bridges`) out of the kernel.
+    pub fn remove<S: AsRef<str>>(&self, table: &str, bridges: &[S]) -> Result<()> {
+        match self {
+            Firewall::Nftables => {
+                let table = nft::remove(table);
+                remove_docker_coexistence(bridges).and(table)
+            }
+            Firewall::Iptables => iptables::remove(table),
+            Firewall::Unavailable(_) => Ok(()),
+        }
+    }
+
+    /// Takes out what the other backend left for table `table` and `bridges` (a daemon
+    /// that ran with it and was killed): its DNAT rules would outlive the containers,
+    /// and with iptables, accept rules left at the top of FORWARD would come before
+    /// berth's own chain. Best effort: a backend that does not work left nothing.
+    pub fn remove_other<S: AsRef<str>>(&self, table: &str, bridges: &[S]) {
+        match self {
+            Firewall::Nftables => {
+                let _ = iptables::remove(table);
+            }
+            Firewall::Iptables => {
+                let _ = Firewall::Nftables.remove(table, bridges);
+            }
+            Firewall::Unavailable(_) => {}
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 /// An address family.
@@ -166,7 +298,8 @@ fn socket_text(ip: IpAddr, port: u16) -> String {
     }
 }
 
-fn check_table(table: &str) -> Result<()> {
+/// `what` names the table (or what stands for it) in the error.
+fn check_table(table: &str, what: &str) -> Result<()> {
     let ok = !table.is_empty()
         && table.len() <= 64
         && table
@@ -176,7 +309,7 @@ fn check_table(table: &str) -> Result<()> {
         Ok(())
     } else {
         Err(FirewallError::Invalid {
-            what: format!("table inet {table:?}"),
+            what: what.to_owned(),
             reason: "a table name is 1 to 64 letters, digits, '_' and '-'".to_owned(),
         })
     }
@@ -193,10 +326,10 @@ fn valid_ifname(name: &str) -> bool {
             .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace())
 }
 
-fn check(r: &Ruleset) -> Result<()> {
-    check_table(&r.table)?;
+/// Checks what the backends cannot express; `what` names the table in the error.
+fn check(r: &Ruleset, what: &str) -> Result<()> {
     let invalid = |reason: String| FirewallError::Invalid {
-        what: format!("table inet {}", r.table),
+        what: what.to_owned(),
         reason,
     };
     for n in &r.networks {
@@ -244,6 +377,87 @@ fn check(r: &Ruleset) -> Result<()> {
     Ok(())
 }
 
+/// `publish [HOST_IP:]HOST_PORT/PROTO to CONTAINER_IP:PORT`, the comment on a port's
+/// rule.
+fn describe_port(p: &PortRule) -> String {
+    let host = match host_ip(p) {
+        Some(ip) => socket_text(ip, p.host_port),
+        None => p.host_port.to_string(),
+    };
+    format!(
+        "publish {host}/{} to {}",
+        p.proto.as_str(),
+        socket_text(p.container_ip, p.container_port)
+    )
+}
+
+/// The ports to publish, in rule order: a port on one address goes before the same port
+/// on every address. Those on internal networks are left out.
+fn specific_ports_first(r: &Ruleset) -> Vec<&PortRule> {
+    let internal = |bridge: &str| r.networks.iter().any(|n| n.internal && n.bridge == bridge);
+    let (specific, wildcard): (Vec<&PortRule>, Vec<&PortRule>) = r
+        .ports
+        .iter()
+        .filter(|p| !internal(&p.bridge))
+        .partition(|p| host_ip(p).is_some());
+    specific.into_iter().chain(wildcard).collect()
+}
+
+/// Runs `program ARGS` with `input` on its stdin; an error quotes its stderr.
+fn pipe_to(what: &str, program: &OsStr, args: &[&str], input: &[u8]) -> Result<()> {
+    let command = format!("{} {}", program.to_string_lossy(), args.join(" "));
+    let spawn_error = |source| FirewallError::Spawn {
+        what: what.to_owned(),
+        command: command.clone(),
+        source,
+    };
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn_error)?;
+    // Both programs read all their input before they say anything, so writing all of
+    // it first cannot deadlock; a write error is reported after the program's own,
+    // which explains it.
+    let written = match child.stdin.take() {
+        Some(mut stdin) => stdin.write_all(input),
+        None => Err(io::Error::other("stdin was not piped")),
+    };
+    let out = child.wait_with_output().map_err(spawn_error)?;
+    if !out.status.success() {
+        return Err(FirewallError::Failed {
+            what: what.to_owned(),
+            command,
+            stderr: stderr_of(&out),
+        });
+    }
+    written.map_err(spawn_error)
+}
+
+/// Runs `program ARGS`; its stdout, or an error quoting its stderr.
+fn run_for_stdout(what: &str, program: &OsStr, args: &[&str]) -> Result<String> {
+    let command = format!("{} {}", program.to_string_lossy(), args.join(" "));
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| FirewallError::Spawn {
+            what: what.to_owned(),
+            command: command.clone(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(FirewallError::Failed {
+            what: what.to_owned(),
+            command,
+            stderr: stderr_of(&out),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 fn stderr_of(out: &Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
     if stderr.is_empty() {
@@ -269,8 +483,66 @@ fn find_program(name: &str) -> Option<PathBuf> {
 mod tests {
     use super::*;
 
-    fn ip(s: &str) -> IpAddr {
+    pub(super) fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    /// The ruleset the backends' rendering tests share: two networks (one internal,
+    /// with icc off), ports on every address and on one, in both families.
+    pub(super) fn sample() -> Ruleset {
+        Ruleset {
+            table: "berth-unit".into(),
+            networks: vec![
+                NetworkRules {
+                    bridge: "br-web".into(),
+                    subnets: vec![(ip("172.18.0.0"), 16), (ip("fd00:18::1"), 64)],
+                    internal: false,
+                    masquerade: true,
+                    icc: true,
+                },
+                NetworkRules {
+                    bridge: "br-db".into(),
+                    subnets: vec![(ip("172.19.0.0"), 16)],
+                    internal: true,
+                    masquerade: true,
+                    icc: false,
+                },
+            ],
+            ports: vec![
+                PortRule {
+                    proto: Proto::Tcp,
+                    host_ip: None,
+                    host_port: 8080,
+                    container_ip: ip("172.18.0.2"),
+                    container_port: 80,
+                    bridge: "br-web".into(),
+                },
+                PortRule {
+                    proto: Proto::Udp,
+                    host_ip: Some(ip("192.0.2.10")),
+                    host_port: 5353,
+                    container_ip: ip("172.18.0.3"),
+                    container_port: 53,
+                    bridge: "br-web".into(),
+                },
+                PortRule {
+                    proto: Proto::Sctp,
+                    host_ip: Some(ip("::")),
+                    host_port: 9999,
+                    container_ip: ip("fd00:18::2"),
+                    container_port: 99,
+                    bridge: "br-web".into(),
+                },
+                PortRule {
+                    proto: Proto::Tcp,
+                    host_ip: None,
+                    host_port: 5432,
+                    container_ip: ip("172.19.0.2"),
+                    container_port: 5432,
+                    bridge: "br-db".into(),
+                },
+            ],
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@
 
 use std::borrow::Cow;
 use std::ffi::OsString;
-use std::io::{self, Write};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Command, Stdio};
 
@@ -30,8 +30,8 @@ use nftables::stmt::{JumpTarget, Match, NATFamily, Operator, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 use super::{
-    check, check_table, host_ip, network, socket_text, stderr_of, subnet_text, Family,
-    FirewallError, NetworkRules, PortRule, Result, Ruleset,
+    check, check_table, describe_port, host_ip, network, pipe_to, specific_ports_first, stderr_of,
+    subnet_text, Family, FirewallError, NetworkRules, PortRule, Result, Ruleset,
 };
 
 /// Replaces berth's table with `r`, atomically.
@@ -42,7 +42,7 @@ pub fn apply(r: &Ruleset) -> Result<()> {
 
 /// Deletes berth's table `table`; nothing to do when there is none.
 pub fn remove(table: &str) -> Result<()> {
-    check_table(table)?;
+    check_table(table, &format!("table inet {table:?}"))?;
     let mut batch = Batch::new();
     batch.add(NfListObject::Table(inet_table(table)));
     batch.delete(NfListObject::Table(inet_table(table)));
@@ -69,7 +69,8 @@ const FILTER: i32 = 0;
 /// The nft batch that [`apply`] runs: pure, so it can be checked without root. Port
 /// rules on an internal network are left out (Docker publishes nothing there).
 pub fn render(r: &Ruleset) -> Result<Nftables<'static>> {
-    check(r)?;
+    check_table(&r.table, &format!("table inet {:?}", r.table))?;
+    check(r, &format!("table inet {}", r.table))?;
     let mut t = TableBuilder {
         table: r.table.clone(),
         batch: Batch::new(),
@@ -111,14 +112,7 @@ pub fn render(r: &Ruleset) -> Result<Nftables<'static>> {
         );
     }
 
-    let internal = |bridge: &str| r.networks.iter().any(|n| n.internal && n.bridge == bridge);
-    // A port on one address goes before the same port on every address.
-    let (specific, wildcard): (Vec<&PortRule>, Vec<&PortRule>) = r
-        .ports
-        .iter()
-        .filter(|p| !internal(&p.bridge))
-        .partition(|p| host_ip(p).is_some());
-    for p in specific.into_iter().chain(wildcard) {
+    for p in specific_ports_first(r) {
         t.port(p);
     }
 
@@ -185,19 +179,7 @@ impl TableBuilder {
             port: Some(Expression::Number(p.container_port.into())),
             flags: None,
         })));
-        let host = match host_ip(p) {
-            Some(ip) => socket_text(ip, p.host_port),
-            None => p.host_port.to_string(),
-        };
-        self.rule(
-            PORTS,
-            &format!(
-                "publish {host}/{} to {}",
-                p.proto.as_str(),
-                socket_text(p.container_ip, p.container_port)
-            ),
-            expr,
-        );
+        self.rule(PORTS, &describe_port(p), expr);
     }
 
     fn postrouting(&mut self, n: &NetworkRules) {
@@ -427,102 +409,37 @@ fn nft_program() -> OsString {
 /// Runs one nft transaction.
 fn nft(what: &str, doc: &Nftables<'_>) -> Result<()> {
     let program = nft_program();
-    let command = format!("{} -j -f -", program.to_string_lossy());
-    let spawn_error = |source| FirewallError::Spawn {
+    let payload = serde_json::to_vec(doc).map_err(|e| FirewallError::Spawn {
         what: what.to_owned(),
-        command: command.clone(),
-        source,
-    };
-    let payload = serde_json::to_vec(doc).map_err(|e| spawn_error(io::Error::other(e)))?;
-    let mut child = Command::new(&program)
-        .args(["-j", "-f", "-"])
-        .stdin(Stdio::piped())
+        command: format!("{} -j -f -", program.to_string_lossy()),
+        source: io::Error::other(e),
+    })?;
+    pipe_to(what, &program, &["-j", "-f", "-"], &payload)
+}
+
+/// Whether nft works here: `nft list tables` succeeds. Else why not.
+pub fn usable() -> std::result::Result<(), String> {
+    let program = nft_program();
+    let command = format!("{} list tables", program.to_string_lossy());
+    let out = Command::new(&program)
+        .args(["list", "tables"])
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()
-        .map_err(spawn_error)?;
-    // nft reads the whole batch before it says anything, so writing all of it first
-    // cannot deadlock; a write error is reported after nft's own, which explains it.
-    let written = match child.stdin.take() {
-        Some(mut stdin) => stdin.write_all(&payload),
-        None => Err(io::Error::other("nft's stdin was not piped")),
-    };
-    let out = child.wait_with_output().map_err(spawn_error)?;
-    if !out.status.success() {
-        return Err(FirewallError::Failed {
-            what: what.to_owned(),
-            command,
-            stderr: stderr_of(&out),
-        });
+        .output()
+        .map_err(|e| format!("cannot run `{command}`: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{command}` failed: {}", stderr_of(&out)))
     }
-    written.map_err(spawn_error)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{ip, sample};
     use super::*;
-    use crate::ports::Proto;
     use serde_json::{json, Value};
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    fn sample() -> Ruleset {
-        Ruleset {
-            table: "berth-unit".into(),
-            networks: vec![
-                NetworkRules {
-                    bridge: "br-web".into(),
-                    subnets: vec![(ip("172.18.0.0"), 16), (ip("fd00:18::1"), 64)],
-                    internal: false,
-                    masquerade: true,
-                    icc: true,
-                },
-                NetworkRules {
-                    bridge: "br-db".into(),
-                    subnets: vec![(ip("172.19.0.0"), 16)],
-                    internal: true,
-                    masquerade: true,
-                    icc: false,
-                },
-            ],
-            ports: vec![
-                PortRule {
-                    proto: Proto::Tcp,
-                    host_ip: None,
-                    host_port: 8080,
-                    container_ip: ip("172.18.0.2"),
-                    container_port: 80,
-                    bridge: "br-web".into(),
-                },
-                PortRule {
-                    proto: Proto::Udp,
-                    host_ip: Some(ip("192.0.2.10")),
-                    host_port: 5353,
-                    container_ip: ip("172.18.0.3"),
-                    container_port: 53,
-                    bridge: "br-web".into(),
-                },
-                PortRule {
-                    proto: Proto::Sctp,
-                    host_ip: Some(ip("::")),
-                    host_port: 9999,
-                    container_ip: ip("fd00:18::2"),
-                    container_port: 99,
-                    bridge: "br-web".into(),
-                },
-                PortRule {
-                    proto: Proto::Tcp,
-                    host_ip: None,
-                    host_port: 5432,
-                    container_ip: ip("172.19.0.2"),
-                    container_port: 5432,
-                    bridge: "br-db".into(),
-                },
-            ],
-        }
-    }
 
     fn rendered(r: &Ruleset) -> Vec<Value> {
         let v = serde_json::to_value(render(r).unwrap()).unwrap();
