@@ -38,10 +38,9 @@
 //! falls through to their own rules.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use super::{
-    check, check_table, describe_port, find_program, host_ip, pipe_to, run_for_stdout,
+    check, check_table, describe_port, find_program, host_ip, pipe_to, run, run_for_stdout,
     specific_ports_first, stderr_of, subnet_text, Family, FirewallError, NetworkRules, PortRule,
     Result, Ruleset,
 };
@@ -57,6 +56,9 @@ const PORTS: &str = "BERTH-PORTS";
 const POST: &str = "BERTH-POST";
 const FWD: &str = "BERTH-FWD";
 const ISO: &str = "BERTH-ISO";
+
+/// A connection whose destination was translated (`ct status dnat`).
+const DNATED: [&str; 4] = ["-m", "conntrack", "--ctstate", "DNAT"];
 
 /// iptables' limit on a chain name's length.
 const MAX_CHAIN_NAME: usize = 28;
@@ -441,18 +443,7 @@ impl Builder {
             self.rule(
                 family,
                 POST,
-                &[
-                    "-s",
-                    &subnet,
-                    "-d",
-                    &subnet,
-                    "-o",
-                    br,
-                    "-m",
-                    "conntrack",
-                    "--ctstate",
-                    "DNAT",
-                ],
+                &[&["-s", &subnet, "-d", &subnet, "-o", br][..], &DNATED].concat(),
                 &format!("hairpin on {br}"),
                 &["MASQUERADE"],
             );
@@ -461,17 +452,11 @@ impl Builder {
             None,
             POST,
             &[
-                "-o",
-                br,
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "DNAT",
-                "-m",
-                "addrtype",
-                "--src-type",
-                "LOCAL",
-            ],
+                &["-o", br][..],
+                &DNATED,
+                &["-m", "addrtype", "--src-type", "LOCAL"],
+            ]
+            .concat(),
             &format!("published ports reached from the host into {br}"),
             &["MASQUERADE"],
         );
@@ -501,7 +486,7 @@ impl Builder {
             self.rule(
                 None,
                 FWD,
-                &["-o", br, "-m", "conntrack", "--ctstate", "DNAT"],
+                &[&["-o", br][..], &DNATED].concat(),
                 &format!("published ports in {br}, from any network"),
                 &["ACCEPT"],
             );
@@ -619,7 +604,8 @@ pub(super) fn has_rule(
     chain: &str,
     rule: &[&str],
 ) -> Result<bool> {
-    let (command, out) = run_rule(program, what, table, "-C", chain, rule)?;
+    let args = rule_args(table, "-C", chain, rule);
+    let (command, out) = run(what, program.as_os_str(), &args)?;
     match out.status.code() {
         Some(0) => Ok(true),
         Some(1) => Ok(false),
@@ -640,39 +626,15 @@ pub(super) fn change_rule(
     chain: &str,
     rule: &[&str],
 ) -> Result<()> {
-    let (command, out) = run_rule(program, what, table, op, chain, rule)?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(FirewallError::Failed {
-            what: what.to_owned(),
-            command,
-            stderr: stderr_of(&out),
-        })
-    }
+    let args = rule_args(table, op, chain, rule);
+    run_for_stdout(what, program.as_os_str(), &args).map(|_| ())
 }
 
-fn run_rule(
-    program: &Path,
-    what: &str,
-    table: &str,
-    op: &str,
-    chain: &str,
-    rule: &[&str],
-) -> Result<(String, Output)> {
+/// `-w -t TABLE OP CHAIN RULE…`
+fn rule_args<'a>(table: &'a str, op: &'a str, chain: &'a str, rule: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["-w", "-t", table, op, chain];
     args.extend_from_slice(rule);
-    let command = format!("{} {}", program.display(), args.join(" "));
-    let out = Command::new(program)
-        .args(&args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| FirewallError::Spawn {
-            what: what.to_owned(),
-            command: command.clone(),
-            source,
-        })?;
-    Ok((command, out))
+    args
 }
 
 #[cfg(test)]

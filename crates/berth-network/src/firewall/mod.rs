@@ -193,7 +193,7 @@ impl Firewall {
             Ok(()) => Firewall::Nftables,
             Err(_) if iptables::found() => Firewall::Iptables,
             Err(nft) => Firewall::Unavailable(format!(
-                "{nft}, and iptables-restore and ip6tables-restore are not both found in PATH, /usr/sbin or /sbin"
+                "{nft}; and iptables-restore and ip6tables-restore are not both found in PATH, /usr/sbin or /sbin"
             )),
         }
     }
@@ -436,8 +436,8 @@ fn pipe_to(what: &str, program: &OsStr, args: &[&str], input: &[u8]) -> Result<(
     written.map_err(spawn_error)
 }
 
-/// Runs `program ARGS`; its stdout, or an error quoting its stderr.
-fn run_for_stdout(what: &str, program: &OsStr, args: &[&str]) -> Result<String> {
+/// Runs `program ARGS`: the command as text (for errors) and what it did.
+fn run(what: &str, program: &OsStr, args: &[&str]) -> Result<(String, Output)> {
     let command = format!("{} {}", program.to_string_lossy(), args.join(" "));
     let out = Command::new(program)
         .args(args)
@@ -448,6 +448,12 @@ fn run_for_stdout(what: &str, program: &OsStr, args: &[&str]) -> Result<String> 
             command: command.clone(),
             source,
         })?;
+    Ok((command, out))
+}
+
+/// Runs `program ARGS`; its stdout, or an error quoting its stderr.
+fn run_for_stdout(what: &str, program: &OsStr, args: &[&str]) -> Result<String> {
+    let (command, out) = run(what, program, args)?;
     if !out.status.success() {
         return Err(FirewallError::Failed {
             what: what.to_owned(),
@@ -543,6 +549,33 @@ mod tests {
                 },
             ],
         }
+    }
+
+    #[test]
+    fn backends_by_name() {
+        for b in [Backend::Nftables, Backend::Iptables] {
+            assert_eq!(b.as_str().parse::<Backend>(), Ok(b));
+            assert_eq!(Firewall::new(b).backend(), Some(b));
+            assert_eq!(Firewall::choose(Some(b)), Firewall::new(b));
+        }
+        let e = "nft".parse::<Backend>().unwrap_err();
+        assert_eq!(
+            e,
+            "invalid firewall backend \"nft\": expected nftables or iptables"
+        );
+    }
+
+    #[test]
+    fn without_a_backend_rules_are_an_error_saying_why() {
+        let fw = Firewall::Unavailable("`nft list tables` failed: no nft".into());
+        assert_eq!(fw.backend(), None);
+        let e = fw.apply(&sample()).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "no packet filter for berth's bridge networks: `nft list tables` failed: no nft"
+        );
+        // Nothing was put in, so there is nothing to take out.
+        assert!(fw.remove("berth", &["br-web"]).is_ok());
     }
 
     #[test]

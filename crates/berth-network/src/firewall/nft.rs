@@ -18,7 +18,6 @@ use std::borrow::Cow;
 use std::ffi::OsString;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Command, Stdio};
 
 use nftables::batch::Batch;
 use nftables::expr::{
@@ -30,8 +29,9 @@ use nftables::stmt::{JumpTarget, Match, NATFamily, Operator, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 use super::{
-    check, check_table, describe_port, host_ip, network, pipe_to, specific_ports_first, stderr_of,
-    subnet_text, Family, FirewallError, NetworkRules, PortRule, Result, Ruleset,
+    check, check_table, describe_port, host_ip, network, pipe_to, run_for_stdout,
+    specific_ports_first, subnet_text, Family, FirewallError, NetworkRules, PortRule, Result,
+    Ruleset,
 };
 
 /// Replaces berth's table with `r`, atomically.
@@ -417,22 +417,9 @@ fn nft(what: &str, doc: &Nftables<'_>) -> Result<()> {
     pipe_to(what, &program, &["-j", "-f", "-"], &payload)
 }
 
-/// Whether nft works here: `nft list tables` succeeds. Else why not.
-pub fn usable() -> std::result::Result<(), String> {
-    let program = nft_program();
-    let command = format!("{} list tables", program.to_string_lossy());
-    let out = Command::new(&program)
-        .args(["list", "tables"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| format!("cannot run `{command}`: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("`{command}` failed: {}", stderr_of(&out)))
-    }
+/// Whether nft works here: `nft list tables` succeeds. Else the error saying why.
+pub fn usable() -> Result<()> {
+    run_for_stdout("looking for nft", &nft_program(), &["list", "tables"]).map(|_| ())
 }
 
 #[cfg(test)]
