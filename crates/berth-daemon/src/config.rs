@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use berth_api_types::container::Ulimit;
-use berth_engine::EngineConfig;
+use berth_engine::{EngineConfig, FirewallBackend};
 use serde_json::Value;
 
 use crate::error::DaemonError;
@@ -84,6 +84,8 @@ pub struct DaemonConfig {
     pub log_level: Level,
     pub bridge: Option<String>,
     pub bip: Option<String>,
+    /// None: nftables where `nft` works, else iptables.
+    pub firewall_backend: Option<FirewallBackend>,
     pub default_ulimits: Vec<Ulimit>,
     pub live_restore: bool,
     pub init_path: Option<PathBuf>,
@@ -111,6 +113,7 @@ Options:
       --data-root string           Root directory of persistent state (default \"/var/lib/berth\")
       --default-ulimit ulimit      Default ulimits for containers, NAME=SOFT[:HARD] (repeatable)
       --exec-root string           Root directory for execution state (default \"/run/berth\")
+      --firewall-backend string    nftables or iptables (default: nftables where nft works, else iptables)
   -h, --help                       Print usage
   -H, --host list                  Daemon socket(s) to listen on (default unix:///run/berth/berth.sock)
       --init-path string           Path to the init binary for --init
@@ -130,6 +133,7 @@ struct Settings {
     log_level: Option<String>,
     bridge: Option<String>,
     bip: Option<String>,
+    firewall_backend: Option<String>,
     default_ulimits: Option<Vec<Ulimit>>,
     live_restore: Option<bool>,
     init_path: Option<String>,
@@ -218,6 +222,7 @@ pub fn parse_args(args: &[String]) -> Result<Command, DaemonError> {
             "log-level" => flags.log_level = Some(value),
             "bridge" => flags.bridge = Some(value),
             "bip" => flags.bip = Some(value),
+            "firewall-backend" => flags.firewall_backend = Some(value),
             "init-path" => flags.init_path = Some(value),
             "cgroup-parent" => flags.cgroup_parent = Some(value),
             "config-file" => config_file = Some(value),
@@ -367,6 +372,7 @@ fn parse_config_json(text: &str, path: &Path) -> Result<Settings, DaemonError> {
             "log-level" => s.log_level = Some(string(key, v)?),
             "bridge" => s.bridge = Some(string(key, v)?),
             "bip" => s.bip = Some(string(key, v)?),
+            "firewall-backend" => s.firewall_backend = Some(string(key, v)?),
             "init-path" => s.init_path = Some(string(key, v)?),
             "cgroup-parent" => s.cgroup_parent = Some(string(key, v)?),
             "live-restore" => {
@@ -439,6 +445,12 @@ fn merge(flags: Settings, file: Settings) -> Result<Settings, DaemonError> {
         log_level: pick("log-level", flags.log_level, file.log_level, c),
         bridge: pick("bridge", flags.bridge, file.bridge, c),
         bip: pick("bip", flags.bip, file.bip, c),
+        firewall_backend: pick(
+            "firewall-backend",
+            flags.firewall_backend,
+            file.firewall_backend,
+            c,
+        ),
         default_ulimits: pick(
             "default-ulimits",
             flags.default_ulimits.map(UlimitList),
@@ -513,6 +525,10 @@ fn finish(s: Settings) -> Result<DaemonConfig, DaemonError> {
         .init_path
         .map(|p| absolute("--init-path", p))
         .transpose()?;
+    let firewall_backend = s
+        .firewall_backend
+        .map(|b| b.parse::<FirewallBackend>().map_err(config_err))
+        .transpose()?;
     Ok(DaemonConfig {
         hosts,
         data_root,
@@ -521,6 +537,7 @@ fn finish(s: Settings) -> Result<DaemonConfig, DaemonError> {
         log_level,
         bridge: s.bridge,
         bip: s.bip,
+        firewall_backend,
         default_ulimits: s.default_ulimits.unwrap_or_default(),
         live_restore: s.live_restore.unwrap_or(true),
         init_path,
@@ -549,6 +566,7 @@ impl DaemonConfig {
         c.live_restore = self.live_restore;
         c.bridge = self.bridge.clone();
         c.bip = self.bip.clone();
+        c.firewall_backend = self.firewall_backend;
         if let Some(parent) = &self.cgroup_parent {
             c.cgroup_parent = parent.clone();
         }

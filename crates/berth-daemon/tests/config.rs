@@ -4,6 +4,7 @@ use std::fs;
 
 use berth_daemon::config::{parse_args, Command};
 use berth_daemon::{DaemonConfig, Host};
+use berth_engine::FirewallBackend;
 
 fn parse(args: &[&str]) -> Result<DaemonConfig, String> {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -33,6 +34,7 @@ fn daemon_json_sets_everything_flags_can() {
             "log-level": "warn",
             "bridge": "br0",
             "bip": "10.9.0.1/24",
+            "firewall-backend": "iptables",
             "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 4096}},
             "live-restore": false,
             "init-path": "/usr/bin/tini",
@@ -60,6 +62,7 @@ fn daemon_json_sets_everything_flags_can() {
     );
     assert_eq!(e.bridge.as_deref(), Some("br0"));
     assert_eq!(e.bip.as_deref(), Some("10.9.0.1/24"));
+    assert_eq!(e.firewall_backend, Some(FirewallBackend::Iptables));
     assert_eq!(e.default_ulimits.len(), 1);
     assert_eq!(
         (e.default_ulimits[0].soft, e.default_ulimits[0].hard),
@@ -134,4 +137,35 @@ fn bad_ulimit_flag_is_named() {
 fn an_explicit_config_file_must_exist() {
     let e = parse(&["--config-file", "/nonexistent/berth/daemon.json"]).unwrap_err();
     assert!(e.contains("/nonexistent/berth/daemon.json"), "{e}");
+}
+
+#[test]
+fn firewall_backend_is_one_of_two_or_left_to_choose() {
+    let backend = |flags: &[&str]| {
+        let mut args = vec!["--config-file=/dev/null"];
+        args.extend_from_slice(flags);
+        parse(&args).map(|c| c.engine_config().firewall_backend)
+    };
+    assert_eq!(backend(&[]).unwrap(), None);
+    assert_eq!(
+        backend(&["--firewall-backend", "nftables"]).unwrap(),
+        Some(FirewallBackend::Nftables)
+    );
+    assert_eq!(
+        backend(&["--firewall-backend=iptables"]).unwrap(),
+        Some(FirewallBackend::Iptables)
+    );
+    let e = backend(&["--firewall-backend", "ipfw"]).unwrap_err();
+    assert!(
+        e.contains("\"ipfw\"") && e.contains("nftables or iptables"),
+        "{e}"
+    );
+    let e = with_file(r#"{"firewall-backend": "pf"}"#, &[]).unwrap_err();
+    assert!(e.contains("\"pf\""), "{e}");
+    let e = with_file(
+        r#"{"firewall-backend": "iptables"}"#,
+        &["--firewall-backend", "nftables"],
+    )
+    .unwrap_err();
+    assert!(e.contains("firewall-backend"), "{e}");
 }

@@ -31,6 +31,7 @@ use crate::api::{
 use crate::containers::{restore, Inner};
 use crate::images::{ImageService, ImageUser};
 use crate::store::Status;
+use berth_network::firewall::Backend;
 
 /// How the daemon configured the engine (from its flags and daemon.json).
 #[derive(Debug, Clone)]
@@ -52,6 +53,9 @@ pub struct EngineConfig {
     /// bridge). `--bip`: its address and subnet (default: picked from Docker's pools).
     pub bridge: Option<String>,
     pub bip: Option<String>,
+    /// `--firewall-backend`: what carries berth's packet-filter rules (None: nftables
+    /// where `nft` works, else iptables).
+    pub firewall_backend: Option<Backend>,
     /// Default seccomp profile in Docker's JSON format; None: berth's built-in default.
     pub seccomp_profile: Option<Vec<u8>>,
     /// Parent cgroup of containers (default `/berth`, made unique per daemon by the
@@ -71,6 +75,7 @@ impl EngineConfig {
             live_restore: true,
             bridge: None,
             bip: None,
+            firewall_backend: None,
             seccomp_profile: None,
             cgroup_parent: "/berth".into(),
         }
@@ -104,6 +109,7 @@ impl LocalEngine {
             &config.exec_root,
             config.bridge.as_deref(),
             config.bip.as_deref(),
+            config.firewall_backend,
         )?;
         let inner = Arc::new(Inner::new(config, images, volumes, networks));
         restore(&inner)?;

@@ -26,4 +26,5 @@ pub mod top;
 pub mod volumes;
 
 pub use api::{BoxError, Engine, EngineError, EngineResult};
+pub use berth_network::firewall::Backend as FirewallBackend;
 pub use engine::{EngineConfig, LocalEngine};

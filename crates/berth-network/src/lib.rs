@@ -7,9 +7,10 @@
 //! /etc/resolv.conf ([`etc`]), the environment of legacy links ([`links`]) and the
 //! choice of host ports for published ports ([`ports`]). Then the kernel's side:
 //! bridges, veth pairs, addresses and routes over a synchronous rtnetlink socket
-//! ([`link`]), and the packet filter in one nftables table: published ports as DNAT,
-//! masquerade, hairpin, isolation between networks, internal networks, and room for a
-//! dockerd on the same host ([`firewall`]), and the embedded DNS server at which
+//! ([`link`]), and the packet filter, in one nftables table or (where nft is missing)
+//! chains of berth's own in iptables: published ports as DNAT, masquerade, hairpin,
+//! isolation between networks, internal networks, and room for a dockerd on the same
+//! host ([`firewall`]), and the embedded DNS server at which
 //! containers on user-defined networks resolve each other's names ([`dns`]).
 
 #![forbid(unsafe_code)]

@@ -1,5 +1,7 @@
 //! berth-network's firewall against the kernel, with real traffic, entirely inside
-//! private network namespaces. Each test's "host" is a thread that unshared its own
+//! private network namespaces. One suite for both backends: each test runs as
+//! `nftables::NAME` and as `iptables::NAME` (iptables being Debian's iptables-nft,
+//! whose restore interface is the one berth relies on). Each test's "host" is a thread that unshared its own
 //! network namespace; nft, iptables and ip run as its children, so they act there. The
 //! "containers" and the "outside world" are further namespaces, kept alive only by
 //! descriptors the test owns: when it ends, pass or fail, every namespace, link, table
@@ -21,7 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use berth_network::firewall::{self, NetworkRules, PortRule, Ruleset};
+use berth_network::firewall::iptables::Chains;
+use berth_network::firewall::{self, Firewall, NetworkRules, PortRule, Ruleset};
 use berth_network::link::Netlink;
 use berth_network::ports::Proto;
 
@@ -89,6 +92,8 @@ fn in_private_host(table: &str, links: &[&str], f: impl FnOnce() + Send + 'stati
         !nft_tables().contains(&table.to_owned()),
         "table {table} leaked into the host"
     );
+    let chains = berth_chains(table);
+    assert!(chains.is_empty(), "chains {chains:?} leaked into the host");
     let mut nl = Netlink::open().expect("netlink socket on the host");
     for link in links {
         assert_eq!(
@@ -102,9 +107,14 @@ fn in_private_host(table: &str, links: &[&str], f: impl FnOnce() + Send + 'stati
     }
 }
 
-/// A name no other test (or test run) uses.
-fn table_name(test: &str) -> String {
-    format!("berth-test-{}-{test}", std::process::id())
+/// A name no other test (or, most likely, test run) uses, short enough for iptables'
+/// chain names.
+fn table_name(test: &str, fw: &Firewall) -> String {
+    let backend = match fw {
+        Firewall::Nftables => "n",
+        _ => "i",
+    };
+    format!("berth-{backend}{}-{test}", std::process::id() % 100_000)
 }
 
 /// Runs a command in the calling thread's namespace; its stdout, or a panic with stderr.
@@ -136,27 +146,80 @@ fn nft_tables() -> Vec<String> {
         .collect()
 }
 
-/// How many rules the calling thread's namespace holds in table `inet table`.
-fn kernel_rule_count(table: &str) -> usize {
-    let listing: serde_json::Value =
-        serde_json::from_str(&sh("nft", &["-j", "list", "table", "inet", table]))
-            .expect("nft -j output");
-    listing["nftables"]
-        .as_array()
-        .expect("nftables array")
+/// berth's chains for `table` that the calling thread's namespace has, in iptables
+/// and ip6tables.
+fn berth_chains(table: &str) -> Vec<String> {
+    let suffix = Chains::of(table).expect("chain names").name("");
+    ["iptables-save", "ip6tables-save"]
         .iter()
-        .filter(|o| o.get("rule").is_some())
+        .flat_map(|tool| {
+            sh(tool, &[])
+                .lines()
+                .filter_map(|l| l.strip_prefix(':')?.split_whitespace().next())
+                .filter(|c| c.starts_with("BERTH-") && c.ends_with(&suffix))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The rules of berth's in the calling thread's namespace: those of table `inet table`
+/// or in berth's iptables chains for it (jumps to them not counted).
+fn kernel_rule_count(fw: &Firewall, table: &str) -> usize {
+    if *fw == Firewall::Nftables {
+        let listing: serde_json::Value =
+            serde_json::from_str(&sh("nft", &["-j", "list", "table", "inet", table]))
+                .expect("nft -j output");
+        return listing["nftables"]
+            .as_array()
+            .expect("nftables array")
+            .iter()
+            .filter(|o| o.get("rule").is_some())
+            .count();
+    }
+    let chains = berth_chains(table);
+    ["iptables-save", "ip6tables-save"]
+        .iter()
+        .map(|tool| {
+            sh(tool, &[])
+                .lines()
+                .filter_map(|l| l.strip_prefix("-A ")?.split_whitespace().next())
+                .filter(|c| chains.iter().any(|o| o == c))
+                .count()
+        })
+        .sum()
+}
+
+fn rendered_rule_count(fw: &Firewall, r: &Ruleset) -> usize {
+    if *fw == Firewall::Nftables {
+        let batch = serde_json::to_value(firewall::nft::render(r).expect("render")).expect("json");
+        return batch["nftables"]
+            .as_array()
+            .expect("nftables array")
+            .iter()
+            .filter(|o| o.get("add").and_then(|a| a.get("rule")).is_some())
+            .count();
+    }
+    let restore = firewall::iptables::render(r).expect("render");
+    (restore.v4 + &restore.v6)
+        .lines()
+        .filter(|l| l.starts_with("-A "))
         .count()
 }
 
-fn rendered_rule_count(r: &Ruleset) -> usize {
-    let batch = serde_json::to_value(firewall::render(r).expect("render")).expect("json");
-    batch["nftables"]
-        .as_array()
-        .expect("nftables array")
+/// Every line of iptables' and ip6tables' rulesets that is berth's: its chains' and
+/// anything with its comment.
+fn berth_iptables_lines() -> Vec<String> {
+    ["iptables-save", "ip6tables-save"]
         .iter()
-        .filter(|o| o.get("add").and_then(|a| a.get("rule")).is_some())
-        .count()
+        .flat_map(|tool| {
+            sh(tool, &[])
+                .lines()
+                .filter(|l| l.contains("BERTH-") || l.contains("--comment berth"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// A TCP and a UDP server on [::]:port (both families), answering each client with
@@ -426,10 +489,8 @@ fn port(
     }
 }
 
-#[test]
-#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
-fn published_ports_answer_on_local_and_outside_addresses() {
-    let table = table_name("ports");
+fn published_ports_answer_on_local_and_outside_addresses(fw: Firewall) {
+    let table = table_name("ports", &fw);
     let t = table.clone();
     in_private_host(&table, &["fw-1", "fw-out", "ve-c1"], move || {
         let mut lab = Lab::new();
@@ -452,7 +513,7 @@ fn published_ports_answer_on_local_and_outside_addresses() {
                 port(Proto::Udp, None, 5353, "fd88:1::2", 80, 1),
             ],
         };
-        firewall::apply(&r).expect("apply");
+        fw.apply(&r).expect("apply");
         let c1 = lab.ns("c1");
 
         // From the host itself, to loopback and to its own addresses: masqueraded to
@@ -479,10 +540,8 @@ fn published_ports_answer_on_local_and_outside_addresses() {
     });
 }
 
-#[test]
-#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
-fn containers_cannot_reach_the_hosts_loopback() {
-    let table = table_name("loopback");
+fn containers_cannot_reach_the_hosts_loopback(fw: Firewall) {
+    let table = table_name("lo", &fw);
     let t = table.clone();
     in_private_host(&table, &["fw-1", "fw-out", "ve-a"], move || {
         let mut lab = Lab::new();
@@ -515,7 +574,7 @@ fn containers_cannot_reach_the_hosts_loopback() {
             networks: vec![net],
             ports: vec![port(Proto::Tcp, None, 8080, "10.88.1.2", 80, 1)],
         };
-        firewall::apply(&r).expect("apply");
+        fw.apply(&r).expect("apply");
         // ... which berth's table closes, while 127.0.0.1:PORT still works.
         no_answer(a, "127.0.0.1:7777");
         no_answer(a, "127.0.0.1:8080");
@@ -523,13 +582,12 @@ fn containers_cannot_reach_the_hosts_loopback() {
     });
 }
 
-#[test]
-#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
-fn hairpin_reaches_a_neighbour_and_the_container_itself() {
+fn hairpin_reaches_a_neighbour_and_the_container_itself(fw: Firewall) {
     // Bridged frames pass the IP hooks or not: the kernel routes a hairpin in one case
     // and bridges it in the other; berth's rules must serve both.
     for bridge_netfilter in [false, true] {
-        let table = table_name(&format!("hairpin-{bridge_netfilter}"));
+        let fw = fw.clone();
+        let table = table_name(&format!("hp{}", u8::from(bridge_netfilter)), &fw);
         let t = table.clone();
         in_private_host(&table, &["fw-1", "fw-out", "ve-a", "ve-b"], move || {
             set_bridge_netfilter(bridge_netfilter);
@@ -547,7 +605,7 @@ fn hairpin_reaches_a_neighbour_and_the_container_itself() {
                     port(Proto::Tcp, None, 8081, "fd88:1::2", 80, 1),
                 ],
             };
-            firewall::apply(&r).expect("apply");
+            fw.apply(&r).expect("apply");
             let a = lab.ns("a");
             // To a neighbour, through the gateway's and another host address; the
             // neighbour sees the host, so its replies go back through it.
@@ -562,10 +620,8 @@ fn hairpin_reaches_a_neighbour_and_the_container_itself() {
     }
 }
 
-#[test]
-#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
-fn containers_reach_the_outside_as_the_host() {
-    let table = table_name("masquerade");
+fn containers_reach_the_outside_as_the_host(fw: Firewall) {
+    let table = table_name("masq", &fw);
     let t = table.clone();
     in_private_host(&table, &["fw-1", "fw-out", "ve-a"], move || {
         let mut lab = Lab::new();
@@ -580,22 +636,20 @@ fn containers_reach_the_outside_as_the_host() {
             networks: vec![net.clone()],
             ports: vec![],
         };
-        firewall::apply(&r).expect("apply");
+        fw.apply(&r).expect("apply");
         answers(a, "192.0.2.2:9000", "outside saw 192.0.2.1");
         answers(a, "[2001:db8:1::2]:9000", "outside saw 2001:db8:1::1");
 
         // Masquerade off: the outside sees (and cannot answer) the container.
         net.masquerade = false;
         r.networks = vec![net];
-        firewall::apply(&r).expect("apply");
+        fw.apply(&r).expect("apply");
         no_answer(a, "192.0.2.2:9000");
     });
 }
 
-#[test]
-#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
-fn internal_networks_are_sealed_and_networks_isolated() {
-    let table = table_name("isolation");
+fn internal_networks_are_sealed_and_networks_isolated(fw: Firewall) {
+    let table = table_name("iso", &fw);
     let t = table.clone();
     let links = ["fw-1", "fw-2", "fw-3", "fw-out", "ve-a", "ve-b", "ve-i"];
     in_private_host(&table, &links, move || {
@@ -621,7 +675,7 @@ fn internal_networks_are_sealed_and_networks_isolated() {
                 port(Proto::Tcp, None, 8090, "10.88.3.2", 80, 3),
             ],
         };
-        firewall::apply(&r).expect("apply");
+        fw.apply(&r).expect("apply");
 
         // Two networks: isolated from each other, both ways, both families.
         no_answer(a, "10.88.2.2:80");
@@ -669,10 +723,8 @@ fn internal_networks_are_sealed_and_networks_isolated() {
     });
 }
 
-#[test]
-#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
-fn icc_off_stops_traffic_within_the_bridge_but_not_published_ports() {
-    let table = table_name("icc");
+fn icc_off_stops_traffic_within_the_bridge_but_not_published_ports(fw: Firewall) {
+    let table = table_name("icc", &fw);
     let t = table.clone();
     in_private_host(&table, &["fw-1", "fw-out", "ve-a", "ve-b"], move || {
         // icc applies to bridged frames only where they pass the IP hooks.
@@ -686,75 +738,103 @@ fn icc_off_stops_traffic_within_the_bridge_but_not_published_ports() {
             networks: vec![net.clone()],
             ports: vec![port(Proto::Tcp, None, 8080, "10.88.1.3", 80, 1)],
         };
-        firewall::apply(&r).expect("apply");
+        fw.apply(&r).expect("apply");
         let a = lab.ns("a");
         answers(a, "10.88.1.3:80", "b saw 10.88.1.2");
 
         net.icc = false;
         r.networks = vec![net];
-        firewall::apply(&r).expect("apply");
+        fw.apply(&r).expect("apply");
         no_answer(a, "10.88.1.3:80");
         no_answer(a, "[fd88:1::3]:80");
         answers(a, "10.88.1.1:8080", "b saw 10.88.1.1");
     });
 }
 
-#[test]
-#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
-fn apply_replaces_the_table_and_remove_deletes_it() {
-    let table = table_name("replace");
+fn apply_replaces_the_rules_and_remove_deletes_them(fw: Firewall) {
+    let table = table_name("replace", &fw);
     let t = table.clone();
     in_private_host(&table, &["fw-1", "fw-out", "ve-c1"], move || {
         let mut lab = Lab::new();
         let net = lab.network(1);
         lab.container("c1", 1, 2);
         let host = &lab.host;
+        // Someone else's chain and jump, which berth must leave alone.
+        sh("iptables", &["-t", "nat", "-N", "THEIRS"]);
+        sh(
+            "iptables",
+            &["-t", "nat", "-A", "PREROUTING", "-j", "THEIRS"],
+        );
+        let theirs = || {
+            sh("iptables-save", &["-t", "nat"])
+                .lines()
+                .filter(|l| l.contains("THEIRS"))
+                .count()
+        };
+        assert_eq!(theirs(), 2);
+        // The jumps from the built-in chains into berth's.
+        let jumps = || {
+            berth_iptables_lines()
+                .iter()
+                .filter(|l| {
+                    ["PREROUTING", "OUTPUT", "POSTROUTING", "FORWARD"]
+                        .iter()
+                        .any(|c| l.starts_with(&format!("-A {c} ")) && l.contains("-j BERTH-"))
+                })
+                .count()
+        };
 
         let mut r = Ruleset {
             table: t.clone(),
             networks: vec![net],
             ports: vec![port(Proto::Tcp, None, 8080, "10.88.1.2", 80, 1)],
         };
-        firewall::apply(&r).expect("apply");
+        fw.apply(&r).expect("apply");
         answers(host, "127.0.0.1:8080", "c1 saw 10.88.1.1");
-        // Again: same table, same rules, no duplicates.
-        firewall::apply(&r).expect("apply again");
-        assert_eq!(kernel_rule_count(&t), rendered_rule_count(&r));
+        // Again: same rules, no duplicates.
+        fw.apply(&r).expect("apply again");
+        assert_eq!(kernel_rule_count(&fw, &t), rendered_rule_count(&fw, &r));
         answers(host, "127.0.0.1:8080", "c1 saw 10.88.1.1");
 
         // The port moves: the old one is gone.
         r.ports = vec![port(Proto::Tcp, None, 8081, "10.88.1.2", 80, 1)];
-        firewall::apply(&r).expect("apply with the port moved");
+        fw.apply(&r).expect("apply with the port moved");
         no_answer(host, "127.0.0.1:8080");
         answers(host, "127.0.0.1:8081", "c1 saw 10.88.1.1");
-        assert_eq!(kernel_rule_count(&t), rendered_rule_count(&r));
-        assert_eq!(nft_tables(), vec![t.clone()]);
+        assert_eq!(kernel_rule_count(&fw, &t), rendered_rule_count(&fw, &r));
+        if fw == Firewall::Nftables {
+            assert_eq!(nft_tables(), vec![t.clone()]);
+            assert_eq!(berth_chains(&t), Vec::<String>::new());
+        } else {
+            assert_eq!(nft_tables(), Vec::<String>::new());
+            // raw, nat and filter for IPv4; nat and filter for IPv6.
+            assert_eq!(berth_chains(&t).len(), 7 + 6, "{:?}", berth_chains(&t));
+            assert_eq!(jumps(), 5 + 4, "{:#?}", berth_iptables_lines());
+        }
 
-        firewall::remove(&t).expect("remove");
+        fw.remove(&t, &["fw-1"]).expect("remove");
         assert!(!nft_tables().contains(&t));
+        assert_eq!(berth_iptables_lines(), Vec::<String>::new());
+        assert_eq!(theirs(), 2);
         no_answer(host, "127.0.0.1:8081");
         // Removing what is not there is no error.
-        firewall::remove(&t).expect("remove again");
+        fw.remove(&t, &["fw-1"]).expect("remove again");
     });
 }
 
-#[test]
-#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
-fn coexists_with_dockers_forward_drop() {
-    let table = table_name("docker");
+fn coexists_with_dockers_forward_drop(fw: Firewall) {
+    let table = table_name("docker", &fw);
     let t = table.clone();
     in_private_host(&table, &["fw-1", "fw-out", "ve-a"], move || {
         let mut lab = Lab::new();
         let net = lab.network(1);
         lab.container("a", 1, 2);
         let r = Ruleset {
-            table: t,
-            networks: vec![net.clone()],
+            table: t.clone(),
+            networks: vec![net],
             ports: vec![port(Proto::Tcp, None, 8080, "10.88.1.2", 80, 1)],
         };
-        firewall::apply(&r).expect("apply");
         let (a, outside) = (lab.ns("a"), &lab.outside);
-        answers(a, "192.0.2.2:9000", "outside saw 192.0.2.1");
 
         // What dockerd does, and a rule of someone else's.
         for tool in ["iptables", "ip6tables"] {
@@ -764,54 +844,54 @@ fn coexists_with_dockers_forward_drop() {
             "iptables",
             &["-A", "FORWARD", "-s", "203.0.113.0/24", "-j", "ACCEPT"],
         );
-        no_answer(a, "192.0.2.2:9000");
-        no_answer(a, "[2001:db8:1::2]:9000");
-        no_answer(outside, "192.0.2.1:8080");
+        if fw == Firewall::Nftables {
+            // berth's own table alone does not get past the DROP.
+            firewall::nft::apply(&r).expect("nft apply");
+            no_answer(a, "192.0.2.2:9000");
+            no_answer(a, "[2001:db8:1::2]:9000");
+            no_answer(outside, "192.0.2.1:8080");
+        }
 
-        firewall::ensure_docker_coexistence(std::slice::from_ref(&net)).expect("ensure");
-        firewall::ensure_docker_coexistence(std::slice::from_ref(&net)).expect("ensure again");
+        fw.apply(&r).expect("apply");
+        fw.apply(&r).expect("apply again");
         answers(a, "192.0.2.2:9000", "outside saw 192.0.2.1");
         answers(a, "[2001:db8:1::2]:9000", "outside saw 2001:db8:1::1");
         answers(outside, "192.0.2.1:8080", "a saw 192.0.2.2");
-        let berth = [
-            "-A FORWARD -i fw-1 -m comment --comment berth -j ACCEPT",
-            "-A FORWARD -o fw-1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment berth -j ACCEPT",
-            "-A FORWARD -o fw-1 -m conntrack --ctstate DNAT -m comment --comment berth -j ACCEPT",
-        ];
-        let mut expected = vec!["-P FORWARD DROP"];
-        expected.extend(berth);
-        expected.push("-A FORWARD -s 203.0.113.0/24 -j ACCEPT");
-        assert_eq!(
-            sh("iptables", &["-S", "FORWARD"])
+        let berth: Vec<String> = if fw == Firewall::Nftables {
+            [
+                "-A FORWARD -i fw-1 -m comment --comment berth -j ACCEPT",
+                "-A FORWARD -o fw-1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment berth -j ACCEPT",
+                "-A FORWARD -o fw-1 -m conntrack --ctstate DNAT -m comment --comment berth -j ACCEPT",
+            ]
+            .map(str::to_owned)
+            .to_vec()
+        } else {
+            let fwd = Chains::of(&t).expect("chain names").name("BERTH-FWD");
+            vec![format!("-A FORWARD -m comment --comment berth -j {fwd}")]
+        };
+        let forward = |tool: &str| -> Vec<String> {
+            sh(tool, &["-S", "FORWARD"])
                 .lines()
-                .collect::<Vec<_>>(),
-            expected
-        );
-        let mut expected6 = vec!["-P FORWARD DROP"];
+                .map(str::to_owned)
+                .collect()
+        };
+        let mut expected = vec!["-P FORWARD DROP".to_owned()];
+        expected.extend(berth.iter().cloned());
+        expected.push("-A FORWARD -s 203.0.113.0/24 -j ACCEPT".into());
+        assert_eq!(forward("iptables"), expected);
+        let mut expected6 = vec!["-P FORWARD DROP".to_owned()];
         expected6.extend(berth);
-        assert_eq!(
-            sh("ip6tables", &["-S", "FORWARD"])
-                .lines()
-                .collect::<Vec<_>>(),
-            expected6
-        );
+        assert_eq!(forward("ip6tables"), expected6);
 
-        firewall::remove_docker_coexistence(&["fw-1"]).expect("remove");
+        fw.remove(&t, &["fw-1"]).expect("remove");
         assert_eq!(
-            sh("iptables", &["-S", "FORWARD"])
-                .lines()
-                .collect::<Vec<_>>(),
+            forward("iptables"),
             ["-P FORWARD DROP", "-A FORWARD -s 203.0.113.0/24 -j ACCEPT"]
         );
-        assert_eq!(
-            sh("ip6tables", &["-S", "FORWARD"])
-                .lines()
-                .collect::<Vec<_>>(),
-            ["-P FORWARD DROP"]
-        );
+        assert_eq!(forward("ip6tables"), ["-P FORWARD DROP"]);
         no_answer(a, "192.0.2.2:9000");
         // Nothing left to remove is no error.
-        firewall::remove_docker_coexistence(&["fw-1"]).expect("remove again");
+        fw.remove(&t, &["fw-1"]).expect("remove again");
     });
 }
 
@@ -819,28 +899,69 @@ fn coexists_with_dockers_forward_drop() {
 #[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn sysctls_act_on_the_calling_threads_namespace() {
     let on_host = firewall::ip_forward().expect("host ip_forward");
-    in_private_host(&table_name("sysctl"), &["fw-1"], move || {
-        firewall::set_ip_forward(!on_host).unwrap();
-        assert_eq!(firewall::ip_forward().unwrap(), !on_host);
-        firewall::set_ipv6_forward(true).unwrap();
-        assert!(firewall::ipv6_forward().unwrap());
-        firewall::set_ipv6_forward(false).unwrap();
-        assert!(!firewall::ipv6_forward().unwrap());
+    in_private_host(
+        &table_name("sysctl", &Firewall::Nftables),
+        &["fw-1"],
+        move || {
+            firewall::set_ip_forward(!on_host).unwrap();
+            assert_eq!(firewall::ip_forward().unwrap(), !on_host);
+            firewall::set_ipv6_forward(true).unwrap();
+            assert!(firewall::ipv6_forward().unwrap());
+            firewall::set_ipv6_forward(false).unwrap();
+            assert!(!firewall::ipv6_forward().unwrap());
 
-        let mut nl = Netlink::open().unwrap();
-        nl.create_bridge("fw-1").unwrap();
-        firewall::set_route_localnet("fw-1").unwrap();
-        let path = "/proc/sys/net/ipv4/conf/fw-1/route_localnet";
-        assert_eq!(std::fs::read_to_string(path).unwrap().trim(), "1");
+            let mut nl = Netlink::open().unwrap();
+            nl.create_bridge("fw-1").unwrap();
+            firewall::set_route_localnet("fw-1").unwrap();
+            let path = "/proc/sys/net/ipv4/conf/fw-1/route_localnet";
+            assert_eq!(std::fs::read_to_string(path).unwrap().trim(), "1");
 
-        let e = firewall::set_route_localnet("fw-none").unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("/proc/sys/net/ipv4/conf/fw-none/route_localnet"),
-            "{e}"
-        );
-        let e = firewall::set_route_localnet("../all").unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
-    });
+            let e = firewall::set_route_localnet("fw-none").unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("/proc/sys/net/ipv4/conf/fw-none/route_localnet"),
+                "{e}"
+            );
+            let e = firewall::set_route_localnet("../all").unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        },
+    );
     assert_eq!(firewall::ip_forward().expect("host ip_forward"), on_host);
 }
+
+/// Each test above, once per backend.
+macro_rules! for_each_backend {
+    ($($test:ident),* $(,)?) => {
+        mod nftables {
+            use berth_network::firewall::Firewall;
+            $(
+                #[test]
+                #[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+                fn $test() {
+                    super::$test(Firewall::Nftables)
+                }
+            )*
+        }
+        mod iptables {
+            use berth_network::firewall::Firewall;
+            $(
+                #[test]
+                #[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+                fn $test() {
+                    super::$test(Firewall::Iptables)
+                }
+            )*
+        }
+    };
+}
+
+for_each_backend!(
+    published_ports_answer_on_local_and_outside_addresses,
+    containers_cannot_reach_the_hosts_loopback,
+    hairpin_reaches_a_neighbour_and_the_container_itself,
+    containers_reach_the_outside_as_the_host,
+    internal_networks_are_sealed_and_networks_isolated,
+    icc_off_stops_traffic_within_the_bridge_but_not_published_ports,
+    apply_replaces_the_rules_and_remove_deletes_them,
+    coexists_with_dockers_forward_drop,
+);

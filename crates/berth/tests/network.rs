@@ -2,7 +2,8 @@
 //! default bridge (addresses, MACs, routes, /etc/hosts, container to container),
 //! published ports in the kernel's data path (from the host's loopback, from another
 //! address of the host, hairpin from a container, clashes, `-P`, `port`, `ps`, after
-//! restarts of the container and of the daemon), the none/host/container modes, and
+//! restarts of the container and of the daemon), the none/host/container modes, the
+//! iptables backend of the firewall (chosen or found by the daemon), and
 //! that nothing is left behind. Each daemon runs in a network namespace of its own
 //! (common::Daemon), so the traffic never leaves it.
 
@@ -894,4 +895,225 @@ fn user_networks_resolve_names_and_forward_the_rest() {
         assert!(!common::out_err(&o).0.contains(&format!("Address: {ip}")));
         d.ok(c, &["network", "rm", &net, &other]);
     }
+}
+
+/// The outside world, as a network namespace of the test's own beside the daemon's: a
+/// veth pair (`wan0` with OUTSIDE_GW in the daemon's namespace, OUTSIDE_ADDR on the
+/// other end), no route back to the containers' subnets, so only masquerade gets a
+/// container answered, and the host's busybox httpd answering `/cgi-bin/ip` with the
+/// client address it sees. Stopped and removed when dropped.
+struct Outside {
+    ns: std::path::PathBuf,
+    httpd: std::process::Child,
+}
+
+const OUTSIDE_GW: &str = "10.232.0.1";
+const OUTSIDE_ADDR: &str = "10.232.0.2";
+
+impl Outside {
+    fn start(d: &Daemon) -> Outside {
+        let busybox = common::busybox().expect("static busybox");
+        let www = d.root.join("outside-www");
+        std::fs::create_dir_all(www.join("cgi-bin")).expect("mkdir www");
+        let script = www.join("cgi-bin/ip");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"$REMOTE_ADDR\"\n",
+        )
+        .expect("cgi script");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let ns = d.root.join("outside-netns");
+        common::make_netns(&ns);
+        let in_ns = |program: &str| {
+            let mut c = std::process::Command::new("nsenter");
+            c.arg(format!("--net={}", ns.display()))
+                .arg("--")
+                .arg(program);
+            c
+        };
+        let httpd = in_ns(busybox.to_str().expect("utf-8 path"))
+            .args(["httpd", "-f", "-p", "0.0.0.0:8000", "-h"])
+            .arg(&www)
+            .spawn()
+            .expect("busybox httpd");
+        let outside = Outside {
+            ns: ns.clone(),
+            httpd,
+        };
+        let pid = outside.httpd.id().to_string();
+        let gw = format!("{OUTSIDE_GW}/24");
+        for args in [
+            vec![
+                "link", "add", "wan0", "type", "veth", "peer", "name", "wan1",
+            ],
+            vec!["addr", "add", &gw, "dev", "wan0"],
+            vec!["link", "set", "wan0", "up"],
+            // Into the namespace httpd runs in.
+            vec!["link", "set", "wan1", "netns", &pid],
+        ] {
+            let o = d.net_run("ip", &args);
+            assert!(o.status.success(), "ip {args:?}: {:?}", common::out_err(&o));
+        }
+        let addr = format!("{OUTSIDE_ADDR}/24");
+        for args in [
+            vec!["addr", "add", &addr, "dev", "wan1"],
+            vec!["link", "set", "wan1", "up"],
+        ] {
+            let o = in_ns("ip").args(&args).output().expect("ip");
+            assert!(o.status.success(), "ip {args:?}: {:?}", common::out_err(&o));
+        }
+        outside
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = self.httpd.kill();
+        let _ = self.httpd.wait();
+        // The namespace, and the veth pair with it, go with its last reference.
+        let _ = std::process::Command::new("umount").arg(&self.ns).status();
+        let _ = std::fs::remove_file(&self.ns);
+    }
+}
+
+/// `iptables-save` and `ip6tables-save` in the daemon's namespace.
+fn iptables_rules(d: &Daemon) -> String {
+    ["iptables-save", "ip6tables-save"]
+        .iter()
+        .map(|tool| {
+            let o = d.net_run(tool, &[]);
+            assert!(o.status.success(), "{tool}: {:?}", common::out_err(&o));
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        })
+        .collect()
+}
+
+/// The lines of berth's in iptables' rulesets: its chains and its comment.
+fn berth_lines(rules: &str) -> Vec<&str> {
+    rules
+        .lines()
+        .filter(|l| l.contains("BERTH") || l.contains("berth"))
+        .collect()
+}
+
+/// `nft list tables` in the daemon's namespace.
+fn nft_tables(d: &Daemon) -> String {
+    let o = d.net_run("nft", &["list", "tables"]);
+    assert!(o.status.success(), "nft: {:?}", common::out_err(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `--firewall-backend iptables`: published ports (on 127.0.0.1 and on every address),
+/// hairpin and outbound masquerade work through berth's iptables chains; a stopped
+/// container's DNAT rule goes; the daemon's shutdown takes every chain and rule of
+/// berth's out and its start puts them back for the containers still running; no
+/// nftables table of berth's appears.
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn iptables_backend_publishes_forwards_and_cleans_up() {
+    let flags = ["--firewall-backend", "iptables"];
+    let Some(mut d) = common::daemon_with_busybox_from(&[], &flags) else {
+        return;
+    };
+    add_host_address(&d);
+    let outside = Outside::start(&d);
+    let b = Cli::berth();
+    web(&d, &b, "lo", &["-p", "127.0.0.1:18500:80"]);
+    web(&d, &b, "any", &["-p", "18501:80"]);
+
+    let rules = iptables_rules(&d);
+    assert!(
+        rules.contains("-A PREROUTING -m comment --comment berth -j BERTH-PRE"),
+        "{rules}"
+    );
+    assert!(rules.contains("--dport 18500"), "{rules}");
+    // The default bridge's subnet, masqueraded when it leaves the bridge.
+    let ip: std::net::Ipv4Addr = inspect(&d, &b, "any", "{{.NetworkSettings.IPAddress}}")
+        .parse()
+        .expect("IPv4 address");
+    let prefix: u32 = inspect(&d, &b, "any", "{{.NetworkSettings.IPPrefixLen}}")
+        .parse()
+        .expect("prefix length");
+    let network = std::net::Ipv4Addr::from(u32::from(ip) & (u32::MAX << (32 - prefix)));
+    let masquerade = format!("-A BERTH-POST -s {network}/{prefix} ! -o berth0 ");
+    assert!(
+        rules
+            .lines()
+            .any(|l| l.starts_with(&masquerade) && l.ends_with("-j MASQUERADE")),
+        "no {masquerade}…:\n{rules}"
+    );
+    assert!(!nft_tables(&d).contains("inet berth"), "{}", nft_tables(&d));
+
+    let answers = |d: &Daemon| {
+        // From the namespace's loopback and its other address.
+        let got = host_get(d, "http://127.0.0.1:18500/").expect("loopback");
+        assert_eq!(got.trim(), "hello-from-lo");
+        let got = host_get(d, &format!("http://{HOST_ADDR}:18501/")).expect("host address");
+        assert_eq!(got.trim(), "hello-from-any");
+        let got = host_get(d, "http://127.0.0.1:18501/").expect("loopback, any");
+        assert_eq!(got.trim(), "hello-from-any");
+        assert!(host_get_once(d, &format!("http://{HOST_ADDR}:18500/")).is_err());
+        // Hairpin: through the host's address, to a neighbour and to itself.
+        let url = format!("http://{HOST_ADDR}:18501/");
+        assert_eq!(container_get(d, &b, "lo", &url).trim(), "hello-from-any");
+        assert_eq!(container_get(d, &b, "any", &url).trim(), "hello-from-any");
+        // Out through the masquerade: the outside sees the host's address.
+        let url = format!("http://{OUTSIDE_ADDR}:8000/cgi-bin/ip");
+        assert_eq!(container_get(d, &b, "lo", &url).trim(), OUTSIDE_GW);
+    };
+    answers(&d);
+
+    // A stopped container's port goes, the other stays.
+    d.ok(&b, &["stop", "-t", "1", "any"]);
+    let rules = iptables_rules(&d);
+    assert!(!rules.contains("--dport 18501"), "{rules}");
+    assert!(rules.contains("--dport 18500"), "{rules}");
+    assert!(host_get_once(&d, "http://127.0.0.1:18501/").is_err());
+    d.ok(&b, &["start", "any"]);
+
+    // The daemon's shutdown takes everything of berth's out while the containers run
+    // on; its start puts it back.
+    d.stop();
+    let rules = iptables_rules(&d);
+    assert_eq!(berth_lines(&rules), Vec::<&str>::new(), "{rules}");
+    assert!(host_get_once(&d, "http://127.0.0.1:18500/").is_err());
+    d.spawn(&flags);
+    answers(&d);
+
+    d.ok(&b, &["rm", "-f", "lo", "any"]);
+    d.stop();
+    let rules = iptables_rules(&d);
+    assert_eq!(berth_lines(&rules), Vec::<&str>::new(), "{rules}");
+    assert!(!nft_tables(&d).contains("berth"), "{}", nft_tables(&d));
+    drop(outside);
+    // As the test started it, for the harness's teardown.
+    d.spawn(&flags);
+}
+
+/// Where nft is missing (here: `BERTH_NFT` names a program that does not exist, the
+/// one the daemon would run), the daemon chooses iptables by itself.
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn without_nft_the_daemon_chooses_iptables() {
+    let Some(mut d) = common::daemon_with_busybox_from(&[("BERTH_NFT", "/nonexistent/nft")], &[])
+    else {
+        return;
+    };
+    let b = Cli::berth();
+    web(&d, &b, "web", &["-p", "18600:80"]);
+    let got = host_get(&d, "http://127.0.0.1:18600/").expect("published port");
+    assert_eq!(got.trim(), "hello-from-web");
+    let rules = iptables_rules(&d);
+    assert!(
+        rules
+            .lines()
+            .any(|l| l.starts_with("-A BERTH-PORTS ") && l.contains("--dport 18600")),
+        "{rules}"
+    );
+    assert!(!nft_tables(&d).contains("berth"), "{}", nft_tables(&d));
+    d.ok(&b, &["rm", "-f", "web"]);
+    d.stop();
+    assert_eq!(berth_lines(&iptables_rules(&d)), Vec::<&str>::new());
+    d.spawn(&[]);
 }

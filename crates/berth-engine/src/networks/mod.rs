@@ -21,7 +21,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use berth_network::firewall::{self, PortRule};
+use berth_network::firewall::{self, Backend, Firewall, PortRule};
 use berth_network::{Ipam, Ipv4Net, Ipv6Net, Netlink};
 use serde::{Deserialize, Serialize};
 
@@ -168,6 +168,10 @@ pub(crate) struct Networks {
     state: Mutex<State>,
     /// Whether this daemon wrote its table (so it has one to take away).
     table_written: std::sync::atomic::AtomicBool,
+    /// `--firewall-backend` (None: the first that works).
+    backend: Option<Backend>,
+    /// Chosen when rules are first needed (a daemon without bridges never asks).
+    firewall: std::sync::OnceLock<Firewall>,
 }
 
 impl Networks {
@@ -179,6 +183,7 @@ impl Networks {
         exec_root: &Path,
         bridge: Option<&str>,
         bip: Option<&str>,
+        backend: Option<Backend>,
     ) -> EngineResult<Networks> {
         let dir = data_root.join("network");
         let netns_dir = exec_root.join("netns");
@@ -230,6 +235,8 @@ impl Networks {
             state: Mutex::new(state),
             // A table left by an earlier run is replaced at the first sync.
             table_written: std::sync::atomic::AtomicBool::new(false),
+            backend,
+            firewall: std::sync::OnceLock::new(),
         };
         {
             let mut st = nets.lock();
@@ -359,23 +366,29 @@ impl Networks {
         crate::store::write_atomic(&self.dir.join(RECORDS), &data)
     }
 
-    /// Rebuilds berth's packet-filter table from `st` (atomically: the old rules stay
+    /// The packet filter's backend, chosen once.
+    pub fn firewall(&self) -> &Firewall {
+        self.firewall.get_or_init(|| Firewall::choose(self.backend))
+    }
+
+    /// Rebuilds berth's packet-filter rules from `st` (atomically: the old rules stay
     /// until the new ones are in).
     pub fn sync_rules(&self, st: &State) -> EngineResult<()> {
         // Without a bridge network berth has no rules to keep: it leaves the packet
-        // filter alone (a daemon with `--bridge none`), taking away only a table it
+        // filter alone (a daemon with `--bridge none`), taking away only rules it
         // wrote itself (its last user network removed).
         if !st.nets.values().any(|n| n.is_bridge()) {
             if self
                 .table_written
                 .swap(false, std::sync::atomic::Ordering::SeqCst)
             {
-                let _ = firewall::remove(&self.table);
+                let _ = self.firewall().remove(&self.table, &[] as &[&str]);
             }
             return Ok(());
         }
-        self.table_written
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let first = !self
+            .table_written
+            .swap(true, std::sync::atomic::Ordering::SeqCst);
         let rules = firewall::Ruleset {
             table: self.table.clone(),
             networks: st
@@ -397,12 +410,13 @@ impl Networks {
                 .collect(),
             ports: st.ports.values().flatten().cloned().collect(),
         };
-        firewall::apply(&rules)
-            .map_err(|e| EngineError::internal("updating berth's packet-filter rules", e))?;
-        // Only where iptables works (a host without its modules has no dockerd rules to
-        // get past either): a failure here must not stop containers from starting.
-        let _ = firewall::ensure_docker_coexistence(&rules.networks);
-        Ok(())
+        if first {
+            let bridges: Vec<&str> = rules.networks.iter().map(|n| n.bridge.as_str()).collect();
+            self.firewall().remove_other(&self.table, &bridges);
+        }
+        self.firewall()
+            .apply(&rules)
+            .map_err(|e| EngineError::internal("updating berth's packet-filter rules", e))
     }
 
     /// Takes berth's rules out of the kernel (daemon shutdown). Bridges stay.
@@ -417,8 +431,7 @@ impl Networks {
             .filter(|n| n.is_bridge())
             .map(|n| n.bridge.clone())
             .collect();
-        let _ = firewall::remove(&self.table);
-        let _ = firewall::remove_docker_coexistence(&bridges);
+        let _ = self.firewall().remove(&self.table, &bridges);
     }
 }
 

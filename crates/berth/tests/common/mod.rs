@@ -36,11 +36,16 @@ pub fn docker_cli() -> Option<PathBuf> {
 /// A started daemon with the busybox image imported, or None (with a note) on a
 /// machine without a static busybox.
 pub fn daemon_with_busybox() -> Option<Daemon> {
+    daemon_with_busybox_from(&[], &[])
+}
+
+/// The same, the daemon started with `env` and the flags `extra`.
+pub fn daemon_with_busybox_from(env: &[(&str, &str)], extra: &[&str]) -> Option<Daemon> {
     if busybox().is_none() {
         eprintln!("note: no static busybox (apt-get install busybox-static); skipping");
         return None;
     }
-    let d = Daemon::start();
+    let d = Daemon::start_with_env(env, extra);
     d.import_busybox();
     Some(d)
 }
