@@ -579,7 +579,8 @@ fn coexists_with_a_dockerd_on_the_same_host() {
             format!("u1-{}", c.name),
             format!("u2-{}", c.name),
         );
-        d.ok(c, &["network", "create", &net]);
+        let net_id = d.ok(c, &["network", "create", &net]).trim().to_string();
+        let bridge = format!("br-{}", &net_id[..12]);
         web(
             &d,
             c,
@@ -623,7 +624,17 @@ fn coexists_with_a_dockerd_on_the_same_host() {
         );
         assert_eq!(got.trim(), "lo", "{}", c.name);
         d.ok(c, &["rm", "-f", &u1, &u2]);
+        let forward = || {
+            String::from_utf8_lossy(&d.net_run("iptables", &["-S", "FORWARD"]).stdout).into_owned()
+        };
+        assert!(forward().contains(&bridge), "{}: {}", c.name, forward());
         d.ok(c, &["network", "rm", &net]);
+        assert!(
+            !forward().contains(&bridge),
+            "{}: network rm left rules for {bridge}:\n{}",
+            c.name,
+            forward()
+        );
     }
     d.ok(&b, &["rm", "-f", "ours"]);
     dockerd.ok(&["rm", "-f", "theirs"]);

@@ -598,6 +598,10 @@ impl Inner {
         let _ = st.ipam.remove_network(&n.id);
         self.networks.save(&st)?;
         self.networks.sync_rules(&st)?;
+        // The ACCEPT rules nftables' berth keeps in iptables' FORWARD for its bridges (for
+        // a dockerd's DROP policy) go with the bridge; with the iptables backend they are
+        // in berth's own chain, which the sync rewrote.
+        let _ = berth_network::firewall::remove_docker_coexistence(&[&n.bridge]);
         Ok(())
     }
 
