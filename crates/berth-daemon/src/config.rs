@@ -84,6 +84,8 @@ pub struct DaemonConfig {
     pub log_level: Level,
     pub bridge: Option<String>,
     pub bip: Option<String>,
+    /// `--mtu`: the default bridge's MTU (None: 1500).
+    pub mtu: Option<u32>,
     pub default_ulimits: Vec<Ulimit>,
     pub live_restore: bool,
     pub init_path: Option<PathBuf>,
@@ -116,6 +118,7 @@ Options:
       --init-path string           Path to the init binary for --init
       --live-restore               Keep containers running while the daemon is down (default true)
   -l, --log-level string           debug, info, warn, error or fatal (default \"info\")
+      --mtu int                    Set the containers network MTU (default 1500)
   -p, --pidfile string             Path of the daemon's pid file (default \"<exec-root>/berth.pid\")
   -v, --version                    Print version information and quit
 ";
@@ -130,6 +133,7 @@ struct Settings {
     log_level: Option<String>,
     bridge: Option<String>,
     bip: Option<String>,
+    mtu: Option<u32>,
     default_ulimits: Option<Vec<Ulimit>>,
     live_restore: Option<bool>,
     init_path: Option<String>,
@@ -218,6 +222,14 @@ pub fn parse_args(args: &[String]) -> Result<Command, DaemonError> {
             "log-level" => flags.log_level = Some(value),
             "bridge" => flags.bridge = Some(value),
             "bip" => flags.bip = Some(value),
+            "mtu" => {
+                let n = value.parse::<i64>().map_err(|_| {
+                    config_err(format!(
+                        "invalid argument {value:?} for --mtu: expected a number"
+                    ))
+                })?;
+                flags.mtu = Some(check_mtu(n).map_err(|e| config_err(format!("--mtu: {e}")))?);
+            }
             "init-path" => flags.init_path = Some(value),
             "cgroup-parent" => flags.cgroup_parent = Some(value),
             "config-file" => config_file = Some(value),
@@ -317,6 +329,13 @@ fn check_ulimit(name: &str, soft: i64, hard: i64) -> Result<(), String> {
     Ok(())
 }
 
+/// A default bridge MTU: not negative, and one a device can have.
+fn check_mtu(n: i64) -> Result<u32, String> {
+    u32::try_from(n).map_err(|_| {
+        format!("invalid MTU {n}: expected 0 (the default, 1500) or a positive number")
+    })
+}
+
 fn read_config_file(path: &Path) -> Result<Settings, DaemonError> {
     let text = std::fs::read_to_string(path).map_err(|source| DaemonError::ReadConfig {
         path: path.to_path_buf(),
@@ -367,6 +386,17 @@ fn parse_config_json(text: &str, path: &Path) -> Result<Settings, DaemonError> {
             "log-level" => s.log_level = Some(string(key, v)?),
             "bridge" => s.bridge = Some(string(key, v)?),
             "bip" => s.bip = Some(string(key, v)?),
+            "mtu" => {
+                let n = v.as_i64().ok_or_else(|| {
+                    config_err(format!(
+                        "config file {shown}: \"mtu\" must be a number, found {v}"
+                    ))
+                })?;
+                s.mtu = Some(
+                    check_mtu(n)
+                        .map_err(|e| config_err(format!("config file {shown}: \"mtu\": {e}")))?,
+                );
+            }
             "init-path" => s.init_path = Some(string(key, v)?),
             "cgroup-parent" => s.cgroup_parent = Some(string(key, v)?),
             "live-restore" => {
@@ -439,6 +469,7 @@ fn merge(flags: Settings, file: Settings) -> Result<Settings, DaemonError> {
         log_level: pick("log-level", flags.log_level, file.log_level, c),
         bridge: pick("bridge", flags.bridge, file.bridge, c),
         bip: pick("bip", flags.bip, file.bip, c),
+        mtu: pick("mtu", flags.mtu, file.mtu, c),
         default_ulimits: pick(
             "default-ulimits",
             flags.default_ulimits.map(UlimitList),
@@ -521,6 +552,7 @@ fn finish(s: Settings) -> Result<DaemonConfig, DaemonError> {
         log_level,
         bridge: s.bridge,
         bip: s.bip,
+        mtu: s.mtu.filter(|m| *m > 0),
         default_ulimits: s.default_ulimits.unwrap_or_default(),
         live_restore: s.live_restore.unwrap_or(true),
         init_path,
@@ -549,6 +581,7 @@ impl DaemonConfig {
         c.live_restore = self.live_restore;
         c.bridge = self.bridge.clone();
         c.bip = self.bip.clone();
+        c.mtu = self.mtu;
         if let Some(parent) = &self.cgroup_parent {
             c.cgroup_parent = parent.clone();
         }

@@ -52,6 +52,8 @@ pub struct EngineConfig {
     /// bridge). `--bip`: its address and subnet (default: picked from Docker's pools).
     pub bridge: Option<String>,
     pub bip: Option<String>,
+    /// `--mtu`: the default bridge's MTU (default 1500).
+    pub mtu: Option<u32>,
     /// Default seccomp profile in Docker's JSON format; None: berth's built-in default.
     pub seccomp_profile: Option<Vec<u8>>,
     /// Parent cgroup of containers (default `/berth`, made unique per daemon by the
@@ -71,6 +73,7 @@ impl EngineConfig {
             live_restore: true,
             bridge: None,
             bip: None,
+            mtu: None,
             seccomp_profile: None,
             cgroup_parent: "/berth".into(),
         }
@@ -104,6 +107,7 @@ impl LocalEngine {
             &config.exec_root,
             config.bridge.as_deref(),
             config.bip.as_deref(),
+            config.mtu,
         )?;
         let inner = Arc::new(Inner::new(config, images, volumes, networks));
         restore(&inner)?;

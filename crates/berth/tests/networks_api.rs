@@ -376,6 +376,197 @@ fn containers_on_a_user_network_reach_each_other() {
     }
 }
 
+/// The MTU of the link in the daemon's network namespace whose `ip -o link` line
+/// starts with `start` (`berth0:`, `12: `).
+fn host_mtu(d: &Daemon, start: &str) -> String {
+    let links = links_in_netns(d);
+    let line = links
+        .lines()
+        .find(|l| {
+            l.starts_with(start) || l.split_once(' ').is_some_and(|(_, r)| r.starts_with(start))
+        })
+        .unwrap_or_else(|| panic!("no link {start:?} in:\n{links}"));
+    line.split_whitespace()
+        .skip_while(|w| *w != "mtu")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The MTU of `ifname` inside running container `name`, and that of the host end of
+/// its veth (the host link whose index is the container end's `iflink`).
+fn container_mtus(d: &Daemon, cli: &Cli, name: &str, ifname: &str) -> (String, String) {
+    let inside = d.ok(
+        cli,
+        &["exec", name, "cat", &format!("/sys/class/net/{ifname}/mtu")],
+    );
+    let peer = d.ok(
+        cli,
+        &[
+            "exec",
+            name,
+            "cat",
+            &format!("/sys/class/net/{ifname}/iflink"),
+        ],
+    );
+    (
+        inside.trim().to_string(),
+        host_mtu(d, &format!("{}: ", peer.trim())),
+    )
+}
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn mtu_reaches_the_bridge_and_both_veth_ends() {
+    if common::busybox().is_none() {
+        return;
+    }
+    let d = Daemon::start_with(&["--mtu", "1450"]);
+    d.import_busybox();
+    for (i, cli) in Cli::all().iter().enumerate() {
+        let c = cli;
+        // The daemon's --mtu: the default bridge, as its Options say.
+        let opt = inspect(
+            &d,
+            c,
+            &["network", "bridge"],
+            "{{index .Options \"com.docker.network.driver.mtu\"}}",
+        );
+        assert_eq!(opt, "1450", "{}", c.name);
+        assert_eq!(host_mtu(&d, "berth0:"), "1450");
+        let plain = format!("{}-plain", c.name);
+        d.ok(
+            c,
+            &["run", "-d", "--name", &plain, "busybox", "sleep", "600"],
+        );
+        assert_eq!(
+            container_mtus(&d, c, &plain, "eth0"),
+            ("1450".into(), "1450".into()),
+            "{}",
+            c.name
+        );
+
+        // A network's own MTU, given as an option: shown as given, on its bridge at once.
+        let net = format!("{}-mtu", c.name);
+        let id = d
+            .ok(
+                c,
+                &[
+                    "network",
+                    "create",
+                    "-o",
+                    "com.docker.network.driver.mtu=1400",
+                    &net,
+                ],
+            )
+            .trim()
+            .to_string();
+        let opts = inspect(&d, c, &["network", &net], "{{json .Options}}");
+        assert_eq!(
+            opts, r#"{"com.docker.network.driver.mtu":"1400"}"#,
+            "{}",
+            c.name
+        );
+        assert_eq!(host_mtu(&d, &format!("br-{}:", &id[..12])), "1400");
+        let member = format!("{}-member", c.name);
+        d.ok(
+            c,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &member,
+                "--network",
+                &net,
+                "busybox",
+                "sleep",
+                "600",
+            ],
+        );
+        assert_eq!(
+            container_mtus(&d, c, &member, "eth0"),
+            ("1400".into(), "1400".into()),
+            "{}",
+            c.name
+        );
+        // Connected later, the second interface gets that network's MTU.
+        d.ok(c, &["network", "connect", &net, &plain]);
+        assert_eq!(
+            container_mtus(&d, c, &plain, "eth1"),
+            ("1400".into(), "1400".into()),
+            "{}",
+            c.name
+        );
+        // A network without the option: the kernel's default, not the daemon's --mtu
+        // (as dockerd: --mtu is the default bridge's).
+        let other = format!("{}-nomtu", c.name);
+        d.ok(c, &["network", "create", &other]);
+        let o = d.ok(
+            c,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                &other,
+                "busybox",
+                "cat",
+                "/sys/class/net/eth0/mtu",
+            ],
+        );
+        assert_eq!(o.trim(), "1500", "{}", c.name);
+
+        // dockerd's refusals, at create; a value the kernel refuses, at run.
+        let e = fails(
+            &d,
+            c,
+            &[
+                "network",
+                "create",
+                "-o",
+                "com.docker.network.driver.mtu=abc",
+                "bad",
+            ],
+        );
+        assert!(
+            e.contains(r#"failed to parse com.docker.network.driver.mtu value: abc (strconv.Atoi: parsing "abc": invalid syntax)"#),
+            "{}: {e}",
+            c.name
+        );
+        let e = fails(
+            &d,
+            c,
+            &[
+                "network",
+                "create",
+                "-o",
+                "com.docker.network.driver.mtu=-1",
+                "bad",
+            ],
+        );
+        assert!(e.contains("invalid MTU number: -1"), "{}: {e}", c.name);
+        let tiny = format!("{}-tiny{i}", c.name);
+        d.ok(
+            c,
+            &[
+                "network",
+                "create",
+                "-o",
+                "com.docker.network.driver.mtu=50",
+                &tiny,
+            ],
+        );
+        let e = fails(
+            &d,
+            c,
+            &["run", "--rm", "--network", &tiny, "busybox", "true"],
+        );
+        assert!(e.contains("nvalid argument"), "{}: {e}", c.name);
+
+        d.ok(c, &["rm", "-f", &plain, &member]);
+        d.ok(c, &["network", "rm", &net, &other, &tiny]);
+    }
+}
+
 #[test]
 #[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn running_containers_are_connected_and_disconnected() {

@@ -563,7 +563,7 @@ fn wire(
         peer_name: ifname,
         peer_netns: ns_file.as_fd(),
         peer_mac: Some(mac_bytes),
-        mtu: None,
+        mtu: net.mtu(),
     })
     .map_err(fail)?;
     let inside = (|| {

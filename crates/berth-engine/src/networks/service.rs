@@ -365,13 +365,10 @@ impl Inner {
                 }
             }
         }
-        if let Some(v) = req.options.get("com.docker.network.driver.mtu") {
-            if v.parse::<u32>().is_err() {
-                return Err(bad(format!(
-                    "invalid value {v:?} for option com.docker.network.driver.mtu"
-                )));
-            }
-        }
+        let mtu = match req.options.get(super::MTU_OPTION) {
+            Some(v) => super::parse_mtu(v).map_err(bad)?,
+            None => None,
+        };
         let id = crate::names::new_id()?;
         let bridge = match req.options.get(BRIDGE_NAME_OPTION) {
             Some(b) if !b.is_empty() => b.clone(),
@@ -442,15 +439,16 @@ impl Inner {
         let existed = Netlink::open()
             .and_then(|mut nl| nl.link(&bridge))
             .is_ok_and(|l| l.is_some());
-        let made =
-            ensure_bridge(&bridge, gateway, subnet.prefix()).and_then(|()| match plan.subnet6 {
-                Some(s6) => ensure_bridge_v6(
-                    &bridge,
-                    plan.gateway6.unwrap_or_else(|| v6_first_host(s6)),
-                    s6.1,
-                ),
-                None => Ok(()),
-            });
+        let made = ensure_bridge(&bridge, gateway, subnet.prefix(), mtu).and_then(|()| match plan
+            .subnet6
+        {
+            Some(s6) => ensure_bridge_v6(
+                &bridge,
+                plan.gateway6.unwrap_or_else(|| v6_first_host(s6)),
+                s6.1,
+            ),
+            None => Ok(()),
+        });
         if let Err(e) = made {
             let _ = st.ipam.remove_network(&id);
             if !existed {
