@@ -718,13 +718,12 @@ pub fn build_create(
     // docker names the endpoint after the network (the default one when none is
     // given); the daemon decides what it can honour.
     let mut networking = NetworkingConfig::default();
-    if !f.network_alias.is_empty() || f.ip.is_some() || f.ip6.is_some() {
-        let ipam = (f.ip.is_some() || f.ip6.is_some()).then(|| {
-            berth_api_types::network::EndpointIpamConfig {
-                ipv4_address: f.ip.clone().unwrap_or_default(),
-                ipv6_address: f.ip6.clone().unwrap_or_default(),
-                ..Default::default()
-            }
+    let static_ips = f.ip.is_some() || f.ip6.is_some() || !f.link_local_ip.is_empty();
+    if !f.network_alias.is_empty() || static_ips {
+        let ipam = static_ips.then(|| berth_api_types::network::EndpointIpamConfig {
+            ipv4_address: f.ip.clone().unwrap_or_default(),
+            ipv6_address: f.ip6.clone().unwrap_or_default(),
+            link_local_ips: f.link_local_ip.clone(),
         });
         networking.endpoints_config.insert(
             f.network.clone().unwrap_or_else(|| "default".into()),
@@ -832,6 +831,36 @@ mod tests {
             ]
         );
         assert!(err(&["--memory", "lots", "busybox"]).contains("invalid size: 'lots'"));
+    }
+
+    #[test]
+    fn endpoint_settings_go_where_docker_puts_them() {
+        let endpoints = |p: &CreatePlan| {
+            p.request
+                .networking_config
+                .as_ref()
+                .unwrap()
+                .endpoints_config
+                .clone()
+        };
+        let p = plan(&[
+            "--link-local-ip",
+            "169.254.1.1",
+            "--link-local-ip",
+            "fe80::1",
+            "busybox",
+        ]);
+        let eps = endpoints(&p);
+        let ipam = eps["default"].ipam_config.as_ref().unwrap();
+        assert_eq!(ipam.link_local_ips, ["169.254.1.1", "fe80::1"]);
+        assert_eq!(ipam.ipv4_address, "");
+        let p = plan(&["--network", "un", "--ip", "10.1.0.9", "busybox"]);
+        let ipam = endpoints(&p)["un"].ipam_config.clone().unwrap();
+        assert_eq!(
+            (ipam.ipv4_address.as_str(), ipam.link_local_ips.len()),
+            ("10.1.0.9", 0)
+        );
+        assert!(endpoints(&plan(&["busybox"])).is_empty());
     }
 
     #[test]

@@ -569,6 +569,167 @@ fn mtu_reaches_the_bridge_and_both_veth_ends() {
 
 #[test]
 #[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn link_local_addresses_at_run_and_at_connect() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    for (i, cli) in Cli::all().iter().enumerate() {
+        let c = cli;
+        let net = format!("{}-ll", c.name);
+        d.ok(c, &["network", "create", &net]);
+        let (a, b) = (format!("{}-lla", c.name), format!("{}-llb", c.name));
+        let (ll_a, ll_b) = (format!("169.254.{i}.10"), format!("169.254.{i}.20"));
+        let ll6 = format!("fe80::{}:10", i + 1);
+        web(
+            &d,
+            c,
+            &a,
+            &[
+                "--network",
+                &net,
+                "--link-local-ip",
+                &ll_a,
+                "--link-local-ip",
+                &ll6,
+            ],
+        );
+        let addrs = d.ok(c, &["exec", &a, "ip", "-o", "addr", "show", "eth0"]);
+        assert!(
+            addrs.contains(&format!("inet {ll_a}/16 brd 169.254.255.255")),
+            "{}: {addrs}",
+            c.name
+        );
+        assert!(
+            addrs.contains(&format!("inet6 {ll6}/64")),
+            "{}: {addrs}",
+            c.name
+        );
+        let fmt = format!(
+            "{{{{json (index .NetworkSettings.Networks \"{net}\").IPAMConfig.LinkLocalIPs}}}}"
+        );
+        assert_eq!(
+            inspect(&d, c, &[&a], &fmt),
+            format!(r#"["{ll_a}","{ll6}"]"#),
+            "{}",
+            c.name
+        );
+        // Given at connect to a running container (on the default bridge first): on
+        // its new interface, and it reaches the other over the link-local addresses.
+        d.ok(c, &["run", "-d", "--name", &b, "busybox", "sleep", "600"]);
+        d.ok(
+            c,
+            &["network", "connect", "--link-local-ip", &ll_b, &net, &b],
+        );
+        let addrs = d.ok(c, &["exec", &b, "ip", "-o", "-4", "addr", "show", "eth1"]);
+        assert!(
+            addrs.contains(&format!("inet {ll_b}/16")),
+            "{}: {addrs}",
+            c.name
+        );
+        assert_eq!(
+            inspect(&d, c, &[&b], &fmt),
+            format!(r#"["{ll_b}"]"#),
+            "{}",
+            c.name
+        );
+        let page = get(&d, c, &b, &format!("http://{ll_a}/"))
+            .unwrap_or_else(|e| panic!("{}: {b} -> {a} over link-local: {e}", c.name));
+        assert_eq!(page.trim(), format!("hello-from-{a}"));
+        // On the default bridge too.
+        let o = d.ok(
+            c,
+            &[
+                "run",
+                "--rm",
+                "--link-local-ip",
+                "169.254.99.1",
+                "busybox",
+                "ip",
+                "-o",
+                "-4",
+                "addr",
+                "show",
+                "eth0",
+            ],
+        );
+        assert!(o.contains("inet 169.254.99.1/16"), "{}: {o}", c.name);
+
+        // dockerd's refusals, when the endpoint is made (a create is not checked).
+        for (bad, want) in [
+            ("10.1.1.1", "invalid link local IP address: 10.1.1.1"),
+            ("fd00::77", "invalid link local IP address: fd00::77"),
+            ("bogus", "Invalid link-local IP address: [bogus]"),
+        ] {
+            let e = fails(
+                &d,
+                c,
+                &[
+                    "run",
+                    "--rm",
+                    "--network",
+                    &net,
+                    "--link-local-ip",
+                    bad,
+                    "busybox",
+                    "true",
+                ],
+            );
+            assert!(e.contains(want), "{} {bad}: {e}", c.name);
+        }
+        let late = format!("{}-late", c.name);
+        d.ok(
+            c,
+            &[
+                "create",
+                "--name",
+                &late,
+                "--network",
+                &net,
+                "--link-local-ip",
+                "10.2.2.2",
+                "busybox",
+                "true",
+            ],
+        );
+        let e = fails(&d, c, &["start", &late]);
+        assert!(
+            e.contains("invalid link local IP address: 10.2.2.2"),
+            "{}: {e}",
+            c.name
+        );
+        let x = format!("{}-llx", c.name);
+        d.ok(c, &["run", "-d", "--name", &x, "busybox", "sleep", "600"]);
+        let e = fails(
+            &d,
+            c,
+            &[
+                "network",
+                "connect",
+                "--link-local-ip",
+                "10.3.3.3",
+                &net,
+                &x,
+            ],
+        );
+        assert!(
+            e.contains("invalid link local IP address: 10.3.3.3"),
+            "{}: {e}",
+            c.name
+        );
+        let nets = inspect(
+            &d,
+            c,
+            &[&x],
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        );
+        assert_eq!(nets, "bridge", "{}", c.name);
+        d.ok(c, &["rm", "-f", &a, &b, &late, &x]);
+        d.ok(c, &["network", "rm", &net]);
+    }
+}
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn running_containers_are_connected_and_disconnected() {
     let Some(d) = common::daemon_with_busybox() else {
         return;

@@ -113,12 +113,6 @@ fn network_features(
         berth_network::mac::parse(&config.mac_address).map_err(bad)?;
     }
     for (name, ep) in net.map(|n| &n.endpoints_config).into_iter().flatten() {
-        let ipam = ep.ipam_config.as_ref();
-        if ipam.is_some_and(|i| !i.link_local_ips.is_empty()) {
-            return Err(missing(&format!(
-                "a link-local address (--link-local-ip, EndpointsConfig[{name:?}].IPAMConfig.LinkLocalIPs)"
-            )));
-        }
         if !ep.links.is_empty() {
             return Err(missing(&format!(
                 "linking containers (--link, EndpointsConfig[{name:?}].Links)"
@@ -444,8 +438,8 @@ mod tests {
             )]),
         };
         refuse_unsupported(&c, &hc, Some(&net), &host()).expect("a static IPv4 address");
-        // A static IPv6 address is checked against the network at start, as dockerd
-        // does; link-local addresses are refused by name.
+        // A static IPv6 address and link-local addresses are checked at start, as
+        // dockerd does.
         let with = |ipam: EndpointIpamConfig| NetworkingConfig {
             endpoints_config: BTreeMap::from([(
                 "v6net".to_string(),
@@ -464,9 +458,7 @@ mod tests {
             link_local_ips: vec!["169.254.1.1".into()],
             ..EndpointIpamConfig::default()
         });
-        assert!(
-            message(refuse_unsupported(&c, &hc, Some(&ll), &host())).contains("--link-local-ip")
-        );
+        refuse_unsupported(&c, &hc, Some(&ll), &host()).expect("a link-local address");
         // An endpoint with nothing set (as the docker CLI sends for --network) passes.
         let net = NetworkingConfig {
             endpoints_config: BTreeMap::from([("host".to_string(), EndpointSettings::default())]),

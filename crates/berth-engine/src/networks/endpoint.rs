@@ -216,6 +216,7 @@ impl Inner {
             .cloned()
             .unwrap_or_default();
         let want = wanted_ips(&requested, &key)?;
+        let link_local = link_local_ips(&requested)?;
         // Address and ports under the network lock, so two starts cannot take the same.
         let (ip, ports_map, rules) = {
             let mut st = self.networks.lock();
@@ -238,7 +239,13 @@ impl Inner {
             (m, _) if !m.is_empty() => m.clone(),
             (_, m) => m.clone(),
         };
-        let wired = wire(&rec.id, net, path, ns_link, "eth0", ip, &mac, !net.internal)?;
+        let iface = Iface {
+            name: "eth0",
+            mac: &mac,
+            link_local: &link_local,
+            default_route: !net.internal,
+        };
+        let wired = wire(&rec.id, net, path, ns_link, &iface, ip)?;
         if !rules.is_empty() {
             let st = self.networks.lock();
             self.networks.sync_rules(&st)?;
@@ -322,18 +329,16 @@ impl Inner {
             .cloned()
             .unwrap_or_default();
         let want = wanted_ips(&requested, key)?;
+        let link_local = link_local_ips(&requested)?;
         let ip = allocate(&mut self.networks.lock(), net, &rec.id, want)?;
         let res = next_ifname(ns_link).and_then(|ifname| {
-            wire(
-                &rec.id,
-                net,
-                path,
-                ns_link,
-                &ifname,
-                ip,
-                &requested.mac_address,
-                false,
-            )
+            let iface = Iface {
+                name: &ifname,
+                mac: &requested.mac_address,
+                link_local: &link_local,
+                default_route: false,
+            };
+            wire(&rec.id, net, path, ns_link, &iface, ip)
         });
         let wired = match res {
             Ok(w) => w,
@@ -456,6 +461,47 @@ fn wanted_ips(ep: &EndpointSettings, key: &str) -> EngineResult<Addrs<Option<Ipv
     Ok(Addrs { v4, v6 })
 }
 
+/// An endpoint's link-local addresses (`--link-local-ip`,
+/// `IPAMConfig.LinkLocalIPs`) with their prefix lengths (/16 for IPv4, /64 for IPv6),
+/// checked as dockerd checks them, in its words: first that each is an address, then
+/// that it is a link-local unicast one (169.254.0.0/16, fe80::/10).
+pub(crate) fn link_local_ips(ep: &EndpointSettings) -> EngineResult<Vec<(IpAddr, u8)>> {
+    let Some(i) = ep.ipam_config.as_ref() else {
+        return Ok(Vec::new());
+    };
+    let parsed: Vec<Result<IpAddr, &str>> = i
+        .link_local_ips
+        .iter()
+        .map(|a| {
+            a.parse::<IpAddr>()
+                .map(|ip| match ip {
+                    // Go keeps an IPv4-mapped address as the IPv4 one.
+                    IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+                    v4 => v4,
+                })
+                .map_err(|_| a.as_str())
+        })
+        .collect();
+    let invalid: Vec<&str> = parsed.iter().filter_map(|p| p.err()).collect();
+    if !invalid.is_empty() {
+        return Err(EngineError::BadParameter(format!(
+            "Invalid link-local IP address: [{}]",
+            invalid.join(" ")
+        )));
+    }
+    parsed
+        .into_iter()
+        .flatten()
+        .map(|ip| match ip {
+            IpAddr::V4(a) if a.is_link_local() => Ok((ip, 16)),
+            IpAddr::V6(a) if a.is_unicast_link_local() => Ok((ip, 64)),
+            _ => Err(EngineError::BadParameter(format!(
+                "invalid link local IP address: {ip}"
+            ))),
+        })
+        .collect()
+}
+
 /// The refusal of a static address on a network whose subnet the daemon picked (or
 /// that has no IPv6 subnet), in dockerd's words.
 pub(crate) const NO_USER_SUBNET: &str =
@@ -511,22 +557,32 @@ fn next_ifname(ns_link: &mut Netlink) -> EngineResult<String> {
     ))
 }
 
-/// A veth pair from `net`'s bridge to `ifname` inside the namespace at `path`, with
-/// addresses `ip` (and `mac`, or Docker's address-derived MAC), up, and with
-/// `default_route` the default routes via the network's gateways. The IPv6 address
-/// skips duplicate address detection, so it works at once: the daemon alone hands
-/// out the subnet's addresses.
-#[allow(clippy::too_many_arguments)]
+/// The interface [`wire`] makes inside the container.
+struct Iface<'a> {
+    /// `eth0`, `eth1`, …
+    name: &'a str,
+    /// As given (empty: Docker's address-derived MAC).
+    mac: &'a str,
+    /// Added beside its address, with their prefix lengths.
+    link_local: &'a [(IpAddr, u8)],
+    /// Whether the default routes go through the network's gateways.
+    default_route: bool,
+}
+
+/// A veth pair from `net`'s bridge to `iface` inside the namespace at `path`, with
+/// addresses `addrs` and the interface's link-local ones, up, at the network's MTU.
+/// The IPv6 address skips duplicate address detection, so it works at once: the
+/// daemon alone hands out the subnet's addresses.
 fn wire(
     container: &str,
     net: &NetworkRecord,
     path: &Path,
     ns_link: &mut Netlink,
-    ifname: &str,
+    iface: &Iface<'_>,
     addrs: Addrs<Ipv4Addr>,
-    mac: &str,
-    default_route: bool,
 ) -> EngineResult<Wired> {
+    let ifname = iface.name;
+    let mac = iface.mac;
     let ip = addrs.v4;
     let ip6 = match (addrs.v6, net.subnet6_net()) {
         (Some(a), Some(s)) => Some((a, s.prefix(), net.gateway6_addr().unwrap_or(a))),
@@ -574,8 +630,11 @@ fn wire(
         if let Some((a, prefix, _)) = ip6 {
             ns_link.add_address_nodad(ifname, IpAddr::V6(a), prefix)?;
         }
+        for &(a, prefix) in iface.link_local {
+            ns_link.add_address(ifname, a, prefix)?;
+        }
         ns_link.set_up(ifname)?;
-        if default_route {
+        if iface.default_route {
             ns_link.add_default_route(gateway)?;
             if let Some((_, _, gw6)) = ip6 {
                 ns_link.add_default_route(gw6)?;
@@ -806,4 +865,73 @@ fn publish(
         map.insert(canonical, Some(out));
     }
     Ok((map, rules))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_api_types::network::EndpointIpamConfig;
+
+    fn ll(addrs: &[&str]) -> EngineResult<Vec<(IpAddr, u8)>> {
+        link_local_ips(&EndpointSettings {
+            ipam_config: Some(EndpointIpamConfig {
+                link_local_ips: addrs.iter().map(|a| a.to_string()).collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    fn ip(a: &str) -> IpAddr {
+        a.parse().unwrap()
+    }
+
+    #[test]
+    fn link_local_addresses_are_checked_as_dockerd_does() {
+        assert_eq!(ll(&[]).unwrap(), vec![]);
+        assert_eq!(
+            link_local_ips(&EndpointSettings::default()).unwrap(),
+            vec![]
+        );
+        assert_eq!(
+            ll(&[
+                "169.254.10.10",
+                "fe80::10",
+                "169.254.0.0",
+                "169.254.255.255"
+            ])
+            .unwrap(),
+            vec![
+                (ip("169.254.10.10"), 16),
+                (ip("fe80::10"), 64),
+                (ip("169.254.0.0"), 16),
+                (ip("169.254.255.255"), 16)
+            ]
+        );
+        // An IPv4-mapped address is the IPv4 one, as Go parses it.
+        assert_eq!(
+            ll(&["::ffff:169.254.3.3"]).unwrap(),
+            vec![(ip("169.254.3.3"), 16)]
+        );
+        // Addresses that do not parse are listed together, before any other check.
+        assert_eq!(
+            ll(&["169.254.1.1", "bogus", "10.1.1.1", "169.254.10.10/24"])
+                .unwrap_err()
+                .to_string(),
+            "Invalid link-local IP address: [bogus 169.254.10.10/24]"
+        );
+        for (bad, shown) in [
+            ("10.1.1.1", "10.1.1.1"),
+            ("0.0.0.0", "0.0.0.0"),
+            ("224.0.0.1", "224.0.0.1"),
+            ("fd00::77", "fd00::77"),
+            ("::ffff:10.0.0.7", "10.0.0.7"),
+        ] {
+            assert_eq!(
+                ll(&["169.254.1.1", bad]).unwrap_err().to_string(),
+                format!("invalid link local IP address: {shown}"),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -657,9 +657,6 @@ impl Inner {
         }
         let asked = req.endpoint_config.unwrap_or_default();
         if let Some(i) = &asked.ipam_config {
-            if !i.link_local_ips.is_empty() {
-                return Err(bad("a link-local address (--link-local-ip) is not supported yet; see docs/api-differences.md"));
-            }
             if !i.ipv6_address.is_empty() {
                 let Some(s6) = net.subnet6_net() else {
                     return Err(bad(super::endpoint::NO_USER_SUBNET));
