@@ -716,10 +716,19 @@ pub fn build_create(
     c.mac_address = f.mac_address.clone().unwrap_or_default();
 
     // docker names the endpoint after the network (the default one when none is
-    // given); the daemon decides what it can honour.
+    // given); the daemon decides what it can honour. On a user-defined network the
+    // links are the endpoint's too (dockerd ignores HostConfig.Links there).
     let mut networking = NetworkingConfig::default();
     let static_ips = f.ip.is_some() || f.ip6.is_some() || !f.link_local_ip.is_empty();
-    if !f.network_alias.is_empty() || static_ips {
+    let user_network = f.network.as_deref().is_some_and(|n| {
+        !matches!(n, "default" | "bridge" | "host" | "none") && !n.starts_with("container:")
+    });
+    let endpoint_links = if user_network {
+        f.link.clone()
+    } else {
+        Vec::new()
+    };
+    if !f.network_alias.is_empty() || static_ips || !endpoint_links.is_empty() {
         let ipam = static_ips.then(|| berth_api_types::network::EndpointIpamConfig {
             ipv4_address: f.ip.clone().unwrap_or_default(),
             ipv6_address: f.ip6.clone().unwrap_or_default(),
@@ -730,6 +739,7 @@ pub fn build_create(
             berth_api_types::network::EndpointSettings {
                 aliases: f.network_alias.clone(),
                 ipam_config: ipam,
+                links: endpoint_links,
                 ..Default::default()
             },
         );
@@ -861,6 +871,15 @@ mod tests {
             ("10.1.0.9", 0)
         );
         assert!(endpoints(&plan(&["busybox"])).is_empty());
+        // --link: the endpoint's on a user-defined network only, as the docker CLI.
+        let p = plan(&["--network", "un", "--link", "db:store", "busybox"]);
+        assert_eq!(endpoints(&p)["un"].links, ["db:store"]);
+        assert_eq!(host(&p).links, ["db:store"]);
+        for net in ["bridge", "default", "none"] {
+            let p = plan(&["--network", net, "--link", "db:store", "busybox"]);
+            assert!(endpoints(&p).is_empty(), "{net}");
+        }
+        assert!(endpoints(&plan(&["--link", "db", "busybox"])).is_empty());
     }
 
     #[test]

@@ -728,6 +728,113 @@ fn link_local_addresses_at_run_and_at_connect() {
     }
 }
 
+/// The inspect format of a container's links: `HostConfig.Links` and its endpoint's
+/// on `net`.
+fn links_format(net: &str) -> String {
+    format!("{{{{json .HostConfig.Links}}}} {{{{json (index .NetworkSettings.Networks \"{net}\").Links}}}}")
+}
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn links_on_a_user_network_are_names_of_the_linking_container() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    for cli in Cli::all() {
+        let c = &cli;
+        let net = format!("{}-lk", c.name);
+        d.ok(c, &["network", "create", &net]);
+        let [tgt, linker, other, plain] =
+            ["tgt", "linker", "other", "plain"].map(|n| format!("{}-{n}", c.name));
+        web(&d, c, &tgt, &["--network", &net, "--expose", "80"]);
+        let link = format!("{tgt}:store");
+        d.ok(
+            c,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &linker,
+                "--network",
+                &net,
+                "--link",
+                &link,
+                "busybox",
+                "sleep",
+                "600",
+            ],
+        );
+        d.ok(
+            c,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &other,
+                "--network",
+                &net,
+                "busybox",
+                "sleep",
+                "600",
+            ],
+        );
+        // The alias is a name the linking container resolves, to the target there.
+        let page = get(&d, c, &linker, "http://store/")
+            .unwrap_or_else(|e| panic!("{}: {linker} -> store: {e}", c.name));
+        assert_eq!(page.trim(), format!("hello-from-{tgt}"));
+        // Only that container: for another on the same network it is nobody's name.
+        let o = d.run(c, &["exec", &other, "wget", "-qO-", "http://store/"]);
+        assert!(!o.status.success(), "{}: {other} resolved store", c.name);
+        // No legacy-link variables or hosts lines on a user network, as dockerd.
+        let env = d.ok(c, &["exec", &linker, "env"]);
+        assert!(!env.contains("STORE_"), "{}: {env}", c.name);
+        let hosts = d.ok(c, &["exec", &linker, "cat", "/etc/hosts"]);
+        assert!(!hosts.contains("store"), "{}: {hosts}", c.name);
+        // Inspect: the endpoint's links as given; HostConfig.Links null, as dockerd.
+        assert_eq!(
+            inspect(&d, c, &[&linker], &links_format(&net)),
+            format!(r#"null ["{link}"]"#),
+            "{}",
+            c.name
+        );
+        // Given at network connect of a running container (on the default bridge).
+        d.ok(
+            c,
+            &["run", "-d", "--name", &plain, "busybox", "sleep", "600"],
+        );
+        let again = format!("{tgt}:again");
+        d.ok(c, &["network", "connect", "--link", &again, &net, &plain]);
+        let page = get(&d, c, &plain, "http://again/")
+            .unwrap_or_else(|e| panic!("{}: {plain} -> again: {e}", c.name));
+        assert_eq!(page.trim(), format!("hello-from-{tgt}"));
+        assert_eq!(
+            inspect(&d, c, &[&plain], &links_format(&net)),
+            format!(r#"null ["{again}"]"#),
+            "{}",
+            c.name
+        );
+        // A link whose target is gone resolves no more; nothing refuses it, as dockerd.
+        d.ok(c, &["rm", "-f", &tgt]);
+        let o = d.run(c, &["exec", &linker, "wget", "-qO-", "http://store/"]);
+        assert!(!o.status.success(), "{}: store still resolves", c.name);
+        d.ok(
+            c,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                &net,
+                "--link",
+                "nosuch:x",
+                "busybox",
+                "true",
+            ],
+        );
+        d.ok(c, &["rm", "-f", &linker, &other, &plain]);
+        d.ok(c, &["network", "rm", &net]);
+    }
+}
+
 #[test]
 #[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn running_containers_are_connected_and_disconnected() {

@@ -91,7 +91,12 @@ impl Inner {
         if matches!(att, Attachment::Shared) {
             return Ok(NetUp::default());
         }
-        let links = self.link_targets(&rec)?;
+        // Legacy links are the default bridge's; on a user-defined network a link is
+        // its endpoint's, a name for the embedded DNS server (see `dns_sync`).
+        let links = match &att {
+            Attachment::Bridge(n) if !n.default_bridge => Vec::new(),
+            _ => self.link_targets(&rec)?,
+        };
         let path = self.networks.netns_path(&rec.id);
         // A namespace left by a crash: the container's processes are gone with it.
         let _ = netns::remove(&path);
@@ -217,6 +222,7 @@ impl Inner {
             .unwrap_or_default();
         let want = wanted_ips(&requested, &key)?;
         let link_local = link_local_ips(&requested)?;
+        check_links(&requested)?;
         // Address and ports under the network lock, so two starts cannot take the same.
         let (ip, ports_map, rules) = {
             let mut st = self.networks.lock();
@@ -330,6 +336,7 @@ impl Inner {
             .unwrap_or_default();
         let want = wanted_ips(&requested, key)?;
         let link_local = link_local_ips(&requested)?;
+        check_links(&requested)?;
         let ip = allocate(&mut self.networks.lock(), net, &rec.id, want)?;
         let res = next_ifname(ns_link).and_then(|ifname| {
             let iface = Iface {
@@ -500,6 +507,16 @@ pub(crate) fn link_local_ips(ep: &EndpointSettings) -> EngineResult<Vec<(IpAddr,
             ))),
         })
         .collect()
+}
+
+/// Checks an endpoint's `Links` as dockerd does when the container joins the network
+/// (`bad format for links: a:b:c`). Their targets are not checked: on a user-defined
+/// network a link is a name its container alone resolves, while its target runs.
+fn check_links(ep: &EndpointSettings) -> EngineResult<()> {
+    for l in &ep.links {
+        berth_network::links::parse(l).map_err(EngineError::BadParameter)?;
+    }
+    Ok(())
 }
 
 /// The refusal of a static address on a network whose subnet the daemon picked (or

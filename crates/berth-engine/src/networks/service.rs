@@ -691,9 +691,6 @@ impl Inner {
                 "network-scoped alias is supported only for containers in user defined networks",
             ));
         }
-        if !asked.links.is_empty() {
-            return Err(bad("linking containers on a network (--link with network connect) is not supported yet; see docs/api-differences.md"));
-        }
         if !asked.mac_address.is_empty() {
             berth_network::mac::parse(&asked.mac_address).map_err(EngineError::BadParameter)?;
         }
