@@ -1007,6 +1007,261 @@ fn many_cycles_leave_no_bridge_or_veth() {
     assert_eq!(lines(&left).len(), 3, "{left}");
 }
 
+/// Runs the same container life cycles against a daemon (`cli` runs one command
+/// there and returns its stdout) and returns the events they caused, each as
+/// `TYPE ACTION NAME`, with `NETWORK-TYPE CONTAINER-NAME` after a network event's
+/// network name. Network events are checked to name the network by its id. A run of
+/// `connect` (or `disconnect`) events of one container is sorted: dockerd joins a
+/// container's networks other than `bridge` in no fixed order.
+fn life_cycle_events(cli: &dyn Fn(&[&str]) -> String) -> Vec<String> {
+    let since = format!(
+        "{:.6}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time after 1970")
+            .as_secs_f64()
+    );
+    cli(&["network", "create", "evn"]);
+    cli(&["network", "create", "evn2"]);
+    cli(&[
+        "create",
+        "--name",
+        "ev",
+        "--network",
+        "evn",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    // Connecting a stopped container tells nothing; its start tells both networks.
+    cli(&["network", "connect", "evn2", "ev"]);
+    cli(&["start", "ev"]);
+    cli(&["stop", "-t", "1", "ev"]);
+    // Disconnecting a stopped one tells it, as dockerd does.
+    cli(&["network", "disconnect", "evn2", "ev"]);
+    cli(&["start", "ev"]);
+    cli(&["kill", "ev"]);
+    cli(&["wait", "ev"]);
+    // docker run: attach before the network's connect.
+    cli(&["run", "--name", "once", "busybox", "true"]);
+    cli(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--network",
+        "evn",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    cli(&["restart", "-t", "1", "again"]);
+    cli(&[
+        "run",
+        "--name",
+        "nonet",
+        "--network",
+        "none",
+        "busybox",
+        "true",
+    ]);
+    cli(&[
+        "run",
+        "--name",
+        "hostnet",
+        "--network",
+        "host",
+        "busybox",
+        "true",
+    ]);
+    let ids: std::collections::BTreeMap<String, String> = cli(&[
+        "network",
+        "ls",
+        "--no-trunc",
+        "--format",
+        "{{.Name}} {{.ID}}",
+    ])
+    .lines()
+    .filter_map(|l| l.split_once(' '))
+    .map(|(n, id)| (n.to_string(), id.to_string()))
+    .collect();
+    // The last event (after the CLI returned, dockerd tells it on its own time).
+    let mut events: Vec<Value> = Vec::new();
+    let complete = common::wait_for(10, || {
+        let until = format!(
+            "{:.6}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("time after 1970")
+                .as_secs_f64()
+        );
+        events = cli(&[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--format",
+            "{{json .}}",
+        ])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an event as JSON"))
+        .collect();
+        events.iter().any(|e| {
+            e["Type"] == "network"
+                && e["Action"] == "disconnect"
+                && e["Actor"]["Attributes"]["name"] == "host"
+        })
+    });
+    assert!(complete, "no disconnect from host in {events:#?}");
+    let mut names = std::collections::BTreeMap::new();
+    for e in &events {
+        if e["Type"] == "container" {
+            names.insert(
+                e["Actor"]["ID"].as_str().unwrap_or_default().to_string(),
+                e["Actor"]["Attributes"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for e in &events {
+        let a = &e["Actor"]["Attributes"];
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let line = match e["Type"].as_str() {
+            Some("network") => {
+                let name = text(&a["name"]);
+                assert_eq!(
+                    ids.get(&name),
+                    e["Actor"]["ID"].as_str().map(str::to_string).as_ref(),
+                    "network event not naming its network by id: {e}"
+                );
+                let container = names
+                    .get(&text(&a["container"]))
+                    .cloned()
+                    .unwrap_or_default();
+                format!(
+                    "network {} {name} {} {container}",
+                    text(&e["Action"]),
+                    text(&a["type"])
+                )
+            }
+            _ => format!(
+                "{} {} {}",
+                text(&e["Type"]),
+                text(&e["Action"]),
+                text(&a["name"])
+            ),
+        };
+        out.push(line.trim_end().to_string());
+    }
+    // Sort each run of one container's connects (or disconnects).
+    let mut i = 0;
+    while i < out.len() {
+        let key = |l: &str| {
+            let w: Vec<&str> = l.split(' ').collect();
+            (w[0] == "network" && matches!(w[1], "connect" | "disconnect"))
+                .then(|| (w[1].to_string(), w.get(4).map(|s| s.to_string())))
+        };
+        let Some(k) = key(&out[i]) else {
+            i += 1;
+            continue;
+        };
+        let mut j = i + 1;
+        while j < out.len() && key(&out[j]).as_ref() == Some(&k) {
+            j += 1;
+        }
+        out[i..j].sort();
+        i = j;
+    }
+    for c in ["ev", "once", "again", "nonet", "hostnet"] {
+        cli(&["rm", "-f", c]);
+    }
+    cli(&["network", "rm", "evn", "evn2"]);
+    out
+}
+
+/// What [`life_cycle_events`] gives, as dockerd 20.10 tells it.
+const LIFE_CYCLE_EVENTS: &[&str] = &[
+    "network create evn bridge",
+    "network create evn2 bridge",
+    "container create ev",
+    "network connect evn bridge ev",
+    "network connect evn2 bridge ev",
+    "container start ev",
+    "container kill ev",
+    "container kill ev",
+    "container die ev",
+    "network disconnect evn bridge ev",
+    "network disconnect evn2 bridge ev",
+    "container stop ev",
+    "network disconnect evn2 bridge ev",
+    "network connect evn bridge ev",
+    "container start ev",
+    "container kill ev",
+    "container die ev",
+    "network disconnect evn bridge ev",
+    "container create once",
+    "container attach once",
+    "network connect bridge bridge once",
+    "container start once",
+    "container die once",
+    "network disconnect bridge bridge once",
+    "container create again",
+    "network connect evn bridge again",
+    "container start again",
+    "container kill again",
+    "container kill again",
+    "container die again",
+    "network disconnect evn bridge again",
+    "container stop again",
+    "network connect evn bridge again",
+    "container start again",
+    "container restart again",
+    "container create nonet",
+    "container attach nonet",
+    "network connect none null nonet",
+    "container start nonet",
+    "container die nonet",
+    "network disconnect none null nonet",
+    "container create hostnet",
+    "container attach hostnet",
+    "network connect host host hostnet",
+    "container start hostnet",
+    "container die hostnet",
+    "network disconnect host host hostnet",
+];
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn starts_and_stops_tell_network_events_in_dockerds_order() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    for cli in Cli::all() {
+        let got = life_cycle_events(&|args| d.ok(&cli, args));
+        assert_eq!(got, LIFE_CYCLE_EVENTS, "{}", cli.name);
+    }
+    // And a real dockerd tells the same.
+    if Cli::docker().is_none() {
+        return;
+    }
+    let Some(k) = common::dockerd::Dockerd::start_networked_alone("172.28.0.1/16") else {
+        return;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("berth-netapi-")
+        .tempdir_in("/tmp")
+        .expect("temp dir");
+    let tar = common::busybox_rootfs_tar(dir.path());
+    let tar = tar.to_str().expect("utf-8 path");
+    k.ok(&["import", "--change", r#"CMD ["sh"]"#, tar, "busybox:latest"]);
+    let theirs = life_cycle_events(&|args| k.ok(args));
+    assert_eq!(theirs, LIFE_CYCLE_EVENTS, "dockerd");
+}
+
 /// The keys of a JSON document with the type of each value, maps whose keys are data
 /// (options, labels, endpoints) reduced to their type.
 fn shape(v: &Value, path: &str, out: &mut Vec<String>) {

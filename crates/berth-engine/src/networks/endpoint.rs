@@ -89,6 +89,7 @@ impl Inner {
         let rec = c.record();
         let att = self.attachment(&rec.host_config.network_mode)?;
         if matches!(att, Attachment::Shared) {
+            self.plain_endpoints_up(c)?;
             return Ok(NetUp::default());
         }
         // Legacy links are the default bridge's; on a user-defined network a link is
@@ -124,9 +125,8 @@ impl Inner {
                 .bridge_up(c, &rec, &net, &path, &mut ns_link, &links)
                 .and_then(|()| self.extra_endpoints_up(c, &rec, &path, &mut ns_link)),
             _ => {
-                let mut g = c.lock();
-                g.rec.network_settings.sandbox_key = path.to_string_lossy().into_owned();
-                Ok(())
+                c.lock().rec.network_settings.sandbox_key = path.to_string_lossy().into_owned();
+                self.plain_endpoints_up(c)
             }
         };
         // Containers on user-defined networks resolve each other at 127.0.0.11.
@@ -271,19 +271,21 @@ impl Inner {
         }
         std::fs::write(&rec.hosts_path, hosts)
             .map_err(|e| EngineError::io("writing", &rec.hosts_path, e))?;
-        let mut g = c.lock();
-        let rec_id = g.rec.id.clone();
-        g.rec
-            .host_veths
-            .insert(net.id.clone(), wired.host_if.clone());
-        let ns = &mut g.rec.network_settings;
-        record_endpoint(ns.networks.entry(key).or_default(), net, &wired, &rec_id);
-        ns.sandbox_id = crate::names::new_id()?;
-        ns.sandbox_key = path.to_string_lossy().into_owned();
-        ns.ports = ports_map;
-        if net.default_bridge {
-            set_default_bridge_fields(ns, &wired);
+        {
+            let mut g = c.lock();
+            g.rec
+                .host_veths
+                .insert(net.id.clone(), wired.host_if.clone());
+            let ns = &mut g.rec.network_settings;
+            record_endpoint(ns.networks.entry(key).or_default(), net, &wired, &rec.id);
+            ns.sandbox_id = crate::names::new_id()?;
+            ns.sandbox_key = path.to_string_lossy().into_owned();
+            ns.ports = ports_map;
+            if net.default_bridge {
+                set_default_bridge_fields(ns, &wired);
+            }
         }
+        self.network_event("connect", net, Some(&rec.id));
         Ok(())
     }
 
@@ -354,32 +356,94 @@ impl Inner {
                 return Err(e);
             }
         };
-        let mut g = c.lock();
-        let rec_id = g.rec.id.clone();
-        g.rec
-            .host_veths
-            .insert(net.id.clone(), wired.host_if.clone());
-        let ns = &mut g.rec.network_settings;
-        record_endpoint(
-            ns.networks.entry(key.to_string()).or_default(),
-            net,
-            &wired,
-            &rec_id,
-        );
-        if net.default_bridge {
-            set_default_bridge_fields(ns, &wired);
+        {
+            let mut g = c.lock();
+            g.rec
+                .host_veths
+                .insert(net.id.clone(), wired.host_if.clone());
+            let ns = &mut g.rec.network_settings;
+            record_endpoint(
+                ns.networks.entry(key.to_string()).or_default(),
+                net,
+                &wired,
+                &rec.id,
+            );
+            if net.default_bridge {
+                set_default_bridge_fields(ns, &wired);
+            }
+        }
+        self.network_event("connect", net, Some(&rec.id));
+        Ok(())
+    }
+
+    /// Gives `c`'s endpoints on networks without interfaces of their own (`host`,
+    /// `none`) their ids, as dockerd does, and tells their `connect`.
+    fn plain_endpoints_up(&self, c: &Container) -> EngineResult<()> {
+        let plain: Vec<NetworkRecord> = {
+            let st = self.networks.lock();
+            st.nets
+                .values()
+                .filter(|n| !n.is_bridge())
+                .cloned()
+                .collect()
+        };
+        let mut joined = Vec::new();
+        {
+            let mut g = c.lock();
+            for ep in g.rec.network_settings.networks.values_mut() {
+                let Some(net) = plain.iter().find(|n| n.id == ep.network_id) else {
+                    continue;
+                };
+                if ep.endpoint_id.is_empty() {
+                    ep.endpoint_id = crate::names::new_id()?;
+                    joined.push(net.clone());
+                }
+            }
+        }
+        for net in &joined {
+            self.network_event("connect", net, Some(&c.id));
         }
         Ok(())
     }
 
-    /// Undoes [`Inner::network_up`] (also after a partial setup or a crash): drops the
-    /// published ports, releases the addresses, unbinds the namespace (the kernel
-    /// deletes the veth pair with it) and clears the endpoint in the record.
+    /// Undoes [`Inner::network_up`] (also after a partial setup or a crash) and tells
+    /// the `disconnect` of each network `c` was connected to.
     pub(crate) fn network_down(&self, c: &Container) {
+        let left = self.network_teardown(c);
+        self.tell_disconnects(&c.id, &left);
+    }
+
+    /// Tells the `disconnect` events of container `id` leaving `networks` (after its
+    /// `die`, as dockerd orders them).
+    pub(crate) fn tell_disconnects(&self, id: &str, networks: &[NetworkRecord]) {
+        for net in networks {
+            self.network_event("disconnect", net, Some(id));
+        }
+    }
+
+    /// Drops the published ports, releases the addresses, unbinds the namespace (the
+    /// kernel deletes the veth pair with it) and clears the endpoints in the record;
+    /// returns the networks it had endpoints on, for their `disconnect` events (see
+    /// [`Inner::tell_disconnects`]).
+    pub(crate) fn network_teardown(&self, c: &Container) -> Vec<NetworkRecord> {
         let id = c.id.as_str();
         let dns_nets = self.dns_networks_of(c);
+        let connected: Vec<String> = c
+            .lock()
+            .rec
+            .network_settings
+            .networks
+            .values()
+            .filter(|ep| !ep.endpoint_id.is_empty())
+            .map(|ep| ep.network_id.clone())
+            .collect();
+        let left: Vec<NetworkRecord>;
         {
             let mut st = self.networks.lock();
+            left = connected
+                .iter()
+                .filter_map(|id| st.nets.get(id).cloned())
+                .collect();
             st.ipam.release_holder(id);
             if st.ports.remove(id).is_some() {
                 let _ = self.networks.sync_rules(&st);
@@ -392,6 +456,7 @@ impl Inner {
             g.rec.host_veths.clear();
         }
         self.dns_down(id, &dns_nets);
+        left
     }
 
     /// After the engine opens: takes back the addresses and ports of the containers

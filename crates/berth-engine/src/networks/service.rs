@@ -253,7 +253,9 @@ impl Inner {
             .ok_or_else(|| not_found(r))
     }
 
-    fn network_event(&self, action: &str, n: &NetworkRecord, container: Option<&str>) {
+    /// Tells a `network` event about `n` (Actor.ID its id; `name`, `type`, and the
+    /// container's id as `container` for `connect` and `disconnect`).
+    pub(super) fn network_event(&self, action: &str, n: &NetworkRecord, container: Option<&str>) {
         let mut attrs = BTreeMap::new();
         attrs.insert("name".to_string(), n.name.clone());
         attrs.insert("type".to_string(), n.driver.clone());
@@ -738,8 +740,9 @@ impl Inner {
             // Its resolver now sees the new network, whose table now has it.
             self.dns_sync(&c, &[])?;
         }
+        // Its `connect` event was told as its endpoint was made; a stopped container
+        // tells it when it starts, as dockerd does.
         self.save(&c.lock().rec)?;
-        self.network_event("connect", &net, Some(&rec.id));
         Ok(())
     }
 
