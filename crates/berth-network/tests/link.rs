@@ -136,10 +136,11 @@ fn bridge_veth_move_rename_address_route_delete() {
     });
 }
 
-/// `ip -j -6 addr show dev NAME`'s flags for `addr`, from this thread's namespace.
-fn v6_flags(name: &str, addr: &str) -> Vec<String> {
+/// What `ip -j addr show dev NAME` says of address `addr`, from this thread's
+/// namespace.
+fn addr_info(name: &str, addr: &str) -> serde_json::Value {
     let out = std::process::Command::new("ip")
-        .args(["-j", "-6", "addr", "show", "dev", name])
+        .args(["-j", "addr", "show", "dev", name])
         .output()
         .expect("run ip");
     let links: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
@@ -147,10 +148,14 @@ fn v6_flags(name: &str, addr: &str) -> Vec<String> {
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let a = info
-        .iter()
+    info.into_iter()
         .find(|a| a["local"] == addr)
-        .unwrap_or_else(|| panic!("{addr} not on {name}: {links}"));
+        .unwrap_or_else(|| panic!("{addr} not on {name}: {links}"))
+}
+
+/// The flags `ip` shows on IPv6 address `addr` of `name`.
+fn v6_flags(name: &str, addr: &str) -> Vec<String> {
+    let a = addr_info(name, addr);
     ["nodad", "tentative", "dadfailed"]
         .iter()
         .filter(|f| a[**f].as_bool() == Some(true))
@@ -215,25 +220,6 @@ fn errors_name_the_link() {
         );
         nl.delete("br-dup").unwrap();
     });
-}
-
-/// `ip -j -4 addr show dev NAME`'s broadcast address for `addr`, from this thread's
-/// namespace.
-fn v4_broadcast(name: &str, addr: &str) -> Option<String> {
-    let out = std::process::Command::new("ip")
-        .args(["-j", "-4", "addr", "show", "dev", name])
-        .output()
-        .expect("run ip");
-    let links: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
-    let info = links[0]["addr_info"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let a = info
-        .iter()
-        .find(|a| a["local"] == addr)
-        .unwrap_or_else(|| panic!("{addr} not on {name}: {links}"));
-    a["broadcast"].as_str().map(str::to_string)
 }
 
 #[test]
@@ -303,11 +289,13 @@ fn veth_pair_in_one_request_with_mtu_and_bridge_mtu() {
                     Some(rustix::thread::LinkNameSpaceType::Network),
                 )
                 .expect("setns into the second namespace");
-                assert_eq!(
-                    v4_broadcast("eth0", "169.254.7.7").as_deref(),
-                    Some("169.254.255.255")
-                );
-                assert_eq!(v4_broadcast("eth0", "10.1.2.3"), None);
+                let brd = |a: &str| {
+                    addr_info("eth0", a)["broadcast"]
+                        .as_str()
+                        .map(str::to_string)
+                };
+                assert_eq!(brd("169.254.7.7").as_deref(), Some("169.254.255.255"));
+                assert_eq!(brd("10.1.2.3"), None);
             });
         });
         nl.delete("veth-mtu").unwrap();

@@ -3,8 +3,10 @@
 //! refusals, containers on a user network (addresses from its subnet, `--ip`, reaching
 //! each other), `network connect`/`disconnect` of a running container (a second
 //! interface comes and goes), nothing left behind after many cycles, and inspect
-//! documents shaped as a real dockerd 20.10 shapes them. Each daemon runs in a network
-//! namespace of its own (common::Daemon).
+//! documents shaped as a real dockerd 20.10 shapes them; a network's MTU on its bridge
+//! and veths, link-local addresses, links on a user network as names of the linking
+//! container, and the `network` events of container life cycles, each compared with a
+//! dockerd. Each daemon runs in a network namespace of its own (common::Daemon).
 
 mod common;
 
@@ -393,26 +395,20 @@ fn host_mtu(d: &Daemon, start: &str) -> String {
         .to_string()
 }
 
-/// The MTU of `ifname` inside running container `name`, and that of the host end of
-/// its veth (the host link whose index is the container end's `iflink`).
-fn container_mtus(d: &Daemon, cli: &Cli, name: &str, ifname: &str) -> (String, String) {
-    let inside = d.ok(
-        cli,
-        &["exec", name, "cat", &format!("/sys/class/net/{ifname}/mtu")],
+/// Asserts that `ifname` inside running container `name`, and the host end of its
+/// veth (the host link whose index is the container end's `iflink`), have MTU `want`.
+fn assert_mtu(d: &Daemon, cli: &Cli, name: &str, ifname: &str, want: &str) {
+    let sys = |file: &str| {
+        let path = format!("/sys/class/net/{ifname}/{file}");
+        d.ok(cli, &["exec", name, "cat", &path]).trim().to_string()
+    };
+    let host_end = host_mtu(d, &format!("{}: ", sys("iflink")));
+    assert_eq!(
+        (sys("mtu"), host_end),
+        (want.to_string(), want.to_string()),
+        "{}: {name} {ifname}",
+        cli.name
     );
-    let peer = d.ok(
-        cli,
-        &[
-            "exec",
-            name,
-            "cat",
-            &format!("/sys/class/net/{ifname}/iflink"),
-        ],
-    );
-    (
-        inside.trim().to_string(),
-        host_mtu(d, &format!("{}: ", peer.trim())),
-    )
 }
 
 #[test]
@@ -439,12 +435,7 @@ fn mtu_reaches_the_bridge_and_both_veth_ends() {
             c,
             &["run", "-d", "--name", &plain, "busybox", "sleep", "600"],
         );
-        assert_eq!(
-            container_mtus(&d, c, &plain, "eth0"),
-            ("1450".into(), "1450".into()),
-            "{}",
-            c.name
-        );
+        assert_mtu(&d, c, &plain, "eth0", "1450");
 
         // A network's own MTU, given as an option: shown as given, on its bridge at once.
         let net = format!("{}-mtu", c.name);
@@ -483,20 +474,10 @@ fn mtu_reaches_the_bridge_and_both_veth_ends() {
                 "600",
             ],
         );
-        assert_eq!(
-            container_mtus(&d, c, &member, "eth0"),
-            ("1400".into(), "1400".into()),
-            "{}",
-            c.name
-        );
+        assert_mtu(&d, c, &member, "eth0", "1400");
         // Connected later, the second interface gets that network's MTU.
         d.ok(c, &["network", "connect", &net, &plain]);
-        assert_eq!(
-            container_mtus(&d, c, &plain, "eth1"),
-            ("1400".into(), "1400".into()),
-            "{}",
-            c.name
-        );
+        assert_mtu(&d, c, &plain, "eth1", "1400");
         // A network without the option: the kernel's default, not the daemon's --mtu
         // (as dockerd: --mtu is the default bridge's).
         let other = format!("{}-nomtu", c.name);
@@ -1251,15 +1232,125 @@ fn starts_and_stops_tell_network_events_in_dockerds_order() {
     let Some(k) = common::dockerd::Dockerd::start_networked_alone("172.28.0.1/16") else {
         return;
     };
-    let dir = tempfile::Builder::new()
-        .prefix("berth-netapi-")
-        .tempdir_in("/tmp")
-        .expect("temp dir");
-    let tar = common::busybox_rootfs_tar(dir.path());
-    let tar = tar.to_str().expect("utf-8 path");
-    k.ok(&["import", "--change", r#"CMD ["sh"]"#, tar, "busybox:latest"]);
+    k.import_busybox();
     let theirs = life_cycle_events(&|args| k.ok(args));
     assert_eq!(theirs, LIFE_CYCLE_EVENTS, "dockerd");
+}
+
+/// What a container on a user network with an MTU, a link and a link-local address
+/// shows, through `docker` (`run` gives a command's output, or its error): inspect
+/// fields, its interface, what the link's alias resolves to, and a refusal.
+fn endpoint_observations(docker: &dyn Fn(&[&str]) -> Result<String, String>) -> Vec<String> {
+    let ok = |args: &[&str]| docker(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    ok(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.driver.mtu=1400",
+        "endpoints",
+    ]);
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        "tgt",
+        "--network",
+        "endpoints",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        "linker",
+        "--network",
+        "endpoints",
+        "--link",
+        "tgt:store",
+        "--link-local-ip",
+        "169.254.5.5",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let ep = r#"(index .NetworkSettings.Networks "endpoints")"#;
+    let mut seen = vec![ok(&[
+        "inspect",
+        "-f",
+        &format!(
+            "{{{{json .HostConfig.Links}}}} {{{{json {ep}.Links}}}} {{{{json {ep}.IPAMConfig}}}}"
+        ),
+        "linker",
+    ])];
+    seen.push(ok(&["exec", "linker", "cat", "/sys/class/net/eth0/mtu"]));
+    let addrs = ok(&["exec", "linker", "ip", "-o", "-4", "addr", "show", "eth0"]);
+    seen.extend(
+        addrs
+            .lines()
+            .filter(|l| l.contains("169.254."))
+            .filter_map(|l| {
+                l.split_once("inet ")
+                    .map(|(_, a)| a.split('\\').next().unwrap_or(a).trim().to_string())
+            }),
+    );
+    let tgt_ip = ok(&["inspect", "-f", &format!("{{{{{ep}.IPAddress}}}}"), "tgt"]);
+    let answer = ok(&["exec", "linker", "nslookup", "store", "127.0.0.11"]);
+    let answers: Vec<&str> = answer
+        .lines()
+        .filter_map(|l| l.strip_prefix("Address: "))
+        .collect();
+    seen.push(format!(
+        "store resolves to tgt: {}",
+        answers == [tgt_ip.trim()]
+    ));
+    let refused = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "endpoints",
+        "--link-local-ip",
+        "10.1.1.1",
+        "busybox",
+        "true",
+    ]);
+    seen.push(format!(
+        "refused: {}",
+        refused.is_err_and(|e| e.contains("invalid link local IP address: 10.1.1.1"))
+    ));
+    ok(&["rm", "-f", "tgt", "linker"]);
+    ok(&["network", "rm", "endpoints"]);
+    seen.into_iter().map(|l| l.trim().to_string()).collect()
+}
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn mtu_links_and_link_local_addresses_show_as_dockerds() {
+    let Some((d, docker, k)) = common::daemons_to_compare("172.27.0.1/16") else {
+        return;
+    };
+    let result = |o: std::process::Output| {
+        let (so, se) = common::out_err(&o);
+        if o.status.success() {
+            Ok(so)
+        } else {
+            Err(se)
+        }
+    };
+    let ours = endpoint_observations(&|args| result(d.run(&docker, args)));
+    let theirs = endpoint_observations(&|args| result(k.docker(args)));
+    assert_eq!(ours, theirs);
+    assert_eq!(
+        ours,
+        [
+            r#"null ["tgt:store"] {"LinkLocalIPs":["169.254.5.5"]}"#,
+            "1400",
+            "169.254.5.5/16 brd 169.254.255.255 scope global eth0",
+            "store resolves to tgt: true",
+            "refused: true",
+        ]
+    );
 }
 
 /// The keys of a JSON document with the type of each value, maps whose keys are data
@@ -1308,20 +1399,9 @@ fn shape_of(doc: &str) -> Vec<String> {
 #[test]
 #[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn network_inspect_is_shaped_as_dockerds() {
-    let Some(d) = common::daemon_with_busybox() else {
+    let Some((d, docker, k)) = common::daemons_to_compare("172.29.0.1/16") else {
         return;
     };
-    let Some(docker) = Cli::docker() else {
-        eprintln!("note: no docker CLI; skipping the comparison with dockerd");
-        return;
-    };
-    let Some(k) = common::dockerd::Dockerd::start_networked_alone("172.29.0.1/16") else {
-        return;
-    };
-    let dir = tempfile::Builder::new()
-        .prefix("berth-netapi-")
-        .tempdir_in("/tmp")
-        .expect("temp dir");
     for args in [
         vec![
             "network",
@@ -1366,19 +1446,6 @@ fn network_inspect_is_shaped_as_dockerds() {
             "sleep",
             "600",
         ],
-    );
-    let tar = common::busybox_rootfs_tar(dir.path());
-    let st = std::process::Command::new(common::docker_cli().expect("docker"))
-        .env("DOCKER_HOST", k.host())
-        .args(["import", "--change", r#"CMD ["sh"]"#])
-        .arg(&tar)
-        .arg("busybox:latest")
-        .output()
-        .expect("docker import");
-    assert!(
-        st.status.success(),
-        "import into dockerd: {:?}",
-        common::out_err(&st)
     );
     k.ok(&[
         "run",
