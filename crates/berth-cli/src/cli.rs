@@ -611,6 +611,9 @@ pub struct ContainerFlags {
     /// IPv6 address (e.g., 2001:db8::33)
     #[arg(long = "ip6")]
     pub ip6: Option<String>,
+    /// Container IPv4/IPv6 link-local addresses
+    #[arg(long = "link-local-ip")]
+    pub link_local_ip: Vec<String>,
     /// IPC mode to use
     #[arg(long = "ipc")]
     pub ipc: Option<String>,

@@ -716,21 +716,30 @@ pub fn build_create(
     c.mac_address = f.mac_address.clone().unwrap_or_default();
 
     // docker names the endpoint after the network (the default one when none is
-    // given); the daemon decides what it can honour.
+    // given); the daemon decides what it can honour. On a user-defined network the
+    // links are the endpoint's too (dockerd ignores HostConfig.Links there).
     let mut networking = NetworkingConfig::default();
-    if !f.network_alias.is_empty() || f.ip.is_some() || f.ip6.is_some() {
-        let ipam = (f.ip.is_some() || f.ip6.is_some()).then(|| {
-            berth_api_types::network::EndpointIpamConfig {
-                ipv4_address: f.ip.clone().unwrap_or_default(),
-                ipv6_address: f.ip6.clone().unwrap_or_default(),
-                ..Default::default()
-            }
+    let static_ips = f.ip.is_some() || f.ip6.is_some() || !f.link_local_ip.is_empty();
+    let user_network = f.network.as_deref().is_some_and(|n| {
+        !matches!(n, "default" | "bridge" | "host" | "none") && !n.starts_with("container:")
+    });
+    let endpoint_links = if user_network {
+        f.link.clone()
+    } else {
+        Vec::new()
+    };
+    if !f.network_alias.is_empty() || static_ips || !endpoint_links.is_empty() {
+        let ipam = static_ips.then(|| berth_api_types::network::EndpointIpamConfig {
+            ipv4_address: f.ip.clone().unwrap_or_default(),
+            ipv6_address: f.ip6.clone().unwrap_or_default(),
+            link_local_ips: f.link_local_ip.clone(),
         });
         networking.endpoints_config.insert(
             f.network.clone().unwrap_or_else(|| "default".into()),
             berth_api_types::network::EndpointSettings {
                 aliases: f.network_alias.clone(),
                 ipam_config: ipam,
+                links: endpoint_links,
                 ..Default::default()
             },
         );
@@ -832,6 +841,45 @@ mod tests {
             ]
         );
         assert!(err(&["--memory", "lots", "busybox"]).contains("invalid size: 'lots'"));
+    }
+
+    #[test]
+    fn endpoint_settings_go_where_docker_puts_them() {
+        let endpoints = |p: &CreatePlan| {
+            p.request
+                .networking_config
+                .as_ref()
+                .unwrap()
+                .endpoints_config
+                .clone()
+        };
+        let p = plan(&[
+            "--link-local-ip",
+            "169.254.1.1",
+            "--link-local-ip",
+            "fe80::1",
+            "busybox",
+        ]);
+        let eps = endpoints(&p);
+        let ipam = eps["default"].ipam_config.as_ref().unwrap();
+        assert_eq!(ipam.link_local_ips, ["169.254.1.1", "fe80::1"]);
+        assert_eq!(ipam.ipv4_address, "");
+        let p = plan(&["--network", "un", "--ip", "10.1.0.9", "busybox"]);
+        let ipam = endpoints(&p)["un"].ipam_config.clone().unwrap();
+        assert_eq!(
+            (ipam.ipv4_address.as_str(), ipam.link_local_ips.len()),
+            ("10.1.0.9", 0)
+        );
+        assert!(endpoints(&plan(&["busybox"])).is_empty());
+        // --link: the endpoint's on a user-defined network only, as the docker CLI.
+        let p = plan(&["--network", "un", "--link", "db:store", "busybox"]);
+        assert_eq!(endpoints(&p)["un"].links, ["db:store"]);
+        assert_eq!(host(&p).links, ["db:store"]);
+        for net in ["bridge", "default", "none"] {
+            let p = plan(&["--network", net, "--link", "db:store", "busybox"]);
+            assert!(endpoints(&p).is_empty(), "{net}");
+        }
+        assert!(endpoints(&plan(&["--link", "db", "busybox"])).is_empty());
     }
 
     #[test]

@@ -86,6 +86,8 @@ pub struct DaemonConfig {
     pub bip: Option<String>,
     /// None: nftables where `nft` works, else iptables.
     pub firewall_backend: Option<FirewallBackend>,
+    /// `--mtu`: the default bridge's MTU (None: 1500).
+    pub mtu: Option<u32>,
     pub default_ulimits: Vec<Ulimit>,
     pub live_restore: bool,
     pub init_path: Option<PathBuf>,
@@ -119,6 +121,7 @@ Options:
       --init-path string           Path to the init binary for --init
       --live-restore               Keep containers running while the daemon is down (default true)
   -l, --log-level string           debug, info, warn, error or fatal (default \"info\")
+      --mtu int                    Set the containers network MTU (default 1500)
   -p, --pidfile string             Path of the daemon's pid file (default \"<exec-root>/berth.pid\")
   -v, --version                    Print version information and quit
 ";
@@ -134,6 +137,7 @@ struct Settings {
     bridge: Option<String>,
     bip: Option<String>,
     firewall_backend: Option<String>,
+    mtu: Option<u32>,
     default_ulimits: Option<Vec<Ulimit>>,
     live_restore: Option<bool>,
     init_path: Option<String>,
@@ -223,6 +227,14 @@ pub fn parse_args(args: &[String]) -> Result<Command, DaemonError> {
             "bridge" => flags.bridge = Some(value),
             "bip" => flags.bip = Some(value),
             "firewall-backend" => flags.firewall_backend = Some(value),
+            "mtu" => {
+                let n = value.parse::<i64>().map_err(|_| {
+                    config_err(format!(
+                        "invalid argument {value:?} for --mtu: expected a number"
+                    ))
+                })?;
+                flags.mtu = Some(check_mtu(n).map_err(|e| config_err(format!("--mtu: {e}")))?);
+            }
             "init-path" => flags.init_path = Some(value),
             "cgroup-parent" => flags.cgroup_parent = Some(value),
             "config-file" => config_file = Some(value),
@@ -322,6 +334,13 @@ fn check_ulimit(name: &str, soft: i64, hard: i64) -> Result<(), String> {
     Ok(())
 }
 
+/// A default bridge MTU: not negative, and one a device can have.
+fn check_mtu(n: i64) -> Result<u32, String> {
+    u32::try_from(n).map_err(|_| {
+        format!("invalid MTU {n}: expected 0 (the default, 1500) or a positive number")
+    })
+}
+
 fn read_config_file(path: &Path) -> Result<Settings, DaemonError> {
     let text = std::fs::read_to_string(path).map_err(|source| DaemonError::ReadConfig {
         path: path.to_path_buf(),
@@ -373,6 +392,17 @@ fn parse_config_json(text: &str, path: &Path) -> Result<Settings, DaemonError> {
             "bridge" => s.bridge = Some(string(key, v)?),
             "bip" => s.bip = Some(string(key, v)?),
             "firewall-backend" => s.firewall_backend = Some(string(key, v)?),
+            "mtu" => {
+                let n = v.as_i64().ok_or_else(|| {
+                    config_err(format!(
+                        "config file {shown}: \"mtu\" must be a number, found {v}"
+                    ))
+                })?;
+                s.mtu = Some(
+                    check_mtu(n)
+                        .map_err(|e| config_err(format!("config file {shown}: \"mtu\": {e}")))?,
+                );
+            }
             "init-path" => s.init_path = Some(string(key, v)?),
             "cgroup-parent" => s.cgroup_parent = Some(string(key, v)?),
             "live-restore" => {
@@ -451,6 +481,7 @@ fn merge(flags: Settings, file: Settings) -> Result<Settings, DaemonError> {
             file.firewall_backend,
             c,
         ),
+        mtu: pick("mtu", flags.mtu, file.mtu, c),
         default_ulimits: pick(
             "default-ulimits",
             flags.default_ulimits.map(UlimitList),
@@ -538,6 +569,7 @@ fn finish(s: Settings) -> Result<DaemonConfig, DaemonError> {
         bridge: s.bridge,
         bip: s.bip,
         firewall_backend,
+        mtu: s.mtu.filter(|m| *m > 0),
         default_ulimits: s.default_ulimits.unwrap_or_default(),
         live_restore: s.live_restore.unwrap_or(true),
         init_path,
@@ -567,6 +599,7 @@ impl DaemonConfig {
         c.bridge = self.bridge.clone();
         c.bip = self.bip.clone();
         c.firewall_backend = self.firewall_backend;
+        c.mtu = self.mtu;
         if let Some(parent) = &self.cgroup_parent {
             c.cgroup_parent = parent.clone();
         }

@@ -35,6 +35,7 @@ fn daemon_json_sets_everything_flags_can() {
             "bridge": "br0",
             "bip": "10.9.0.1/24",
             "firewall-backend": "iptables",
+            "mtu": 1400,
             "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 4096}},
             "live-restore": false,
             "init-path": "/usr/bin/tini",
@@ -63,6 +64,7 @@ fn daemon_json_sets_everything_flags_can() {
     assert_eq!(e.bridge.as_deref(), Some("br0"));
     assert_eq!(e.bip.as_deref(), Some("10.9.0.1/24"));
     assert_eq!(e.firewall_backend, Some(FirewallBackend::Iptables));
+    assert_eq!(e.mtu, Some(1400));
     assert_eq!(e.default_ulimits.len(), 1);
     assert_eq!(
         (e.default_ulimits[0].soft, e.default_ulimits[0].hard),
@@ -120,6 +122,10 @@ fn bad_values_in_the_file_are_named() {
     );
     let e = with_file(r#"{"default-ulimits": {"nofile": {"Soft": "many"}}}"#, &[]).unwrap_err();
     assert!(e.contains("default-ulimits"), "{e}");
+    for bad in [r#"{"mtu": "1400"}"#, r#"{"mtu": -1}"#, r#"{"mtu": 1.5}"#] {
+        let e = with_file(bad, &[]).unwrap_err();
+        assert!(e.contains("\"mtu\""), "{bad}: {e}");
+    }
     let e = with_file("{not json", &[]).unwrap_err();
     assert!(
         e.contains("daemon.json") && e.contains("not valid JSON"),
@@ -168,4 +174,33 @@ fn firewall_backend_is_one_of_two_or_left_to_choose() {
     )
     .unwrap_err();
     assert!(e.contains("firewall-backend"), "{e}");
+}
+
+#[test]
+fn mtu_flag_sets_the_default_bridge_mtu() {
+    assert_eq!(
+        parse(&["--config-file=/dev/null", "--mtu", "1450"])
+            .unwrap()
+            .engine_config()
+            .mtu,
+        Some(1450)
+    );
+    assert_eq!(
+        parse(&["--config-file=/dev/null", "--mtu=1300"])
+            .unwrap()
+            .mtu,
+        Some(1300)
+    );
+    // 0 is dockerd's "not set": the default, 1500.
+    assert_eq!(
+        parse(&["--config-file=/dev/null", "--mtu=0"]).unwrap().mtu,
+        None
+    );
+    assert_eq!(parse(&["--config-file=/dev/null"]).unwrap().mtu, None);
+    for bad in ["--mtu=abc", "--mtu=-1", "--mtu=99999999999"] {
+        let e = parse(&["--config-file=/dev/null", bad]).unwrap_err();
+        assert!(e.contains("--mtu"), "{bad}: {e}");
+    }
+    let e = with_file(r#"{"mtu": 1400}"#, &["--mtu", "1300"]).unwrap_err();
+    assert!(e.contains("mtu") && e.contains("both as a flag"), "{e}");
 }

@@ -56,6 +56,8 @@ pub struct EngineConfig {
     /// `--firewall-backend`: what carries berth's packet-filter rules (None: nftables
     /// where `nft` works, else iptables).
     pub firewall_backend: Option<Backend>,
+    /// `--mtu`: the default bridge's MTU (default 1500).
+    pub mtu: Option<u32>,
     /// Default seccomp profile in Docker's JSON format; None: berth's built-in default.
     pub seccomp_profile: Option<Vec<u8>>,
     /// Parent cgroup of containers (default `/berth`, made unique per daemon by the
@@ -76,6 +78,7 @@ impl EngineConfig {
             bridge: None,
             bip: None,
             firewall_backend: None,
+            mtu: None,
             seccomp_profile: None,
             cgroup_parent: "/berth".into(),
         }
@@ -110,6 +113,7 @@ impl LocalEngine {
             config.bridge.as_deref(),
             config.bip.as_deref(),
             config.firewall_backend,
+            config.mtu,
         )?;
         let inner = Arc::new(Inner::new(config, images, volumes, networks));
         restore(&inner)?;

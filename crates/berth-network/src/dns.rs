@@ -44,7 +44,7 @@ use table::{Kind, Local, Names};
 
 pub use answer::TTL;
 pub use forward::{ATTEMPT_TIMEOUT, DEADLINE};
-pub use table::Record;
+pub use table::{LinkAlias, Record};
 
 /// Where containers find the resolver, in their own network namespace.
 pub const RESOLVER: SocketAddr =
@@ -145,6 +145,8 @@ struct State {
 /// What one container sees.
 struct View {
     networks: Vec<String>,
+    /// Its links on those networks, answered before any other name.
+    links: Vec<LinkAlias>,
     /// The container's own upstreams (`--dns`), instead of the server's.
     upstreams: Option<Vec<SocketAddr>>,
 }
@@ -235,6 +237,7 @@ impl DnsServer {
             key.to_owned(),
             View {
                 networks: dedup(view),
+                links: Vec::new(),
                 upstreams: None,
             },
         );
@@ -282,6 +285,14 @@ impl DnsServer {
     pub fn set_view(&self, key: &str, view: Vec<String>) {
         if let Some(v) = lock(&self.shared.state).listeners.get_mut(key) {
             v.networks = dedup(view);
+        }
+    }
+
+    /// Gives container `key` its links' aliases (replacing the ones it had). Unknown
+    /// keys are ignored.
+    pub fn set_links(&self, key: &str, links: Vec<LinkAlias>) {
+        if let Some(v) = lock(&self.shared.state).listeners.get_mut(key) {
+            v.links = links;
         }
     }
 
@@ -333,7 +344,9 @@ impl Shared {
         let Some(view) = state.listeners.get(key) else {
             return Local::Unknown;
         };
-        let mut local = state.names.lookup(&view.networks, name, kind);
+        let mut local = state
+            .names
+            .lookup_linked(&view.networks, &view.links, name, kind);
         if let Local::Addrs(addrs) = &mut local {
             let n = addrs.len();
             if n > 1 {

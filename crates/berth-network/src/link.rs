@@ -58,6 +58,7 @@ pub struct Link {
     pub mac: Option<[u8; 6]>,
     /// The link kind ("bridge", "veth", …), absent for plain devices such as `lo`.
     pub kind: Option<String>,
+    pub mtu: Option<u32>,
 }
 
 /// What [`Netlink::create_veth_pair`] makes.
@@ -72,6 +73,7 @@ pub struct VethPair<'a> {
     /// The container's network namespace (an open namespace file).
     pub peer_netns: BorrowedFd<'a>,
     pub peer_mac: Option<[u8; 6]>,
+    /// Both ends' MTU (None: the kernel's default, 1500).
     pub mtu: Option<u32>,
 }
 
@@ -210,6 +212,19 @@ impl Netlink {
         )
     }
 
+    /// `ip link set NAME mtu MTU`. A bridge given its MTU keeps it, instead of
+    /// following the smallest of its ports'.
+    pub fn set_mtu(&mut self, name: &str, mtu: u32) -> Result<()> {
+        let mut msg = self.existing(name)?;
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+        self.ack(
+            RouteNetlinkMessage::SetLink(msg),
+            0,
+            "setting MTU",
+            &format!("{mtu} on {name}"),
+        )
+    }
+
     /// `ip link set NAME master BRIDGE`
     pub fn set_master(&mut self, name: &str, bridge: &str) -> Result<()> {
         let bridge_index = self.require(bridge)?;
@@ -245,7 +260,8 @@ impl Netlink {
         )
     }
 
-    /// `ip addr add ADDRESS/PREFIX dev NAME`
+    /// `ip addr add ADDRESS/PREFIX [brd +] dev NAME`: an IPv4 address gets its
+    /// subnet's broadcast address, as Docker's netlink library gives it.
     pub fn add_address(&mut self, name: &str, address: IpAddr, prefix: u8) -> Result<()> {
         self.new_address(name, address, prefix, false)
     }
@@ -265,6 +281,11 @@ impl Netlink {
         msg.header.index = index;
         msg.attributes.push(AddressAttribute::Local(address));
         msg.attributes.push(AddressAttribute::Address(address));
+        if let (IpAddr::V4(a), 0..=30) = (address, prefix) {
+            let host_bits = u32::MAX >> prefix;
+            let broadcast = Ipv4Addr::from(u32::from(a) | host_bits);
+            msg.attributes.push(AddressAttribute::Broadcast(broadcast));
+        }
         if nodad {
             msg.header.flags = AddressHeaderFlags::Nodad;
             msg.attributes
@@ -518,11 +539,13 @@ fn to_link(msg: LinkMessage) -> Link {
         master: None,
         mac: None,
         kind: None,
+        mtu: None,
     };
     for attr in msg.attributes {
         match attr {
             LinkAttribute::IfName(name) => link.name = name,
             LinkAttribute::Controller(index) => link.master = Some(index),
+            LinkAttribute::Mtu(mtu) => link.mtu = Some(mtu),
             LinkAttribute::Address(mac) => link.mac = mac.try_into().ok(),
             LinkAttribute::LinkInfo(infos) => {
                 link.kind = infos.into_iter().find_map(|info| match info {

@@ -2,7 +2,9 @@
 //! linking container gets for the container it links to, as Docker documents them:
 //! `ALIAS_NAME`, `ALIAS_PORT`, one group per exposed port (`ALIAS_PORT_3306_TCP`,
 //! `…_ADDR`, `…_PORT`, `…_PROTO`), one `_START`/`_END` group per run of three or more
-//! contiguous ports, and the target's own environment as `ALIAS_ENV_*`.
+//! contiguous ports, and the target's own environment as `ALIAS_ENV_*`. And the
+//! parsing of a link as Docker writes it (`NAME[:ALIAS]`, or `/NAME:/OWN/ALIAS` as
+//! dockerd keeps it).
 
 use std::net::IpAddr;
 
@@ -15,6 +17,24 @@ pub struct Target<'a> {
     pub ports: &'a [(u16, String)],
     /// Its environment (`KEY=value`).
     pub env: &'a [String],
+}
+
+/// A link's target and alias, parsed as dockerd's `opts.ParseLink` parses it:
+/// `NAME` (aliased as itself), `NAME:ALIAS`, or dockerd's own `/NAME:/OWN/ALIAS`.
+/// Errors are dockerd's words.
+pub fn parse(link: &str) -> Result<(&str, &str), String> {
+    if link.is_empty() {
+        return Err("empty string specified for links".into());
+    }
+    let mut parts = link.split(':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(name), None, _) => Ok((name, name)),
+        (Some(name), Some(alias), None) => match name.strip_prefix('/') {
+            Some(name) => Ok((name, alias.rsplit('/').next().unwrap_or(alias))),
+            None => Ok((name, alias)),
+        },
+        _ => Err(format!("bad format for links: {link}")),
+    }
 }
 
 /// The environment variable prefix for a link alias: upper case, `-` as `_`.
@@ -169,6 +189,16 @@ mod tests {
             !e.iter().any(|v| v.starts_with("MY_CACHE_PORT_8001")),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn links_parse_as_dockerd_parses_them() {
+        assert_eq!(parse("db"), Ok(("db", "db")));
+        assert_eq!(parse("db:primary"), Ok(("db", "primary")));
+        assert_eq!(parse("/db:/web/primary"), Ok(("db", "primary")));
+        assert_eq!(parse("/db:primary"), Ok(("db", "primary")));
+        assert_eq!(parse("").unwrap_err(), "empty string specified for links");
+        assert_eq!(parse("a:b:c").unwrap_err(), "bad format for links: a:b:c");
     }
 
     #[test]

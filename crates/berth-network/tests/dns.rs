@@ -424,6 +424,42 @@ fn views_and_tables_change_answers_live() {
 
 #[test]
 #[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn link_aliases_answer_only_the_linking_container() {
+    in_new_netns(|| {
+        let upstream = Upstream::start();
+        let server = DnsServer::start(vec![upstream.addr], |_| {}).unwrap();
+        let (a, b) = two_containers(&server);
+        let link = |alias: &str, target: &str| berth_network::dns::LinkAlias {
+            network: "front".into(),
+            alias: alias.into(),
+            target: target.into(),
+        };
+        server.set_links("ctr-b", vec![link("site", "www"), link("db", "web")]);
+        b.run(|| {
+            let r = ask_udp(&query("SITE.", RecordType::A, 1)).unwrap();
+            assert_eq!(data(&r), ["10.1.0.2"]);
+            // The alias wins over the containers named db, on every network.
+            let r = ask_udp(&query("db", RecordType::A, 2)).unwrap();
+            assert_eq!(data(&r), ["10.1.0.2"]);
+        });
+        // Only the container that linked: for A, `site` is nobody's name.
+        a.run(|| {
+            let r = ask_udp(&query("site", RecordType::A, 3)).unwrap();
+            assert_eq!(r.response_code, ResponseCode::NXDomain);
+        });
+        assert!(upstream.asked().contains(&("site.".to_string(), false)));
+        // Replaced by a listener's new links; a re-added listener has none.
+        server.set_links("ctr-b", vec![]);
+        b.run(|| {
+            let r = ask_udp(&query("site", RecordType::A, 4)).unwrap();
+            assert_eq!(r.response_code, ResponseCode::NXDomain);
+        });
+        server.shutdown();
+    });
+}
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn removing_a_listener_closes_its_sockets() {
     in_new_netns(|| {
         let server = DnsServer::start(vec![], |_| {}).unwrap();

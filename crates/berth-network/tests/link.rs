@@ -136,10 +136,11 @@ fn bridge_veth_move_rename_address_route_delete() {
     });
 }
 
-/// `ip -j -6 addr show dev NAME`'s flags for `addr`, from this thread's namespace.
-fn v6_flags(name: &str, addr: &str) -> Vec<String> {
+/// What `ip -j addr show dev NAME` says of address `addr`, from this thread's
+/// namespace.
+fn addr_info(name: &str, addr: &str) -> serde_json::Value {
     let out = std::process::Command::new("ip")
-        .args(["-j", "-6", "addr", "show", "dev", name])
+        .args(["-j", "addr", "show", "dev", name])
         .output()
         .expect("run ip");
     let links: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
@@ -147,10 +148,14 @@ fn v6_flags(name: &str, addr: &str) -> Vec<String> {
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let a = info
-        .iter()
+    info.into_iter()
         .find(|a| a["local"] == addr)
-        .unwrap_or_else(|| panic!("{addr} not on {name}: {links}"));
+        .unwrap_or_else(|| panic!("{addr} not on {name}: {links}"))
+}
+
+/// The flags `ip` shows on IPv6 address `addr` of `name`.
+fn v6_flags(name: &str, addr: &str) -> Vec<String> {
+    let a = addr_info(name, addr);
     ["nodad", "tentative", "dadfailed"]
         .iter()
         .filter(|f| a[**f].as_bool() == Some(true))
@@ -214,5 +219,87 @@ fn errors_name_the_link() {
             "{err}"
         );
         nl.delete("br-dup").unwrap();
+    });
+}
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn veth_pair_in_one_request_with_mtu_and_bridge_mtu() {
+    in_new_netns(|| {
+        let mut nl = Netlink::open().expect("open");
+        nl.create_bridge("br-mtu").unwrap();
+        assert_eq!(nl.link("br-mtu").unwrap().unwrap().mtu, Some(1500));
+        nl.set_mtu("br-mtu", 1400).unwrap();
+        assert_eq!(nl.link("br-mtu").unwrap().unwrap().mtu, Some(1400));
+        let (ns, mut peer_nl) = another_netns();
+        nl.create_veth_pair(&berth_network::link::VethPair {
+            host_name: "veth-mtu",
+            master: Some("br-mtu"),
+            peer_name: "eth0",
+            peer_netns: ns.as_fd(),
+            peer_mac: Some([0x02, 0x42, 0x0a, 0, 0, 2]),
+            mtu: Some(1400),
+        })
+        .unwrap();
+        let host = nl.link("veth-mtu").unwrap().expect("host end");
+        assert_eq!(host.mtu, Some(1400));
+        assert!(host.up);
+        let eth0 = peer_nl
+            .link("eth0")
+            .unwrap()
+            .expect("the peer, in its namespace");
+        assert_eq!(eth0.mtu, Some(1400));
+        assert_eq!(eth0.mac, Some([0x02, 0x42, 0x0a, 0, 0, 2]));
+        // The kernel's default where none is given.
+        nl.create_veth_pair(&berth_network::link::VethPair {
+            host_name: "veth-dflt",
+            master: None,
+            peer_name: "eth1",
+            peer_netns: ns.as_fd(),
+            peer_mac: None,
+            mtu: None,
+        })
+        .unwrap();
+        assert_eq!(peer_nl.link("eth1").unwrap().unwrap().mtu, Some(1500));
+        // An MTU the kernel refuses names the pair.
+        let err = nl
+            .create_veth_pair(&berth_network::link::VethPair {
+                host_name: "veth-bad",
+                master: None,
+                peer_name: "eth2",
+                peer_netns: ns.as_fd(),
+                peer_mac: None,
+                mtu: Some(50),
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("veth-bad"), "{err}");
+        assert_eq!(peer_nl.index_of("eth2").unwrap(), None);
+
+        // IPv4 addresses carry their subnet's broadcast address (`brd`), as Docker's.
+        peer_nl
+            .add_address("eth0", IpAddr::V4(Ipv4Addr::new(169, 254, 7, 7)), 16)
+            .unwrap();
+        peer_nl
+            .add_address("eth0", IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)), 31)
+            .unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                rustix::thread::move_into_link_name_space(
+                    ns.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .expect("setns into the second namespace");
+                let brd = |a: &str| {
+                    addr_info("eth0", a)["broadcast"]
+                        .as_str()
+                        .map(str::to_string)
+                };
+                assert_eq!(brd("169.254.7.7").as_deref(), Some("169.254.255.255"));
+                assert_eq!(brd("10.1.2.3"), None);
+            });
+        });
+        nl.delete("veth-mtu").unwrap();
+        nl.delete("veth-dflt").unwrap();
+        nl.delete("br-mtu").unwrap();
     });
 }

@@ -412,33 +412,9 @@ fn a_daemon_restart_keeps_running_containers_addresses_held() {
 #[test]
 #[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn ipv6_endpoints_are_shaped_as_dockerds() {
-    let Some(d) = common::daemon_with_busybox() else {
+    let Some((d, docker, k)) = common::daemons_to_compare("172.29.0.1/16") else {
         return;
     };
-    let Some(docker) = Cli::docker() else {
-        eprintln!("note: no docker CLI; skipping the comparison with dockerd");
-        return;
-    };
-    let Some(k) = common::dockerd::Dockerd::start_networked_alone("172.29.0.1/16") else {
-        return;
-    };
-    let dir = tempfile::Builder::new()
-        .prefix("berth-ipv6-")
-        .tempdir_in("/tmp")
-        .expect("temp dir");
-    let tar = common::busybox_rootfs_tar(dir.path());
-    let st = std::process::Command::new(common::docker_cli().expect("docker"))
-        .env("DOCKER_HOST", k.host())
-        .args(["import", "--change", r#"CMD ["sh"]"#])
-        .arg(&tar)
-        .arg("busybox:latest")
-        .output()
-        .expect("docker import");
-    assert!(
-        st.status.success(),
-        "import into dockerd: {:?}",
-        common::out_err(&st)
-    );
     let create = [
         "network",
         "create",

@@ -517,14 +517,7 @@ fn coexists_with_a_dockerd_on_the_same_host() {
         fwd.contains("-j DOCKER-USER"),
         "dockerd's chains are missing:\n{fwd}"
     );
-    let tar = common::busybox_rootfs_tar(&d.root);
-    dockerd.ok(&[
-        "import",
-        "--change",
-        r#"CMD ["sh"]"#,
-        tar.to_str().expect("utf-8"),
-        "busybox:latest",
-    ]);
+    dockerd.import_busybox();
     dockerd.ok(&[
         "run",
         "-d",

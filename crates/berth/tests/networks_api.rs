@@ -3,8 +3,10 @@
 //! refusals, containers on a user network (addresses from its subnet, `--ip`, reaching
 //! each other), `network connect`/`disconnect` of a running container (a second
 //! interface comes and goes), nothing left behind after many cycles, and inspect
-//! documents shaped as a real dockerd 20.10 shapes them. Each daemon runs in a network
-//! namespace of its own (common::Daemon).
+//! documents shaped as a real dockerd 20.10 shapes them; a network's MTU on its bridge
+//! and veths, link-local addresses, links on a user network as names of the linking
+//! container, and the `network` events of container life cycles, each compared with a
+//! dockerd. Each daemon runs in a network namespace of its own (common::Daemon).
 
 mod common;
 
@@ -376,6 +378,444 @@ fn containers_on_a_user_network_reach_each_other() {
     }
 }
 
+/// The MTU of the link in the daemon's network namespace whose `ip -o link` line
+/// starts with `start` (`berth0:`, `12: `).
+fn host_mtu(d: &Daemon, start: &str) -> String {
+    let links = links_in_netns(d);
+    let line = links
+        .lines()
+        .find(|l| {
+            l.starts_with(start) || l.split_once(' ').is_some_and(|(_, r)| r.starts_with(start))
+        })
+        .unwrap_or_else(|| panic!("no link {start:?} in:\n{links}"));
+    line.split_whitespace()
+        .skip_while(|w| *w != "mtu")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Asserts that `ifname` inside running container `name`, and the host end of its
+/// veth (the host link whose index is the container end's `iflink`), have MTU `want`.
+fn assert_mtu(d: &Daemon, cli: &Cli, name: &str, ifname: &str, want: &str) {
+    let sys = |file: &str| {
+        let path = format!("/sys/class/net/{ifname}/{file}");
+        d.ok(cli, &["exec", name, "cat", &path]).trim().to_string()
+    };
+    let host_end = host_mtu(d, &format!("{}: ", sys("iflink")));
+    assert_eq!(
+        (sys("mtu"), host_end),
+        (want.to_string(), want.to_string()),
+        "{}: {name} {ifname}",
+        cli.name
+    );
+}
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn mtu_reaches_the_bridge_and_both_veth_ends() {
+    if common::busybox().is_none() {
+        return;
+    }
+    let d = Daemon::start_with(&["--mtu", "1450"]);
+    d.import_busybox();
+    for (i, cli) in Cli::all().iter().enumerate() {
+        let c = cli;
+        // The daemon's --mtu: the default bridge, as its Options say.
+        let opt = inspect(
+            &d,
+            c,
+            &["network", "bridge"],
+            "{{index .Options \"com.docker.network.driver.mtu\"}}",
+        );
+        assert_eq!(opt, "1450", "{}", c.name);
+        assert_eq!(host_mtu(&d, "berth0:"), "1450");
+        let plain = format!("{}-plain", c.name);
+        d.ok(
+            c,
+            &["run", "-d", "--name", &plain, "busybox", "sleep", "600"],
+        );
+        assert_mtu(&d, c, &plain, "eth0", "1450");
+
+        // A network's own MTU, given as an option: shown as given, on its bridge at once.
+        let net = format!("{}-mtu", c.name);
+        let id = d
+            .ok(
+                c,
+                &[
+                    "network",
+                    "create",
+                    "-o",
+                    "com.docker.network.driver.mtu=1400",
+                    &net,
+                ],
+            )
+            .trim()
+            .to_string();
+        let opts = inspect(&d, c, &["network", &net], "{{json .Options}}");
+        assert_eq!(
+            opts, r#"{"com.docker.network.driver.mtu":"1400"}"#,
+            "{}",
+            c.name
+        );
+        assert_eq!(host_mtu(&d, &format!("br-{}:", &id[..12])), "1400");
+        let member = format!("{}-member", c.name);
+        d.ok(
+            c,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &member,
+                "--network",
+                &net,
+                "busybox",
+                "sleep",
+                "600",
+            ],
+        );
+        assert_mtu(&d, c, &member, "eth0", "1400");
+        // Connected later, the second interface gets that network's MTU.
+        d.ok(c, &["network", "connect", &net, &plain]);
+        assert_mtu(&d, c, &plain, "eth1", "1400");
+        // A network without the option: the kernel's default, not the daemon's --mtu
+        // (as dockerd: --mtu is the default bridge's).
+        let other = format!("{}-nomtu", c.name);
+        d.ok(c, &["network", "create", &other]);
+        let o = d.ok(
+            c,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                &other,
+                "busybox",
+                "cat",
+                "/sys/class/net/eth0/mtu",
+            ],
+        );
+        assert_eq!(o.trim(), "1500", "{}", c.name);
+
+        // dockerd's refusals, at create; a value the kernel refuses, at run.
+        let e = fails(
+            &d,
+            c,
+            &[
+                "network",
+                "create",
+                "-o",
+                "com.docker.network.driver.mtu=abc",
+                "bad",
+            ],
+        );
+        assert!(
+            e.contains(r#"failed to parse com.docker.network.driver.mtu value: abc (strconv.Atoi: parsing "abc": invalid syntax)"#),
+            "{}: {e}",
+            c.name
+        );
+        let e = fails(
+            &d,
+            c,
+            &[
+                "network",
+                "create",
+                "-o",
+                "com.docker.network.driver.mtu=-1",
+                "bad",
+            ],
+        );
+        assert!(e.contains("invalid MTU number: -1"), "{}: {e}", c.name);
+        let tiny = format!("{}-tiny{i}", c.name);
+        d.ok(
+            c,
+            &[
+                "network",
+                "create",
+                "-o",
+                "com.docker.network.driver.mtu=50",
+                &tiny,
+            ],
+        );
+        let e = fails(
+            &d,
+            c,
+            &["run", "--rm", "--network", &tiny, "busybox", "true"],
+        );
+        assert!(e.contains("nvalid argument"), "{}: {e}", c.name);
+
+        d.ok(c, &["rm", "-f", &plain, &member]);
+        d.ok(c, &["network", "rm", &net, &other, &tiny]);
+    }
+}
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn link_local_addresses_at_run_and_at_connect() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    for (i, cli) in Cli::all().iter().enumerate() {
+        let c = cli;
+        let net = format!("{}-ll", c.name);
+        d.ok(c, &["network", "create", &net]);
+        let (a, b) = (format!("{}-lla", c.name), format!("{}-llb", c.name));
+        let (ll_a, ll_b) = (format!("169.254.{i}.10"), format!("169.254.{i}.20"));
+        let ll6 = format!("fe80::{}:10", i + 1);
+        web(
+            &d,
+            c,
+            &a,
+            &[
+                "--network",
+                &net,
+                "--link-local-ip",
+                &ll_a,
+                "--link-local-ip",
+                &ll6,
+            ],
+        );
+        let addrs = d.ok(c, &["exec", &a, "ip", "-o", "addr", "show", "eth0"]);
+        assert!(
+            addrs.contains(&format!("inet {ll_a}/16 brd 169.254.255.255")),
+            "{}: {addrs}",
+            c.name
+        );
+        assert!(
+            addrs.contains(&format!("inet6 {ll6}/64")),
+            "{}: {addrs}",
+            c.name
+        );
+        let fmt = format!(
+            "{{{{json (index .NetworkSettings.Networks \"{net}\").IPAMConfig.LinkLocalIPs}}}}"
+        );
+        assert_eq!(
+            inspect(&d, c, &[&a], &fmt),
+            format!(r#"["{ll_a}","{ll6}"]"#),
+            "{}",
+            c.name
+        );
+        // Given at connect to a running container (on the default bridge first): on
+        // its new interface, and it reaches the other over the link-local addresses.
+        d.ok(c, &["run", "-d", "--name", &b, "busybox", "sleep", "600"]);
+        d.ok(
+            c,
+            &["network", "connect", "--link-local-ip", &ll_b, &net, &b],
+        );
+        let addrs = d.ok(c, &["exec", &b, "ip", "-o", "-4", "addr", "show", "eth1"]);
+        assert!(
+            addrs.contains(&format!("inet {ll_b}/16")),
+            "{}: {addrs}",
+            c.name
+        );
+        assert_eq!(
+            inspect(&d, c, &[&b], &fmt),
+            format!(r#"["{ll_b}"]"#),
+            "{}",
+            c.name
+        );
+        let page = get(&d, c, &b, &format!("http://{ll_a}/"))
+            .unwrap_or_else(|e| panic!("{}: {b} -> {a} over link-local: {e}", c.name));
+        assert_eq!(page.trim(), format!("hello-from-{a}"));
+        // On the default bridge too.
+        let o = d.ok(
+            c,
+            &[
+                "run",
+                "--rm",
+                "--link-local-ip",
+                "169.254.99.1",
+                "busybox",
+                "ip",
+                "-o",
+                "-4",
+                "addr",
+                "show",
+                "eth0",
+            ],
+        );
+        assert!(o.contains("inet 169.254.99.1/16"), "{}: {o}", c.name);
+
+        // dockerd's refusals, when the endpoint is made (a create is not checked).
+        for (bad, want) in [
+            ("10.1.1.1", "invalid link local IP address: 10.1.1.1"),
+            ("fd00::77", "invalid link local IP address: fd00::77"),
+            ("bogus", "Invalid link-local IP address: [bogus]"),
+        ] {
+            let e = fails(
+                &d,
+                c,
+                &[
+                    "run",
+                    "--rm",
+                    "--network",
+                    &net,
+                    "--link-local-ip",
+                    bad,
+                    "busybox",
+                    "true",
+                ],
+            );
+            assert!(e.contains(want), "{} {bad}: {e}", c.name);
+        }
+        let late = format!("{}-late", c.name);
+        d.ok(
+            c,
+            &[
+                "create",
+                "--name",
+                &late,
+                "--network",
+                &net,
+                "--link-local-ip",
+                "10.2.2.2",
+                "busybox",
+                "true",
+            ],
+        );
+        let e = fails(&d, c, &["start", &late]);
+        assert!(
+            e.contains("invalid link local IP address: 10.2.2.2"),
+            "{}: {e}",
+            c.name
+        );
+        let x = format!("{}-llx", c.name);
+        d.ok(c, &["run", "-d", "--name", &x, "busybox", "sleep", "600"]);
+        let e = fails(
+            &d,
+            c,
+            &[
+                "network",
+                "connect",
+                "--link-local-ip",
+                "10.3.3.3",
+                &net,
+                &x,
+            ],
+        );
+        assert!(
+            e.contains("invalid link local IP address: 10.3.3.3"),
+            "{}: {e}",
+            c.name
+        );
+        let nets = inspect(
+            &d,
+            c,
+            &[&x],
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        );
+        assert_eq!(nets, "bridge", "{}", c.name);
+        d.ok(c, &["rm", "-f", &a, &b, &late, &x]);
+        d.ok(c, &["network", "rm", &net]);
+    }
+}
+
+/// The inspect format of a container's links: `HostConfig.Links` and its endpoint's
+/// on `net`.
+fn links_format(net: &str) -> String {
+    format!("{{{{json .HostConfig.Links}}}} {{{{json (index .NetworkSettings.Networks \"{net}\").Links}}}}")
+}
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn links_on_a_user_network_are_names_of_the_linking_container() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    for cli in Cli::all() {
+        let c = &cli;
+        let net = format!("{}-lk", c.name);
+        d.ok(c, &["network", "create", &net]);
+        let [tgt, linker, other, plain] =
+            ["tgt", "linker", "other", "plain"].map(|n| format!("{}-{n}", c.name));
+        web(&d, c, &tgt, &["--network", &net, "--expose", "80"]);
+        let link = format!("{tgt}:store");
+        d.ok(
+            c,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &linker,
+                "--network",
+                &net,
+                "--link",
+                &link,
+                "busybox",
+                "sleep",
+                "600",
+            ],
+        );
+        d.ok(
+            c,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &other,
+                "--network",
+                &net,
+                "busybox",
+                "sleep",
+                "600",
+            ],
+        );
+        // The alias is a name the linking container resolves, to the target there.
+        let page = get(&d, c, &linker, "http://store/")
+            .unwrap_or_else(|e| panic!("{}: {linker} -> store: {e}", c.name));
+        assert_eq!(page.trim(), format!("hello-from-{tgt}"));
+        // Only that container: for another on the same network it is nobody's name.
+        let o = d.run(c, &["exec", &other, "wget", "-qO-", "http://store/"]);
+        assert!(!o.status.success(), "{}: {other} resolved store", c.name);
+        // No legacy-link variables or hosts lines on a user network, as dockerd.
+        let env = d.ok(c, &["exec", &linker, "env"]);
+        assert!(!env.contains("STORE_"), "{}: {env}", c.name);
+        let hosts = d.ok(c, &["exec", &linker, "cat", "/etc/hosts"]);
+        assert!(!hosts.contains("store"), "{}: {hosts}", c.name);
+        // Inspect: the endpoint's links as given; HostConfig.Links null, as dockerd.
+        assert_eq!(
+            inspect(&d, c, &[&linker], &links_format(&net)),
+            format!(r#"null ["{link}"]"#),
+            "{}",
+            c.name
+        );
+        // Given at network connect of a running container (on the default bridge).
+        d.ok(
+            c,
+            &["run", "-d", "--name", &plain, "busybox", "sleep", "600"],
+        );
+        let again = format!("{tgt}:again");
+        d.ok(c, &["network", "connect", "--link", &again, &net, &plain]);
+        let page = get(&d, c, &plain, "http://again/")
+            .unwrap_or_else(|e| panic!("{}: {plain} -> again: {e}", c.name));
+        assert_eq!(page.trim(), format!("hello-from-{tgt}"));
+        assert_eq!(
+            inspect(&d, c, &[&plain], &links_format(&net)),
+            format!(r#"null ["{again}"]"#),
+            "{}",
+            c.name
+        );
+        // A link whose target is gone resolves no more; nothing refuses it, as dockerd.
+        d.ok(c, &["rm", "-f", &tgt]);
+        let o = d.run(c, &["exec", &linker, "wget", "-qO-", "http://store/"]);
+        assert!(!o.status.success(), "{}: store still resolves", c.name);
+        d.ok(
+            c,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                &net,
+                "--link",
+                "nosuch:x",
+                "busybox",
+                "true",
+            ],
+        );
+        d.ok(c, &["rm", "-f", &linker, &other, &plain]);
+        d.ok(c, &["network", "rm", &net]);
+    }
+}
+
 #[test]
 #[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn running_containers_are_connected_and_disconnected() {
@@ -548,6 +988,371 @@ fn many_cycles_leave_no_bridge_or_veth() {
     assert_eq!(lines(&left).len(), 3, "{left}");
 }
 
+/// Runs the same container life cycles against a daemon (`cli` runs one command
+/// there and returns its stdout) and returns the events they caused, each as
+/// `TYPE ACTION NAME`, with `NETWORK-TYPE CONTAINER-NAME` after a network event's
+/// network name. Network events are checked to name the network by its id. A run of
+/// `connect` (or `disconnect`) events of one container is sorted: dockerd joins a
+/// container's networks other than `bridge` in no fixed order.
+fn life_cycle_events(cli: &dyn Fn(&[&str]) -> String) -> Vec<String> {
+    let since = format!(
+        "{:.6}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time after 1970")
+            .as_secs_f64()
+    );
+    cli(&["network", "create", "evn"]);
+    cli(&["network", "create", "evn2"]);
+    cli(&[
+        "create",
+        "--name",
+        "ev",
+        "--network",
+        "evn",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    // Connecting a stopped container tells nothing; its start tells both networks.
+    cli(&["network", "connect", "evn2", "ev"]);
+    cli(&["start", "ev"]);
+    cli(&["stop", "-t", "1", "ev"]);
+    // Disconnecting a stopped one tells it, as dockerd does.
+    cli(&["network", "disconnect", "evn2", "ev"]);
+    cli(&["start", "ev"]);
+    cli(&["kill", "ev"]);
+    cli(&["wait", "ev"]);
+    // docker run: attach before the network's connect.
+    cli(&["run", "--name", "once", "busybox", "true"]);
+    cli(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--network",
+        "evn",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    cli(&["restart", "-t", "1", "again"]);
+    cli(&[
+        "run",
+        "--name",
+        "nonet",
+        "--network",
+        "none",
+        "busybox",
+        "true",
+    ]);
+    cli(&[
+        "run",
+        "--name",
+        "hostnet",
+        "--network",
+        "host",
+        "busybox",
+        "true",
+    ]);
+    let ids: std::collections::BTreeMap<String, String> = cli(&[
+        "network",
+        "ls",
+        "--no-trunc",
+        "--format",
+        "{{.Name}} {{.ID}}",
+    ])
+    .lines()
+    .filter_map(|l| l.split_once(' '))
+    .map(|(n, id)| (n.to_string(), id.to_string()))
+    .collect();
+    // The last event (after the CLI returned, dockerd tells it on its own time).
+    let mut events: Vec<Value> = Vec::new();
+    let complete = common::wait_for(10, || {
+        let until = format!(
+            "{:.6}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("time after 1970")
+                .as_secs_f64()
+        );
+        events = cli(&[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--format",
+            "{{json .}}",
+        ])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an event as JSON"))
+        .collect();
+        events.iter().any(|e| {
+            e["Type"] == "network"
+                && e["Action"] == "disconnect"
+                && e["Actor"]["Attributes"]["name"] == "host"
+        })
+    });
+    assert!(complete, "no disconnect from host in {events:#?}");
+    let mut names = std::collections::BTreeMap::new();
+    for e in &events {
+        if e["Type"] == "container" {
+            names.insert(
+                e["Actor"]["ID"].as_str().unwrap_or_default().to_string(),
+                e["Actor"]["Attributes"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for e in &events {
+        let a = &e["Actor"]["Attributes"];
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let line = match e["Type"].as_str() {
+            Some("network") => {
+                let name = text(&a["name"]);
+                assert_eq!(
+                    ids.get(&name),
+                    e["Actor"]["ID"].as_str().map(str::to_string).as_ref(),
+                    "network event not naming its network by id: {e}"
+                );
+                let container = names
+                    .get(&text(&a["container"]))
+                    .cloned()
+                    .unwrap_or_default();
+                format!(
+                    "network {} {name} {} {container}",
+                    text(&e["Action"]),
+                    text(&a["type"])
+                )
+            }
+            _ => format!(
+                "{} {} {}",
+                text(&e["Type"]),
+                text(&e["Action"]),
+                text(&a["name"])
+            ),
+        };
+        out.push(line.trim_end().to_string());
+    }
+    // Sort each run of one container's connects (or disconnects).
+    let mut i = 0;
+    while i < out.len() {
+        let key = |l: &str| {
+            let w: Vec<&str> = l.split(' ').collect();
+            (w[0] == "network" && matches!(w[1], "connect" | "disconnect"))
+                .then(|| (w[1].to_string(), w.get(4).map(|s| s.to_string())))
+        };
+        let Some(k) = key(&out[i]) else {
+            i += 1;
+            continue;
+        };
+        let mut j = i + 1;
+        while j < out.len() && key(&out[j]).as_ref() == Some(&k) {
+            j += 1;
+        }
+        out[i..j].sort();
+        i = j;
+    }
+    for c in ["ev", "once", "again", "nonet", "hostnet"] {
+        cli(&["rm", "-f", c]);
+    }
+    cli(&["network", "rm", "evn", "evn2"]);
+    out
+}
+
+/// What [`life_cycle_events`] gives, as dockerd 20.10 tells it.
+const LIFE_CYCLE_EVENTS: &[&str] = &[
+    "network create evn bridge",
+    "network create evn2 bridge",
+    "container create ev",
+    "network connect evn bridge ev",
+    "network connect evn2 bridge ev",
+    "container start ev",
+    "container kill ev",
+    "container kill ev",
+    "container die ev",
+    "network disconnect evn bridge ev",
+    "network disconnect evn2 bridge ev",
+    "container stop ev",
+    "network disconnect evn2 bridge ev",
+    "network connect evn bridge ev",
+    "container start ev",
+    "container kill ev",
+    "container die ev",
+    "network disconnect evn bridge ev",
+    "container create once",
+    "container attach once",
+    "network connect bridge bridge once",
+    "container start once",
+    "container die once",
+    "network disconnect bridge bridge once",
+    "container create again",
+    "network connect evn bridge again",
+    "container start again",
+    "container kill again",
+    "container kill again",
+    "container die again",
+    "network disconnect evn bridge again",
+    "container stop again",
+    "network connect evn bridge again",
+    "container start again",
+    "container restart again",
+    "container create nonet",
+    "container attach nonet",
+    "network connect none null nonet",
+    "container start nonet",
+    "container die nonet",
+    "network disconnect none null nonet",
+    "container create hostnet",
+    "container attach hostnet",
+    "network connect host host hostnet",
+    "container start hostnet",
+    "container die hostnet",
+    "network disconnect host host hostnet",
+];
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn starts_and_stops_tell_network_events_in_dockerds_order() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    for cli in Cli::all() {
+        let got = life_cycle_events(&|args| d.ok(&cli, args));
+        assert_eq!(got, LIFE_CYCLE_EVENTS, "{}", cli.name);
+    }
+    // And a real dockerd tells the same.
+    if Cli::docker().is_none() {
+        return;
+    }
+    let Some(k) = common::dockerd::Dockerd::start_networked_alone("172.28.0.1/16") else {
+        return;
+    };
+    k.import_busybox();
+    let theirs = life_cycle_events(&|args| k.ok(args));
+    assert_eq!(theirs, LIFE_CYCLE_EVENTS, "dockerd");
+}
+
+/// What a container on a user network with an MTU, a link and a link-local address
+/// shows, through `docker` (`run` gives a command's output, or its error): inspect
+/// fields, its interface, what the link's alias resolves to, and a refusal.
+fn endpoint_observations(docker: &dyn Fn(&[&str]) -> Result<String, String>) -> Vec<String> {
+    let ok = |args: &[&str]| docker(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    ok(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.driver.mtu=1400",
+        "endpoints",
+    ]);
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        "tgt",
+        "--network",
+        "endpoints",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        "linker",
+        "--network",
+        "endpoints",
+        "--link",
+        "tgt:store",
+        "--link-local-ip",
+        "169.254.5.5",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let ep = r#"(index .NetworkSettings.Networks "endpoints")"#;
+    let mut seen = vec![ok(&[
+        "inspect",
+        "-f",
+        &format!(
+            "{{{{json .HostConfig.Links}}}} {{{{json {ep}.Links}}}} {{{{json {ep}.IPAMConfig}}}}"
+        ),
+        "linker",
+    ])];
+    seen.push(ok(&["exec", "linker", "cat", "/sys/class/net/eth0/mtu"]));
+    let addrs = ok(&["exec", "linker", "ip", "-o", "-4", "addr", "show", "eth0"]);
+    seen.extend(
+        addrs
+            .lines()
+            .filter(|l| l.contains("169.254."))
+            .filter_map(|l| {
+                l.split_once("inet ")
+                    .map(|(_, a)| a.split('\\').next().unwrap_or(a).trim().to_string())
+            }),
+    );
+    let tgt_ip = ok(&["inspect", "-f", &format!("{{{{{ep}.IPAddress}}}}"), "tgt"]);
+    let answer = ok(&["exec", "linker", "nslookup", "store", "127.0.0.11"]);
+    let answers: Vec<&str> = answer
+        .lines()
+        .filter_map(|l| l.strip_prefix("Address: "))
+        .collect();
+    seen.push(format!(
+        "store resolves to tgt: {}",
+        answers == [tgt_ip.trim()]
+    ));
+    let refused = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "endpoints",
+        "--link-local-ip",
+        "10.1.1.1",
+        "busybox",
+        "true",
+    ]);
+    seen.push(format!(
+        "refused: {}",
+        refused.is_err_and(|e| e.contains("invalid link local IP address: 10.1.1.1"))
+    ));
+    ok(&["rm", "-f", "tgt", "linker"]);
+    ok(&["network", "rm", "endpoints"]);
+    seen.into_iter().map(|l| l.trim().to_string()).collect()
+}
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn mtu_links_and_link_local_addresses_show_as_dockerds() {
+    let Some((d, docker, k)) = common::daemons_to_compare("172.27.0.1/16") else {
+        return;
+    };
+    let result = |o: std::process::Output| {
+        let (so, se) = common::out_err(&o);
+        if o.status.success() {
+            Ok(so)
+        } else {
+            Err(se)
+        }
+    };
+    let ours = endpoint_observations(&|args| result(d.run(&docker, args)));
+    let theirs = endpoint_observations(&|args| result(k.docker(args)));
+    assert_eq!(ours, theirs);
+    assert_eq!(
+        ours,
+        [
+            r#"null ["tgt:store"] {"LinkLocalIPs":["169.254.5.5"]}"#,
+            "1400",
+            "169.254.5.5/16 brd 169.254.255.255 scope global eth0",
+            "store resolves to tgt: true",
+            "refused: true",
+        ]
+    );
+}
+
 /// The keys of a JSON document with the type of each value, maps whose keys are data
 /// (options, labels, endpoints) reduced to their type.
 fn shape(v: &Value, path: &str, out: &mut Vec<String>) {
@@ -594,20 +1399,9 @@ fn shape_of(doc: &str) -> Vec<String> {
 #[test]
 #[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn network_inspect_is_shaped_as_dockerds() {
-    let Some(d) = common::daemon_with_busybox() else {
+    let Some((d, docker, k)) = common::daemons_to_compare("172.29.0.1/16") else {
         return;
     };
-    let Some(docker) = Cli::docker() else {
-        eprintln!("note: no docker CLI; skipping the comparison with dockerd");
-        return;
-    };
-    let Some(k) = common::dockerd::Dockerd::start_networked_alone("172.29.0.1/16") else {
-        return;
-    };
-    let dir = tempfile::Builder::new()
-        .prefix("berth-netapi-")
-        .tempdir_in("/tmp")
-        .expect("temp dir");
     for args in [
         vec![
             "network",
@@ -652,19 +1446,6 @@ fn network_inspect_is_shaped_as_dockerds() {
             "sleep",
             "600",
         ],
-    );
-    let tar = common::busybox_rootfs_tar(dir.path());
-    let st = std::process::Command::new(common::docker_cli().expect("docker"))
-        .env("DOCKER_HOST", k.host())
-        .args(["import", "--change", r#"CMD ["sh"]"#])
-        .arg(&tar)
-        .arg("busybox:latest")
-        .output()
-        .expect("docker import");
-    assert!(
-        st.status.success(),
-        "import into dockerd: {:?}",
-        common::out_err(&st)
     );
     k.ok(&[
         "run",

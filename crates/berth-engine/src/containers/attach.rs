@@ -16,14 +16,19 @@ impl Inner {
     /// `POST /containers/{id}/attach`.
     pub fn attach(self: &Arc<Self>, r: &str, opts: AttachOptions) -> EngineResult<AttachStream> {
         let c = self.get(r)?;
-        let (rec, tty) = {
+        let (rec, tty, told) = {
             let _op = c.op_lock();
             let rec = c.record();
+            let mut told = false;
             match rec.state.status {
                 Status::Running | Status::Paused | Status::Restarting => {}
                 Status::Created => {
                     // docker attaches before it starts: the shim must exist now so no
-                    // output is lost. A launch failure is reported by start.
+                    // output is lost. A launch failure is reported by start. `attach`
+                    // is told first, as dockerd tells it before the start's network
+                    // `connect` events, which making the shim now tells.
+                    self.emit(&rec, "attach", &[]);
+                    told = true;
                     if self.ensure_shim(&c).is_err() {
                         let (mine, _theirs) = UnixStream::pair()
                             .map_err(|e| EngineError::internal("creating a socket pair", e))?;
@@ -41,7 +46,7 @@ impl Inner {
                     return replay(logs, None, rec.config.tty);
                 }
             }
-            (rec.clone(), rec.config.tty)
+            (rec.clone(), rec.config.tty, told)
         };
         let keys = opts
             .detach_keys
@@ -64,7 +69,9 @@ impl Inner {
                 crate::shim::ShimError::Failed(m) => EngineError::BadParameter(m),
                 e => EngineError::Conflict(format!("container {} is not running: {e}", c.id)),
             })?;
-        self.emit(&rec, "attach", &[]);
+        if !told {
+            self.emit(&rec, "attach", &[]);
+        }
         if !opts.logs {
             return Ok(AttachStream { stream: live, tty });
         }

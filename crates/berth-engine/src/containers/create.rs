@@ -167,11 +167,24 @@ impl Inner {
     }
 
     /// `HostConfig.Links` as dockerd keeps them: `NAME[:ALIAS]` becomes
-    /// `/TARGET:/OWN/ALIAS`; each target must exist (400 naming it otherwise).
+    /// `/TARGET:/OWN/ALIAS`; each target must exist (400 naming it otherwise). With a
+    /// user-defined network they are dropped unchecked, as dockerd ignores them there:
+    /// links on such a network are its endpoint's `Links` (which the docker CLI sends
+    /// as well), resolved by the embedded DNS server.
     fn normalize_links(&self, hc: &mut HostConfig, own: &str) -> EngineResult<()> {
+        use crate::networks::endpoint::Attachment;
+        let user_network = matches!(
+            self.attachment(&hc.network_mode),
+            Ok(Attachment::Bridge(n)) if !n.default_bridge
+        );
+        if user_network {
+            hc.links.clear();
+            return Ok(());
+        }
         let mut out = Vec::new();
         for l in &hc.links {
-            let (target, alias) = l.split_once(':').unwrap_or((l, l));
+            let (target, alias) =
+                berth_network::links::parse(l).map_err(EngineError::BadParameter)?;
             let target = target.trim_start_matches('/');
             let alias = alias.rsplit('/').next().unwrap_or(alias);
             let c = self.get(target).map_err(|_| {

@@ -429,8 +429,9 @@ impl Inner {
         self.emit(&g.rec, "oom", &[]);
     }
 
-    /// Records an exit: unmounts, updates the state, emits `oom` (if the shim saw an
-    /// OOM kill nobody was told of) and `die`, wakes waiters.
+    /// Records an exit: unmounts, takes the network down, updates the state, emits
+    /// `oom` (if the shim saw an OOM kill nobody was told of), `die` and the networks'
+    /// `disconnect`, wakes waiters.
     /// Returns the delay after which the restart policy restarts the container, or
     /// runs AutoRemove.
     pub(crate) fn record_exit(
@@ -440,7 +441,7 @@ impl Inner {
     ) -> Option<Duration> {
         self.unmount_rootfs(&c.id);
         self.unmount_volumes(&c.record());
-        self.network_down(c);
+        let left = self.network_teardown(c);
         let finished = if exit.finished_at > 0 {
             exit.finished_at
         } else {
@@ -498,6 +499,7 @@ impl Inner {
             // "die" is told before any waiter (stop, wait, restart) wakes, so that
             // their own events always follow it.
             self.emit(&g.rec, "die", &[("exitCode", exit.code.to_string())]);
+            self.tell_disconnects(&c.id, &left);
             c.cond.notify_all();
             (g.rec.clone(), delay)
         };

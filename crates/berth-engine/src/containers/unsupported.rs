@@ -1,8 +1,8 @@
 //! Create options berth cannot honour here are refused at create, never accepted and
 //! dropped: with dockerd's own message where dockerd refuses the same thing (storage
 //! options without a quota-capable filesystem, conflicting network options), and with
-//! a message naming the option where berth lacks the feature (published ports and
-//! links until networking lands). docs/api-differences.md lists every decision.
+//! a message naming the option where berth lacks the feature (storage quotas, for
+//! one). docs/api-differences.md lists every decision.
 
 use berth_api_types::container::{ContainerConfig, HostConfig};
 use berth_api_types::network::NetworkingConfig;
@@ -96,7 +96,6 @@ fn network_features(
     net: Option<&NetworkingConfig>,
     warnings: &mut Vec<String>,
 ) -> EngineResult<()> {
-    let missing = |what: &str| bad(format!("{what} is not supported yet; {DOC}"));
     for (key, bindings) in &hc.port_bindings {
         crate::networks::endpoint::parse_port_key(key)?;
         for b in bindings.iter().flatten() {
@@ -112,18 +111,11 @@ fn network_features(
     if !config.mac_address.is_empty() {
         berth_network::mac::parse(&config.mac_address).map_err(bad)?;
     }
-    for (name, ep) in net.map(|n| &n.endpoints_config).into_iter().flatten() {
-        let ipam = ep.ipam_config.as_ref();
-        if ipam.is_some_and(|i| !i.link_local_ips.is_empty()) {
-            return Err(missing(&format!(
-                "a link-local address (--link-local-ip, EndpointsConfig[{name:?}].IPAMConfig.LinkLocalIPs)"
-            )));
-        }
-        if !ep.links.is_empty() {
-            return Err(missing(&format!(
-                "linking containers (--link, EndpointsConfig[{name:?}].Links)"
-            )));
-        }
+    for ep in net
+        .map(|n| n.endpoints_config.values())
+        .into_iter()
+        .flatten()
+    {
         if !ep.mac_address.is_empty() {
             berth_network::mac::parse(&ep.mac_address).map_err(bad)?;
         }
@@ -444,8 +436,8 @@ mod tests {
             )]),
         };
         refuse_unsupported(&c, &hc, Some(&net), &host()).expect("a static IPv4 address");
-        // A static IPv6 address is checked against the network at start, as dockerd
-        // does; link-local addresses are refused by name.
+        // A static IPv6 address and link-local addresses are checked at start, as
+        // dockerd does.
         let with = |ipam: EndpointIpamConfig| NetworkingConfig {
             endpoints_config: BTreeMap::from([(
                 "v6net".to_string(),
@@ -464,9 +456,18 @@ mod tests {
             link_local_ips: vec!["169.254.1.1".into()],
             ..EndpointIpamConfig::default()
         });
-        assert!(
-            message(refuse_unsupported(&c, &hc, Some(&ll), &host())).contains("--link-local-ip")
-        );
+        refuse_unsupported(&c, &hc, Some(&ll), &host()).expect("a link-local address");
+        // So are an endpoint's links (dockerd does not check them at all).
+        let linked = NetworkingConfig {
+            endpoints_config: BTreeMap::from([(
+                "usernet".to_string(),
+                EndpointSettings {
+                    links: vec!["db:store".into(), "a:b:c".into()],
+                    ..EndpointSettings::default()
+                },
+            )]),
+        };
+        refuse_unsupported(&c, &hc, Some(&linked), &host()).expect("an endpoint's links");
         // An endpoint with nothing set (as the docker CLI sends for --network) passes.
         let net = NetworkingConfig {
             endpoints_config: BTreeMap::from([("host".to_string(), EndpointSettings::default())]),

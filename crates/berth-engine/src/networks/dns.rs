@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use berth_network::dns::{self, DnsServer, Record};
+use berth_network::dns::{self, DnsServer, LinkAlias, Record};
 use berth_network::etc;
 
 use crate::api::{EngineError, EngineResult};
@@ -50,6 +50,31 @@ pub(crate) fn resolv_conf(rec: &ContainerRecord) -> String {
         },
         false,
     )
+}
+
+/// The links of `rec`'s endpoints on the networks `nets` (ids), for its resolver:
+/// `--link NAME:ALIAS` on a user-defined network is the name ALIAS, which the
+/// linking container alone resolves to NAME's addresses there, as Docker's.
+fn link_aliases(rec: &ContainerRecord, nets: &[String]) -> Vec<LinkAlias> {
+    let mut out = Vec::new();
+    for ep in rec.network_settings.networks.values() {
+        if !nets.contains(&ep.network_id) {
+            continue;
+        }
+        // Checked when the endpoint was made.
+        for (target, alias) in ep
+            .links
+            .iter()
+            .filter_map(|l| berth_network::links::parse(l).ok())
+        {
+            out.push(LinkAlias {
+                network: ep.network_id.clone(),
+                alias: alias.to_string(),
+                target: target.to_string(),
+            });
+        }
+    }
+    out
 }
 
 impl Inner {
@@ -113,6 +138,7 @@ impl Inner {
                 .map_err(|e| {
                     EngineError::internal(format!("name resolution for container {}", rec.id), e)
                 })?;
+            server.set_links(&rec.id, link_aliases(&rec, &nets));
             let internal_only = {
                 let st = self.networks.lock();
                 nets.iter()

@@ -89,9 +89,15 @@ impl Inner {
         let rec = c.record();
         let att = self.attachment(&rec.host_config.network_mode)?;
         if matches!(att, Attachment::Shared) {
+            self.plain_endpoints_up(c)?;
             return Ok(NetUp::default());
         }
-        let links = self.link_targets(&rec)?;
+        // Legacy links are the default bridge's; on a user-defined network a link is
+        // its endpoint's, a name for the embedded DNS server (see `dns_sync`).
+        let links = match &att {
+            Attachment::Bridge(n) if !n.default_bridge => Vec::new(),
+            _ => self.link_targets(&rec)?,
+        };
         let path = self.networks.netns_path(&rec.id);
         // A namespace left by a crash: the container's processes are gone with it.
         let _ = netns::remove(&path);
@@ -121,9 +127,8 @@ impl Inner {
                 .bridge_up(c, &rec, &net, &path, &mut ns_link, &links)
                 .and_then(|()| self.extra_endpoints_up(c, &rec, &path, &mut ns_link)),
             _ => {
-                let mut g = c.lock();
-                g.rec.network_settings.sandbox_key = path.to_string_lossy().into_owned();
-                Ok(())
+                c.lock().rec.network_settings.sandbox_key = path.to_string_lossy().into_owned();
+                self.plain_endpoints_up(c)
             }
         };
         // Containers on user-defined networks resolve each other at 127.0.0.11.
@@ -218,6 +223,8 @@ impl Inner {
             .cloned()
             .unwrap_or_default();
         let want = wanted_ips(&requested, &key)?;
+        let link_local = link_local_ips(&requested)?;
+        check_links(&requested)?;
         // Address and ports under the network lock, so two starts cannot take the same.
         let (ip, ports_map, rules) = {
             let mut st = self.networks.lock();
@@ -240,7 +247,13 @@ impl Inner {
             (m, _) if !m.is_empty() => m.clone(),
             (_, m) => m.clone(),
         };
-        let wired = wire(&rec.id, net, path, ns_link, "eth0", ip, &mac, !net.internal)?;
+        let iface = Iface {
+            name: "eth0",
+            mac: &mac,
+            link_local: &link_local,
+            default_route: !net.internal,
+        };
+        let wired = wire(&rec.id, net, path, ns_link, &iface, ip)?;
         if !rules.is_empty() {
             let st = self.networks.lock();
             self.networks.sync_rules(&st)?;
@@ -260,19 +273,21 @@ impl Inner {
         }
         std::fs::write(&rec.hosts_path, hosts)
             .map_err(|e| EngineError::io("writing", &rec.hosts_path, e))?;
-        let mut g = c.lock();
-        let rec_id = g.rec.id.clone();
-        g.rec
-            .host_veths
-            .insert(net.id.clone(), wired.host_if.clone());
-        let ns = &mut g.rec.network_settings;
-        record_endpoint(ns.networks.entry(key).or_default(), net, &wired, &rec_id);
-        ns.sandbox_id = crate::names::new_id()?;
-        ns.sandbox_key = path.to_string_lossy().into_owned();
-        ns.ports = ports_map;
-        if net.default_bridge {
-            set_default_bridge_fields(ns, &wired);
+        {
+            let mut g = c.lock();
+            g.rec
+                .host_veths
+                .insert(net.id.clone(), wired.host_if.clone());
+            let ns = &mut g.rec.network_settings;
+            record_endpoint(ns.networks.entry(key).or_default(), net, &wired, &rec.id);
+            ns.sandbox_id = crate::names::new_id()?;
+            ns.sandbox_key = path.to_string_lossy().into_owned();
+            ns.ports = ports_map;
+            if net.default_bridge {
+                set_default_bridge_fields(ns, &wired);
+            }
         }
+        self.network_event("connect", net, Some(&rec.id));
         Ok(())
     }
 
@@ -324,18 +339,17 @@ impl Inner {
             .cloned()
             .unwrap_or_default();
         let want = wanted_ips(&requested, key)?;
+        let link_local = link_local_ips(&requested)?;
+        check_links(&requested)?;
         let ip = allocate(&mut self.networks.lock(), net, &rec.id, want)?;
         let res = next_ifname(ns_link).and_then(|ifname| {
-            wire(
-                &rec.id,
-                net,
-                path,
-                ns_link,
-                &ifname,
-                ip,
-                &requested.mac_address,
-                false,
-            )
+            let iface = Iface {
+                name: &ifname,
+                mac: &requested.mac_address,
+                link_local: &link_local,
+                default_route: false,
+            };
+            wire(&rec.id, net, path, ns_link, &iface, ip)
         });
         let wired = match res {
             Ok(w) => w,
@@ -344,32 +358,94 @@ impl Inner {
                 return Err(e);
             }
         };
-        let mut g = c.lock();
-        let rec_id = g.rec.id.clone();
-        g.rec
-            .host_veths
-            .insert(net.id.clone(), wired.host_if.clone());
-        let ns = &mut g.rec.network_settings;
-        record_endpoint(
-            ns.networks.entry(key.to_string()).or_default(),
-            net,
-            &wired,
-            &rec_id,
-        );
-        if net.default_bridge {
-            set_default_bridge_fields(ns, &wired);
+        {
+            let mut g = c.lock();
+            g.rec
+                .host_veths
+                .insert(net.id.clone(), wired.host_if.clone());
+            let ns = &mut g.rec.network_settings;
+            record_endpoint(
+                ns.networks.entry(key.to_string()).or_default(),
+                net,
+                &wired,
+                &rec.id,
+            );
+            if net.default_bridge {
+                set_default_bridge_fields(ns, &wired);
+            }
+        }
+        self.network_event("connect", net, Some(&rec.id));
+        Ok(())
+    }
+
+    /// Gives `c`'s endpoints on networks without interfaces of their own (`host`,
+    /// `none`) their ids, as dockerd does, and tells their `connect`.
+    fn plain_endpoints_up(&self, c: &Container) -> EngineResult<()> {
+        let plain: Vec<NetworkRecord> = {
+            let st = self.networks.lock();
+            st.nets
+                .values()
+                .filter(|n| !n.is_bridge())
+                .cloned()
+                .collect()
+        };
+        let mut joined = Vec::new();
+        {
+            let mut g = c.lock();
+            for ep in g.rec.network_settings.networks.values_mut() {
+                let Some(net) = plain.iter().find(|n| n.id == ep.network_id) else {
+                    continue;
+                };
+                if ep.endpoint_id.is_empty() {
+                    ep.endpoint_id = crate::names::new_id()?;
+                    joined.push(net.clone());
+                }
+            }
+        }
+        for net in &joined {
+            self.network_event("connect", net, Some(&c.id));
         }
         Ok(())
     }
 
-    /// Undoes [`Inner::network_up`] (also after a partial setup or a crash): drops the
-    /// published ports, releases the addresses, unbinds the namespace (the kernel
-    /// deletes the veth pair with it) and clears the endpoint in the record.
+    /// Undoes [`Inner::network_up`] (also after a partial setup or a crash) and tells
+    /// the `disconnect` of each network `c` was connected to.
     pub(crate) fn network_down(&self, c: &Container) {
+        let left = self.network_teardown(c);
+        self.tell_disconnects(&c.id, &left);
+    }
+
+    /// Tells the `disconnect` events of container `id` leaving `networks` (after its
+    /// `die`, as dockerd orders them).
+    pub(crate) fn tell_disconnects(&self, id: &str, networks: &[NetworkRecord]) {
+        for net in networks {
+            self.network_event("disconnect", net, Some(id));
+        }
+    }
+
+    /// Drops the published ports, releases the addresses, unbinds the namespace (the
+    /// kernel deletes the veth pair with it) and clears the endpoints in the record;
+    /// returns the networks it had endpoints on, for their `disconnect` events (see
+    /// [`Inner::tell_disconnects`]).
+    pub(crate) fn network_teardown(&self, c: &Container) -> Vec<NetworkRecord> {
         let id = c.id.as_str();
         let dns_nets = self.dns_networks_of(c);
+        let connected: Vec<String> = c
+            .lock()
+            .rec
+            .network_settings
+            .networks
+            .values()
+            .filter(|ep| !ep.endpoint_id.is_empty())
+            .map(|ep| ep.network_id.clone())
+            .collect();
+        let left: Vec<NetworkRecord>;
         {
             let mut st = self.networks.lock();
+            left = connected
+                .iter()
+                .filter_map(|id| st.nets.get(id).cloned())
+                .collect();
             st.ipam.release_holder(id);
             if st.ports.remove(id).is_some() {
                 let _ = self.networks.sync_rules(&st);
@@ -382,6 +458,7 @@ impl Inner {
             g.rec.host_veths.clear();
         }
         self.dns_down(id, &dns_nets);
+        left
     }
 
     /// After the engine opens: takes back the addresses and ports of the containers
@@ -458,6 +535,57 @@ fn wanted_ips(ep: &EndpointSettings, key: &str) -> EngineResult<Addrs<Option<Ipv
     Ok(Addrs { v4, v6 })
 }
 
+/// An endpoint's link-local addresses (`--link-local-ip`,
+/// `IPAMConfig.LinkLocalIPs`) with their prefix lengths (/16 for IPv4, /64 for IPv6),
+/// checked as dockerd checks them, in its words: first that each is an address, then
+/// that it is a link-local unicast one (169.254.0.0/16, fe80::/10).
+pub(crate) fn link_local_ips(ep: &EndpointSettings) -> EngineResult<Vec<(IpAddr, u8)>> {
+    let Some(i) = ep.ipam_config.as_ref() else {
+        return Ok(Vec::new());
+    };
+    let parsed: Vec<Result<IpAddr, &str>> = i
+        .link_local_ips
+        .iter()
+        .map(|a| {
+            a.parse::<IpAddr>()
+                .map(|ip| match ip {
+                    // Go keeps an IPv4-mapped address as the IPv4 one.
+                    IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+                    v4 => v4,
+                })
+                .map_err(|_| a.as_str())
+        })
+        .collect();
+    let invalid: Vec<&str> = parsed.iter().filter_map(|p| p.err()).collect();
+    if !invalid.is_empty() {
+        return Err(EngineError::BadParameter(format!(
+            "Invalid link-local IP address: [{}]",
+            invalid.join(" ")
+        )));
+    }
+    parsed
+        .into_iter()
+        .flatten()
+        .map(|ip| match ip {
+            IpAddr::V4(a) if a.is_link_local() => Ok((ip, 16)),
+            IpAddr::V6(a) if a.is_unicast_link_local() => Ok((ip, 64)),
+            _ => Err(EngineError::BadParameter(format!(
+                "invalid link local IP address: {ip}"
+            ))),
+        })
+        .collect()
+}
+
+/// Checks an endpoint's `Links` as dockerd does when the container joins the network
+/// (`bad format for links: a:b:c`). Their targets are not checked: on a user-defined
+/// network a link is a name its container alone resolves, while its target runs.
+fn check_links(ep: &EndpointSettings) -> EngineResult<()> {
+    for l in &ep.links {
+        berth_network::links::parse(l).map_err(EngineError::BadParameter)?;
+    }
+    Ok(())
+}
+
 /// The refusal of a static address on a network whose subnet the daemon picked (or
 /// that has no IPv6 subnet), in dockerd's words.
 pub(crate) const NO_USER_SUBNET: &str =
@@ -513,22 +641,32 @@ fn next_ifname(ns_link: &mut Netlink) -> EngineResult<String> {
     ))
 }
 
-/// A veth pair from `net`'s bridge to `ifname` inside the namespace at `path`, with
-/// addresses `ip` (and `mac`, or Docker's address-derived MAC), up, and with
-/// `default_route` the default routes via the network's gateways. The IPv6 address
-/// skips duplicate address detection, so it works at once: the daemon alone hands
-/// out the subnet's addresses.
-#[allow(clippy::too_many_arguments)]
+/// The interface [`wire`] makes inside the container.
+struct Iface<'a> {
+    /// `eth0`, `eth1`, …
+    name: &'a str,
+    /// As given (empty: Docker's address-derived MAC).
+    mac: &'a str,
+    /// Added beside its address, with their prefix lengths.
+    link_local: &'a [(IpAddr, u8)],
+    /// Whether the default routes go through the network's gateways.
+    default_route: bool,
+}
+
+/// A veth pair from `net`'s bridge to `iface` inside the namespace at `path`, with
+/// addresses `addrs` and the interface's link-local ones, up, at the network's MTU.
+/// The IPv6 address skips duplicate address detection, so it works at once: the
+/// daemon alone hands out the subnet's addresses.
 fn wire(
     container: &str,
     net: &NetworkRecord,
     path: &Path,
     ns_link: &mut Netlink,
-    ifname: &str,
+    iface: &Iface<'_>,
     addrs: Addrs<Ipv4Addr>,
-    mac: &str,
-    default_route: bool,
 ) -> EngineResult<Wired> {
+    let ifname = iface.name;
+    let mac = iface.mac;
     let ip = addrs.v4;
     let ip6 = match (addrs.v6, net.subnet6_net()) {
         (Some(a), Some(s)) => Some((a, s.prefix(), net.gateway6_addr().unwrap_or(a))),
@@ -565,7 +703,7 @@ fn wire(
         peer_name: ifname,
         peer_netns: ns_file.as_fd(),
         peer_mac: Some(mac_bytes),
-        mtu: None,
+        mtu: net.mtu(),
     })
     .map_err(fail)?;
     let inside = (|| {
@@ -576,8 +714,11 @@ fn wire(
         if let Some((a, prefix, _)) = ip6 {
             ns_link.add_address_nodad(ifname, IpAddr::V6(a), prefix)?;
         }
+        for &(a, prefix) in iface.link_local {
+            ns_link.add_address(ifname, a, prefix)?;
+        }
         ns_link.set_up(ifname)?;
-        if default_route {
+        if iface.default_route {
             ns_link.add_default_route(gateway)?;
             if let Some((_, _, gw6)) = ip6 {
                 ns_link.add_default_route(gw6)?;
@@ -808,4 +949,73 @@ fn publish(
         map.insert(canonical, Some(out));
     }
     Ok((map, rules))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_api_types::network::EndpointIpamConfig;
+
+    fn ll(addrs: &[&str]) -> EngineResult<Vec<(IpAddr, u8)>> {
+        link_local_ips(&EndpointSettings {
+            ipam_config: Some(EndpointIpamConfig {
+                link_local_ips: addrs.iter().map(|a| a.to_string()).collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    fn ip(a: &str) -> IpAddr {
+        a.parse().unwrap()
+    }
+
+    #[test]
+    fn link_local_addresses_are_checked_as_dockerd_does() {
+        assert_eq!(ll(&[]).unwrap(), vec![]);
+        assert_eq!(
+            link_local_ips(&EndpointSettings::default()).unwrap(),
+            vec![]
+        );
+        assert_eq!(
+            ll(&[
+                "169.254.10.10",
+                "fe80::10",
+                "169.254.0.0",
+                "169.254.255.255"
+            ])
+            .unwrap(),
+            vec![
+                (ip("169.254.10.10"), 16),
+                (ip("fe80::10"), 64),
+                (ip("169.254.0.0"), 16),
+                (ip("169.254.255.255"), 16)
+            ]
+        );
+        // An IPv4-mapped address is the IPv4 one, as Go parses it.
+        assert_eq!(
+            ll(&["::ffff:169.254.3.3"]).unwrap(),
+            vec![(ip("169.254.3.3"), 16)]
+        );
+        // Addresses that do not parse are listed together, before any other check.
+        assert_eq!(
+            ll(&["169.254.1.1", "bogus", "10.1.1.1", "169.254.10.10/24"])
+                .unwrap_err()
+                .to_string(),
+            "Invalid link-local IP address: [bogus 169.254.10.10/24]"
+        );
+        for (bad, shown) in [
+            ("10.1.1.1", "10.1.1.1"),
+            ("0.0.0.0", "0.0.0.0"),
+            ("224.0.0.1", "224.0.0.1"),
+            ("fd00::77", "fd00::77"),
+            ("::ffff:10.0.0.7", "10.0.0.7"),
+        ] {
+            assert_eq!(
+                ll(&["169.254.1.1", bad]).unwrap_err().to_string(),
+                format!("invalid link local IP address: {shown}"),
+                "{bad}"
+            );
+        }
+    }
 }

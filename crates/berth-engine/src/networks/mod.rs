@@ -36,6 +36,32 @@ pub const DEFAULT_TABLE: &str = "berth";
 
 const RECORDS: &str = "networks.json";
 
+/// The driver option giving a bridge network's MTU (its bridge and every veth end).
+pub const MTU_OPTION: &str = "com.docker.network.driver.mtu";
+
+/// The MTU Linux gives an Ethernet device, and the default bridge's unless `--mtu`.
+pub const DEFAULT_MTU: u32 = 1500;
+
+/// Checks an MTU option as dockerd does (Go's `strconv.Atoi`, then not negative), in
+/// its words. Zero means the kernel's default.
+pub(crate) fn parse_mtu(v: &str) -> Result<Option<u32>, String> {
+    let n: i64 = v.parse().map_err(|e: std::num::ParseIntError| {
+        let why = match e.kind() {
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                "value out of range"
+            }
+            _ => "invalid syntax",
+        };
+        format!("failed to parse {MTU_OPTION} value: {v} (strconv.Atoi: parsing {v:?}: {why})")
+    })?;
+    if n < 0 {
+        return Err(format!("invalid MTU number: {n}"));
+    }
+    // As dockerd, a value no device can have is taken here and refused by the kernel
+    // when a container joins.
+    Ok((n > 0).then(|| u32::try_from(n).unwrap_or(u32::MAX)))
+}
+
 /// One network as berth keeps it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -85,6 +111,13 @@ impl NetworkRecord {
         self.options
             .get("com.docker.network.bridge.enable_icc")
             .is_none_or(|v| v != "false")
+    }
+
+    /// The MTU of its bridge and veth pairs (None: the kernel's default).
+    pub fn mtu(&self) -> Option<u32> {
+        self.options
+            .get(MTU_OPTION)
+            .and_then(|v| parse_mtu(v).ok().flatten())
     }
 
     pub fn masquerade(&self) -> bool {
@@ -177,13 +210,14 @@ pub(crate) struct Networks {
 impl Networks {
     /// Opens the records under `data_root/network`, makes the built-in networks and the
     /// default bridge (`bridge`: its device name, `none` for no default bridge; `bip`:
-    /// its address as `GATEWAY/PREFIX`).
+    /// its address as `GATEWAY/PREFIX`; `mtu`: its MTU, default 1500).
     pub fn open(
         data_root: &Path,
         exec_root: &Path,
         bridge: Option<&str>,
         bip: Option<&str>,
         backend: Option<Backend>,
+        mtu: Option<u32>,
     ) -> EngineResult<Networks> {
         let dir = data_root.join("network");
         let netns_dir = exec_root.join("netns");
@@ -241,7 +275,7 @@ impl Networks {
         {
             let mut st = nets.lock();
             if device != "none" {
-                nets.open_default_bridge(&mut st, &device, bip)?;
+                nets.open_default_bridge(&mut st, &device, bip, mtu)?;
             }
             // The user networks' bridges (gone after a reboot).
             let user: Vec<NetworkRecord> = st
@@ -255,7 +289,7 @@ impl Networks {
                     st.ipam
                         .add_network(&n.id, subnet, Some(gw), n.ip_range)
                         .map_err(|e| EngineError::internal(format!("network {}", n.name), e))?;
-                    ensure_bridge(&n.bridge, gw, subnet.prefix())?;
+                    ensure_bridge(&n.bridge, gw, subnet.prefix(), n.mtu())?;
                     let v6 = n
                         .add_space6(&mut st.ipam)
                         .map_err(|e| EngineError::internal(format!("network {}", n.name), e))?;
@@ -274,7 +308,10 @@ impl Networks {
         st: &mut State,
         device: &str,
         bip: Option<&str>,
+        mtu: Option<u32>,
     ) -> EngineResult<()> {
+        // A device the daemon was given (`--bridge`) keeps its own MTU unless `--mtu`.
+        let bridge_mtu = mtu.or((device == DEFAULT_BRIDGE_DEVICE).then_some(DEFAULT_MTU));
         let (subnet, gateway) = match bip {
             Some(b) => parse_bip(b)?,
             None => {
@@ -294,17 +331,18 @@ impl Networks {
                     None => {
                         let subnet = pick_subnet(st, None)?;
                         let gw = subnet.host_range().0;
-                        ensure_bridge(device, gw, subnet.prefix())?;
+                        ensure_bridge(device, gw, subnet.prefix(), bridge_mtu)?;
                         (subnet, gw)
                     }
                 }
             }
         };
-        ensure_bridge(device, gateway, subnet.prefix())?;
+        ensure_bridge(device, gateway, subnet.prefix(), bridge_mtu)?;
         let id = st
             .default_bridge()
             .map(|n| n.id.clone())
             .map_or_else(crate::names::new_id, Ok)?;
+        let mtu_text = mtu.unwrap_or(DEFAULT_MTU).to_string();
         let mut options = BTreeMap::new();
         for (k, v) in [
             ("com.docker.network.bridge.default_bridge", "true"),
@@ -312,7 +350,7 @@ impl Networks {
             ("com.docker.network.bridge.enable_ip_masquerade", "true"),
             ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
             ("com.docker.network.bridge.name", device),
-            ("com.docker.network.driver.mtu", "1500"),
+            (MTU_OPTION, mtu_text.as_str()),
         ] {
             options.insert(k.to_string(), v.to_string());
         }
@@ -490,14 +528,31 @@ pub(crate) fn pick_subnet(st: &State, exclude: Option<&str>) -> EngineResult<Ipv
         })
 }
 
-/// Makes bridge `name` with `gateway/prefix` on it, up, with what published ports need
-/// (route_localnet) and forwarding on.
-pub(crate) fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> EngineResult<()> {
+/// Makes bridge `name` with `gateway/prefix` on it (and `mtu`, where given), up, with
+/// what published ports need (route_localnet) and forwarding on.
+pub(crate) fn ensure_bridge(
+    name: &str,
+    gateway: Ipv4Addr,
+    prefix: u8,
+    mtu: Option<u32>,
+) -> EngineResult<()> {
     let fail =
         |e: berth_network::LinkError| EngineError::internal(format!("setting up bridge {name}"), e);
     let mut nl = Netlink::open().map_err(fail)?;
-    if nl.link(name).map_err(fail)?.is_none() {
-        nl.create_bridge(name).map_err(fail)?;
+    let link = match nl.link(name).map_err(fail)? {
+        Some(link) => link,
+        None => {
+            nl.create_bridge(name).map_err(fail)?;
+            nl.link(name)
+                .map_err(fail)?
+                .ok_or_else(|| fail(berth_network::LinkError::NoSuchLink(name.to_owned())))?
+        }
+    };
+    if let Some(mtu) = mtu.filter(|m| link.mtu != Some(*m)) {
+        // An MTU the kernel refuses for the bridge (too small, or above 1500 before
+        // Linux 4.17) is left to its veths: a container joining then fails with the
+        // kernel's reason, as with dockerd 20.10, which never sets the bridge's.
+        let _ = nl.set_mtu(name, mtu);
     }
     let has = nl
         .addresses(name)
@@ -546,4 +601,39 @@ pub(crate) fn ensure_bridge_v6(
             .map_err(|e| EngineError::internal("turning IPv6 forwarding on", e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mtu_options_are_checked_as_dockerd_does() {
+        assert_eq!(parse_mtu("1400"), Ok(Some(1400)));
+        assert_eq!(parse_mtu("+1300"), Ok(Some(1300)));
+        assert_eq!(parse_mtu("0"), Ok(None));
+        assert_eq!(
+            parse_mtu("abc").unwrap_err(),
+            "failed to parse com.docker.network.driver.mtu value: abc (strconv.Atoi: parsing \"abc\": invalid syntax)"
+        );
+        assert_eq!(
+            parse_mtu(" 1300").unwrap_err(),
+            "failed to parse com.docker.network.driver.mtu value:  1300 (strconv.Atoi: parsing \" 1300\": invalid syntax)"
+        );
+        assert_eq!(
+            parse_mtu("").unwrap_err(),
+            "failed to parse com.docker.network.driver.mtu value:  (strconv.Atoi: parsing \"\": invalid syntax)"
+        );
+        assert!(parse_mtu("99999999999999999999")
+            .unwrap_err()
+            .ends_with("value out of range)"));
+        assert_eq!(parse_mtu("-1").unwrap_err(), "invalid MTU number: -1");
+        // Taken as dockerd takes them, for the kernel to refuse when a container joins.
+        assert_eq!(parse_mtu("50"), Ok(Some(50)));
+        assert_eq!(parse_mtu("99999999999"), Ok(Some(u32::MAX)));
+        let mut n = NetworkRecord::default();
+        assert_eq!(n.mtu(), None);
+        n.options.insert(MTU_OPTION.into(), "1400".into());
+        assert_eq!(n.mtu(), Some(1400));
+    }
 }

@@ -253,7 +253,9 @@ impl Inner {
             .ok_or_else(|| not_found(r))
     }
 
-    fn network_event(&self, action: &str, n: &NetworkRecord, container: Option<&str>) {
+    /// Tells a `network` event about `n` (Actor.ID its id; `name`, `type`, and the
+    /// container's id as `container` for `connect` and `disconnect`).
+    pub(super) fn network_event(&self, action: &str, n: &NetworkRecord, container: Option<&str>) {
         let mut attrs = BTreeMap::new();
         attrs.insert("name".to_string(), n.name.clone());
         attrs.insert("type".to_string(), n.driver.clone());
@@ -365,13 +367,10 @@ impl Inner {
                 }
             }
         }
-        if let Some(v) = req.options.get("com.docker.network.driver.mtu") {
-            if v.parse::<u32>().is_err() {
-                return Err(bad(format!(
-                    "invalid value {v:?} for option com.docker.network.driver.mtu"
-                )));
-            }
-        }
+        let mtu = match req.options.get(super::MTU_OPTION) {
+            Some(v) => super::parse_mtu(v).map_err(bad)?,
+            None => None,
+        };
         let id = crate::names::new_id()?;
         let bridge = match req.options.get(BRIDGE_NAME_OPTION) {
             Some(b) if !b.is_empty() => b.clone(),
@@ -442,15 +441,16 @@ impl Inner {
         let existed = Netlink::open()
             .and_then(|mut nl| nl.link(&bridge))
             .is_ok_and(|l| l.is_some());
-        let made =
-            ensure_bridge(&bridge, gateway, subnet.prefix()).and_then(|()| match plan.subnet6 {
-                Some(s6) => ensure_bridge_v6(
-                    &bridge,
-                    plan.gateway6.unwrap_or_else(|| v6_first_host(s6)),
-                    s6.1,
-                ),
-                None => Ok(()),
-            });
+        let made = ensure_bridge(&bridge, gateway, subnet.prefix(), mtu).and_then(|()| match plan
+            .subnet6
+        {
+            Some(s6) => ensure_bridge_v6(
+                &bridge,
+                plan.gateway6.unwrap_or_else(|| v6_first_host(s6)),
+                s6.1,
+            ),
+            None => Ok(()),
+        });
         if let Err(e) = made {
             let _ = st.ipam.remove_network(&id);
             if !existed {
@@ -663,9 +663,6 @@ impl Inner {
         }
         let asked = req.endpoint_config.unwrap_or_default();
         if let Some(i) = &asked.ipam_config {
-            if !i.link_local_ips.is_empty() {
-                return Err(bad("a link-local address (--link-local-ip) is not supported yet; see docs/api-differences.md"));
-            }
             if !i.ipv6_address.is_empty() {
                 let Some(s6) = net.subnet6_net() else {
                     return Err(bad(super::endpoint::NO_USER_SUBNET));
@@ -699,9 +696,6 @@ impl Inner {
             return Err(bad(
                 "network-scoped alias is supported only for containers in user defined networks",
             ));
-        }
-        if !asked.links.is_empty() {
-            return Err(bad("linking containers on a network (--link with network connect) is not supported yet; see docs/api-differences.md"));
         }
         if !asked.mac_address.is_empty() {
             berth_network::mac::parse(&asked.mac_address).map_err(EngineError::BadParameter)?;
@@ -750,8 +744,9 @@ impl Inner {
             // Its resolver now sees the new network, whose table now has it.
             self.dns_sync(&c, &[])?;
         }
+        // Its `connect` event was told as its endpoint was made; a stopped container
+        // tells it when it starts, as dockerd does.
         self.save(&c.lock().rec)?;
-        self.network_event("connect", &net, Some(&rec.id));
         Ok(())
     }
 

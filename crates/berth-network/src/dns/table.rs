@@ -1,5 +1,5 @@
 //! The names the resolver answers itself: one table per network, and the lookup
-//! through the networks a container sees. No I/O.
+//! through the networks a container sees, its links' aliases first. No I/O.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -12,6 +12,16 @@ pub struct Record {
     pub names: Vec<String>,
     pub v4: Option<Ipv4Addr>,
     pub v6: Option<Ipv6Addr>,
+}
+
+/// A link of one container on a user-defined network (`--link NAME:ALIAS` there):
+/// `alias`, asked by that container alone, answers as `target` does on `network`, as
+/// Docker's resolver keeps a link per endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkAlias {
+    pub network: String,
+    pub alias: String,
+    pub target: String,
 }
 
 /// What a query type asks the table for.
@@ -132,6 +142,48 @@ impl Names {
         } else {
             Local::Unknown
         }
+    }
+}
+
+impl Names {
+    /// [`Names::lookup`] for a container with `links`, as Docker's resolver: a name
+    /// that is one of its link aliases answers as the link's target on the link's
+    /// network (the first link with addresses of the asked family wins); failing
+    /// that, it is looked up as a name only in the networks where it is not an alias.
+    pub fn lookup_linked(
+        &self,
+        view: &[String],
+        links: &[LinkAlias],
+        name: &str,
+        kind: Kind,
+    ) -> Local {
+        if kind == Kind::Ptr || links.is_empty() {
+            return self.lookup(view, name, kind);
+        }
+        let wanted = normalize(name);
+        let mut aliased: Vec<&String> = Vec::new();
+        let mut known = false;
+        for l in links {
+            if normalize(&l.alias) != wanted || !view.contains(&l.network) {
+                continue;
+            }
+            aliased.push(&l.network);
+            match self.lookup(std::slice::from_ref(&l.network), &l.target, kind) {
+                Local::Addrs(a) if !a.is_empty() => return Local::Addrs(a),
+                Local::Addrs(_) => known = true,
+                _ => {}
+            }
+        }
+        if known {
+            // The target is there without an address of this family.
+            return Local::Addrs(Vec::new());
+        }
+        let rest: Vec<String> = view
+            .iter()
+            .filter(|n| !aliased.contains(n))
+            .cloned()
+            .collect();
+        self.lookup(&rest, name, kind)
     }
 }
 
@@ -277,6 +329,73 @@ mod tests {
         // Empty names never match the root.
         n.set("front", vec![rec(&["", "."], Some("10.1.0.9"), None)]);
         assert_eq!(n.lookup(&v, ".", Kind::A), Local::Unknown);
+    }
+
+    fn link(network: &str, alias: &str, target: &str) -> LinkAlias {
+        LinkAlias {
+            network: network.into(),
+            alias: alias.into(),
+            target: target.into(),
+        }
+    }
+
+    #[test]
+    fn link_aliases_answer_as_their_target_on_their_network() {
+        let n = names();
+        let v = view(&["front", "back"]);
+        let links = [
+            link("back", "store", "primary"),
+            link("front", "site", "web"),
+        ];
+        assert_eq!(
+            n.lookup_linked(&v, &links, "STORE.", Kind::A),
+            addrs(&["10.2.0.3"])
+        );
+        assert_eq!(
+            n.lookup_linked(&v, &links, "store", Kind::Aaaa),
+            addrs(&["fd01::3"])
+        );
+        assert_eq!(
+            n.lookup_linked(&v, &links, "site", Kind::A),
+            addrs(&["10.1.0.2"])
+        );
+        // The target has no address of that family: known, empty (NOERROR).
+        assert_eq!(
+            n.lookup_linked(&v, &links, "site", Kind::Aaaa),
+            Local::Addrs(vec![])
+        );
+        // Other names as before; without links, aliases are unknown.
+        assert_eq!(
+            n.lookup_linked(&v, &links, "db", Kind::A),
+            addrs(&["10.1.0.3", "10.2.0.3"])
+        );
+        assert_eq!(n.lookup_linked(&v, &[], "store", Kind::A), Local::Unknown);
+        assert_eq!(n.lookup(&v, "store", Kind::A), Local::Unknown);
+        // A link on a network out of view, or whose target is not there, answers
+        // nothing of its own.
+        let gone = [
+            link("back", "site", "nobody"),
+            link("elsewhere", "x", "web"),
+        ];
+        assert_eq!(n.lookup_linked(&v, &gone, "x", Kind::A), Local::Unknown);
+        assert_eq!(n.lookup_linked(&v, &gone, "site", Kind::A), Local::Unknown);
+        // An alias shadows the same name on its own network only: "db" linked to the
+        // cache on "back" answers the cache there, not the "db" records.
+        let shadow = [link("back", "db", "cache")];
+        assert_eq!(
+            n.lookup_linked(&v, &shadow, "db", Kind::A),
+            addrs(&["10.2.0.4"])
+        );
+        let stale = [link("back", "db", "nobody")];
+        assert_eq!(
+            n.lookup_linked(&v, &stale, "db", Kind::A),
+            addrs(&["10.1.0.3"])
+        );
+        // Reverse lookups are not changed by links.
+        assert_eq!(
+            n.lookup_linked(&v, &links, "4.0.2.10.in-addr.arpa", Kind::Ptr),
+            Local::Names(vec!["cache".into()])
+        );
     }
 
     #[test]

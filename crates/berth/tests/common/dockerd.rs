@@ -171,6 +171,19 @@ impl Dockerd {
         so
     }
 
+    /// Imports the host's static busybox as `busybox:latest` (CMD ["sh"]), as
+    /// [`super::Daemon::import_busybox`] does for berth: the same image in both.
+    pub fn import_busybox(&self) {
+        let tar = super::busybox_rootfs_tar(&self.dir);
+        self.ok(&[
+            "import",
+            "--change",
+            r#"CMD ["sh"]"#,
+            tar.to_str().expect("utf-8 path"),
+            "busybox:latest",
+        ]);
+    }
+
     /// Processes whose command line names our directory (dockerd's containerd, shims).
     fn ours(&self) -> Vec<u32> {
         let needle = self.dir.to_string_lossy().into_owned();

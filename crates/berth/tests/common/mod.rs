@@ -50,6 +50,20 @@ pub fn daemon_with_busybox_from(env: &[(&str, &str)], extra: &[&str]) -> Option<
     Some(d)
 }
 
+/// For a comparison with dockerd: a berth daemon and a networked dockerd (on `bip`, in
+/// a network namespace of its own), each with the same busybox image, and the docker
+/// CLI to drive both; None (with a note) where one of them is missing.
+pub fn daemons_to_compare(bip: &str) -> Option<(Daemon, Cli, dockerd::Dockerd)> {
+    let d = daemon_with_busybox()?;
+    let Some(docker) = Cli::docker() else {
+        eprintln!("note: no docker CLI; skipping the comparison with dockerd");
+        return None;
+    };
+    let k = dockerd::Dockerd::start_networked_alone(bip)?;
+    k.import_busybox();
+    Some((d, docker, k))
+}
+
 /// A command's stdout and stderr as text.
 pub fn out_err(o: &std::process::Output) -> (String, String) {
     (
