@@ -169,18 +169,17 @@ mod tests {
     use crate::testutil::{seed, TempDir};
     use crate::{Cgroup, Layout, UnifiedMount, V1Mount};
 
-    #[test]
-    fn add_everywhere_and_list_recursively() {
-        let t = TempDir::new();
-        let root = t.path();
+    /// Cgroup `/c1` in a fake tree under `root`: v1 hierarchies `controllers` (each
+    /// seeded with `files`) and a v2 one with an empty `cgroup.procs`.
+    fn fake_cgroup(root: &std::path::Path, controllers: &[&str], files: &[(&str, &str)]) -> Cgroup {
         let mut v1 = Vec::new();
-        for c in ["pids", "memory", "name=systemd"] {
+        for c in controllers {
             let m = root.join(c);
-            seed(&m.join("c1"), &[("cgroup.procs", "")]);
+            seed(&m.join("c1"), files);
             v1.push(V1Mount {
                 mount_point: m,
                 root: "/".into(),
-                controllers: vec![c.into()],
+                controllers: vec![c.to_string()],
             });
         }
         seed(&root.join("unified/c1"), &[("cgroup.procs", "")]);
@@ -191,7 +190,18 @@ mod tests {
                 root: "/".into(),
             }),
         };
-        let cg = Cgroup::with_root(layout, "/c1");
+        Cgroup::with_root(layout, "/c1")
+    }
+
+    #[test]
+    fn add_everywhere_and_list_recursively() {
+        let t = TempDir::new();
+        let root = t.path();
+        let cg = fake_cgroup(
+            root,
+            &["pids", "memory", "name=systemd"],
+            &[("cgroup.procs", "")],
+        );
         log::take(root);
         cg.add_process(4242).unwrap();
         let w = log::take(root);
@@ -223,25 +233,11 @@ mod tests {
     fn entry_joins_v1_by_itself_and_v2_by_clone_or_pid() {
         let t = TempDir::new();
         let root = t.path();
-        let mut v1 = Vec::new();
-        for c in ["pids", "memory"] {
-            let m = root.join(c);
-            seed(&m.join("c1"), &[("cgroup.procs", ""), ("tasks", "")]);
-            v1.push(V1Mount {
-                mount_point: m,
-                root: "/".into(),
-                controllers: vec![c.into()],
-            });
-        }
-        seed(&root.join("unified/c1"), &[("cgroup.procs", "")]);
-        let layout = Layout {
-            v1,
-            unified: Some(UnifiedMount {
-                mount_point: root.join("unified"),
-                root: "/".into(),
-            }),
-        };
-        let cg = Cgroup::with_root(layout, "/c1");
+        let cg = fake_cgroup(
+            root,
+            &["pids", "memory"],
+            &[("cgroup.procs", ""), ("tasks", "")],
+        );
         let e = cg.entry().unwrap();
         assert!(e.clone_into().is_some());
         e.join_self().unwrap();
