@@ -16,6 +16,6 @@ mod socket;
 
 pub use conn::{BodyError, BodyReader, Conn, HeadError, Request};
 pub use date::http_date;
-pub use query::{percent_decode, Query, QueryError};
+pub use query::{percent_decode, percent_encode, Query, QueryError};
 pub use response::{head, reason, Chunked, Framing};
 pub use socket::Socket;

@@ -38,6 +38,20 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters (a query value, a
+/// path segment).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A query parameter that does not hold the value its handler needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryError {
@@ -127,6 +141,14 @@ impl Query {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_encoding_round_trips() {
+        let raw = "a/b c:d+é~_.-";
+        let enc = percent_encode(raw);
+        assert_eq!(enc, "a%2Fb%20c%3Ad%2B%C3%A9~_.-");
+        assert_eq!(percent_decode(&enc, true), raw);
+    }
 
     #[test]
     fn query_bools_as_docker_reads_them() {

@@ -492,23 +492,9 @@ fn tags_and_catalog_paginate_with_links() {
     let link = r.header("Link").expect("Link");
     assert_eq!(link, "</v2/p/q/tags/list?last=t1&n=2>; rel=\"next\"");
     // Follow the links to the end.
-    let next = link
-        .trim_start_matches('<')
-        .split('>')
-        .next()
-        .expect("url")
-        .to_string();
-    let r = reg.get(&next);
+    let r = reg.get(&r.next_page());
     assert_eq!(r.json()["tags"], serde_json::json!(["t2", "t3"]));
-    let next = r
-        .header("Link")
-        .expect("Link")
-        .trim_start_matches('<')
-        .split('>')
-        .next()
-        .expect("url")
-        .to_string();
-    let r = reg.get(&next);
+    let r = reg.get(&r.next_page());
     assert_eq!(r.json()["tags"], serde_json::json!(["t4"]));
     assert_eq!(r.header("Link"), None);
     let r = reg.get("/v2/p/q/tags/list?n=oops");

@@ -166,29 +166,7 @@ fn skopeo_with_basic_auth_over_tls() {
     let certs = t.path().join("certs");
     std::fs::create_dir(&certs).expect("mkdir");
     let (cert, key) = (certs.join("ca.crt"), t.path().join("key.pem"));
-    ok(Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert));
+    self_signed_cert(&cert, &key);
     let htpasswd = t.path().join("htpasswd");
     ok(Command::new("htpasswd")
         .args(["-cbB"])

@@ -90,12 +90,16 @@ fn created(name: &str, d: &Digest) -> Reply {
         .header("Docker-Content-Digest", d.to_string())
 }
 
-/// The reply that tells where a session stands.
-fn session_reply(status: u16, name: &str, uuid: &str, size: u64) -> Reply {
-    Reply::empty(status)
+/// A reply that tells where a session stands.
+fn with_session(reply: Reply, name: &str, uuid: &str, size: u64) -> Reply {
+    reply
         .header("Location", upload_location(name, uuid))
         .header("Range", upload_range(size))
         .header("Docker-Upload-UUID", uuid)
+}
+
+fn session_reply(status: u16, name: &str, uuid: &str, size: u64) -> Reply {
+    with_session(Reply::empty(status), name, uuid, size)
 }
 
 /// `POST /v2/<name>/blobs/uploads/`: mount, monolithic upload, or a new session.
@@ -233,11 +237,7 @@ pub fn patch_upload(
     if let Err(e) = append_chunk(&mut s, req, body) {
         if e.status == 416 {
             // Say where the session stands, so the client can go on from there.
-            let reply = Reply::from(e)
-                .header("Location", upload_location(name, uuid))
-                .header("Range", upload_range(s.size))
-                .header("Docker-Upload-UUID", uuid);
-            return Ok(reply);
+            return Ok(with_session(Reply::from(e), name, uuid, s.size));
         }
         return Err(e);
     }

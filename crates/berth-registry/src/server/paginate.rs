@@ -22,24 +22,11 @@ pub fn paginate(sorted: &[String], n: Option<usize>, last: Option<&str>, path: &
     let link = match (n, items.last()) {
         (Some(n), Some(last)) if take < rest.len() => Some(format!(
             "<{path}?last={}&n={n}>; rel=\"next\"",
-            query_escape(last)
+            berth_http::percent_encode(last)
         )),
         _ => None,
     };
     Page { items, link }
-}
-
-/// Escapes a query value (names hold `/`, tags nothing that needs it).
-fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -36,6 +36,13 @@ impl Resp {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
+    /// The URL of the next page, from the `Link` header.
+    pub fn next_page(&self) -> String {
+        let link = self.header("Link").expect("Link");
+        let url = link.trim_start_matches('<').split('>').next().expect("url");
+        url.to_string()
+    }
+
     /// The first error code of an error body.
     pub fn code(&self) -> String {
         self.json()["errors"][0]["code"]
@@ -270,6 +277,35 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost, made with openssl, written
+/// to `cert` and its key to `key`. Not a CA: webpki takes no CA certificate as a
+/// server's own.
+pub fn self_signed_cert(cert: &Path, key: &Path) {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Whether a blob's content is in the store (by its file, whatever the API says).
