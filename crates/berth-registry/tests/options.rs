@@ -237,8 +237,28 @@ fn gc_removes_unreferenced_blobs_only() {
     );
     let r = reg.get(&format!("/v2/g/blobs/{orphan}"));
     assert_eq!((r.status, r.code().as_str()), (404, "BLOB_UNKNOWN"));
-    // Collected again, nothing more goes.
+    // An upload session left a week ago goes; one in progress stays.
+    let r = reg.call("POST", "/v2/g/blobs/uploads/", &[], None);
+    let old = r.header("Docker-Upload-UUID").expect("uuid").to_string();
+    let r = reg.call("POST", "/v2/g/blobs/uploads/", &[], None);
+    let fresh = r.header("Location").expect("Location").to_string();
+    reg.call("PATCH", &fresh, &[], Some(b"going on"));
     let root = reg.stop();
+    let week_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(8 * 24 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(root.path().join("_uploads").join(&old).join("data"))
+        .expect("session data")
+        .set_modified(week_ago)
+        .expect("set mtime");
     let again = berth_registry::server::gc::collect(root.path(), false).expect("gc");
-    assert!(again.removed.is_empty());
+    assert!(
+        again.removed.is_empty(),
+        "collected again, nothing more goes"
+    );
+    assert_eq!(again.stale, 1);
+    assert!(!root.path().join("_uploads").join(&old).exists());
+    let reg = Reg::start_at(root, |_| {});
+    let r = reg.get(&fresh);
+    assert_eq!((r.status, r.header("Range")), (204, Some("0-7")));
 }

@@ -24,7 +24,7 @@ struct Cli {
 enum Cmd {
     /// Serve the registry API until SIGTERM or SIGINT
     Serve(ServeArgs),
-    /// Remove the blobs no manifest references (run it while the registry is stopped or read-only)
+    /// Remove the blobs no manifest references, and uploads untouched for a week (run it while the registry is stopped or read-only)
     Gc(GcArgs),
 }
 
@@ -120,9 +120,10 @@ fn gc(a: GcArgs) -> Result<(), server::StoreError> {
     }
     let _ = writeln!(
         out,
-        "{} blobs {verb} ({bytes} bytes), {} kept",
+        "{} blobs {verb} ({bytes} bytes), {} kept; {} stale uploads {verb}",
         report.removed.len(),
-        report.kept
+        report.kept,
+        report.stale
     );
     Ok(())
 }

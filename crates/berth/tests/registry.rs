@@ -138,7 +138,7 @@ fn serve_answers_logs_and_stops_on_sigterm_then_gc_collects() {
         .expect("gc");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("1 blobs removed (12 bytes), 0 kept"),
+        text.contains("1 blobs removed (12 bytes), 0 kept; 0 stale uploads removed"),
         "{text}"
     );
     let (alg, hex) = d.split_once(':').expect("digest");

@@ -1,11 +1,14 @@
 //! `berth registry gc`: removes the blobs no manifest references. Every manifest
 //! revision of every repository is marked, with its config and layers; every other
-//! blob is swept, and the repositories' links to swept blobs go with it. Like
-//! registry:2's garbage-collect, run it while the registry is stopped or read-only:
-//! a blob pushed for a manifest not yet pushed is unreferenced in between.
+//! blob is swept, and the repositories' links to swept blobs go with it. Upload
+//! sessions untouched for a week go too (registry:2 purges them after the same time),
+//! and temporary files a crash left in `ingest/`. Like registry:2's garbage-collect,
+//! run it while the registry is stopped or read-only: a blob pushed for a manifest not
+//! yet pushed is unreferenced in between.
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use berth_types::Digest;
 
@@ -19,6 +22,40 @@ pub struct GcReport {
     pub kept: usize,
     /// Blobs removed (or, in a dry run, that would be), with their sizes.
     pub removed: Vec<(Digest, u64)>,
+    /// Stale upload sessions and temporary files removed (or that would be).
+    pub stale: usize,
+}
+
+/// How long an upload session (or a temporary file) may sit untouched.
+pub const STALE_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The entries of `dir` last modified more than [`STALE_AFTER`] ago.
+fn stale_entries(dir: &Path) -> Result<Vec<std::path::PathBuf>, StoreError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(super::error::io_err("reading", dir)(e)),
+    };
+    let now = SystemTime::now();
+    let mut out = Vec::new();
+    for entry in rd.flatten() {
+        // A session's age is its data's: a chunk appended touches the file only.
+        let path = entry.path();
+        let probe = if path.is_dir() {
+            path.join("data")
+        } else {
+            path.clone()
+        };
+        let modified = std::fs::metadata(&probe)
+            .or_else(|_| std::fs::metadata(&path))
+            .and_then(|m| m.modified());
+        if let Ok(m) = modified {
+            if now.duration_since(m).is_ok_and(|age| age > STALE_AFTER) {
+                out.push(path);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The blobs a stored manifest references, read leniently: config, layers, and the
@@ -66,6 +103,20 @@ pub fn collect(root: &Path, dry_run: bool) -> Result<GcReport, StoreError> {
             store.blobs().delete(&d)?;
         }
         report.removed.push((d, size));
+    }
+    let ingest = store.blobs().root().join("ingest");
+    for dir in [store.uploads_dir(), ingest.as_path()] {
+        for path in stale_entries(dir)? {
+            if !dry_run {
+                let gone = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                gone.map_err(super::error::io_err("removing", &path))?;
+            }
+            report.stale += 1;
+        }
     }
     if !dry_run {
         let removed: HashSet<&Digest> = report.removed.iter().map(|(d, _)| d).collect();
