@@ -637,3 +637,48 @@ fn keep_alive_serves_many_requests_on_one_connection() {
         assert_eq!(body, b"0123456789");
     }
 }
+
+#[test]
+fn expect_continue_is_answered_only_when_the_body_is_wanted() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let reg = Reg::start();
+    let addr = reg.base.trim_start_matches("http://").to_string();
+    let data = b"sent after 100 Continue";
+    let d = digest(data);
+    let s = std::net::TcpStream::connect(&addr).expect("connect");
+    let mut w = s.try_clone().expect("clone");
+    let mut r = BufReader::new(s);
+    write!(
+        w,
+        "POST /v2/e/blobs/uploads/?digest={d} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        data.len()
+    )
+    .expect("head");
+    let mut line = String::new();
+    r.read_line(&mut line).expect("interim");
+    assert_eq!(line, "HTTP/1.1 100 Continue\r\n");
+    r.read_line(&mut line).expect("blank");
+    w.write_all(data).expect("body");
+    let mut status = String::new();
+    r.read_line(&mut status).expect("status");
+    assert!(status.starts_with("HTTP/1.1 201"), "{status}");
+
+    // Refused before the body is needed: no 100, and the connection closes (the
+    // client may or may not send the body now).
+    let s = std::net::TcpStream::connect(&addr).expect("connect");
+    let mut w = s.try_clone().expect("clone");
+    write!(
+        w,
+        "PUT /v2/e/manifests/Bad:Tag HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n"
+    )
+    .expect("head");
+    let mut answer = String::new();
+    BufReader::new(s)
+        .read_to_string(&mut answer)
+        .expect("answer");
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    assert!(!answer.contains("100 Continue"), "{answer}");
+}
