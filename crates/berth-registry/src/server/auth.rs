@@ -63,9 +63,12 @@ impl Htpasswd {
 
     /// The user an `Authorization` header authenticates, if it does.
     pub fn check(&self, authorization: Option<&str>) -> Option<String> {
-        let encoded = authorization?.trim().strip_prefix("Basic ")?.trim();
+        let (scheme, encoded) = authorization?.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return None;
+        }
         let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
+            .decode(encoded.trim())
             .ok()?;
         let decoded = String::from_utf8(decoded).ok()?;
         let (user, password) = decoded.split_once(':')?;

@@ -20,15 +20,6 @@ pub enum Stream {
     Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
 }
 
-impl Stream {
-    pub fn tcp(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref(),
-        }
-    }
-}
-
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
