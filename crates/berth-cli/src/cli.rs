@@ -69,9 +69,14 @@ pub fn command() -> clap::Command {
             &c.get_about().map(|a| a.to_string()).unwrap_or_default(),
         ));
     }
-    // `daemon` and `runtime` are dispatched before this parser sees the arguments.
+    // `daemon`, `registry` and `runtime` are dispatched before this parser sees the
+    // arguments.
     groups.push_str("\nberth's own commands:\n");
     groups.push_str(&line("daemon", "Run the berth daemon (the Engine API)"));
+    groups.push_str(&line(
+        "registry",
+        "Run an image registry server (serve) or collect its garbage (gc)",
+    ));
     groups.push_str(&line(
         "runtime",
         "Run berth's OCI runtime with runc's command line (as berth-runc)",

@@ -37,6 +37,21 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl From<berth_http::QueryError> for ApiError {
+    fn from(e: berth_http::QueryError) -> Self {
+        Self::bad(e.to_string())
+    }
+}
+
+impl From<berth_http::BodyError> for ApiError {
+    fn from(e: berth_http::BodyError) -> Self {
+        match e {
+            berth_http::BodyError::Read(_) => Self::bad(e.to_string()),
+            berth_http::BodyError::TooLarge(_) => Self::new(413, e.to_string()),
+        }
+    }
+}
+
 impl From<berth_api_types::FiltersError> for ApiError {
     fn from(e: berth_api_types::FiltersError) -> Self {
         Self::bad(e.to_string())

@@ -149,9 +149,7 @@ fn serve_connection(engine: Arc<dyn Engine>, sock: Socket) {
             }
         };
         if conn.has_body()
-            && req
-                .header("expect")
-                .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+            && req.expects_continue()
             && conn
                 .sock
                 .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")

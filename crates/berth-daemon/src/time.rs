@@ -1,9 +1,7 @@
 //! Time as the Engine API spells it: the `since`/`until` query syntax (unix seconds with
-//! an optional fraction, or RFC 3339) and the HTTP `Date` header. RFC 3339 itself is
-//! written and read by `berth_types::time`. Calendar arithmetic is done on integers so
-//! the daemon needs no time-zone database.
+//! an optional fraction, or RFC 3339). RFC 3339 itself is written and read by
+//! `berth_types::time`.
 
-use berth_types::civil::civil_from_days;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const NANOS: i64 = 1_000_000_000;
@@ -14,55 +12,6 @@ pub fn now_nanos() -> i64 {
         Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
         Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
     }
-}
-
-struct Parts {
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: i64,
-    minute: i64,
-    second: i64,
-    weekday: usize,
-}
-
-fn split(unix_nanos: i64) -> Parts {
-    let secs = unix_nanos.div_euclid(NANOS);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    Parts {
-        year,
-        month,
-        day,
-        hour: rem / 3600,
-        minute: rem % 3600 / 60,
-        second: rem % 60,
-        // 1970-01-01 was a Thursday.
-        weekday: (days + 4).rem_euclid(7) as usize,
-    }
-}
-
-/// The HTTP `Date` header: `Sun, 22 Nov 2026 17:00:00 GMT`.
-pub fn http_date(unix_nanos: i64) -> String {
-    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let p = split(unix_nanos);
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        DAYS.get(p.weekday).copied().unwrap_or("Sun"),
-        p.day,
-        MONTHS
-            .get((p.month as usize).wrapping_sub(1))
-            .copied()
-            .unwrap_or("Jan"),
-        p.year,
-        p.hour,
-        p.minute,
-        p.second
-    )
 }
 
 /// Parses a `since`/`until` value as dockerd accepts it: unix seconds with an optional
@@ -120,19 +69,6 @@ mod tests {
 
     fn rfc3339_nanos_fixed(unix_nanos: i64) -> String {
         format_rfc3339(i128::from(unix_nanos), Precision::NanosFixed)
-    }
-
-    #[test]
-    fn formats_http_dates() {
-        // 2026-11-22T17:00:00Z
-        let t = 1_795_366_800 * NANOS + 123_456_789;
-        assert_eq!(http_date(t), "Sun, 22 Nov 2026 17:00:00 GMT");
-        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-        // A leap day.
-        assert_eq!(
-            http_date(951_782_400 * NANOS),
-            "Tue, 29 Feb 2000 00:00:00 GMT"
-        );
     }
 
     #[test]

@@ -178,8 +178,7 @@ pub fn changes(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
 pub fn export(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
     // Errors a client can act on (no such container) before the head goes out.
     ctx.engine.container_inspect(id, false)?;
-    let Ok(out) = crate::http::Chunked::start(&mut ctx.conn.sock, 200, "application/x-tar", &[])
-    else {
+    let Ok(out) = crate::http::chunked(&mut ctx.conn.sock, 200, "application/x-tar", &[]) else {
         return Ok(Reply::Close);
     };
     let mut w = std::io::BufWriter::with_capacity(256 << 10, ChunkWriter(out));
@@ -256,7 +255,7 @@ impl<'a> LateBody<'a> {
             return Err(std::io::Error::other("the response has already started"));
         };
         let header = st.to_header();
-        let chunked = crate::http::Chunked::start(
+        let chunked = crate::http::chunked(
             sock,
             200,
             "application/x-tar",

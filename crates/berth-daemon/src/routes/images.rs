@@ -10,7 +10,7 @@ use berth_engine::api::ImportOptions;
 
 use super::{containers::filters, json, Ctx, HandlerResult, Reply};
 use crate::error::ApiError;
-use crate::http::{BodyReader, Chunked};
+use crate::http::BodyReader;
 
 pub fn list(ctx: &mut Ctx<'_>) -> HandlerResult {
     let q = ctx.query();
@@ -70,7 +70,7 @@ pub fn by_name(ctx: &mut Ctx<'_>, method: &str, rest: &str) -> HandlerResult {
 
 /// Writes a JSON message stream: one message per chunk, newline-terminated.
 fn message_stream(ctx: &mut Ctx<'_>, messages: &[JsonMessage]) -> HandlerResult {
-    let Ok(mut out) = Chunked::start(&mut ctx.conn.sock, 200, "application/json", &[]) else {
+    let Ok(mut out) = crate::http::chunked(&mut ctx.conn.sock, 200, "application/json", &[]) else {
         return Ok(Reply::Close);
     };
     for m in messages {
@@ -192,7 +192,7 @@ const ARCHIVE_CHUNK: usize = 256 << 10;
 /// ends the connection without the last chunk, which clients see as a truncated body.
 fn send_archive(ctx: &mut Ctx<'_>, names: &[String]) -> HandlerResult {
     let export = ctx.engine.image_save(names)?;
-    let Ok(out) = Chunked::start(&mut ctx.conn.sock, 200, "application/x-tar", &[]) else {
+    let Ok(out) = crate::http::chunked(&mut ctx.conn.sock, 200, "application/x-tar", &[]) else {
         return Ok(Reply::Close);
     };
     let mut w = BufWriter::with_capacity(ARCHIVE_CHUNK, out);

@@ -77,7 +77,7 @@ pub fn logs(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
         tail,
     };
     let (entries, tty) = ctx.engine.container_logs(id, opts)?;
-    let Ok(mut out) = Chunked::start(&mut ctx.conn.sock, 200, RAW_STREAM, &[]) else {
+    let Ok(mut out) = crate::http::chunked(&mut ctx.conn.sock, 200, RAW_STREAM, &[]) else {
         return Ok(Reply::Close);
     };
     let mut batch: Vec<u8> = Vec::new();
@@ -129,7 +129,7 @@ pub fn events(ctx: &mut Ctx<'_>) -> HandlerResult {
     } else {
         until
     };
-    let Ok(mut out) = Chunked::start(&mut ctx.conn.sock, 200, "application/json", &[]) else {
+    let Ok(mut out) = crate::http::chunked(&mut ctx.conn.sock, 200, "application/json", &[]) else {
         return Ok(Reply::Close);
     };
     for ev in &stream.past {
@@ -207,7 +207,7 @@ pub fn stats(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
         return json(200, &with_previous(second, Some(&first)));
     }
     let engine = ctx.engine;
-    let Ok(mut out) = Chunked::start(&mut ctx.conn.sock, 200, "application/json", &[]) else {
+    let Ok(mut out) = crate::http::chunked(&mut ctx.conn.sock, 200, "application/json", &[]) else {
         return Ok(Reply::Close);
     };
     let mut previous: Option<Stats> = None;
@@ -248,7 +248,7 @@ pub fn wait(ctx: &mut Ctx<'_>, id: &str) -> HandlerResult {
         }
     };
     let waiter = ctx.engine.container_wait(id, condition)?;
-    let Ok(mut out) = Chunked::start(&mut ctx.conn.sock, 200, "application/json", &[]) else {
+    let Ok(mut out) = crate::http::chunked(&mut ctx.conn.sock, 200, "application/json", &[]) else {
         return Ok(Reply::Close);
     };
     let response = waiter().unwrap_or_else(|e| ContainerWaitResponse {
