@@ -26,4 +26,6 @@ pub mod top;
 pub mod volumes;
 
 pub use api::{BoxError, Engine, EngineError, EngineResult};
+/// The registry client's settings, as the engine takes them.
+pub use berth_registry::client as registry;
 pub use engine::{EngineConfig, LocalEngine};

@@ -99,13 +99,7 @@ impl ImageService {
         chain_id: &Digest,
         parent: Option<&str>,
     ) -> EngineResult<()> {
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let temp = format!(
-            "{TEMP_PREFIX}{}/{}/{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed),
-            chain_id.hex()
-        );
+        let temp = self.temp_unpack_key(chain_id);
         let what = format!(
             "unpacking layer {} ({}) of image {}",
             index + 1,
@@ -158,6 +152,18 @@ impl ImageService {
         apply_layer(&target.dir, std::io::BufReader::new(blob), &opts)
             .map_err(|e| EngineError::internal(what, e))?;
         Ok(())
+    }
+
+    /// A fresh key for a temporary snapshot unpacking the layer `chain_id` (as unpack
+    /// and pull name theirs, so those a crash leaves are found on the next open).
+    pub(super) fn temp_unpack_key(&self, chain_id: &Digest) -> String {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        format!(
+            "{TEMP_PREFIX}{}/{}/{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed),
+            chain_id.hex()
+        )
     }
 
     /// Removes temporary unpack snapshots whose process is gone (left by a crash).
