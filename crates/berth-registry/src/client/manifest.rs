@@ -90,7 +90,7 @@ pub(crate) fn fetch(
             });
         }
     }
-    if content_type.contains("manifest.v1") || content_type.ends_with("prettyjws") {
+    if content_type.starts_with("application/vnd.docker.distribution.manifest.v1") {
         return Err(PullError::Invalid(format!(
             "{}@{digest}: Docker Image Format v1 and Docker Image manifest version 2, schema 1 are not supported",
             session.repo
