@@ -554,7 +554,13 @@ pub fn registry_config(client: &berth_registry::client::RegistryClient) -> Regis
             official: true,
         },
     )]);
-    for h in client.insecure().hosts() {
+    // `localhost` is insecure by default; like dockerd's defaults it is not listed.
+    for h in client
+        .insecure()
+        .hosts()
+        .iter()
+        .filter(|h| client.options().insecure_registries.contains(h))
+    {
         index_configs.insert(
             h.clone(),
             IndexInfo {
