@@ -93,8 +93,8 @@ D="env DOCKER_HOST=unix://$tmp/docker.sock"
 IMG=127.0.0.1:5000/big:latest
 
 hyperfine -N --runs "$RUNS" --export-json "$tmp/pull.json" \
-    -n "berth pull" --prepare "$B $BERTH rmi -f $IMG" "$B $BERTH pull -q $IMG" \
-    -n "docker pull (dockerd)" --prepare "$D $DOCKER rmi -f $IMG" "$D $DOCKER pull -q $IMG" \
+    -n "berth pull" --prepare "sh -c '$B $BERTH rmi -f $IMG >/dev/null 2>&1; true'" "$B $BERTH pull -q $IMG" \
+    -n "docker pull (dockerd)" --prepare "sh -c '$D $DOCKER rmi -f $IMG >/dev/null 2>&1; true'" "$D $DOCKER pull -q $IMG" \
     -n "skopeo copy to dir" --prepare "rm -rf $tmp/skopeo-dir" \
     "$NS skopeo copy -q --src-tls-verify=false docker://$IMG dir:$tmp/skopeo-dir" >&2
 

@@ -629,9 +629,13 @@ mod tests {
             live_restore: true,
             runtime_path: PathBuf::from("/usr/bin/berth-runc"),
             init_path: None,
+            registry: None,
         };
         let i = info(&inputs);
         assert_eq!(i.containers, 6);
+        let reg = i.registry_config.as_ref().unwrap();
+        assert_eq!(reg.insecure_registry_cidrs, ["127.0.0.0/8", "::1/128"]);
+        assert!(reg.index_configs["docker.io"].secure);
         assert_eq!(
             (
                 i.containers_running,

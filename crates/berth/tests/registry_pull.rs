@@ -418,7 +418,7 @@ fn tampered_blobs_and_manifests_fail_verification_and_leave_nothing() {
     let layout = registry::write_layout(
         &d.root.join("oci"),
         "latest",
-        &[bb.clone()],
+        std::slice::from_ref(&bb),
         Comp::Gzip,
         false,
     );
@@ -487,6 +487,35 @@ fn tampered_blobs_and_manifests_fail_verification_and_leave_nothing() {
     );
 }
 
+/// The pulled big image runs and holds its whole file.
+fn assert_big_runs(d: &Daemon) {
+    let args = [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "127.0.0.1:5300/big",
+        "wc",
+        "-c",
+        "/big.bin",
+    ];
+    let o = d.ok(&Cli::berth(), &args);
+    assert_eq!(
+        o.split_whitespace().next(),
+        Some((48u64 << 20).to_string().as_str())
+    );
+}
+
+/// `berth pull IMAGE` in the background (its errors kept for the assertion).
+fn spawn_pull(d: &Daemon, image: &str) -> std::process::Child {
+    d.cmd(&Cli::berth())
+        .args(["pull", image])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("pull")
+}
+
 #[test]
 #[ignore = "needs root (network namespaces, mounts), docker-registry and skopeo"]
 fn a_pull_resumes_across_a_registry_restart_and_survives_a_daemon_kill() {
@@ -502,13 +531,7 @@ fn a_pull_resumes_across_a_registry_restart_and_survives_a_daemon_kill() {
     let proxy = Proxy::start(&netns, 5300, 5301, Some(16 << 20));
 
     // The registry dies a third of the way in and comes back a second later.
-    let pull = d
-        .cmd(&Cli::berth())
-        .args(["pull", "127.0.0.1:5300/big"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("pull");
+    let pull = spawn_pull(&d, "127.0.0.1:5300/big");
     assert!(wait_for(30, || proxy
         .relayed
         .load(std::sync::atomic::Ordering::Relaxed)
@@ -533,35 +556,13 @@ fn a_pull_resumes_across_a_registry_restart_and_survives_a_daemon_kill() {
         ranged.iter().any(|r| r.contains(&layout.layers[1])),
         "{ranged:?}"
     );
-    let o = d.ok(
-        &Cli::berth(),
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "127.0.0.1:5300/big",
-            "wc",
-            "-c",
-            "/big.bin",
-        ],
-    );
-    assert_eq!(
-        o.split_whitespace().next(),
-        Some((48u64 << 20).to_string().as_str())
-    );
+    assert_big_runs(&d);
     d.ok(&Cli::berth(), &["rmi", "127.0.0.1:5300/big"]);
 
     // The daemon SIGKILLed mid-pull: no image, half or whole, after its restart; the
     // next pull finishes (from what the first one stored).
     let before = proxy.relayed.load(std::sync::atomic::Ordering::Relaxed);
-    let mut pull = d
-        .cmd(&Cli::berth())
-        .args(["pull", "127.0.0.1:5300/big"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("pull");
+    let mut pull = spawn_pull(&d, "127.0.0.1:5300/big");
     assert!(wait_for(30, || proxy
         .relayed
         .load(std::sync::atomic::Ordering::Relaxed)
@@ -572,21 +573,5 @@ fn a_pull_resumes_across_a_registry_restart_and_survives_a_daemon_kill() {
     assert!(image_names(&d).is_empty(), "{:?}", image_names(&d));
     let o = d.ok(&Cli::berth(), &["pull", "127.0.0.1:5300/big"]);
     assert!(o.contains("Downloaded newer image"), "{o}");
-    let o = d.ok(
-        &Cli::berth(),
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "127.0.0.1:5300/big",
-            "wc",
-            "-c",
-            "/big.bin",
-        ],
-    );
-    assert_eq!(
-        o.split_whitespace().next(),
-        Some((48u64 << 20).to_string().as_str())
-    );
+    assert_big_runs(&d);
 }

@@ -232,7 +232,7 @@ mod tests {
         assert_eq!(human_size(123_456_789), "123.5MB");
         assert_eq!(
             progress_bar(1_000_000, 2_000_000),
-            format!("[{}>{}]     1MB/2MB", "=".repeat(25), " ".repeat(25))
+            format!("[{}>{}]      1MB/2MB", "=".repeat(25), " ".repeat(25))
         );
         assert!(progress_bar(5, 5).starts_with(&format!("[{}>]", "=".repeat(50))));
         assert_eq!(progress_bar(0, 0), "");

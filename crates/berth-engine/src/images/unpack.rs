@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use berth_image::gc::chain_ids;
 use berth_image::images::Layer;
-use berth_image::layer::apply::{apply_layer, ApplyOptions, WhiteoutMode};
-use berth_image::snapshot::{Kind, SnapshotError, WhiteoutStyle};
+use berth_image::layer::apply::{apply_layer, ApplyOptions};
+use berth_image::snapshot::{Kind, SnapshotError};
 use berth_types::Digest;
 
 use super::{image_err, ImageService};
@@ -143,10 +143,7 @@ impl ImageService {
             .map_err(|e| EngineError::internal(what, e))?;
         let opts = ApplyOptions {
             expected_diff_id: Some(layer.diff_id.clone()),
-            whiteout_mode: match target.whiteouts {
-                WhiteoutStyle::Overlay => WhiteoutMode::Overlay,
-                WhiteoutStyle::Delete => WhiteoutMode::Delete,
-            },
+            whiteout_mode: target.whiteouts.into(),
             ..ApplyOptions::default()
         };
         apply_layer(&target.dir, std::io::BufReader::new(blob), &opts)

@@ -78,6 +78,15 @@ pub enum WhiteoutStyle {
     Delete,
 }
 
+impl From<WhiteoutStyle> for crate::layer::apply::WhiteoutMode {
+    fn from(s: WhiteoutStyle) -> Self {
+        match s {
+            WhiteoutStyle::Overlay => crate::layer::apply::WhiteoutMode::Overlay,
+            WhiteoutStyle::Delete => crate::layer::apply::WhiteoutMode::Delete,
+        }
+    }
+}
+
 /// Where a layer is unpacked into an active snapshot (for pulls and loads).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyTarget {

@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use berth_image::content::{ContentError, PartialBlob};
-use berth_image::layer::apply::{apply_layer, ApplyError, ApplyOptions, WhiteoutMode};
+use berth_image::layer::apply::{apply_layer, ApplyError, ApplyOptions};
 use berth_image::lease::Resource;
 use berth_image::model::Descriptor;
-use berth_image::snapshot::{SnapshotError, WhiteoutStyle};
+use berth_image::snapshot::SnapshotError;
 use berth_types::Digest;
 
 use super::blob::LayerReader;
@@ -300,10 +300,7 @@ fn apply_into(
         })?;
     let opts = ApplyOptions {
         expected_diff_id: Some(job.diff_id.clone()),
-        whiteout_mode: match at.whiteouts {
-            WhiteoutStyle::Overlay => WhiteoutMode::Overlay,
-            WhiteoutStyle::Delete => WhiteoutMode::Delete,
-        },
+        whiteout_mode: at.whiteouts.into(),
         ..ApplyOptions::default()
     };
     apply_layer(&at.dir, reader, &opts).map(|_| ())

@@ -157,20 +157,16 @@ pub fn choose<'a>(index: &'a Index, platform: &Platform) -> Result<&'a Descripto
 mod tests {
     use super::*;
 
-    fn entry(arch: &str, variant: Option<&str>, n: u8) -> Descriptor {
-        Descriptor {
-            media_type: media::OCI_MANIFEST.into(),
-            digest: berth_image::content::sha256(&[n]),
-            size: 1,
-            urls: None,
-            annotations: None,
-            platform: Some(Platform {
-                architecture: arch.into(),
-                os: "linux".into(),
-                variant: variant.map(String::from),
-                ..Platform::default()
-            }),
-        }
+    /// A descriptor of manifest `n` for `platform` (`os/arch[/variant]`).
+    fn entry(platform: &str, n: u8) -> Descriptor {
+        let mut d: Descriptor = serde_json::from_value(serde_json::json!({
+            "mediaType": media::OCI_MANIFEST,
+            "digest": berth_image::content::sha256(&[n]),
+            "size": 1,
+        }))
+        .unwrap();
+        d.platform = Some(plat(platform));
+        d
     }
 
     fn plat(s: &str) -> Platform {
@@ -189,9 +185,9 @@ mod tests {
             schema_version: 2,
             media_type: Some(media::OCI_INDEX.into()),
             manifests: vec![
-                entry("arm64", None, 1),
-                entry("amd64", None, 2),
-                entry("arm", Some("v7"), 3),
+                entry("linux/arm64", 1),
+                entry("linux/amd64", 2),
+                entry("linux/arm/v7", 3),
             ],
             annotations: None,
         };
@@ -217,7 +213,7 @@ mod tests {
         let one = Index {
             manifests: vec![Descriptor {
                 platform: None,
-                ..entry("x", None, 9)
+                ..entry("linux/x", 9)
             }],
             ..idx
         };

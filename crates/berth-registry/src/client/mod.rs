@@ -61,25 +61,37 @@ impl RegistryClient {
         &self.transport.insecure
     }
 
-    fn session_for(
+    /// Runs `f` with a session on the registry of `reference`: through each endpoint
+    /// in turn (Hub mirrors before Hub; HTTPS before HTTP for an insecure registry),
+    /// the next one tried when a session cannot be opened or a mirror fails.
+    fn on_registry<T>(
         &self,
         reference: &Reference,
         creds: &Credentials,
-    ) -> Result<transport::Session, PullError> {
+        cancel: Arc<AtomicBool>,
+        mut f: impl FnMut(&transport::Session) -> Result<T, PullError>,
+    ) -> Result<T, PullError> {
         let eps = self.transport.endpoints(reference.domain());
         let mut last = None;
         for (i, ep) in eps.iter().enumerate() {
             let final_ep = i + 1 == eps.len();
-            match self.transport.session(
-                ep,
-                reference.path(),
-                creds,
-                final_ep,
-                Arc::new(AtomicBool::new(false)),
-            ) {
-                Ok(s) => return Ok(s),
-                Err(e) if !final_ep => last = Some(e),
-                Err(e) => return Err(e),
+            let session =
+                match self
+                    .transport
+                    .session(ep, reference.path(), creds, final_ep, cancel.clone())
+                {
+                    Ok(s) => s,
+                    Err(e) if !final_ep => {
+                        last = Some(e);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+            match f(&session) {
+                Err(e) if ep.mirror && !final_ep && !matches!(e, PullError::Cancelled(_)) => {
+                    last = Some(e)
+                }
+                other => return other,
             }
         }
         Err(last.unwrap_or_else(|| {
@@ -89,51 +101,8 @@ impl RegistryClient {
 
     /// Every tag of `name`'s repository (`/tags/list`, following `Link` pages).
     pub fn tags(&self, name: &Reference, creds: &Credentials) -> Result<Vec<String>, PullError> {
-        let session = self.session_for(name, creds)?;
-        let mut url = session.url("tags/list");
-        let mut out = Vec::new();
-        for _ in 0..1000 {
-            let resp = match session.request("GET", &url, &[])? {
-                Answer::Ok(r) => r,
-                Answer::Refused(e) => {
-                    return Err(match e.code() {
-                        "DENIED" => PullError::AccessDenied {
-                            name: name.familiar_name(),
-                            cause: e.cause(),
-                        },
-                        "NAME_UNKNOWN" => PullError::NameUnknown {
-                            name: name.familiar_name(),
-                            cause: e.cause(),
-                        },
-                        _ => e.into_error(),
-                    })
-                }
-            };
-            let next = resp
-                .headers()
-                .get("link")
-                .and_then(|v| v.to_str().ok())
-                .and_then(next_link);
-            let body = read_small(resp, 16 << 20).map_err(|e| PullError::Request {
-                method: "Get",
-                url: url.clone(),
-                cause: e.to_string(),
-                transient: true,
-            })?;
-            let list: TagList = serde_json::from_slice(&body).map_err(|e| {
-                PullError::Invalid(format!(
-                    "the tag list of {} does not parse: {e}",
-                    name.familiar_name()
-                ))
-            })?;
-            out.extend(list.tags.unwrap_or_default());
-            match next {
-                Some(n) if n.starts_with('/') => url = format!("{}{n}", session.endpoint.base),
-                Some(n) => url = n,
-                None => break,
-            }
-        }
-        Ok(out)
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.on_registry(name, creds, cancel, |s| tags_from(s, name))
     }
 
     /// What `reference` resolves to on its registry (the descriptor of its manifest or
@@ -143,37 +112,91 @@ impl RegistryClient {
         reference: &Reference,
         creds: &Credentials,
     ) -> Result<(Descriptor, Vec<Platform>), PullError> {
-        let session = self.session_for(reference, creds)?;
-        let r = match (reference.digest(), reference.tag()) {
-            (Some(d), _) => d.to_string(),
-            (None, Some(t)) => t.to_string(),
-            (None, None) => "latest".into(),
-        };
-        let f = manifest::fetch(&session, &r, None)?.map_err(|e| {
-            if e.code() == "DENIED" {
-                PullError::AccessDenied {
-                    name: reference.familiar_name(),
-                    cause: e.cause(),
-                }
-            } else if e.status == 404 {
-                PullError::ManifestUnknown {
-                    reference: reference.familiar(),
-                    cause: e.cause(),
-                }
-            } else {
-                e.into_error()
-            }
-        })?;
-        let platforms = match &f.document {
-            Document::Index(i) => i
-                .manifests
-                .iter()
-                .filter_map(|m| m.platform.clone())
-                .collect(),
-            Document::Manifest(_) => Vec::new(),
-        };
-        Ok((f.descriptor, platforms))
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.on_registry(reference, creds, cancel, |s| resolve_on(s, reference))
     }
+}
+
+fn tags_from(session: &transport::Session, name: &Reference) -> Result<Vec<String>, PullError> {
+    let mut url = session.url("tags/list");
+    let mut out = Vec::new();
+    for _ in 0..1000 {
+        let resp = match session.request("GET", &url, &[])? {
+            Answer::Ok(r) => r,
+            Answer::Refused(e) => {
+                return Err(match e.code() {
+                    "DENIED" => PullError::AccessDenied {
+                        name: name.familiar_name(),
+                        cause: e.cause(),
+                    },
+                    "NAME_UNKNOWN" => PullError::NameUnknown {
+                        name: name.familiar_name(),
+                        cause: e.cause(),
+                    },
+                    _ => e.into_error(),
+                })
+            }
+        };
+        let next = resp
+            .headers()
+            .get("link")
+            .and_then(|v| v.to_str().ok())
+            .and_then(next_link);
+        let body = read_small(resp, 16 << 20).map_err(|e| PullError::Request {
+            method: "Get",
+            url: url.clone(),
+            cause: e.to_string(),
+            transient: true,
+        })?;
+        let list: TagList = serde_json::from_slice(&body).map_err(|e| {
+            PullError::Invalid(format!(
+                "the tag list of {} does not parse: {e}",
+                name.familiar_name()
+            ))
+        })?;
+        out.extend(list.tags.unwrap_or_default());
+        match next {
+            Some(n) if n.starts_with('/') => url = format!("{}{n}", session.endpoint.base),
+            Some(n) => url = n,
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+fn resolve_on(
+    session: &transport::Session,
+    reference: &Reference,
+) -> Result<(Descriptor, Vec<Platform>), PullError> {
+    let r = match (reference.digest(), reference.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.to_string(),
+        (None, None) => "latest".into(),
+    };
+    let f = manifest::fetch(session, &r, None)?.map_err(|e| {
+        if e.code() == "DENIED" {
+            PullError::AccessDenied {
+                name: reference.familiar_name(),
+                cause: e.cause(),
+            }
+        } else if e.status == 404 {
+            PullError::ManifestUnknown {
+                reference: reference.familiar(),
+                cause: e.cause(),
+            }
+        } else {
+            e.into_error()
+        }
+    })?;
+    let platforms = match &f.document {
+        Document::Index(i) => i
+            .manifests
+            .iter()
+            .filter_map(|m| m.platform.clone())
+            .collect(),
+        Document::Manifest(_) => Vec::new(),
+    };
+    Ok((f.descriptor, platforms))
 }
 
 /// The `rel="next"` target of a `Link` header.

@@ -136,32 +136,9 @@ impl RegistryClient {
         progress: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<Pulled, PullError> {
         let cancel = Arc::new(AtomicBool::new(false));
-        let eps = self.transport.endpoints(reference.domain());
-        let mut last = None;
-        for (i, ep) in eps.iter().enumerate() {
-            let final_ep = i + 1 == eps.len();
-            let session =
-                match self
-                    .transport
-                    .session(ep, reference.path(), creds, final_ep, cancel.clone())
-                {
-                    Ok(s) => s,
-                    Err(e) if !final_ep => {
-                        last = Some(e);
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-            match self.pull_from(&session, reference, platform, target, progress) {
-                Err(e) if ep.mirror && !final_ep && !matches!(e, PullError::Cancelled(_)) => {
-                    last = Some(e);
-                }
-                other => return other,
-            }
-        }
-        Err(last.unwrap_or_else(|| {
-            PullError::Invalid(format!("no endpoint for registry {}", reference.domain()))
-        }))
+        self.on_registry(reference, creds, cancel, |session| {
+            self.pull_from(session, reference, platform, target, progress)
+        })
     }
 
     fn pull_from(
