@@ -8,8 +8,9 @@ want() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 # qemu-system-x86, xz-utils and zstd: scripts/vm-test.sh boots Debian's kernels in VMs.
 # nftables: berth's firewall runs nft; iptables: its dockerd coexistence (and tests);
 # curl and debootstrap: the network tests (scripts/bookworm.sh). skopeo, umoci,
-# apache2-utils (htpasswd) and openssl: the registry server's tests.
-for p in curl debootstrap busybox-static libseccomp-dev pkg-config containerd runc bsdutils util-linux iproute2 tar coreutils skopeo umoci procps python3 python3-venv \
+# docker-registry, apache2-utils (htpasswd) and openssl: the registry tests and
+# bench/pull.sh.
+for p in curl debootstrap busybox-static libseccomp-dev pkg-config containerd runc bsdutils util-linux iproute2 tar coreutils skopeo umoci procps python3 python3-venv docker-registry \
     nftables iptables qemu-system-x86 xz-utils zstd debian-archive-keyring apache2-utils openssl; do
     want "$p"
 done

@@ -16,6 +16,7 @@ pub mod filters;
 pub mod gojson;
 pub mod image;
 pub mod network;
+pub mod registry;
 pub mod system;
 pub mod volume;
 

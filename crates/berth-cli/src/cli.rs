@@ -26,9 +26,9 @@ pub struct Cli {
 }
 
 /// docker's `--help` groups, in docker's order; commands docker has and berth does
-/// not (build, pull, push, login, …) are left out, and every other command is listed
+/// not (build, push, login, …) are left out, and every other command is listed
 /// under "Commands".
-const COMMON_COMMANDS: [&str; 6] = ["run", "exec", "ps", "images", "version", "info"];
+const COMMON_COMMANDS: [&str; 7] = ["run", "exec", "ps", "pull", "images", "version", "info"];
 const MANAGEMENT_COMMANDS: [&str; 5] = ["container", "image", "network", "system", "volume"];
 
 /// The command line with docker's `berth --help` layout: commands in docker's groups,
@@ -143,6 +143,8 @@ pub enum Cmd {
     Info(FormatArgs),
     /// Show the berth version information
     Version(FormatArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
     /// List images
     Images(ImagesArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -487,6 +489,8 @@ pub enum ImageCmd {
     Import(ImportArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
     /// Show the history of an image
@@ -1240,6 +1244,24 @@ pub struct ImportArgs {
     pub source: String,
     /// REPOSITORY[:TAG] to give the new image
     pub repository: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    /// Skip image verification
+    #[arg(long = "disable-content-trust", hide = true, default_value_t = true)]
+    pub disable_content_trust: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long = "platform")]
+    pub platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// NAME[:TAG|@DIGEST]
+    pub name: String,
 }
 
 #[derive(Args, Debug)]

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod create_opts;
 pub mod format;
+pub mod progress;
 pub mod template;
 pub mod term;
 pub mod units;

@@ -92,6 +92,12 @@ pub struct DaemonConfig {
     pub live_restore: bool,
     pub init_path: Option<PathBuf>,
     pub cgroup_parent: Option<String>,
+    /// `insecure-registries`: CIDRs or `host[:port]`, beyond 127.0.0.0/8 and localhost.
+    pub insecure_registries: Vec<String>,
+    /// `registry-mirrors`: Docker Hub mirrors, tried before Docker Hub.
+    pub registry_mirrors: Vec<String>,
+    /// `max-concurrent-downloads` (default 3).
+    pub max_concurrent_downloads: usize,
 }
 
 /// What the command line asks for.
@@ -119,10 +125,13 @@ Options:
   -h, --help                       Print usage
   -H, --host list                  Daemon socket(s) to listen on (default unix:///run/berth/berth.sock)
       --init-path string           Path to the init binary for --init
+      --insecure-registry list     Enable insecure registry communication (repeatable)
       --live-restore               Keep containers running while the daemon is down (default true)
   -l, --log-level string           debug, info, warn, error or fatal (default \"info\")
       --mtu int                    Set the containers network MTU (default 1500)
+      --max-concurrent-downloads int  Set the max concurrent downloads for each pull (default 3)
   -p, --pidfile string             Path of the daemon's pid file (default \"<exec-root>/berth.pid\")
+      --registry-mirror list       Preferred Docker registry mirror (repeatable)
   -v, --version                    Print version information and quit
 ";
 
@@ -142,6 +151,9 @@ struct Settings {
     live_restore: Option<bool>,
     init_path: Option<String>,
     cgroup_parent: Option<String>,
+    insecure_registries: Option<Vec<String>>,
+    registry_mirrors: Option<Vec<String>>,
+    max_concurrent_downloads: Option<usize>,
 }
 
 fn config_err(msg: impl Into<String>) -> DaemonError {
@@ -238,6 +250,19 @@ pub fn parse_args(args: &[String]) -> Result<Command, DaemonError> {
             "init-path" => flags.init_path = Some(value),
             "cgroup-parent" => flags.cgroup_parent = Some(value),
             "config-file" => config_file = Some(value),
+            "insecure-registry" => flags
+                .insecure_registries
+                .get_or_insert_with(Vec::new)
+                .push(value),
+            "registry-mirror" => flags
+                .registry_mirrors
+                .get_or_insert_with(Vec::new)
+                .push(value),
+            "max-concurrent-downloads" => {
+                flags.max_concurrent_downloads = Some(parse_downloads(&value).map_err(|e| {
+                    config_err(format!("invalid --max-concurrent-downloads {value:?}: {e}"))
+                })?)
+            }
             "default-ulimit" => {
                 let u = parse_ulimit(&value)
                     .map_err(|e| config_err(format!("invalid --default-ulimit {value:?}: {e}")))?;
@@ -262,6 +287,15 @@ pub fn parse_args(args: &[String]) -> Result<Command, DaemonError> {
         None => flags,
     };
     finish(merged).map(|c| Command::Run(Box::new(c)))
+}
+
+/// A positive count of parallel downloads.
+fn parse_downloads(v: &str) -> Result<usize, String> {
+    match v.trim().parse::<i64>() {
+        Ok(n) if n >= 1 => usize::try_from(n).map_err(|e| e.to_string()),
+        Ok(n) => Err(format!("{n} is not a positive number")),
+        Err(_) => Err("not a number".into()),
+    }
 }
 
 /// Go's strconv.ParseBool, which is what dockerd's flag parser uses.
@@ -405,6 +439,36 @@ fn parse_config_json(text: &str, path: &Path) -> Result<Settings, DaemonError> {
             }
             "init-path" => s.init_path = Some(string(key, v)?),
             "cgroup-parent" => s.cgroup_parent = Some(string(key, v)?),
+            "insecure-registries" | "registry-mirrors" => {
+                let list = v
+                    .as_array()
+                    .ok_or_else(|| {
+                        config_err(format!(
+                            "config file {shown}: {key:?} must be a list of strings"
+                        ))
+                    })?
+                    .iter()
+                    .map(|h| string(key, h))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if key == "insecure-registries" {
+                    s.insecure_registries = Some(list);
+                } else {
+                    s.registry_mirrors = Some(list);
+                }
+            }
+            "max-concurrent-downloads" => {
+                let n = v
+                    .as_i64()
+                    .map(|n| n.to_string())
+                    .ok_or_else(|| format!("{v}"))
+                    .and_then(|n| parse_downloads(&n))
+                    .map_err(|e| {
+                        config_err(format!(
+                            "config file {shown}: \"max-concurrent-downloads\" must be a positive number, found {e}"
+                        ))
+                    })?;
+                s.max_concurrent_downloads = Some(n);
+            }
             "live-restore" => {
                 s.live_restore = Some(v.as_bool().ok_or_else(|| {
                     config_err(format!(
@@ -492,6 +556,24 @@ fn merge(flags: Settings, file: Settings) -> Result<Settings, DaemonError> {
         live_restore: pick("live-restore", flags.live_restore, file.live_restore, c),
         init_path: pick("init-path", flags.init_path, file.init_path, c),
         cgroup_parent: pick("cgroup-parent", flags.cgroup_parent, file.cgroup_parent, c),
+        insecure_registries: pick(
+            "insecure-registries",
+            flags.insecure_registries,
+            file.insecure_registries,
+            c,
+        ),
+        registry_mirrors: pick(
+            "registry-mirrors",
+            flags.registry_mirrors,
+            file.registry_mirrors,
+            c,
+        ),
+        max_concurrent_downloads: pick(
+            "max-concurrent-downloads",
+            flags.max_concurrent_downloads,
+            file.max_concurrent_downloads,
+            c,
+        ),
     };
     if !conflicts.is_empty() {
         return Err(config_err(format!(
@@ -574,6 +656,11 @@ fn finish(s: Settings) -> Result<DaemonConfig, DaemonError> {
         live_restore: s.live_restore.unwrap_or(true),
         init_path,
         cgroup_parent: s.cgroup_parent,
+        insecure_registries: s.insecure_registries.unwrap_or_default(),
+        registry_mirrors: s.registry_mirrors.unwrap_or_default(),
+        max_concurrent_downloads: s
+            .max_concurrent_downloads
+            .unwrap_or(berth_engine::registry::hosts::DEFAULT_CONCURRENT_DOWNLOADS),
     })
 }
 
@@ -603,6 +690,9 @@ impl DaemonConfig {
         if let Some(parent) = &self.cgroup_parent {
             c.cgroup_parent = parent.clone();
         }
+        c.registry.insecure_registries = self.insecure_registries.clone();
+        c.registry.mirrors = self.registry_mirrors.clone();
+        c.registry.max_concurrent_downloads = self.max_concurrent_downloads;
         c
     }
 }
@@ -678,6 +768,36 @@ mod tests {
             .collect();
         assert_eq!(ul, vec![("nproc".into(), 5, 5), ("nofile".into(), 30, 30)]);
         assert!(run(&["--live-restore"]).unwrap().live_restore);
+    }
+
+    #[test]
+    fn registry_settings_from_flags_and_file() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("daemon.json");
+        std::fs::write(
+            &f,
+            r#"{"insecure-registries":["10.0.0.0/8","reg:5000"],"registry-mirrors":["https://m.example"],"max-concurrent-downloads":5}"#,
+        )
+        .unwrap();
+        let file = format!("--config-file={}", f.display());
+        let c = run(&[file.as_str()]).unwrap();
+        assert_eq!(c.insecure_registries, ["10.0.0.0/8", "reg:5000"]);
+        assert_eq!(c.registry_mirrors, ["https://m.example"]);
+        assert_eq!(c.max_concurrent_downloads, 5);
+        let e = c.engine_config();
+        assert_eq!(e.registry.max_concurrent_downloads, 5);
+        assert_eq!(e.registry.mirrors, ["https://m.example"]);
+        let c = run(&["--insecure-registry", "a:1", "--insecure-registry=b:2"]).unwrap();
+        assert_eq!(c.insecure_registries, ["a:1", "b:2"]);
+        assert_eq!(c.max_concurrent_downloads, 3);
+        let e = run(&["--max-concurrent-downloads=0"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max-concurrent-downloads"), "{e}");
+        let both = run(&[file.as_str(), "--max-concurrent-downloads", "2"])
+            .unwrap_err()
+            .to_string();
+        assert!(both.contains("max-concurrent-downloads"), "{both}");
     }
 
     #[test]

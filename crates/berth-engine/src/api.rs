@@ -63,6 +63,10 @@ pub enum EngineError {
         action: &'static str,
         message: String,
     },
+    /// 500: a failure whose message is complete as it stands (a registry's refusal
+    /// or a failed verification, in dockerd's words, which clients match on).
+    #[error("{0}")]
+    Failed(String),
     /// 500: anything else. `action` says what berth was doing and names the thing at
     /// fault (the container, image, volume or path); `source` says why it failed.
     #[error("{action}: {source}")]
@@ -86,9 +90,10 @@ impl EngineError {
             EngineError::Conflict(_) => 409,
             EngineError::Forbidden(_) => 403,
             EngineError::NotModified(_) => 304,
-            EngineError::Io { .. } | EngineError::Runtime { .. } | EngineError::Internal { .. } => {
-                500
-            }
+            EngineError::Io { .. }
+            | EngineError::Runtime { .. }
+            | EngineError::Failed(_)
+            | EngineError::Internal { .. } => 500,
         }
     }
 
@@ -222,6 +227,19 @@ pub struct ImagePruneReport {
 /// out. The names were resolved (and their content protected from garbage collection)
 /// when it was made, so an error here is the store's or the connection's.
 pub type ImageExport = Box<dyn FnOnce(&mut dyn Write) -> EngineResult<()> + Send>;
+
+/// `POST /images/create?fromImage=` (pull).
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// `fromImage`: a repository, possibly with a tag or digest.
+    pub image: String,
+    /// `tag`: a tag or a digest; with neither here nor in `image`, every tag.
+    pub tag: String,
+    /// `platform`: `os/arch[/variant]` (default: this host's).
+    pub platform: Option<String>,
+    /// From `X-Registry-Auth`.
+    pub auth: berth_api_types::registry::AuthConfig,
+}
 
 /// `POST /images/create?fromSrc=-` (import).
 #[derive(Debug, Clone, Default)]
@@ -376,6 +394,31 @@ pub trait Engine: Send + Sync + 'static {
     /// is written: an unknown name is NotFound, naming it.
     fn image_save(&self, names: &[String]) -> EngineResult<ImageExport>;
     fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> EngineResult<()>;
+    /// Pulls an image, sending dockerd's progress messages to `progress` (which
+    /// returns false when the client went away: the pull stops). An error before any
+    /// message is the request's error; after one, the caller reports it in the stream.
+    fn image_pull(
+        &self,
+        opts: PullOptions,
+        progress: &mut dyn FnMut(berth_api_types::image::JsonMessage) -> bool,
+    ) -> EngineResult<()> {
+        let _ = progress;
+        Err(EngineError::NotFound(format!(
+            "pull access is not available: this engine has no registry client (image {})",
+            opts.image
+        )))
+    }
+    /// `GET /distribution/{name}/json`: what a reference resolves to on its registry.
+    fn distribution_inspect(
+        &self,
+        name: &str,
+        auth: berth_api_types::registry::AuthConfig,
+    ) -> EngineResult<berth_api_types::registry::DistributionInspect> {
+        let _ = auth;
+        Err(EngineError::NotFound(format!(
+            "this engine has no registry client (image {name})"
+        )))
+    }
     fn image_remove(
         &self,
         name: &str,

@@ -63,6 +63,8 @@ pub struct EngineConfig {
     /// Parent cgroup of containers (default `/berth`, made unique per daemon by the
     /// caller when several daemons share a host).
     pub cgroup_parent: String,
+    /// Registries: insecure ones, Docker Hub mirrors, certs.d, parallel downloads.
+    pub registry: berth_registry::client::RegistryOptions,
 }
 
 impl EngineConfig {
@@ -81,6 +83,7 @@ impl EngineConfig {
             mtu: None,
             seccomp_profile: None,
             cgroup_parent: "/berth".into(),
+            registry: berth_registry::client::RegistryOptions::default(),
         }
     }
 }
@@ -90,6 +93,7 @@ impl EngineConfig {
 /// running under their shims, and the next `open` adopts them.
 pub struct LocalEngine {
     inner: Arc<Inner>,
+    registry: berth_registry::client::RegistryClient,
 }
 
 impl LocalEngine {
@@ -105,6 +109,8 @@ impl LocalEngine {
             // An optimisation only: filesystems without the flag work as well.
             let _ = berth_sys::spread_subdirectories(&d);
         }
+        let registry = berth_registry::client::RegistryClient::new(config.registry.clone())
+            .map_err(EngineError::BadParameter)?;
         let images = ImageService::open(&config.data_root)?;
         let volumes = crate::volumes::VolumeStore::open(&config.data_root.join("volumes"))?;
         let networks = crate::networks::Networks::open(
@@ -117,7 +123,7 @@ impl LocalEngine {
         )?;
         let inner = Arc::new(Inner::new(config, images, volumes, networks));
         restore(&inner)?;
-        Ok(Arc::new(LocalEngine { inner }))
+        Ok(Arc::new(LocalEngine { inner, registry }))
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -218,6 +224,7 @@ impl Engine for LocalEngine {
             live_restore: self.inner.config.live_restore,
             runtime_path: self.inner.config.runtime.clone(),
             init_path: self.inner.config.init_path.clone(),
+            registry: Some(crate::system::registry_config(&self.registry)),
             ..Default::default()
         };
         for c in self.inner.all() {
@@ -465,6 +472,26 @@ impl Engine for LocalEngine {
         };
         self.image_event("tag", &id, &full);
         Ok(())
+    }
+
+    fn image_pull(
+        &self,
+        opts: crate::api::PullOptions,
+        progress: &mut dyn FnMut(berth_api_types::image::JsonMessage) -> bool,
+    ) -> EngineResult<()> {
+        let pulled = self.inner.images.pull(&self.registry, &opts, progress)?;
+        for (_id, name) in pulled {
+            self.image_event("pull", &name, &name);
+        }
+        Ok(())
+    }
+
+    fn distribution_inspect(
+        &self,
+        name: &str,
+        auth: berth_api_types::registry::AuthConfig,
+    ) -> EngineResult<berth_api_types::registry::DistributionInspect> {
+        self.inner.images.distribution(&self.registry, name, &auth)
     }
 
     fn image_remove(

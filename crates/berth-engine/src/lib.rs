@@ -27,4 +27,6 @@ pub mod volumes;
 
 pub use api::{BoxError, Engine, EngineError, EngineResult};
 pub use berth_network::firewall::Backend as FirewallBackend;
+/// The registry client's settings, as the engine takes them.
+pub use berth_registry::client as registry;
 pub use engine::{EngineConfig, LocalEngine};

@@ -34,6 +34,8 @@ pub struct InfoInputs {
     /// Path of the berth-runc binary, shown as the default runtime.
     pub runtime_path: PathBuf,
     pub init_path: Option<PathBuf>,
+    /// The registry settings (None: dockerd's defaults).
+    pub registry: Option<RegistryServiceConfig>,
 }
 
 /// The architecture as Go (and so the API) names it: `amd64`, `arm64`, …
@@ -241,7 +243,12 @@ pub fn info(inputs: &InfoInputs) -> Info {
         ncpu: ncpu(),
         mem_total: mem_total().map_or(0, |b| b as i64),
         index_server_address: "https://index.docker.io/v1/".into(),
-        registry_config: Some(registry_config()),
+        registry_config: Some(
+            inputs
+                .registry
+                .clone()
+                .unwrap_or_else(default_registry_config),
+        ),
         generic_resources: None,
         http_proxy: proxy_env("HTTP_PROXY"),
         https_proxy: proxy_env("HTTPS_PROXY"),
@@ -522,18 +529,52 @@ fn backing_filesystem(dir: &Path) -> String {
     .into()
 }
 
-fn registry_config() -> RegistryServiceConfig {
-    RegistryServiceConfig {
-        insecure_registry_cidrs: vec!["127.0.0.0/8".into()],
-        index_configs: BTreeMap::from([(
-            "docker.io".to_string(),
+fn default_registry_config() -> RegistryServiceConfig {
+    match berth_registry::client::RegistryClient::new(Default::default()) {
+        Ok(c) => registry_config(&c),
+        Err(_) => RegistryServiceConfig::default(),
+    }
+}
+
+/// `/info`'s `RegistryConfig`: the insecure CIDRs and registries, Docker Hub and its
+/// mirrors, as dockerd reports them.
+pub fn registry_config(client: &berth_registry::client::RegistryClient) -> RegistryServiceConfig {
+    let mirrors: Vec<String> = client
+        .options()
+        .mirrors
+        .iter()
+        .filter_map(|m| berth_registry::client::hosts::normalize_mirror(m).ok())
+        .collect();
+    let mut index_configs = BTreeMap::from([(
+        "docker.io".to_string(),
+        IndexInfo {
+            name: "docker.io".into(),
+            mirrors: mirrors.clone(),
+            secure: true,
+            official: true,
+        },
+    )]);
+    // `localhost` is insecure by default; like dockerd's defaults it is not listed.
+    for h in client
+        .insecure()
+        .hosts()
+        .iter()
+        .filter(|h| client.options().insecure_registries.contains(h))
+    {
+        index_configs.insert(
+            h.clone(),
             IndexInfo {
-                name: "docker.io".into(),
+                name: h.clone(),
                 mirrors: Vec::new(),
-                secure: true,
-                official: true,
+                secure: false,
+                official: false,
             },
-        )]),
+        );
+    }
+    RegistryServiceConfig {
+        insecure_registry_cidrs: client.insecure().cidrs(),
+        index_configs,
+        mirrors,
         ..RegistryServiceConfig::default()
     }
 }
@@ -588,9 +629,13 @@ mod tests {
             live_restore: true,
             runtime_path: PathBuf::from("/usr/bin/berth-runc"),
             init_path: None,
+            registry: None,
         };
         let i = info(&inputs);
         assert_eq!(i.containers, 6);
+        let reg = i.registry_config.as_ref().unwrap();
+        assert_eq!(reg.insecure_registry_cidrs, ["127.0.0.0/8", "::1/128"]);
+        assert!(reg.index_configs["docker.io"].secure);
         assert_eq!(
             (
                 i.containers_running,

@@ -288,6 +288,185 @@ fn nanos() -> u32 {
         .unwrap_or(0)
 }
 
+impl ContentStore {
+    /// The resumable download of blob `expected`: `ingest/partial-<alg>-<hex>`, kept
+    /// across attempts (and daemon restarts) until it is verified and committed. It is
+    /// held under an exclusive flock, so one writer at a time (a second waits, and then
+    /// usually finds the blob committed).
+    pub fn partial(&self, expected: &Digest) -> Result<PartialBlob, ContentError> {
+        let path = self.root.join("ingest").join(format!(
+            "partial-{}-{}",
+            expected.algorithm().as_str(),
+            expected.hex()
+        ));
+        let file = open_locked(&path)?;
+        let mut p = PartialBlob {
+            store: self.clone(),
+            path,
+            file,
+            expected: expected.clone(),
+            hasher: Hasher::new(expected.algorithm()),
+            position: 0,
+            stored: 0,
+        };
+        p.rewind()?;
+        Ok(p)
+    }
+}
+
+/// Opens (creating) a file and takes an exclusive flock on it, waiting for it.
+fn open_locked(path: &Path) -> Result<File, ContentError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io_err("opening", path))?;
+    loop {
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive) {
+            Ok(()) => return Ok(file),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(io_err("locking", path)(e.into())),
+        }
+    }
+}
+
+/// A blob downloaded in attempts (see [`ContentStore::partial`]). Each attempt
+/// [`rewind`](PartialBlob::rewind)s, reads back what is stored with
+/// [`read_stored`](PartialBlob::read_stored) and then [`append`](PartialBlob::append)s
+/// what the network brings; everything passes through the hash, so
+/// [`commit`](PartialBlob::commit) verifies the whole blob. Dropping it keeps the
+/// file for the next attempt.
+pub struct PartialBlob {
+    store: ContentStore,
+    path: PathBuf,
+    file: File,
+    expected: Digest,
+    hasher: Hasher,
+    /// Bytes hashed in this attempt (read back or appended).
+    position: u64,
+    /// Bytes in the file.
+    stored: u64,
+}
+
+impl PartialBlob {
+    /// Bytes already stored: where the next download starts (HTTP `Range`).
+    pub fn stored(&self) -> u64 {
+        self.stored
+    }
+
+    /// The file's path (for messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Start an attempt over: the hash restarts from the first stored byte.
+    pub fn rewind(&mut self) -> Result<(), ContentError> {
+        use std::io::Seek;
+        self.stored = self
+            .file
+            .seek(io::SeekFrom::End(0))
+            .map_err(io_err("seeking", &self.path))?;
+        self.file
+            .seek(io::SeekFrom::Start(0))
+            .map_err(io_err("seeking", &self.path))?;
+        self.hasher = Hasher::new(self.expected.algorithm());
+        self.position = 0;
+        Ok(())
+    }
+
+    /// Throw away what is stored (a resumed download that failed verification) and
+    /// start again from nothing.
+    pub fn reset(&mut self) -> Result<(), ContentError> {
+        if !self.path.exists() {
+            // `commit` removed it after a mismatch.
+            self.file = open_locked(&self.path)?;
+        }
+        self.file
+            .set_len(0)
+            .map_err(io_err("truncating", &self.path))?;
+        self.rewind()
+    }
+
+    /// The next stored bytes of this attempt, hashed; 0 once all are read.
+    pub fn read_stored(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.stored - self.position;
+        if left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.file.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{} shrank while being read", self.path.display()),
+            ));
+        }
+        self.hasher.update(&buf[..n]);
+        self.position += n as u64;
+        Ok(n)
+    }
+
+    /// Add downloaded bytes at the end (every stored byte must have been read back).
+    pub fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.position != self.stored {
+            return Err(io::Error::other(format!(
+                "{}: appending before the stored bytes were read back",
+                self.path.display()
+            )));
+        }
+        self.file.write_all(data)?;
+        self.hasher.update(data);
+        self.position += data.len() as u64;
+        self.stored = self.position;
+        Ok(())
+    }
+
+    /// Verify the whole blob (`size` bytes, hashing to the expected digest) and move it
+    /// into the store. A mismatch removes the partial file: nothing of it is kept
+    /// ([`reset`](PartialBlob::reset) starts a fresh one).
+    pub fn commit(&mut self, size: u64) -> Result<(Digest, u64), ContentError> {
+        // Hash whatever this attempt did not read back (a caller that stopped early).
+        let mut buf = vec![0u8; 1 << 16];
+        while self
+            .read_stored(&mut buf)
+            .map_err(io_err("reading", &self.path))?
+            > 0
+        {}
+        let actual = std::mem::replace(&mut self.hasher, Hasher::new(Algorithm::Sha256)).finish();
+        let result = if self.stored != size {
+            Err(ContentError::SizeMismatch {
+                digest: self.expected.to_string(),
+                expected: size,
+                actual: self.stored,
+            })
+        } else if actual != self.expected {
+            Err(ContentError::DigestMismatch {
+                expected: self.expected.clone(),
+                actual: actual.clone(),
+            })
+        } else {
+            Ok(())
+        };
+        if let Err(e) = result {
+            let _ = self.file.set_len(0);
+            let _ = std::fs::remove_file(&self.path);
+            self.stored = 0;
+            self.position = 0;
+            return Err(e);
+        }
+        self.file
+            .sync_all()
+            .map_err(io_err("syncing", &self.path))?;
+        let dest = self.store.path(&self.expected);
+        std::fs::rename(&self.path, &dest).map_err(io_err("committing", &dest))?;
+        self.stored = 0;
+        self.position = 0;
+        Ok((actual, size))
+    }
+}
+
 /// A blob being written. Dropping it without `commit` removes the temporary file.
 pub struct BlobWriter {
     store: ContentStore,
@@ -389,6 +568,53 @@ mod tests {
         w.write_all(b"short").unwrap();
         assert!(matches!(w.commit(), Err(ContentError::SizeMismatch { .. })));
         assert_eq!(cs.list().unwrap(), vec![d]);
+    }
+
+    #[test]
+    fn partial_blobs_resume_and_verify() {
+        let t = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(t.path()).unwrap();
+        let data = b"0123456789abcdef".repeat(100);
+        let d = sha256(&data);
+        {
+            let mut p = cs.partial(&d).unwrap();
+            assert_eq!(p.stored(), 0);
+            p.append(&data[..700]).unwrap();
+        } // an interrupted attempt: the bytes stay
+        let mut p = cs.partial(&d).unwrap();
+        assert_eq!(p.stored(), 700);
+        // Appending before reading back is refused: the hash would miss bytes.
+        assert!(p.append(b"x").is_err());
+        let mut back = Vec::new();
+        let mut buf = [0u8; 64];
+        loop {
+            let n = p.read_stored(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            back.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(back, &data[..700]);
+        p.append(&data[700..]).unwrap();
+        assert_eq!(p.commit(data.len() as u64).unwrap().0, d);
+        drop(p);
+        assert_eq!(cs.read(&d).unwrap(), data);
+        assert_eq!(
+            std::fs::read_dir(t.path().join("ingest")).unwrap().count(),
+            0
+        );
+
+        // Wrong bytes: nothing kept, neither blob nor partial file.
+        let other = sha256(b"other");
+        let mut p = cs.partial(&other).unwrap();
+        p.append(b"not it").unwrap();
+        let e = p.commit(6).unwrap_err();
+        assert!(matches!(e, ContentError::DigestMismatch { .. }), "{e}");
+        assert!(!cs.exists(&other));
+        assert_eq!(
+            std::fs::read_dir(t.path().join("ingest")).unwrap().count(),
+            0
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Image commands: images, history, tag, rmi, import, load, save, image prune.
+//! Image commands: images, history, tag, rmi, pull, import, load, save, image prune.
 
 use std::fs::File;
 use std::io::Read;
@@ -9,9 +9,11 @@ use berth_client::{ImportOptions, ListImagesOptions};
 use super::parse_filters;
 use super::run::show_progress;
 use crate::cli::{
-    HistoryArgs, ImagePruneArgs, ImagesArgs, ImportArgs, LoadArgs, RmiArgs, SaveArgs, TagArgs,
+    HistoryArgs, ImagePruneArgs, ImagesArgs, ImportArgs, LoadArgs, PullArgs, RmiArgs, SaveArgs,
+    TagArgs,
 };
 use crate::format::{render_history, render_images};
+use crate::progress::{self, Display};
 use crate::units::{human_size, now_unix};
 use crate::{CliError, Ctx};
 
@@ -126,6 +128,52 @@ pub fn load(ctx: &mut Ctx<'_>, a: &LoadArgs) -> Result<i32, CliError> {
     let stream = ctx.client.load_images(&mut source, a.quiet)?;
     show_progress(stream, ctx.out)?;
     Ok(0)
+}
+
+/// `fromImage` and `tag` for a reference, as the docker CLI splits them: the
+/// repository, and its tag or digest.
+pub fn pull_params(r: &berth_types::Reference) -> (String, String) {
+    let name = r.familiar_name();
+    match (r.digest(), r.tag()) {
+        (Some(d), _) => (name, d.to_string()),
+        (None, Some(t)) => (name, t.to_string()),
+        (None, None) => (name, String::new()),
+    }
+}
+
+/// `docker pull`: `Using default tag: latest` for a bare name, progress (bars on a
+/// terminal), and the full reference at the end.
+pub fn pull(ctx: &mut Ctx<'_>, a: &PullArgs) -> Result<i32, CliError> {
+    let bad = |e: String| CliError::msg(format!("invalid reference format: {e}"));
+    let mut r = berth_types::Reference::parse_named(&a.name).map_err(|e| bad(e.to_string()))?;
+    if a.all_tags {
+        if r.tag().is_some() || r.digest().is_some() {
+            return Err(CliError::msg("tag can't be used with --all-tags/-a"));
+        }
+    } else if r.tag().is_none() && r.digest().is_none() {
+        if !a.quiet {
+            writeln_out(ctx, "Using default tag: latest")?;
+        }
+        r = r.with_tag("latest").map_err(|e| bad(e.to_string()))?;
+    }
+    let (image, tag) = pull_params(&r);
+    let stream = ctx
+        .client
+        .pull_image(&image, &tag, a.platform.as_deref().unwrap_or(""))?;
+    let how = if a.quiet {
+        Display::Quiet
+    } else if ctx.out_terminal {
+        Display::Bars
+    } else {
+        Display::Lines
+    };
+    progress::show(stream, ctx.out, how)?;
+    writeln_out(ctx, &r.to_string())?;
+    Ok(0)
+}
+
+fn writeln_out(ctx: &mut Ctx<'_>, line: &str) -> Result<(), CliError> {
+    writeln!(ctx.out, "{line}").map_err(CliError::io("writing output"))
 }
 
 pub fn history(ctx: &mut Ctx<'_>, a: &HistoryArgs) -> Result<i32, CliError> {

@@ -136,12 +136,18 @@ fn create_container(
         Err(e) if e.is_not_found() && e.to_string().to_ascii_lowercase().contains("image") => {
             let reference = familiar_with_tag(image);
             let _ = writeln!(ctx.err, "Unable to find image '{reference}' locally");
-            let (repo, tag) = match reference.rsplit_once(':') {
-                Some((r, t)) if !t.contains('/') && !reference.contains('@') => (r, t),
-                _ => (reference.as_str(), ""),
+            let (repo, tag) = match berth_types::Reference::parse(&reference) {
+                Ok(r) => super::images::pull_params(&r),
+                Err(_) => (reference.clone(), String::new()),
             };
-            let stream = ctx.client.pull_image(repo, tag, &plan.platform)?;
-            show_progress(stream, ctx.err).map_err(|e| Fail::new(125, e))?;
+            let stream = ctx.client.pull_image(&repo, &tag, &plan.platform)?;
+            // As docker: the pull's progress goes to stderr, with bars on a terminal.
+            let how = if ctx.signals && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                crate::progress::Display::Bars
+            } else {
+                crate::progress::Display::Lines
+            };
+            crate::progress::show(stream, ctx.err, how).map_err(|e| Fail::new(125, e))?;
             ctx.client
                 .create_container(&plan.name, &plan.platform, &plan.request)?
         }

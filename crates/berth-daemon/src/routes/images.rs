@@ -1,12 +1,14 @@
-//! Image routes: list, inspect, history, tag, remove, prune, import
-//! (`/images/create?fromSrc=-`, the request body streamed to the engine), load, and
-//! save (`/images/get`, `/images/{name}/get`: the archive streamed to the client);
-//! pull answers a clear 404 until berth has a registry client.
+//! Image routes: list, inspect, history, tag, remove, prune, pull
+//! (`/images/create?fromImage=`, progress streamed as dockerd streams it, credentials
+//! from `X-Registry-Auth`), import (`/images/create?fromSrc=-`, the request body
+//! streamed to the engine), load, save (`/images/get`, `/images/{name}/get`: the
+//! archive streamed to the client), and `/distribution/{name}/json`.
 
 use std::io::{BufWriter, Write};
 
 use berth_api_types::image::{ErrorDetail, ImagePruneResponse, JsonMessage};
-use berth_engine::api::ImportOptions;
+use berth_api_types::registry::{AuthConfig, AUTH_HEADER};
+use berth_engine::api::{ImportOptions, PullOptions};
 
 use super::{containers::filters, json, Ctx, HandlerResult, Reply};
 use crate::error::ApiError;
@@ -90,19 +92,13 @@ fn message_stream(ctx: &mut Ctx<'_>, messages: &[JsonMessage]) -> HandlerResult 
 pub fn create(ctx: &mut Ctx<'_>) -> HandlerResult {
     let q = ctx.query();
     if let Some(image) = q.non_empty("fromImage") {
-        let name = match q.non_empty("tag") {
-            Some(tag) if tag.contains(':') => format!("{image}@{tag}"),
-            Some(tag) => format!("{image}:{tag}"),
-            None => image.to_string(),
+        let opts = PullOptions {
+            image: image.to_string(),
+            tag: q.non_empty("tag").unwrap_or("").to_string(),
+            platform: q.non_empty("platform").map(str::to_string),
+            auth: credentials(ctx),
         };
-        // Refused before any stream starts, so `docker run` of a missing image fails
-        // with this message rather than a broken progress stream.
-        return Err(ApiError::new(
-            404,
-            format!(
-                "pull access is not available yet: berth has no registry client (image {name})"
-            ),
-        ));
+        return pull(ctx, opts);
     }
     match q.non_empty("fromSrc") {
         Some("-") => {}
@@ -126,6 +122,79 @@ pub fn create(ctx: &mut Ctx<'_>) -> HandlerResult {
     };
     let id = ctx.engine.image_import(&mut BodyReader(ctx.conn), opts)?;
     message_stream(ctx, &[JsonMessage::status(id)])
+}
+
+fn credentials(ctx: &Ctx<'_>) -> AuthConfig {
+    AuthConfig::from_header(ctx.req.header(AUTH_HEADER).unwrap_or(""))
+}
+
+/// A pull's response: it starts with the first progress message, so a failure before
+/// any (an unknown image, denied access) is a plain error response, which `docker
+/// run` reads; a later one ends the stream with an `errorDetail` message.
+struct PullStream<'a> {
+    sock: Option<&'a mut crate::http::Socket>,
+    stream: Option<Chunked<'a>>,
+    gone: bool,
+}
+
+impl PullStream<'_> {
+    fn send(&mut self, m: &JsonMessage) -> bool {
+        if self.gone {
+            return false;
+        }
+        if self.stream.is_none() {
+            let Some(sock) = self.sock.take() else {
+                return false;
+            };
+            match Chunked::start(sock, 200, "application/json", &[]) {
+                Ok(c) => self.stream = Some(c),
+                Err(_) => {
+                    self.gone = true;
+                    return false;
+                }
+            }
+        }
+        let mut line = serde_json::to_vec(m).unwrap_or_default();
+        line.push(b'\n');
+        let ok = self.stream.as_mut().is_some_and(|s| s.send(&line).is_ok());
+        self.gone = !ok;
+        ok
+    }
+}
+
+/// `POST /images/create?fromImage=…`.
+fn pull(ctx: &mut Ctx<'_>, opts: PullOptions) -> HandlerResult {
+    let engine = ctx.engine;
+    let mut out = PullStream {
+        sock: Some(&mut ctx.conn.sock),
+        stream: None,
+        gone: false,
+    };
+    let result = engine.image_pull(opts, &mut |m| out.send(&m));
+    if let (Err(e), Some(_)) = (&result, &out.stream) {
+        out.send(&JsonMessage::error(e.to_string()));
+    }
+    if out.gone {
+        return Ok(Reply::Close);
+    }
+    match (result, out.stream) {
+        (Err(e), None) => Err(e.into()),
+        (_, Some(s)) => Ok(if s.finish().is_ok() {
+            Reply::Written
+        } else {
+            Reply::Close
+        }),
+        (Ok(()), None) => message_stream(ctx, &[]),
+    }
+}
+
+/// `GET /distribution/{name}/json`.
+pub fn distribution(ctx: &mut Ctx<'_>, rest: &str) -> HandlerResult {
+    let Some(name) = rest.strip_suffix("/json").filter(|n| !n.is_empty()) else {
+        return Err(ApiError::no_route());
+    };
+    let auth = credentials(ctx);
+    json(200, &ctx.engine.distribution_inspect(name, auth)?)
 }
 
 /// `POST /images/load`. As dockerd: 200, and a failed load is told inside the stream

@@ -199,6 +199,11 @@ fn route(ctx: &mut Ctx<'_>) -> HandlerResult {
             images::by_name(ctx, &method, name_and_op)
         }
 
+        ("GET", ["distribution", _, ..]) => {
+            let rest = &trimmed["distribution/".len()..];
+            images::distribution(ctx, rest)
+        }
+
         ("POST", ["volumes", "create"]) => volumes::create(ctx),
         ("POST", ["volumes", "prune"]) => volumes::prune(ctx),
         ("GET", ["volumes"]) => volumes::list(ctx),

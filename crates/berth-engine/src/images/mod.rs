@@ -9,9 +9,10 @@
 //!
 //! Submodules: [`unpack`] (layers → committed snapshots), `query` (list, inspect,
 //! history, sizes), `remove` (untag, delete, garbage collection), `prune`, [`save`]
-//! (`docker save`).
+//! (`docker save`), [`pull`] (from registries).
 
 mod prune;
+pub mod pull;
 mod query;
 mod remove;
 pub mod save;
@@ -179,7 +180,8 @@ impl ImageService {
             pruning: AtomicBool::new(false),
         };
         svc.remove_abandoned_unpacks();
-        svc.remove_abandoned_save_leases();
+        svc.remove_abandoned_leases(save::LEASE_PREFIX);
+        svc.remove_abandoned_leases(berth_registry::client::LEASE_PREFIX);
         Ok(svc)
     }
 

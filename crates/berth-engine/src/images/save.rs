@@ -30,7 +30,7 @@ use super::{canonical, image_err, ImageService};
 use crate::api::{BoxError, EngineError, EngineResult};
 
 /// Prefix of the leases saves take.
-const LEASE_PREFIX: &str = "save-";
+pub(super) const LEASE_PREFIX: &str = "save-";
 
 /// Where uncompressed layer sizes are remembered, under the data root.
 pub(super) const TAR_SIZES: &str = "layer-tar-sizes";
@@ -193,13 +193,15 @@ impl ImageService {
     }
 
     /// Drops the leases of saves whose process is gone (a daemon that died mid-save).
-    pub(super) fn remove_abandoned_save_leases(&self) {
+    /// Deletes the leases named `<prefix><pid>-…` whose process is gone (saves and
+    /// pulls a dead daemon left).
+    pub(super) fn remove_abandoned_leases(&self, prefix: &str) {
         let Ok(leases) = self.leases.list() else {
             return;
         };
         let me = std::process::id().to_string();
         for l in leases {
-            let Some(rest) = l.id.strip_prefix(LEASE_PREFIX) else {
+            let Some(rest) = l.id.strip_prefix(prefix) else {
                 continue;
             };
             let pid = rest.split('-').next().unwrap_or("");

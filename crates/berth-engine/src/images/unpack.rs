@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use berth_image::gc::chain_ids;
 use berth_image::images::Layer;
-use berth_image::layer::apply::{apply_layer, ApplyOptions, WhiteoutMode};
-use berth_image::snapshot::{Kind, SnapshotError, WhiteoutStyle};
+use berth_image::layer::apply::{apply_layer, ApplyOptions};
+use berth_image::snapshot::{Kind, SnapshotError};
 use berth_types::Digest;
 
 use super::{image_err, ImageService};
@@ -99,13 +99,7 @@ impl ImageService {
         chain_id: &Digest,
         parent: Option<&str>,
     ) -> EngineResult<()> {
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let temp = format!(
-            "{TEMP_PREFIX}{}/{}/{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed),
-            chain_id.hex()
-        );
+        let temp = self.temp_unpack_key(chain_id);
         let what = format!(
             "unpacking layer {} ({}) of image {}",
             index + 1,
@@ -149,15 +143,24 @@ impl ImageService {
             .map_err(|e| EngineError::internal(what, e))?;
         let opts = ApplyOptions {
             expected_diff_id: Some(layer.diff_id.clone()),
-            whiteout_mode: match target.whiteouts {
-                WhiteoutStyle::Overlay => WhiteoutMode::Overlay,
-                WhiteoutStyle::Delete => WhiteoutMode::Delete,
-            },
+            whiteout_mode: target.whiteouts.into(),
             ..ApplyOptions::default()
         };
         apply_layer(&target.dir, std::io::BufReader::new(blob), &opts)
             .map_err(|e| EngineError::internal(what, e))?;
         Ok(())
+    }
+
+    /// A fresh key for a temporary snapshot unpacking the layer `chain_id` (as unpack
+    /// and pull name theirs, so those a crash leaves are found on the next open).
+    pub(super) fn temp_unpack_key(&self, chain_id: &Digest) -> String {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        format!(
+            "{TEMP_PREFIX}{}/{}/{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed),
+            chain_id.hex()
+        )
     }
 
     /// Removes temporary unpack snapshots whose process is gone (left by a crash).

@@ -236,8 +236,31 @@ impl Core {
 
     /// Rename active `key` to committed `name`; returns the snapshot's directory.
     pub fn commit(&self, name: &str, key: &str) -> Result<PathBuf, SnapshotError> {
+        self.commit_with(name, key, None)
+    }
+
+    /// [`Core::commit`], with `Some(parent)` replacing the parent `key` was prepared
+    /// with (`Some(None)`: no parent); the new parent must be committed.
+    pub fn commit_with(
+        &self,
+        name: &str,
+        key: &str,
+        parent: Option<Option<&str>>,
+    ) -> Result<PathBuf, SnapshotError> {
         self.update(|st| {
-            let r = st.get(key)?.clone();
+            let mut r = st.get(key)?.clone();
+            if let Some(parent) = parent {
+                if let Some(p) = parent {
+                    let pr = st.get(p)?;
+                    if pr.kind != Kind::Committed {
+                        return Err(SnapshotError::ParentNotCommitted {
+                            key: p.to_string(),
+                            kind: pr.kind,
+                        });
+                    }
+                }
+                r.parent = parent.map(str::to_string);
+            }
             if r.kind != Kind::Active {
                 return Err(SnapshotError::NotActive {
                     key: key.to_string(),

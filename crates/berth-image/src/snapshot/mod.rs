@@ -78,6 +78,15 @@ pub enum WhiteoutStyle {
     Delete,
 }
 
+impl From<WhiteoutStyle> for crate::layer::apply::WhiteoutMode {
+    fn from(s: WhiteoutStyle) -> Self {
+        match s {
+            WhiteoutStyle::Overlay => crate::layer::apply::WhiteoutMode::Overlay,
+            WhiteoutStyle::Delete => crate::layer::apply::WhiteoutMode::Delete,
+        }
+    }
+}
+
 /// Where a layer is unpacked into an active snapshot (for pulls and loads).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyTarget {
@@ -135,6 +144,34 @@ pub trait Snapshotter: Send + Sync {
     /// Turn the active snapshot `key` into the committed snapshot `name` (`key` ceases
     /// to exist). Nothing may have it mounted any more.
     fn commit(&self, name: &str, key: &str) -> Result<(), SnapshotError>;
+    /// Whether a layer can be applied into a snapshot prepared without its parent and
+    /// stacked on the parent when committed ([`Snapshotter::commit_onto`]): true where
+    /// an applied layer holds only its own changes (overlay), so a pull unpacks its
+    /// layers in parallel, each as it downloads.
+    fn stacks_on_commit(&self) -> bool {
+        false
+    }
+    /// Commit active `key`, prepared without a parent, as `name` on top of `parent` (a
+    /// committed snapshot). Only where [`Snapshotter::stacks_on_commit`]; elsewhere
+    /// only a `parent` equal to the one `key` was prepared on is accepted.
+    fn commit_onto(
+        &self,
+        name: &str,
+        key: &str,
+        parent: Option<&str>,
+    ) -> Result<(), SnapshotError> {
+        let info = self.stat(key)?;
+        if info.parent.as_deref() != parent {
+            return Err(SnapshotError::Io {
+                path: PathBuf::from(key),
+                source: io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "this snapshotter cannot change a snapshot's parent on commit",
+                ),
+            });
+        }
+        self.commit(name, key)
+    }
     /// Remove a snapshot and its files. Refused while other snapshots have it as parent.
     fn remove(&self, key: &str) -> Result<(), SnapshotError>;
     /// The mounts for an existing active snapshot or view (again).

@@ -128,6 +128,23 @@ impl Snapshotter for OverlaySnapshotter {
         Ok(())
     }
 
+    /// A layer's `fs` holds its own changes only (whiteouts as overlay whiteouts), so
+    /// it does not depend on what is below it.
+    fn stacks_on_commit(&self) -> bool {
+        true
+    }
+
+    fn commit_onto(
+        &self,
+        name: &str,
+        key: &str,
+        parent: Option<&str>,
+    ) -> Result<(), SnapshotError> {
+        let dir = self.core.commit_with(name, key, Some(parent))?;
+        let _ = fs::remove_dir_all(dir.join("work"));
+        Ok(())
+    }
+
     fn remove(&self, key: &str) -> Result<(), SnapshotError> {
         self.core.remove(key)
     }
@@ -178,5 +195,43 @@ impl Snapshotter for OverlaySnapshotter {
             .map(|id| self.fs_dir(id))
             .collect();
         Ok(diff::changes_upper(&upper, &lowers)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layer_prepared_alone_is_stacked_on_commit() {
+        let t = tempfile::tempdir().unwrap();
+        let sn = OverlaySnapshotter::open(t.path()).unwrap();
+        assert!(sn.stacks_on_commit());
+        sn.prepare("base-tmp", None).unwrap();
+        sn.commit("base", "base-tmp").unwrap();
+        sn.prepare("top-tmp", None).unwrap();
+        // The parent must be committed.
+        sn.prepare("active", None).unwrap();
+        let e = sn
+            .commit_onto("top", "top-tmp", Some("active"))
+            .unwrap_err();
+        assert!(matches!(e, SnapshotError::ParentNotCommitted { .. }), "{e}");
+        sn.commit_onto("top", "top-tmp", Some("base")).unwrap();
+        let info = sn.stat("top").unwrap();
+        assert_eq!(info.kind, Kind::Committed);
+        assert_eq!(info.parent.as_deref(), Some("base"));
+        let m = sn.prepare("c", Some("top")).unwrap();
+        let lower = m[0]
+            .options
+            .iter()
+            .find_map(|o| o.strip_prefix("lowerdir="))
+            .unwrap();
+        assert_eq!(lower.split(':').count(), 2, "{lower}");
+        assert!(!t
+            .path()
+            .join("snapshots")
+            .join(info.id.to_string())
+            .join("work")
+            .exists());
     }
 }

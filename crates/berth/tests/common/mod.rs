@@ -9,6 +9,7 @@
 
 pub mod dockerd;
 pub mod net;
+pub mod registry;
 
 use std::io::Write;
 use std::os::unix::net::UnixStream;

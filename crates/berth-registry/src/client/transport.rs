@@ -1,0 +1,464 @@
+//! HTTP to registries through ureq (rustls; proxies from the environment; redirects
+//! followed without credentials): one agent per registry host and trust setting, a
+//! [`Session`] per repository that pings `/v2/`, learns the registry's challenge and
+//! authenticates every request (basic, or a cached bearer token), refreshing once when
+//! a request is still refused, and retries transient failures with backoff.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ureq::http::Response;
+use ureq::{Agent, Body};
+
+use super::auth::{parse_challenges, token_url, Challenge, Credentials, TokenCache, TokenResponse};
+use super::certs;
+use super::error::{parse_error_body, ErrorEntry, PullError};
+use super::hosts::{endpoints, Endpoint, InsecureRegistries, RegistryOptions};
+use super::retry::{retry_after, transient_status, Backoff};
+
+/// How a registry wants requests authenticated (learnt from `/v2/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AuthMode {
+    Anonymous,
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+/// The HTTP side of the client, shared by every pull of the daemon.
+pub struct Transport {
+    pub(crate) options: RegistryOptions,
+    pub(crate) insecure: InsecureRegistries,
+    agents: Mutex<HashMap<(String, bool), Agent>>,
+    tokens: TokenCache,
+    pub(crate) backoff: Backoff,
+}
+
+/// A registry's answer that is not a success, for the caller to word.
+#[derive(Debug, Clone)]
+pub(crate) struct StatusError {
+    pub method: &'static str,
+    pub url: String,
+    pub status: u16,
+    pub entry: Option<ErrorEntry>,
+    /// The bearer challenge said `error="insufficient_scope"`.
+    pub insufficient_scope: bool,
+}
+
+impl StatusError {
+    /// The cause as docker/distribution prints it (`manifest unknown: manifest unknown`).
+    pub fn cause(&self) -> String {
+        if self.insufficient_scope && self.entry.as_ref().is_none_or(|e| e.code != "DENIED") {
+            return "denied: requested access to the resource is denied".into();
+        }
+        match &self.entry {
+            Some(e) => e.describe(),
+            None => format!("unexpected status {}", self.status),
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        if self.insufficient_scope {
+            return "DENIED";
+        }
+        self.entry.as_ref().map_or("", |e| e.code.as_str())
+    }
+
+    pub fn into_error(self) -> PullError {
+        let cause = self.cause();
+        PullError::Request {
+            method: self.method,
+            url: self.url,
+            cause,
+            transient: transient_status(self.status),
+        }
+    }
+}
+
+/// A request's outcome: a response to read, or a status the registry refused with.
+pub(crate) enum Answer {
+    Ok(Response<Body>),
+    Refused(StatusError),
+}
+
+/// Go's spelling of a method in a `url.Error` (`Get "https://…": …`).
+fn go_method(m: &str) -> &'static str {
+    match m {
+        "HEAD" => "Head",
+        "POST" => "Post",
+        _ => "Get",
+    }
+}
+
+fn transport_error(method: &str, url: &str, e: ureq::Error) -> PullError {
+    let transient = matches!(
+        e,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+            | ureq::Error::Protocol(_)
+            | ureq::Error::BodyStalled
+    );
+    PullError::Request {
+        method: go_method(method),
+        url: url.to_string(),
+        cause: e.to_string(),
+        transient,
+    }
+}
+
+/// Reads a small body (error documents, tokens); at most `limit` bytes.
+pub(crate) fn read_small(resp: Response<Body>, limit: u64) -> Result<Vec<u8>, ureq::Error> {
+    resp.into_body()
+        .into_with_config()
+        .limit(limit)
+        .read_to_vec()
+}
+
+impl Transport {
+    pub fn new(options: RegistryOptions) -> Result<Transport, String> {
+        let insecure = InsecureRegistries::new(&options.insecure_registries)?;
+        for m in &options.mirrors {
+            super::hosts::normalize_mirror(m)?;
+        }
+        Ok(Transport {
+            options,
+            insecure,
+            agents: Mutex::new(HashMap::new()),
+            tokens: TokenCache::default(),
+            backoff: Backoff::default(),
+        })
+    }
+
+    /// Where a registry domain is reached, in the order to try.
+    pub(crate) fn endpoints(&self, domain: &str) -> Vec<Endpoint> {
+        endpoints(domain, &self.insecure, &self.options.mirrors)
+    }
+
+    fn agent(&self, ep: &Endpoint) -> Result<Agent, PullError> {
+        let key = (ep.host.clone(), ep.skip_verify);
+        let mut agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = agents.get(&key) {
+            return Ok(a.clone());
+        }
+        let host_certs = certs::load(&self.options.certs_dir, &ep.host)
+            .map_err(|e| PullError::Invalid(format!("registry {}: {e}", ep.host)))?;
+        let config = Agent::config_builder()
+            .http_status_as_error(false)
+            .user_agent(self.options.user_agent.as_str())
+            .tls_config(certs::tls_config(&host_certs, ep.skip_verify))
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_recv_response(Some(Duration::from_secs(120)))
+            .timeout_per_read(Some(Duration::from_secs(60)))
+            .max_idle_connections_per_host(self.options.max_concurrent_downloads.max(1) + 2)
+            .build();
+        let agent: Agent = config.into();
+        agents.insert(key, agent.clone());
+        Ok(agent)
+    }
+
+    /// A session with repository `repo` on `ep`: pings `/v2/` (which says whether the
+    /// endpoint answers at all, and how it wants us to authenticate). `retry`: whether
+    /// transient failures of the ping are tried again (not when a fallback follows).
+    pub(crate) fn session(
+        self: &Arc<Self>,
+        ep: &Endpoint,
+        repo: &str,
+        creds: &Credentials,
+        retry: bool,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<Session, PullError> {
+        let agent = self.agent(ep)?;
+        let mut s = Session {
+            transport: self.clone(),
+            endpoint: ep.clone(),
+            agent,
+            repo: repo.to_string(),
+            creds: creds.clone(),
+            mode: AuthMode::Anonymous,
+            cancel,
+        };
+        let url = format!("{}/v2/", ep.base);
+        let resp = if retry {
+            s.send("GET", &url, &[], false)?
+        } else {
+            s.agent
+                .get(&url)
+                .call()
+                .map_err(|e| transport_error("GET", &url, e))?
+        };
+        let status = resp.status().as_u16();
+        if status == 401 {
+            let challenges = resp
+                .headers()
+                .get_all("www-authenticate")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(parse_challenges)
+                .collect::<Vec<Challenge>>();
+            s.mode = if let Some(b) = challenges.iter().find(|c| c.scheme == "bearer") {
+                AuthMode::Bearer {
+                    realm: b.param("realm").unwrap_or_default().to_string(),
+                    service: b.param("service").map(str::to_string),
+                }
+            } else if challenges.iter().any(|c| c.scheme == "basic") {
+                AuthMode::Basic
+            } else {
+                return Err(PullError::Request {
+                    method: "Get",
+                    url,
+                    cause:
+                        "unauthorized: the registry names no authentication scheme berth supports"
+                            .into(),
+                    transient: false,
+                });
+            };
+        } else if !(200..300).contains(&status) {
+            return Err(PullError::Request {
+                method: "Get",
+                url,
+                cause: format!(
+                    "unexpected status {status}: is this a Docker Registry HTTP API v2 / OCI distribution registry?"
+                ),
+                transient: transient_status(status),
+            });
+        }
+        Ok(s)
+    }
+}
+
+/// Requests to one repository through one endpoint, authenticated.
+pub struct Session {
+    transport: Arc<Transport>,
+    pub(crate) endpoint: Endpoint,
+    agent: Agent,
+    pub(crate) repo: String,
+    creds: Credentials,
+    mode: AuthMode,
+    pub(crate) cancel: Arc<AtomicBool>,
+}
+
+impl Session {
+    pub(crate) fn url(&self, tail: &str) -> String {
+        format!("{}/v2/{}/{tail}", self.endpoint.base, self.repo)
+    }
+
+    pub(crate) fn backoff(&self) -> Backoff {
+        self.transport.backoff
+    }
+
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    fn scope(&self) -> String {
+        format!("repository:{}:pull", self.repo)
+    }
+
+    /// The Authorization header to send (None: anonymous). `fresh`: do not use a
+    /// cached token (the registry refused it).
+    fn authorization(
+        &self,
+        method: &str,
+        url: &str,
+        fresh: bool,
+    ) -> Result<Option<String>, PullError> {
+        match &self.mode {
+            AuthMode::Anonymous => Ok(None),
+            AuthMode::Basic => match self.creds.basic() {
+                Some(b) => Ok(Some(b)),
+                None => Err(PullError::NoBasicAuthCredentials {
+                    method: go_method(method),
+                    url: url.to_string(),
+                }),
+            },
+            AuthMode::Bearer { realm, service } => {
+                if !self.creds.registry_token.is_empty() {
+                    return Ok(Some(format!("Bearer {}", self.creds.registry_token)));
+                }
+                let scope = self.scope();
+                let svc = service.as_deref().unwrap_or("");
+                let user = &self.creds.username;
+                if fresh {
+                    self.transport.tokens.forget(realm, svc, &scope, user);
+                } else if let Some(t) = self.transport.tokens.get(realm, svc, &scope, user) {
+                    return Ok(Some(format!("Bearer {t}")));
+                }
+                let (token, life) = self.fetch_token(realm, service.as_deref(), &scope)?;
+                self.transport
+                    .tokens
+                    .put(realm, svc, &scope, user, token.clone(), life);
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+    ) -> Result<(String, Duration), PullError> {
+        if realm.is_empty() {
+            return Err(PullError::Invalid(format!(
+                "registry {} asks for a bearer token but names no realm",
+                self.endpoint.host
+            )));
+        }
+        let (method, url, resp) = if !self.creds.identity_token.is_empty() {
+            let form = format!(
+                "grant_type=refresh_token&refresh_token={}&service={}&scope={}&client_id=berth",
+                super::auth::encode(&self.creds.identity_token),
+                super::auth::encode(service.unwrap_or("")),
+                super::auth::encode(scope),
+            );
+            let r = self
+                .agent
+                .post(realm)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .send(form.as_bytes());
+            ("POST", realm.to_string(), r)
+        } else {
+            let url = token_url(realm, service, scope);
+            let mut req = self.agent.get(&url);
+            if let Some(b) = self.creds.basic() {
+                req = req.header("Authorization", &b);
+            }
+            ("GET", url.clone(), req.call())
+        };
+        let resp = resp.map_err(|e| transport_error(method, &url, e))?;
+        let status = resp.status().as_u16();
+        let body = read_small(resp, 1 << 20).map_err(|e| transport_error(method, &url, e))?;
+        if !(200..300).contains(&status) {
+            let cause = match parse_error_body(&body) {
+                Some(e) => e.describe(),
+                None if status == 401 => "unauthorized: incorrect username or password".into(),
+                None => format!("token server answered {status}"),
+            };
+            return Err(PullError::Request {
+                method: go_method(method),
+                url,
+                cause,
+                transient: transient_status(status),
+            });
+        }
+        serde_json::from_slice::<TokenResponse>(&body)
+            .ok()
+            .and_then(TokenResponse::into_token)
+            .ok_or_else(|| PullError::Request {
+                method: go_method(method),
+                url,
+                cause: "the token server's answer holds no token".into(),
+                transient: false,
+            })
+    }
+
+    /// Sends a request, authenticated, retrying transient failures with backoff and a
+    /// refused authentication once with a fresh token. Answers with any status.
+    pub(crate) fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        authenticate: bool,
+    ) -> Result<Response<Body>, PullError> {
+        let backoff = self.backoff();
+        let mut failed = 0u32;
+        let mut refreshed = false;
+        loop {
+            if self.cancelled() {
+                return Err(PullError::Cancelled(url.to_string()));
+            }
+            let auth = if authenticate {
+                self.authorization(method, url, refreshed)?
+            } else {
+                None
+            };
+            let mut req = match method {
+                "HEAD" => self.agent.head(url),
+                _ => self.agent.get(url),
+            };
+            for (k, v) in headers {
+                req = req.header(*k, v.as_str());
+            }
+            if let Some(a) = &auth {
+                req = req.header("Authorization", a.as_str());
+            }
+            let outcome = req.call();
+            let (err, wait) = match outcome {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    if status == 401
+                        && auth.is_some()
+                        && !refreshed
+                        && matches!(self.mode, AuthMode::Bearer { .. })
+                    {
+                        refreshed = true;
+                        continue;
+                    }
+                    if !transient_status(status) {
+                        return Ok(resp);
+                    }
+                    let ra = retry_after(
+                        resp.headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok()),
+                    );
+                    let e = self.refusal(method, url, resp).into_error();
+                    (e, ra)
+                }
+                Err(e) => (transport_error(method, url, e), None),
+            };
+            if !err.is_transient() {
+                return Err(err);
+            }
+            failed += 1;
+            match backoff.delay(failed, wait) {
+                Some(d) => std::thread::sleep(d),
+                None => return Err(err),
+            }
+        }
+    }
+
+    /// Sends an authenticated request; a non-2xx status is a [`StatusError`].
+    pub(crate) fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+    ) -> Result<Answer, PullError> {
+        let resp = self.send(method, url, headers, true)?;
+        if resp.status().is_success() {
+            Ok(Answer::Ok(resp))
+        } else {
+            Ok(Answer::Refused(self.refusal(method, url, resp)))
+        }
+    }
+
+    /// A refused request, with the registry's error document and challenge.
+    pub(crate) fn refusal(&self, method: &str, url: &str, resp: Response<Body>) -> StatusError {
+        let status = resp.status().as_u16();
+        let insufficient_scope = resp
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(parse_challenges)
+            .any(|c| c.scheme == "bearer" && c.param("error") == Some("insufficient_scope"));
+        let entry = read_small(resp, 64 << 10)
+            .ok()
+            .and_then(|b| parse_error_body(&b));
+        StatusError {
+            method: go_method(method),
+            url: url.to_string(),
+            status,
+            entry,
+            insufficient_scope,
+        }
+    }
+}
