@@ -108,7 +108,8 @@ fn engine_errors_map_to_statuses() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()[0]["Untagged"], "docker.io/library/busybox:latest");
 
-    // Pull: a clean 404 before any stream.
+    // Pull from an engine without a registry client (this fake one): a clean 404
+    // before any stream.
     let r = srv.call(
         "POST",
         "/v1.41/images/create?fromImage=busybox&tag=latest",
@@ -117,7 +118,7 @@ fn engine_errors_map_to_statuses() {
     assert_eq!(r.status, 404);
     assert_eq!(
         r.json()["message"],
-        "pull access is not available yet: berth has no registry client (image busybox:latest)"
+        "pull access is not available: this engine has no registry client (image busybox)"
     );
 }
 

@@ -12,7 +12,7 @@ use berth_engine::api::{ImportOptions, PullOptions};
 
 use super::{containers::filters, json, Ctx, HandlerResult, Reply};
 use crate::error::ApiError;
-use crate::http::BodyReader;
+use crate::http::{BodyReader, Chunked};
 
 pub fn list(ctx: &mut Ctx<'_>) -> HandlerResult {
     let q = ctx.query();
@@ -146,7 +146,7 @@ impl PullStream<'_> {
             let Some(sock) = self.sock.take() else {
                 return false;
             };
-            match Chunked::start(sock, 200, "application/json", &[]) {
+            match crate::http::chunked(sock, 200, "application/json", &[]) {
                 Ok(c) => self.stream = Some(c),
                 Err(_) => {
                     self.gone = true;
