@@ -46,11 +46,12 @@ root   berth              network
 root   berth-image        snapshot_conformance
 '
 # Kernel modules the VM loads (with what they depend on); built-in ones are skipped.
-# Networking: bridges, veth pairs, berth's nftables table, and iptables' FORWARD rules
-# (iptables-nft: nft_compat and the xt matches) for coexisting with a dockerd.
+# Networking: bridges, veth pairs, berth's nftables table, iptables' FORWARD rules for
+# coexisting with a dockerd, and the iptables backend's matches and targets
+# (iptables-nft: nft_compat and the xt modules).
 # crc32c_generic first: conntrack's libcrc32c asks the crypto API for crc32c at load
 # (a soft dependency, which add_module does not follow).
-VM_MODULES="virtio_pci virtio_blk 9pnet_virtio 9p overlay crc32c_generic bridge veth nf_tables nft_chain_nat nft_nat nft_masq nft_ct nft_fib_inet nft_compat xt_conntrack xt_comment"
+VM_MODULES="virtio_pci virtio_blk 9pnet_virtio 9p overlay crc32c_generic bridge veth nf_tables nft_chain_nat nft_nat nft_masq nft_ct nft_fib_inet nft_compat xt_conntrack xt_comment xt_addrtype xt_tcpudp xt_nat xt_MASQUERADE"
 
 vm=target/vm
 accel_choice="${BERTH_VM_ACCEL:-auto}"
