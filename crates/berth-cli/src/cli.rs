@@ -145,6 +145,8 @@ pub enum Cmd {
     Version(FormatArgs),
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
     /// List images
     Images(ImagesArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -491,6 +493,8 @@ pub enum ImageCmd {
     Load(LoadArgs),
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
     /// Show the history of an image
@@ -1261,6 +1265,24 @@ pub struct PullArgs {
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
     /// NAME[:TAG|@DIGEST]
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    /// Skip image signing
+    #[arg(long = "disable-content-trust", hide = true, default_value_t = true)]
+    pub disable_content_trust: bool,
+    /// Push a platform-specific manifest as a single-platform image to the registry
+    #[arg(long = "platform")]
+    pub platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// NAME[:TAG]
     pub name: String,
 }
 

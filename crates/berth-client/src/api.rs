@@ -676,6 +676,21 @@ impl Client {
         ))
     }
 
+    /// `POST /images/{name}/push?tag=`: pushes a tag (none: every tag of `name`).
+    pub fn push_image(
+        &self,
+        name: &str,
+        tag: &str,
+    ) -> Result<JsonStream<JsonMessage>, ClientError> {
+        let mut q = Query::new();
+        q.opt("tag", tag);
+        let resp = self.request("POST", &format!("/images/{name}/push"), &q, Body::Empty)?;
+        Ok(JsonStream::new(
+            resp.body,
+            format!("push progress of {name}"),
+        ))
+    }
+
     /// `POST /images/create?fromSrc=-`: imports a root filesystem tarball streamed
     /// from `source`.
     pub fn import_image(

@@ -98,6 +98,8 @@ pub struct DaemonConfig {
     pub registry_mirrors: Vec<String>,
     /// `max-concurrent-downloads` (default 3).
     pub max_concurrent_downloads: usize,
+    /// `max-concurrent-uploads` (default 5).
+    pub max_concurrent_uploads: usize,
 }
 
 /// What the command line asks for.
@@ -130,6 +132,7 @@ Options:
   -l, --log-level string           debug, info, warn, error or fatal (default \"info\")
       --mtu int                    Set the containers network MTU (default 1500)
       --max-concurrent-downloads int  Set the max concurrent downloads for each pull (default 3)
+      --max-concurrent-uploads int    Set the max concurrent uploads for each push (default 5)
   -p, --pidfile string             Path of the daemon's pid file (default \"<exec-root>/berth.pid\")
       --registry-mirror list       Preferred Docker registry mirror (repeatable)
   -v, --version                    Print version information and quit
@@ -154,6 +157,7 @@ struct Settings {
     insecure_registries: Option<Vec<String>>,
     registry_mirrors: Option<Vec<String>>,
     max_concurrent_downloads: Option<usize>,
+    max_concurrent_uploads: Option<usize>,
 }
 
 fn config_err(msg: impl Into<String>) -> DaemonError {
@@ -261,6 +265,11 @@ pub fn parse_args(args: &[String]) -> Result<Command, DaemonError> {
             "max-concurrent-downloads" => {
                 flags.max_concurrent_downloads = Some(parse_downloads(&value).map_err(|e| {
                     config_err(format!("invalid --max-concurrent-downloads {value:?}: {e}"))
+                })?)
+            }
+            "max-concurrent-uploads" => {
+                flags.max_concurrent_uploads = Some(parse_downloads(&value).map_err(|e| {
+                    config_err(format!("invalid --max-concurrent-uploads {value:?}: {e}"))
                 })?)
             }
             "default-ulimit" => {
@@ -469,6 +478,19 @@ fn parse_config_json(text: &str, path: &Path) -> Result<Settings, DaemonError> {
                     })?;
                 s.max_concurrent_downloads = Some(n);
             }
+            "max-concurrent-uploads" => {
+                let n = v
+                    .as_i64()
+                    .map(|n| n.to_string())
+                    .ok_or_else(|| format!("{v}"))
+                    .and_then(|n| parse_downloads(&n))
+                    .map_err(|e| {
+                        config_err(format!(
+                            "config file {shown}: \"max-concurrent-uploads\" must be a positive number, found {e}"
+                        ))
+                    })?;
+                s.max_concurrent_uploads = Some(n);
+            }
             "live-restore" => {
                 s.live_restore = Some(v.as_bool().ok_or_else(|| {
                     config_err(format!(
@@ -574,6 +596,12 @@ fn merge(flags: Settings, file: Settings) -> Result<Settings, DaemonError> {
             file.max_concurrent_downloads,
             c,
         ),
+        max_concurrent_uploads: pick(
+            "max-concurrent-uploads",
+            flags.max_concurrent_uploads,
+            file.max_concurrent_uploads,
+            c,
+        ),
     };
     if !conflicts.is_empty() {
         return Err(config_err(format!(
@@ -661,6 +689,9 @@ fn finish(s: Settings) -> Result<DaemonConfig, DaemonError> {
         max_concurrent_downloads: s
             .max_concurrent_downloads
             .unwrap_or(berth_engine::registry::hosts::DEFAULT_CONCURRENT_DOWNLOADS),
+        max_concurrent_uploads: s
+            .max_concurrent_uploads
+            .unwrap_or(berth_engine::registry::hosts::DEFAULT_CONCURRENT_UPLOADS),
     })
 }
 
@@ -693,6 +724,7 @@ impl DaemonConfig {
         c.registry.insecure_registries = self.insecure_registries.clone();
         c.registry.mirrors = self.registry_mirrors.clone();
         c.registry.max_concurrent_downloads = self.max_concurrent_downloads;
+        c.registry.max_concurrent_uploads = self.max_concurrent_uploads;
         c
     }
 }
@@ -790,6 +822,13 @@ mod tests {
         let c = run(&["--insecure-registry", "a:1", "--insecure-registry=b:2"]).unwrap();
         assert_eq!(c.insecure_registries, ["a:1", "b:2"]);
         assert_eq!(c.max_concurrent_downloads, 3);
+        assert_eq!(c.max_concurrent_uploads, 5);
+        let up = run(&["--max-concurrent-uploads", "2"]).expect("uploads flag");
+        assert_eq!(up.engine_config().registry.max_concurrent_uploads, 2);
+        let e = run(&["--max-concurrent-uploads=0"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max-concurrent-uploads"), "{e}");
         let e = run(&["--max-concurrent-downloads=0"])
             .unwrap_err()
             .to_string();

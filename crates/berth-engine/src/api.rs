@@ -241,6 +241,18 @@ pub struct PullOptions {
     pub auth: berth_api_types::registry::AuthConfig,
 }
 
+/// `POST /images/{name}/push`.
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    /// The repository, possibly with a tag.
+    pub name: String,
+    /// `tag`: the tag to push; with none here nor in `name`, every tag of the
+    /// repository.
+    pub tag: String,
+    /// From `X-Registry-Auth`.
+    pub auth: berth_api_types::registry::AuthConfig,
+}
+
 /// `POST /images/create?fromSrc=-` (import).
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
@@ -406,6 +418,19 @@ pub trait Engine: Send + Sync + 'static {
         Err(EngineError::NotFound(format!(
             "pull access is not available: this engine has no registry client (image {})",
             opts.image
+        )))
+    }
+    /// Pushes an image's tag (or every tag of a repository), sending dockerd's progress
+    /// messages to `progress` as [`Engine::image_pull`] does.
+    fn image_push(
+        &self,
+        opts: PushOptions,
+        progress: &mut dyn FnMut(berth_api_types::image::JsonMessage) -> bool,
+    ) -> EngineResult<()> {
+        let _ = progress;
+        Err(EngineError::NotFound(format!(
+            "push is not available: this engine has no registry client (image {})",
+            opts.name
         )))
     }
     /// `GET /distribution/{name}/json`: what a reference resolves to on its registry.

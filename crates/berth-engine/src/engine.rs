@@ -486,6 +486,18 @@ impl Engine for LocalEngine {
         Ok(())
     }
 
+    fn image_push(
+        &self,
+        opts: crate::api::PushOptions,
+        progress: &mut dyn FnMut(berth_api_types::image::JsonMessage) -> bool,
+    ) -> EngineResult<()> {
+        let pushed = self.inner.images.push(&self.registry, &opts, progress)?;
+        for name in pushed {
+            self.image_event("push", &name, &name);
+        }
+        Ok(())
+    }
+
     fn distribution_inspect(
         &self,
         name: &str,

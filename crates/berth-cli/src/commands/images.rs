@@ -9,8 +9,8 @@ use berth_client::{ImportOptions, ListImagesOptions};
 use super::parse_filters;
 use super::run::show_progress;
 use crate::cli::{
-    HistoryArgs, ImagePruneArgs, ImagesArgs, ImportArgs, LoadArgs, PullArgs, RmiArgs, SaveArgs,
-    TagArgs,
+    HistoryArgs, ImagePruneArgs, ImagesArgs, ImportArgs, LoadArgs, PullArgs, PushArgs, RmiArgs,
+    SaveArgs, TagArgs,
 };
 use crate::format::{render_history, render_images};
 use crate::progress::{self, Display};
@@ -169,6 +169,58 @@ pub fn pull(ctx: &mut Ctx<'_>, a: &PullArgs) -> Result<i32, CliError> {
     };
     progress::show(stream, ctx.out, how)?;
     writeln_out(ctx, &r.to_string())?;
+    Ok(0)
+}
+
+/// `docker push`: `Using default tag: latest` for a bare name (unless `-a`), the
+/// progress, and with `-q` only the reference pushed.
+pub fn push(ctx: &mut Ctx<'_>, a: &PushArgs) -> Result<i32, CliError> {
+    let bad = |e: String| CliError::msg(format!("invalid reference format: {e}"));
+    let mut r = berth_types::Reference::parse_named(&a.name).map_err(|e| bad(e.to_string()))?;
+    if r.digest().is_some() {
+        return Err(CliError::msg(format!(
+            "cannot push a digest reference: {}",
+            a.name
+        )));
+    }
+    if a.all_tags {
+        if r.tag().is_some() {
+            return Err(CliError::msg("tag can't be used with --all-tags/-a"));
+        }
+    } else if r.tag().is_none() {
+        if !a.quiet {
+            writeln_out(ctx, "Using default tag: latest")?;
+        }
+        r = r.with_tag("latest").map_err(|e| bad(e.to_string()))?;
+    }
+    if let Some(p) = a.platform.as_deref().filter(|p| !p.is_empty()) {
+        // An image here is one platform's: `--platform` can only name that one.
+        let i = ctx.client.inspect_image(&r.to_string())?;
+        let mut have = format!("{}/{}", i.os, i.architecture);
+        if !i.variant.is_empty() {
+            have = format!("{have}/{}", i.variant);
+        }
+        let want = p.trim_end_matches('/');
+        if want != have && !have.starts_with(&format!("{want}/")) {
+            return Err(CliError::msg(format!(
+                "image {} is for {have}, not {p}: berth keeps one platform per image",
+                r.familiar()
+            )));
+        }
+    }
+    let (image, tag) = pull_params(&r);
+    let stream = ctx.client.push_image(&image, &tag)?;
+    let how = if a.quiet {
+        Display::Quiet
+    } else if ctx.out_terminal {
+        Display::Bars
+    } else {
+        Display::Lines
+    };
+    progress::show(stream, ctx.out, how)?;
+    if a.quiet {
+        writeln_out(ctx, &r.familiar())?;
+    }
     Ok(0)
 }
 

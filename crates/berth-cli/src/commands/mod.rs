@@ -72,6 +72,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, cmd: Cmd) -> i32 {
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => images::import(ctx, &a),
         Cmd::Load(a) | Cmd::Image(ImageCmd::Load(a)) => images::load(ctx, &a),
         Cmd::Pull(a) | Cmd::Image(ImageCmd::Pull(a)) => images::pull(ctx, &a),
+        Cmd::Push(a) | Cmd::Image(ImageCmd::Push(a)) => images::push(ctx, &a),
         Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => images::save(ctx, &a),
         Cmd::History(a) | Cmd::Image(ImageCmd::History(a)) => images::history(ctx, &a),
         Cmd::Image(ImageCmd::Prune(a)) => images::prune(ctx, &a),

@@ -8,7 +8,7 @@ use std::io::{BufWriter, Write};
 
 use berth_api_types::image::{ErrorDetail, ImagePruneResponse, JsonMessage};
 use berth_api_types::registry::{AuthConfig, AUTH_HEADER};
-use berth_engine::api::{ImportOptions, PullOptions};
+use berth_engine::api::{ImportOptions, PullOptions, PushOptions};
 
 use super::{containers::filters, json, Ctx, HandlerResult, Reply};
 use crate::error::ApiError;
@@ -49,6 +49,14 @@ pub fn by_name(ctx: &mut Ctx<'_>, method: &str, rest: &str) -> HandlerResult {
             Err(ApiError::no_route())
         }
         "POST" => {
+            if let Some(name) = suffixed("push") {
+                let opts = PushOptions {
+                    name: name.to_string(),
+                    tag: ctx.query().non_empty("tag").unwrap_or("").to_string(),
+                    auth: credentials(ctx),
+                };
+                return push(ctx, opts);
+            }
             let Some(name) = suffixed("tag") else {
                 return Err(ApiError::no_route());
             };
@@ -165,12 +173,26 @@ impl PullStream<'_> {
 /// `POST /images/create?fromImage=…`.
 fn pull(ctx: &mut Ctx<'_>, opts: PullOptions) -> HandlerResult {
     let engine = ctx.engine;
+    progress_stream(ctx, |out| engine.image_pull(opts, out))
+}
+
+/// `POST /images/{name}/push?tag=…`: streamed as a pull is.
+fn push(ctx: &mut Ctx<'_>, opts: PushOptions) -> HandlerResult {
+    let engine = ctx.engine;
+    progress_stream(ctx, |out| engine.image_push(opts, out))
+}
+
+/// Runs a pull or push, streaming its progress (see [`PullStream`]).
+fn progress_stream(
+    ctx: &mut Ctx<'_>,
+    run: impl FnOnce(&mut dyn FnMut(JsonMessage) -> bool) -> berth_engine::api::EngineResult<()>,
+) -> HandlerResult {
     let mut out = PullStream {
         sock: Some(&mut ctx.conn.sock),
         stream: None,
         gone: false,
     };
-    let result = engine.image_pull(opts, &mut |m| out.send(&m));
+    let result = run(&mut |m| out.send(&m));
     if let (Err(e), Some(_)) = (&result, &out.stream) {
         out.send(&JsonMessage::error(e.to_string()));
     }

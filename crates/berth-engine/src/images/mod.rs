@@ -13,6 +13,7 @@
 
 mod prune;
 pub mod pull;
+pub mod push;
 mod query;
 mod remove;
 pub mod save;
@@ -157,7 +158,7 @@ impl ImageService {
                 e,
             )
         };
-        for sub in ["locks", "layer-sizes", save::TAR_SIZES] {
+        for sub in ["locks", "layer-sizes", save::TAR_SIZES, push::PUSHED_GZIP] {
             let d = data_root.join(sub);
             std::fs::create_dir_all(&d)
                 .map_err(|e| internal(&format!("creating {}", d.display()), e.into()))?;

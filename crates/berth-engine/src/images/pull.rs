@@ -17,7 +17,7 @@ use crate::api::{EngineError, EngineResult, PullOptions};
 
 /// A pull's failure as the API reports it: not found (404) where dockerd says so,
 /// else a 500 with the message as it stands.
-fn pull_err(e: PullError) -> EngineError {
+pub(super) fn pull_err(e: PullError) -> EngineError {
     if e.is_not_found() {
         EngineError::NotFound(e.to_string())
     } else {
@@ -25,7 +25,7 @@ fn pull_err(e: PullError) -> EngineError {
     }
 }
 
-fn credentials(a: &AuthConfig) -> Credentials {
+pub(super) fn credentials(a: &AuthConfig) -> Credentials {
     Credentials {
         username: a.username.clone(),
         password: a.password.clone(),
@@ -76,7 +76,7 @@ pub fn progress_bar(current: u64, total: u64) -> String {
     bar + &numbers
 }
 
-fn message(p: Progress) -> JsonMessage {
+pub(super) fn message(p: Progress) -> JsonMessage {
     let mut m = JsonMessage {
         id: p.id,
         status: p.status,

@@ -90,7 +90,7 @@ impl LayerSizes for TarSizes {
 }
 
 /// Deletes its lease when dropped, whether the archive was written or not.
-struct SaveLease {
+pub(super) struct SaveLease {
     leases: LeaseManager,
     id: String,
 }
@@ -169,7 +169,7 @@ impl ImageService {
         })
     }
 
-    fn lease(&self, resources: Vec<Resource>) -> EngineResult<SaveLease> {
+    pub(super) fn lease(&self, resources: Vec<Resource>) -> EngineResult<SaveLease> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let id = format!(
             "{LEASE_PREFIX}{}-{}",

@@ -168,7 +168,9 @@ impl TokenResponse {
     }
 }
 
-/// The realm URL with `service` and `scope` as query parameters.
+/// The realm URL with `service` and `scope` as query parameters: one `scope`
+/// parameter per space-separated scope (a push asks for its repository and for the
+/// repositories it mounts from).
 pub fn token_url(realm: &str, service: Option<&str>, scope: &str) -> String {
     let mut url = realm.to_string();
     let mut sep = if realm.contains('?') { '&' } else { '?' };
@@ -178,9 +180,12 @@ pub fn token_url(realm: &str, service: Option<&str>, scope: &str) -> String {
         url.push_str(&encode(s));
         sep = '&';
     }
-    url.push(sep);
-    url.push_str("scope=");
-    url.push_str(&encode(scope));
+    for one in scope.split(' ').filter(|s| !s.is_empty()) {
+        url.push(sep);
+        url.push_str("scope=");
+        url.push_str(&encode(one));
+        sep = '&';
+    }
     url
 }
 

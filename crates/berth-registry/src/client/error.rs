@@ -14,6 +14,10 @@ pub enum PullError {
         "pull access denied for {name}, repository does not exist or may require 'docker login': {cause}"
     )]
     AccessDenied { name: String, cause: String },
+    /// The registry refused a push (the registry's words: `denied: requested access
+    /// to the resource is denied`).
+    #[error("{0}")]
+    Denied(String),
     #[error("manifest for {reference} not found: {cause}")]
     ManifestUnknown { reference: String, cause: String },
     #[error("repository {name} not found: {cause}")]

@@ -15,6 +15,8 @@ pub const DOCKER_HUB: &str = "docker.io";
 const DOCKER_HUB_API: &str = "https://registry-1.docker.io";
 /// The default for `max-concurrent-downloads`.
 pub const DEFAULT_CONCURRENT_DOWNLOADS: usize = 3;
+/// dockerd's default `max-concurrent-uploads`.
+pub const DEFAULT_CONCURRENT_UPLOADS: usize = 5;
 /// The default certificate directory (as `/etc/docker/certs.d`).
 pub const DEFAULT_CERTS_DIR: &str = "/etc/berth/certs.d";
 
@@ -29,6 +31,8 @@ pub struct RegistryOptions {
     pub certs_dir: PathBuf,
     /// daemon.json `max-concurrent-downloads` (layers fetched at once per pull).
     pub max_concurrent_downloads: usize,
+    /// daemon.json `max-concurrent-uploads` (layers sent at once per push).
+    pub max_concurrent_uploads: usize,
     pub user_agent: String,
 }
 
@@ -39,6 +43,7 @@ impl Default for RegistryOptions {
             mirrors: Vec::new(),
             certs_dir: PathBuf::from(DEFAULT_CERTS_DIR),
             max_concurrent_downloads: DEFAULT_CONCURRENT_DOWNLOADS,
+            max_concurrent_uploads: DEFAULT_CONCURRENT_UPLOADS,
             user_agent: format!("berth/{}", env!("CARGO_PKG_VERSION")),
         }
     }

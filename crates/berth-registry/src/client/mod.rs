@@ -12,11 +12,13 @@
 pub mod auth;
 mod blob;
 pub mod certs;
+pub mod compress;
 pub mod error;
 pub mod hosts;
 mod layers;
 pub mod manifest;
 mod pull;
+mod push;
 pub mod retry;
 mod transport;
 
@@ -27,6 +29,7 @@ pub use auth::Credentials;
 pub use error::PullError;
 pub use hosts::{InsecureRegistries, RegistryOptions, DOCKER_HUB};
 pub use pull::{Progress, PullTarget, Pulled, LEASE_PREFIX};
+pub use push::{PushImage, PushLayer, Pushed};
 
 use berth_image::model::{Descriptor, Document, Platform};
 use berth_types::Reference;
@@ -69,24 +72,45 @@ impl RegistryClient {
         reference: &Reference,
         creds: &Credentials,
         cancel: Arc<AtomicBool>,
+        f: impl FnMut(&transport::Session) -> Result<T, PullError>,
+    ) -> Result<T, PullError> {
+        let scope = format!("repository:{}:pull", reference.path());
+        self.on_registry_as(reference, &scope, creds, cancel, false, f)
+    }
+
+    /// [`Self::on_registry`] asking tokens for `scope` (space-separated scopes);
+    /// `origin_only`: never through a mirror (pushes).
+    fn on_registry_as<T>(
+        &self,
+        reference: &Reference,
+        scope: &str,
+        creds: &Credentials,
+        cancel: Arc<AtomicBool>,
+        origin_only: bool,
         mut f: impl FnMut(&transport::Session) -> Result<T, PullError>,
     ) -> Result<T, PullError> {
-        let eps = self.transport.endpoints(reference.domain());
+        let mut eps = self.transport.endpoints(reference.domain());
+        if origin_only {
+            eps.retain(|e| !e.mirror);
+        }
         let mut last = None;
         for (i, ep) in eps.iter().enumerate() {
             let final_ep = i + 1 == eps.len();
-            let session =
-                match self
-                    .transport
-                    .session(ep, reference.path(), creds, final_ep, cancel.clone())
-                {
-                    Ok(s) => s,
-                    Err(e) if !final_ep => {
-                        last = Some(e);
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
+            let session = match self.transport.session(
+                ep,
+                reference.path(),
+                scope,
+                creds,
+                final_ep,
+                cancel.clone(),
+            ) {
+                Ok(s) => s,
+                Err(e) if !final_ep => {
+                    last = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             match f(&session) {
                 Err(e) if ep.mirror && !final_ep && !matches!(e, PullError::Cancelled(_)) => {
                     last = Some(e)

@@ -235,9 +235,8 @@ impl RegistryClient {
         }
         let config_desc = &m.config;
         protect(&config_desc.digest)?;
-        if (target.has_image)(&config_desc.digest) && target.content.exists(&config_desc.digest) {
-            return Ok((config_desc.digest.clone(), false));
-        }
+        let known_image =
+            (target.has_image)(&config_desc.digest) && target.content.exists(&config_desc.digest);
         let config_bytes = if target.content.exists(&config_desc.digest) {
             target
                 .content
@@ -268,6 +267,20 @@ impl RegistryClient {
             )));
         }
         let chains = chain_ids(diff_ids);
+        let unpacked = |i: usize| match target.snapshotter.stat(&chains[i].to_string()) {
+            Ok(info) => info.kind == Kind::Committed,
+            Err(_) => false,
+        };
+        // An image of this id is here, and so is every layer of this manifest, as its
+        // blob or unpacked: nothing to fetch. (The same image may be here with other
+        // blobs — stored uncompressed by an import, say — and not yet unpacked: then
+        // this manifest's blobs are fetched, since it is what the image is named by.)
+        if known_image
+            && (0..m.layers.len())
+                .all(|i| target.content.exists(&m.layers[i].digest) || unpacked(i))
+        {
+            return Ok((config_desc.digest.clone(), false));
+        }
         let stacks = target.snapshotter.stacks_on_commit();
         let mut jobs = Vec::with_capacity(m.layers.len());
         for (i, l) in m.layers.iter().enumerate() {
@@ -285,10 +298,7 @@ impl RegistryClient {
                     l.digest, l.media_type
                 )));
             }
-            let unpacked = match target.snapshotter.stat(&chains[i].to_string()) {
-                Ok(info) => info.kind == Kind::Committed,
-                Err(_) => false,
-            };
+            let unpacked = unpacked(i);
             let have_blob = target.content.exists(&l.digest);
             let work = match (have_blob, unpacked) {
                 (true, true) => Work::Nothing,

@@ -57,6 +57,8 @@ impl StatusError {
         }
         match &self.entry {
             Some(e) => e.describe(),
+            // A HEAD's refusal has no body to explain it.
+            None if self.status == 401 => "unauthorized: authentication required".into(),
             None => format!("unexpected status {}", self.status),
         }
     }
@@ -86,11 +88,65 @@ pub(crate) enum Answer {
 }
 
 /// Go's spelling of a method in a `url.Error` (`Get "https://…": …`).
-fn go_method(m: &str) -> &'static str {
+pub(crate) fn go_method(m: &str) -> &'static str {
     match m {
         "HEAD" => "Head",
         "POST" => "Post",
+        "PUT" => "Put",
+        "PATCH" => "Patch",
+        "DELETE" => "Delete",
         _ => "Get",
+    }
+}
+
+/// What a request sends.
+pub(crate) enum Payload<'a> {
+    Empty,
+    /// Bytes in memory, sent again on a retry.
+    Bytes(&'a [u8]),
+    /// A file's first `len` bytes, read again from the start on a retry; `sent` hears
+    /// how many have gone out of the current attempt.
+    File {
+        file: &'a std::fs::File,
+        len: u64,
+        sent: &'a (dyn Fn(u64) + Sync),
+    },
+    /// A stream of unknown length (sent chunked): it cannot be sent twice, so a
+    /// request carrying it is not retried.
+    Stream(&'a mut (dyn std::io::Read + Send)),
+}
+
+impl Payload<'_> {
+    fn replayable(&self) -> bool {
+        !matches!(self, Payload::Stream(_))
+    }
+}
+
+/// Reads a file from the start, counting what has been read.
+struct Counted<'a> {
+    file: &'a std::fs::File,
+    at: u64,
+    len: u64,
+    sent: &'a (dyn Fn(u64) + Sync),
+}
+
+impl std::io::Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let want = (self.len - self.at).min(buf.len() as u64) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.at)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the blob's file is shorter than its size",
+            ));
+        }
+        self.at += n as u64;
+        (self.sent)(self.at);
+        Ok(n)
     }
 }
 
@@ -169,6 +225,7 @@ impl Transport {
         self: &Arc<Self>,
         ep: &Endpoint,
         repo: &str,
+        scope: &str,
         creds: &Credentials,
         retry: bool,
         cancel: Arc<AtomicBool>,
@@ -179,13 +236,14 @@ impl Transport {
             endpoint: ep.clone(),
             agent,
             repo: repo.to_string(),
+            scope: scope.to_string(),
             creds: creds.clone(),
             mode: AuthMode::Anonymous,
             cancel,
         };
         let url = format!("{}/v2/", ep.base);
         let resp = if retry {
-            s.send("GET", &url, &[], false)?
+            s.send("GET", &url, &[], Payload::Empty, false)?
         } else {
             s.agent
                 .get(&url)
@@ -238,6 +296,8 @@ pub struct Session {
     pub(crate) endpoint: Endpoint,
     agent: Agent,
     pub(crate) repo: String,
+    /// The token scopes requests need, space-separated (`repository:NAME:pull`).
+    scope: String,
     creds: Credentials,
     mode: AuthMode,
     pub(crate) cancel: Arc<AtomicBool>,
@@ -257,7 +317,7 @@ impl Session {
     }
 
     fn scope(&self) -> String {
-        format!("repository:{}:pull", self.repo)
+        self.scope.clone()
     }
 
     /// The Authorization header to send (None: anonymous). `fresh`: do not use a
@@ -365,11 +425,13 @@ impl Session {
         method: &str,
         url: &str,
         headers: &[(&str, String)],
+        mut payload: Payload<'_>,
         authenticate: bool,
     ) -> Result<Response<Body>, PullError> {
         let backoff = self.backoff();
         let mut failed = 0u32;
         let mut refreshed = false;
+        let replayable = payload.replayable();
         loop {
             if self.cancelled() {
                 return Err(PullError::Cancelled(url.to_string()));
@@ -379,29 +441,20 @@ impl Session {
             } else {
                 None
             };
-            let mut req = match method {
-                "HEAD" => self.agent.head(url),
-                _ => self.agent.get(url),
-            };
-            for (k, v) in headers {
-                req = req.header(*k, v.as_str());
-            }
-            if let Some(a) = &auth {
-                req = req.header("Authorization", a.as_str());
-            }
-            let outcome = req.call();
+            let outcome = self.attempt(method, url, headers, &mut payload, auth.as_deref());
             let (err, wait) = match outcome {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     if status == 401
                         && auth.is_some()
                         && !refreshed
+                        && replayable
                         && matches!(self.mode, AuthMode::Bearer { .. })
                     {
                         refreshed = true;
                         continue;
                     }
-                    if !transient_status(status) {
+                    if !transient_status(status) || !replayable {
                         return Ok(resp);
                     }
                     let ra = retry_after(
@@ -414,7 +467,7 @@ impl Session {
                 }
                 Err(e) => (transport_error(method, url, e), None),
             };
-            if !err.is_transient() {
+            if !err.is_transient() || !replayable {
                 return Err(err);
             }
             failed += 1;
@@ -425,6 +478,52 @@ impl Session {
         }
     }
 
+    /// One try of a request.
+    fn attempt(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        payload: &mut Payload<'_>,
+        auth: Option<&str>,
+    ) -> Result<Response<Body>, ureq::Error> {
+        macro_rules! with_headers {
+            ($req:expr) => {{
+                let mut req = $req;
+                for (k, v) in headers {
+                    req = req.header(*k, v.as_str());
+                }
+                if let Some(a) = auth {
+                    req = req.header("Authorization", a);
+                }
+                req
+            }};
+        }
+        let req = match method {
+            "HEAD" => return with_headers!(self.agent.head(url)).call(),
+            "GET" => return with_headers!(self.agent.get(url)).call(),
+            "DELETE" => return with_headers!(self.agent.delete(url)).call(),
+            "POST" => with_headers!(self.agent.post(url)),
+            "PUT" => with_headers!(self.agent.put(url)),
+            _ => with_headers!(self.agent.patch(url)),
+        };
+        match payload {
+            Payload::Empty => req.header("Content-Length", "0").send(&[][..]),
+            Payload::Bytes(b) => req.send(*b),
+            Payload::File { file, len, sent } => {
+                let mut r = Counted {
+                    file,
+                    at: 0,
+                    len: *len,
+                    sent: *sent,
+                };
+                req.header("Content-Length", len.to_string())
+                    .send(ureq::SendBody::from_reader(&mut r))
+            }
+            Payload::Stream(r) => req.send(ureq::SendBody::from_reader(*r)),
+        }
+    }
+
     /// Sends an authenticated request; a non-2xx status is a [`StatusError`].
     pub(crate) fn request(
         &self,
@@ -432,7 +531,18 @@ impl Session {
         url: &str,
         headers: &[(&str, String)],
     ) -> Result<Answer, PullError> {
-        let resp = self.send(method, url, headers, true)?;
+        self.request_with(method, url, headers, Payload::Empty)
+    }
+
+    /// [`Session::request`] with something to send.
+    pub(crate) fn request_with(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        payload: Payload<'_>,
+    ) -> Result<Answer, PullError> {
+        let resp = self.send(method, url, headers, payload, true)?;
         if resp.status().is_success() {
             Ok(Answer::Ok(resp))
         } else {

@@ -1,0 +1,393 @@
+//! Pushing through berth's daemon, with the berth CLI and the docker CLI: to the
+//! reference registry (Debian's docker-registry 2.8) open, behind htpasswd and behind
+//! a token server; and to `berth registry serve`. The seeds' private-registry story
+//! end to end; what a push reports (dockerd's statuses, the digest), what it records
+//! (`RepoDigests`), and that skopeo reads what berth pushed. Each test runs its
+//! registries in its daemon's network namespace.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+
+use common::registry::{self, Auth, Registry};
+use common::{out_err, tail, wait_for, Cli, Daemon};
+
+fn setup() -> Option<Daemon> {
+    if !registry::tools() || common::busybox().is_none() {
+        return None;
+    }
+    let d = Daemon::start();
+    d.import_busybox();
+    Some(d)
+}
+
+/// The digest a push reported (`TAG: digest: sha256:… size: N`).
+fn pushed_digest(out: &str) -> String {
+    out.split("digest: ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no digest in {out}"))
+        .to_string()
+}
+
+/// GET `path` of the registry at `host` from inside the daemon's namespace.
+fn curl(d: &Daemon, host: &str, path: &str, user: Option<&str>) -> String {
+    let mut args = vec!["-sS".to_string()];
+    if let Some(u) = user {
+        args.extend(["-u".to_string(), u.to_string()]);
+    }
+    args.push(format!("http://{host}{path}"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = d.net_run("curl", &args);
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// skopeo copies `image` from the registry to a directory, verifying every digest.
+fn skopeo_reads(d: &Daemon, image: &str, creds: Option<&str>) {
+    let dir = d
+        .root
+        .join(format!("skopeo-{}", image.replace(['/', ':'], "_")));
+    let mut args = vec![
+        "copy".to_string(),
+        "--src-tls-verify=false".into(),
+        "--insecure-policy".into(),
+    ];
+    if let Some(c) = creds {
+        args.push(format!("--src-creds={c}"));
+    }
+    args.push(format!("docker://{image}"));
+    args.push(format!("dir:{}", dir.display()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = d.net_run("skopeo", &args);
+    let (_, se) = out_err(&o);
+    assert!(o.status.success(), "skopeo copy {image}: {se}");
+}
+
+#[test]
+#[ignore = "needs root (network namespaces, mounts), docker-registry and skopeo"]
+fn push_to_the_reference_registry_then_pull_and_run_it_back() {
+    let Some(d) = setup() else { return };
+    let reg = Registry::start(&d, "registry", 5000, Auth::None);
+    for cli in Cli::all() {
+        let name = cli.name;
+        let repo = format!("localhost:5000/{name}/busybox");
+        // The seeds' story: tag, push, the catalog lists it, remove it, run pulls it.
+        d.ok(&cli, &["tag", "busybox", &repo]);
+        let out = d.ok(&cli, &["push", &repo]);
+        assert!(out.contains("Using default tag: latest"), "{name}: {out}");
+        assert!(
+            out.contains(&format!("The push refers to repository [{repo}]")),
+            "{name}: {out}"
+        );
+        // The first CLI sends the layer; the second finds it in the first's repository.
+        assert!(
+            out.contains("Pushed") || out.contains("Mounted from berth/busybox"),
+            "{name}: {out}"
+        );
+        let digest = pushed_digest(&out);
+        assert!(out.contains("latest: digest: sha256:"), "{name}: {out}");
+        let catalog = curl(&d, &reg.host(), "/v2/_catalog", None);
+        assert!(
+            catalog.contains(&format!("\"{name}/busybox\"")),
+            "{name}: {catalog}"
+        );
+        // The manifest the registry holds is the one the push reported.
+        let head = d.net_run(
+            "curl",
+            &[
+                "-sSI",
+                "-H",
+                "Accept: application/vnd.docker.distribution.manifest.v2+json",
+                &format!("http://{}/v2/{name}/busybox/manifests/latest", reg.host()),
+            ],
+        );
+        let head = String::from_utf8_lossy(&head.stdout).to_ascii_lowercase();
+        assert!(
+            head.contains(&format!("docker-content-digest: {digest}")),
+            "{name}: {head}"
+        );
+        // RepoDigests records it.
+        let digests = d.ok(
+            &cli,
+            &[
+                "image",
+                "inspect",
+                "--format",
+                "{{json .RepoDigests}}",
+                &repo,
+            ],
+        );
+        assert!(
+            digests.contains(&format!("{repo}@{digest}")),
+            "{name}: {digests}"
+        );
+        skopeo_reads(&d, &format!("{}/{name}/busybox:latest", reg.host()), None);
+
+        // Pushed again: nothing to send, the same digest.
+        let again = d.ok(&cli, &["push", &repo]);
+        assert!(again.contains("Layer already exists"), "{name}: {again}");
+        assert!(!again.contains("Pushed"), "{name}: {again}");
+        assert_eq!(pushed_digest(&again), digest, "{name}");
+        // Another repository of the same registry mounts the layer.
+        let other = format!("localhost:5000/{name}/other:v1");
+        d.ok(&cli, &["tag", "busybox", &other]);
+        let mounted = d.ok(&cli, &["push", &other]);
+        assert!(mounted.contains("Mounted from "), "{name}: {mounted}");
+        assert!(!mounted.contains("Pushed"), "{name}: {mounted}");
+        assert_eq!(pushed_digest(&mounted), digest, "{name}");
+
+        // Removed here, `run` pulls it back from the registry and runs it.
+        let id = d.ok(&cli, &["image", "inspect", "--format", "{{.Id}}", &repo]);
+        d.ok(&cli, &["rmi", "-f", id.trim()]);
+        let o = d.run(
+            &cli,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                &repo,
+                "echo",
+                "pulled-back",
+            ],
+        );
+        let (so, se) = out_err(&o);
+        assert!(o.status.success(), "{name}: {se}\n{}", tail(&d.log(), 20));
+        assert_eq!(so, "pulled-back\n", "{name}");
+        assert!(se.contains("Pull complete"), "{name}: {se}");
+        assert!(se.contains(&format!("Digest: {digest}")), "{name}: {se}");
+        // Put busybox back for the next CLI.
+        d.ok(&cli, &["tag", &repo, "busybox"]);
+    }
+
+    // Unknown images and digest references are refused, as dockerd refuses them.
+    for cli in Cli::all() {
+        let o = d.run(&cli, &["push", "localhost:5000/not/here"]);
+        let (_, se) = out_err(&o);
+        assert!(!o.status.success(), "{}", cli.name);
+        assert!(
+            se.contains("An image does not exist locally with the tag: localhost:5000/not/here"),
+            "{}: {se}",
+            cli.name
+        );
+    }
+    drop(reg);
+}
+
+#[test]
+#[ignore = "needs root (network namespaces, mounts), docker-registry and skopeo"]
+fn push_all_tags_and_to_registries_that_want_basic_or_token_auth() {
+    let Some(d) = setup() else { return };
+    // --all-tags pushes every tag of the repository.
+    let open = Registry::start(&d, "open", 5001, Auth::None);
+    let berth = Cli::berth();
+    for t in ["a", "b"] {
+        d.ok(
+            &berth,
+            &["tag", "busybox", &format!("127.0.0.1:5001/multi:{t}")],
+        );
+    }
+    let out = d.ok(&berth, &["push", "--all-tags", "127.0.0.1:5001/multi"]);
+    assert!(out.contains("a: digest: sha256:"), "{out}");
+    assert!(out.contains("b: digest: sha256:"), "{out}");
+    let tags = curl(&d, &open.host(), "/v2/multi/tags/list", None);
+    assert!(tags.contains("\"a\"") && tags.contains("\"b\""), "{tags}");
+    drop(open);
+
+    // Basic auth: refused without credentials, nothing stored; pushed with them.
+    let basic = Registry::start(
+        &d,
+        "basic",
+        5100,
+        Auth::Basic("tester".into(), "s3cret".into()),
+    );
+    let repo = "127.0.0.1:5100/private/busybox";
+    d.ok(&berth, &["tag", "busybox", repo]);
+    let o = d.run(&berth, &["push", repo]);
+    let (_, se) = out_err(&o);
+    assert!(!o.status.success());
+    assert!(se.contains("no basic auth credentials"), "{se}");
+    let cat = curl(&d, &basic.host(), "/v2/_catalog", Some("tester:s3cret"));
+    assert!(!cat.contains("private/busybox"), "{cat}");
+    let auth = |user: &str, pass: &str| {
+        let j = serde_json::json!({"username": user, "password": pass, "serveraddress": "127.0.0.1:5100"});
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE, j.to_string())
+    };
+    let push = |q: &str, header: &str| {
+        let o = Command::new("curl")
+            .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--unix-socket"])
+            .arg(&d.sock)
+            .args(["-X", "POST", "-H", &format!("X-Registry-Auth: {header}")])
+            .arg(format!("http://berth/v1.41/images/{q}"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let out = push(
+        "127.0.0.1:5100/private/busybox/push?tag=latest",
+        &auth("tester", "wrong"),
+    );
+    assert!(
+        out.contains("unauthorized") || out.contains("authentication required"),
+        "{out}"
+    );
+    let out = push(
+        "127.0.0.1:5100/private/busybox/push?tag=latest",
+        &auth("tester", "s3cret"),
+    );
+    assert!(out.contains("latest: digest: sha256:"), "{out}");
+    assert!(out.contains("\"aux\":{"), "{out}");
+    skopeo_reads(&d, &format!("{repo}:latest"), Some("tester:s3cret"));
+    if let Some(docker) = Cli::docker() {
+        // The docker CLI's stored credentials (what `docker login` writes).
+        let cfg = d.root.join("docker-config");
+        std::fs::create_dir_all(&cfg).expect("docker config");
+        let a = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "tester:s3cret");
+        std::fs::write(
+            cfg.join("config.json"),
+            format!(r#"{{"auths":{{"127.0.0.1:5100":{{"auth":"{a}"}}}}}}"#),
+        )
+        .expect("config.json");
+        let t = "127.0.0.1:5100/private/busybox:docker";
+        d.ok(&docker, &["tag", "busybox", t]);
+        let out = d.ok(&docker, &["push", t]);
+        assert!(out.contains("Layer already exists"), "{out}");
+        assert!(out.contains("docker: digest: sha256:"), "{out}");
+        std::fs::remove_file(cfg.join("config.json")).expect("rm config.json");
+    }
+    drop(basic);
+
+    // Token auth: the token server grants pull and push to tester:s3cret only.
+    let keys = registry::TokenKeys::new(&d.root);
+    let netns = d.netns.clone().expect("netns");
+    let granted = keys.token(
+        "berth-test-issuer",
+        "berth-test",
+        "tok/busybox",
+        &["pull", "push"],
+    );
+    let denied = keys.token("berth-test-issuer", "berth-test", "tok/busybox", &[]);
+    let log = registry::token_server(&netns, 5201, "tester:s3cret", granted, denied);
+    let tok = Registry::start(
+        &d,
+        "token",
+        5200,
+        Auth::Token {
+            realm: "http://127.0.0.1:5201/token".into(),
+            service: "berth-test".into(),
+            issuer: "berth-test-issuer".into(),
+            bundle: keys.cert.clone(),
+        },
+    );
+    let repo = "127.0.0.1:5200/tok/busybox";
+    d.ok(&berth, &["tag", "busybox", repo]);
+    let out = push(
+        "127.0.0.1:5200/tok/busybox/push?tag=latest",
+        &auth("nobody", "x"),
+    );
+    assert!(out.contains("denied"), "{out}");
+    let out = push(
+        "127.0.0.1:5200/tok/busybox/push?tag=latest",
+        &auth("tester", "s3cret"),
+    );
+    assert!(
+        out.contains("latest: digest: sha256:"),
+        "{out}\n{}",
+        tok.log()
+    );
+    let asked = log.lock().expect("log").join("\n");
+    assert!(
+        asked.contains("scope=repository%3Atok%2Fbusybox%3Apull%2Cpush"),
+        "{asked}"
+    );
+    // Pulled back through the same token server.
+    d.ok(&berth, &["rmi", repo]);
+    let o = api_pull(&d, repo, &auth("tester", "s3cret"));
+    assert!(o.contains("Status: "), "{o}");
+    drop(tok);
+}
+
+/// Pulls `image` through the API with `X-Registry-Auth: header`; the stream.
+fn api_pull(d: &Daemon, image: &str, header: &str) -> String {
+    let (name, tag) = image.rsplit_once(':').map_or((image, "latest"), |(n, t)| {
+        if t.contains('/') {
+            (image, "latest")
+        } else {
+            (n, t)
+        }
+    });
+    let o = Command::new("curl")
+        .args(["-sS", "--unix-socket"])
+        .arg(&d.sock)
+        .args(["-X", "POST", "-H", &format!("X-Registry-Auth: {header}")])
+        .arg(format!(
+            "http://berth/v1.41/images/create?fromImage={name}&tag={tag}"
+        ))
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `berth registry serve` in the daemon's namespace on 127.0.0.1:`port`.
+fn serve_in(d: &Daemon, port: u16) -> Child {
+    let root = d.root.join(format!("serve-{port}"));
+    std::fs::create_dir_all(&root).expect("serve root");
+    let child = d
+        .in_netns(common::berth_bin())
+        .args([
+            "registry",
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--root",
+        ])
+        .arg(&root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("berth registry serve");
+    assert!(
+        wait_for(10, || {
+            let o = d.net_run("curl", &["-sf", &format!("http://127.0.0.1:{port}/v2/")]);
+            o.status.success()
+        }),
+        "berth registry serve did not answer"
+    );
+    child
+}
+
+#[test]
+#[ignore = "needs root (network namespaces, mounts), skopeo"]
+fn both_clis_push_to_berth_registry_serve_and_skopeo_reads_it() {
+    let Some(d) = setup() else { return };
+    let mut server = serve_in(&d, 5300);
+    for cli in Cli::all() {
+        let name = cli.name;
+        let repo = format!("127.0.0.1:5300/{name}/app:1");
+        d.ok(&cli, &["tag", "busybox", &repo]);
+        let out = d.ok(&cli, &["push", &repo]);
+        assert!(out.contains("1: digest: sha256:"), "{name}: {out}");
+        skopeo_reads(&d, &repo, None);
+        let id = d.ok(&cli, &["image", "inspect", "--format", "{{.Id}}", &repo]);
+        let o = d.run(&cli, &["rmi", &repo]);
+        assert!(o.status.success());
+        let o = d.ok(
+            &cli,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                &repo,
+                "echo",
+                "from-serve",
+            ],
+        );
+        assert_eq!(o, "from-serve\n", "{name}");
+        let again = d.ok(&cli, &["image", "inspect", "--format", "{{.Id}}", &repo]);
+        assert_eq!(id, again, "{name}: the image id survives the round trip");
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}
