@@ -212,6 +212,82 @@ fn a_dockerd_pushes_to_and_pulls_from_berth_registry() {
     let again = k.ok(&["push", &format!("{addr}/library/busybox:again")]);
     assert!(again.contains("Layer already exists"), "{again}");
 
+    // skopeo copies it as an OCI image: another manifest digest, the same content.
+    let o = Command::new("skopeo")
+        .args([
+            "copy",
+            "--format",
+            "oci",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--insecure-policy",
+        ])
+        .arg(format!("docker://{addr}/library/busybox:v1"))
+        .arg(format!("docker://{addr}/library/busybox:skopeo"))
+        .output()
+        .expect("skopeo");
+    assert!(
+        o.status.success(),
+        "skopeo copy: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = http(&addr, "GET", "/v2/library/busybox/manifests/skopeo", b"");
+    assert!(
+        r.contains("Content-Type: application/vnd.oci.image.manifest.v1+json\r\n"),
+        "{r}"
+    );
+
+    // Both pull and run under berth: a daemon in a namespace of its own reads the same
+    // storage through a read-only server there.
+    let d = common::Daemon::start();
+    let mut reader = d
+        .in_netns(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "registry",
+            "serve",
+            "--read-only",
+            "--addr",
+            "127.0.0.1:5400",
+            "--root",
+        ])
+        .arg(root.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("read-only berth registry serve");
+    assert!(common::wait_for(10, || d
+        .net_run("curl", &["-sf", "http://127.0.0.1:5400/v2/"])
+        .status
+        .success()));
+    let berth_cli = common::Cli::berth();
+    let mut seen = Vec::new();
+    for tag in ["v1", "skopeo"] {
+        let image = format!("127.0.0.1:5400/library/busybox:{tag}");
+        let out = d.ok(&berth_cli, &["pull", &image]);
+        assert!(out.contains("Pull complete"), "{tag}: {out}");
+        let run = d.ok(
+            &berth_cli,
+            &["run", "--rm", "--network", "none", &image, "echo", tag],
+        );
+        assert_eq!(run.trim(), tag);
+        seen.push(d.ok(
+            &berth_cli,
+            &[
+                "image",
+                "inspect",
+                "--format",
+                "{{json .RepoDigests}}",
+                &image,
+            ],
+        ));
+        d.ok(&berth_cli, &["rmi", &image]);
+    }
+    assert!(seen[0].contains(&digest), "{seen:?}");
+    assert_ne!(seen[0], seen[1], "the two pushes have different manifests");
+    let _ = reader.kill();
+    let _ = reader.wait();
+
     sigterm(&child);
     assert!(child.wait().expect("wait").success());
 }
