@@ -48,11 +48,8 @@ tar -C "$tmp/rootfs" -cf "$tmp/busybox.tar" .
 
 start_berth
 $NS ip link add "$br" type bridge && $NS ip addr add 10.213.77.1/24 dev "$br" && $NS ip link set "$br" up
-$NS dockerd -H "unix://$tmp/docker.sock" --data-root "$tmp/docker-data" --exec-root "$tmp/docker-exec" \
-    --pidfile "$tmp/docker.pid" --bridge="$br" --iptables=false --ip6tables=false \
-    --ip-forward=false --ip-masq=false --userland-proxy=false \
-    --cgroup-parent "/docker-bench-$$" >"$tmp/docker.log" 2>&1 &
-dpid=$!
+start_dockerd --bridge="$br" --iptables=false --ip6tables=false \
+    --ip-forward=false --ip-masq=false --userland-proxy=false
 wait_sock "$tmp/berth.sock"; wait_sock "$tmp/docker.sock"
 B="env DOCKER_HOST=unix://$tmp/berth.sock"
 D="env DOCKER_HOST=unix://$tmp/docker.sock"

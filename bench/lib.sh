@@ -69,10 +69,76 @@ busybox_rootfs() {
     for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$tmp/rootfs/bin/$a"; done
 }
 
+# Docker's daemon in the namespace on $tmp/docker.sock with private roots and the
+# flags given (its networking); sets dpid.
+start_dockerd() {
+    $NS dockerd -H "unix://$tmp/docker.sock" --data-root "$tmp/docker-data" --exec-root "$tmp/docker-exec" \
+        --pidfile "$tmp/docker.pid" --cgroup-parent "/docker-bench-$$" "$@" >"$tmp/docker.log" 2>&1 &
+    dpid=$!
+}
+
 # berth's daemon on $tmp/berth.sock with private roots; sets bpid.
 start_berth() {
     echo "{}" >"$tmp/none.json"
     $NS "$BERTH" daemon -H "unix://$tmp/berth.sock" --data-root "$tmp/berth-data" --exec-root "$tmp/berth-exec" \
         --pidfile "$tmp/berth.pid" --config-file "$tmp/none.json" --cgroup-parent "/berth-bench-$$" >"$tmp/berth.log" 2>&1 &
     bpid=$!
+}
+
+# An OCI layout at $1 holding one image of two layers of $2 MB of random data each
+# (incompressible; gzip level 1); prints the layers' compressed bytes.
+random_oci_image() {
+    python3 - "$1" "$2" <<'PY'
+import gzip, hashlib, io, json, os, sys, tarfile
+out, mb = sys.argv[1], int(sys.argv[2])
+os.makedirs(out + "/blobs/sha256")
+def put(b):
+    d = hashlib.sha256(b).hexdigest()
+    open(f"{out}/blobs/sha256/{d}", "wb").write(b)
+    return "sha256:" + d
+layers, diffs = [], []
+for n in range(2):
+    data = os.urandom(mb << 20)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        ti = tarfile.TarInfo(f"data{n}.bin"); ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data))
+    raw = buf.getvalue()
+    diffs.append("sha256:" + hashlib.sha256(raw).hexdigest())
+    blob = gzip.compress(raw, 1)
+    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": put(blob), "size": len(blob)})
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+                  "rootfs": {"type": "layers", "diff_ids": diffs}}).encode()
+man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                  "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": put(cfg), "size": len(cfg)},
+                  "layers": layers}).encode()
+md = put(man)
+json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md,
+          "size": len(man), "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}, open(out + "/index.json", "w"))
+open(out + "/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+print(sum(l["size"] for l in layers))
+PY
+}
+
+# The reference registry (docker-registry) in the namespace on 127.0.0.1:$2, storing
+# under $tmp/$1, quiet; waits until it answers and adds its pid to $rpids (the caller
+# stops them).
+start_docker_registry() {
+    mkdir -p "$tmp/$1"
+    cat >"$tmp/$1.yml" <<YML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $tmp/$1
+http:
+  addr: 127.0.0.1:$2
+YML
+    $NS docker-registry serve "$tmp/$1.yml" >"$tmp/$1.log" 2>&1 &
+    rpids="${rpids:-} $!"
+    for _ in $(seq 100); do $NS curl -sf "http://127.0.0.1:$2/v2/" >/dev/null && return 0; sleep 0.1; done
+    echo "docker-registry on :$2 did not start" >&2; cat "$tmp/$1.log" >&2; return 1
 }

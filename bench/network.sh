@@ -39,10 +39,7 @@ tar -C "$tmp/rootfs" -cf "$tmp/busybox.tar" .
 
 start_berth
 # dockerd's bridge on a subnet of its own (berth's takes the first free default pool).
-$NS dockerd -H "unix://$tmp/docker.sock" --data-root "$tmp/docker-data" --exec-root "$tmp/docker-exec" \
-    --pidfile "$tmp/docker.pid" --bip 172.30.0.1/16 --ip6tables=false \
-    --cgroup-parent "/docker-bench-$$" >"$tmp/docker.log" 2>&1 &
-dpid=$!
+start_dockerd --bip 172.30.0.1/16 --ip6tables=false
 wait_sock "$tmp/berth.sock"; wait_sock "$tmp/docker.sock"
 B="env DOCKER_HOST=unix://$tmp/berth.sock"
 D="env DOCKER_HOST=unix://$tmp/docker.sock"

@@ -28,65 +28,17 @@ done
 
 . bench/lib.sh
 bench_init pull
-rpid=
-trap '[ -n "$rpid" ] && kill "$rpid" 2>/dev/null; bench_cleanup' EXIT
+rpids=
+trap 'for p in $rpids; do kill "$p" 2>/dev/null; done; bench_cleanup' EXIT
 
 # The image, as an OCI layout.
-python3 - "$tmp/oci" "$SIZE" <<'PY'
-import gzip, hashlib, io, json, os, sys, tarfile
-out, mb = sys.argv[1], int(sys.argv[2])
-os.makedirs(out + "/blobs/sha256")
-def put(b):
-    d = hashlib.sha256(b).hexdigest()
-    open(f"{out}/blobs/sha256/{d}", "wb").write(b)
-    return "sha256:" + d
-layers, diffs = [], []
-for n in range(2):
-    data = os.urandom(mb << 20)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        ti = tarfile.TarInfo(f"data{n}.bin"); ti.size = len(data)
-        t.addfile(ti, io.BytesIO(data))
-    raw = buf.getvalue()
-    diffs.append("sha256:" + hashlib.sha256(raw).hexdigest())
-    blob = gzip.compress(raw, 1)
-    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": put(blob), "size": len(blob)})
-cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
-                  "rootfs": {"type": "layers", "diff_ids": diffs}}).encode()
-man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                  "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": put(cfg), "size": len(cfg)},
-                  "layers": layers}).encode()
-md = put(man)
-json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md,
-          "size": len(man), "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}, open(out + "/index.json", "w"))
-open(out + "/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
-print(sum(l["size"] for l in layers), file=open(out + "/../bytes", "w"))
-PY
-BYTES=$(cat "$tmp/bytes")
+BYTES=$(random_oci_image "$tmp/oci" "$SIZE")
 
-mkdir -p "$tmp/registry"
-cat >"$tmp/registry.yml" <<YML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $tmp/registry
-http:
-  addr: 127.0.0.1:5000
-YML
-$NS docker-registry serve "$tmp/registry.yml" >"$tmp/registry.log" 2>&1 &
-rpid=$!
-for _ in $(seq 100); do $NS curl -sf http://127.0.0.1:5000/v2/ >/dev/null && break; sleep 0.1; done
+start_docker_registry registry 5000
 $NS skopeo copy -q --dest-tls-verify=false "oci:$tmp/oci:latest" docker://127.0.0.1:5000/big:latest
 
 start_berth
-$NS dockerd -H "unix://$tmp/docker.sock" --data-root "$tmp/docker-data" --exec-root "$tmp/docker-exec" \
-    --pidfile "$tmp/docker.pid" --bridge=none --iptables=false --ip6tables=false \
-    --cgroup-parent "/docker-bench-$$" >"$tmp/docker.log" 2>&1 &
-dpid=$!
+start_dockerd --bridge=none --iptables=false --ip6tables=false
 wait_sock "$tmp/berth.sock"; wait_sock "$tmp/docker.sock"
 B="env DOCKER_HOST=unix://$tmp/berth.sock"
 D="env DOCKER_HOST=unix://$tmp/docker.sock"
