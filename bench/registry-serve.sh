@@ -28,17 +28,18 @@ done
 command -v docker-registry >/dev/null || { apt-get -o DPkg::Lock::Timeout=600 install -y -qq docker-registry >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq docker-registry >/dev/null; }; }
 # The package starts its own service on :5000; this script runs its own copy.
 . scripts/env.sh
+. bench/lib.sh
 BERTH="$BERTH_BIN/berth"; case $BERTH in /*) ;; *) BERTH="$PWD/$BERTH" ;; esac
 for t in "$BERTH" docker-registry curl bc sha256sum; do
     command -v "$t" >/dev/null || { echo "registry-serve: missing $t" >&2; exit 1; }
 done
 
 tmp=$(mktemp -d /tmp/berth-bench-registry.XXXXXX)
-bpid= ; rpid=
+bpid= ; rpids=
 cleanup() {
     set +e
     [ -n "$bpid" ] && kill "$bpid" && wait "$bpid" 2>/dev/null
-    [ -n "$rpid" ] && kill "$rpid" && wait "$rpid" 2>/dev/null
+    for p in $rpids; do kill "$p" && wait "$p" 2>/dev/null; done
     umount "$tmp/netns" 2>/dev/null
     rm -rf "$tmp"
 }
@@ -51,20 +52,8 @@ $NS ip link set lo up
 BPORT=5001 RPORT=5002
 $NS "$BERTH" registry serve --addr "127.0.0.1:$BPORT" --root "$tmp/berth-root" >"$tmp/berth.log" 2>&1 &
 bpid=$!
-cat >"$tmp/registry.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $tmp/registry-root
-http:
-  addr: 127.0.0.1:$RPORT
-EOF
-$NS docker-registry serve "$tmp/registry.yml" >"$tmp/registry.log" 2>&1 &
-rpid=$!
+start_docker_registry registry-root $RPORT
+rpid=${rpids##* }
 for port in $BPORT $RPORT; do
     for _ in $(seq 100); do $NS curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
     $NS curl -sf "http://127.0.0.1:$port/v2/" >/dev/null || { echo "registry on :$port did not start" >&2; cat "$tmp"/*.log >&2; exit 1; }

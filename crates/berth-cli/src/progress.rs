@@ -23,6 +23,19 @@ pub enum Display {
     Quiet,
 }
 
+impl Display {
+    /// Nothing with `-q`; bars on a terminal; lines elsewhere.
+    pub fn choose(quiet: bool, terminal: bool) -> Display {
+        if quiet {
+            Display::Quiet
+        } else if terminal {
+            Display::Bars
+        } else {
+            Display::Lines
+        }
+    }
+}
+
 /// The error a message carries, if any.
 fn failure(m: &JsonMessage) -> Option<String> {
     match &m.error_detail {

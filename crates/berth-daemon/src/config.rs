@@ -262,15 +262,14 @@ pub fn parse_args(args: &[String]) -> Result<Command, DaemonError> {
                 .registry_mirrors
                 .get_or_insert_with(Vec::new)
                 .push(value),
-            "max-concurrent-downloads" => {
-                flags.max_concurrent_downloads = Some(parse_downloads(&value).map_err(|e| {
-                    config_err(format!("invalid --max-concurrent-downloads {value:?}: {e}"))
-                })?)
-            }
-            "max-concurrent-uploads" => {
-                flags.max_concurrent_uploads = Some(parse_downloads(&value).map_err(|e| {
-                    config_err(format!("invalid --max-concurrent-uploads {value:?}: {e}"))
-                })?)
+            "max-concurrent-downloads" | "max-concurrent-uploads" => {
+                let n = parse_downloads(&value)
+                    .map_err(|e| config_err(format!("invalid --{name} {value:?}: {e}")))?;
+                if name == "max-concurrent-downloads" {
+                    flags.max_concurrent_downloads = Some(n);
+                } else {
+                    flags.max_concurrent_uploads = Some(n);
+                }
             }
             "default-ulimit" => {
                 let u = parse_ulimit(&value)
@@ -465,7 +464,7 @@ fn parse_config_json(text: &str, path: &Path) -> Result<Settings, DaemonError> {
                     s.registry_mirrors = Some(list);
                 }
             }
-            "max-concurrent-downloads" => {
+            "max-concurrent-downloads" | "max-concurrent-uploads" => {
                 let n = v
                     .as_i64()
                     .map(|n| n.to_string())
@@ -473,23 +472,14 @@ fn parse_config_json(text: &str, path: &Path) -> Result<Settings, DaemonError> {
                     .and_then(|n| parse_downloads(&n))
                     .map_err(|e| {
                         config_err(format!(
-                            "config file {shown}: \"max-concurrent-downloads\" must be a positive number, found {e}"
+                            "config file {shown}: \"{key}\" must be a positive number, found {e}"
                         ))
                     })?;
-                s.max_concurrent_downloads = Some(n);
-            }
-            "max-concurrent-uploads" => {
-                let n = v
-                    .as_i64()
-                    .map(|n| n.to_string())
-                    .ok_or_else(|| format!("{v}"))
-                    .and_then(|n| parse_downloads(&n))
-                    .map_err(|e| {
-                        config_err(format!(
-                            "config file {shown}: \"max-concurrent-uploads\" must be a positive number, found {e}"
-                        ))
-                    })?;
-                s.max_concurrent_uploads = Some(n);
+                if key == "max-concurrent-downloads" {
+                    s.max_concurrent_downloads = Some(n);
+                } else {
+                    s.max_concurrent_uploads = Some(n);
+                }
             }
             "live-restore" => {
                 s.live_restore = Some(v.as_bool().ok_or_else(|| {

@@ -281,23 +281,11 @@ fn pull_from_registries_that_want_basic_or_token_auth() {
     assert!(!o.status.success());
     assert!(se.contains("no basic auth credentials"), "{se}");
     // Credentials in X-Registry-Auth, as the docker CLI sends them after a login.
-    let auth = |user: &str, pass: &str| {
-        let j = serde_json::json!({"username": user, "password": pass, "serveraddress": "127.0.0.1:5100"});
-        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE, j.to_string())
-    };
-    let create = |q: &str, header: &str| {
-        let o = Command::new("curl")
-            .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--unix-socket"])
-            .arg(&d.sock)
-            .args(["-X", "POST", "-H", &format!("X-Registry-Auth: {header}")])
-            .arg(format!("http://berth/v1.41/images/create?{q}"))
-            .output()
-            .expect("curl");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
+    let create =
+        |q: &str, header: &str| registry::post_with_auth(&d, &format!("images/create?{q}"), header);
     let out = create(
         "fromImage=127.0.0.1:5100/private/busybox&tag=latest",
-        &auth("tester", "wrong"),
+        &registry::registry_auth("tester", "wrong", "127.0.0.1:5100"),
     );
     assert!(
         out.trim_end().ends_with("500") && out.contains("unauthorized"),
@@ -305,7 +293,7 @@ fn pull_from_registries_that_want_basic_or_token_auth() {
     );
     let out = create(
         "fromImage=127.0.0.1:5100/private/busybox&tag=latest",
-        &auth("tester", "s3cret"),
+        &registry::registry_auth("tester", "s3cret", "127.0.0.1:5100"),
     );
     assert!(
         out.contains("Status: Downloaded newer image for 127.0.0.1:5100/private/busybox:latest"),
@@ -313,14 +301,7 @@ fn pull_from_registries_that_want_basic_or_token_auth() {
     );
     if let Some(docker) = Cli::docker() {
         // The docker CLI's stored credentials (what `docker login` writes).
-        let cfg = d.root.join("docker-config");
-        std::fs::create_dir_all(&cfg).expect("docker config");
-        let a = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "tester:s3cret");
-        std::fs::write(
-            cfg.join("config.json"),
-            format!(r#"{{"auths":{{"127.0.0.1:5100":{{"auth":"{a}"}}}}}}"#),
-        )
-        .expect("config.json");
+        let cfg = registry::docker_login_file(&d, "127.0.0.1:5100", "tester:s3cret");
         d.ok(&Cli::berth(), &["rmi", "127.0.0.1:5100/private/busybox"]);
         let out = d.ok(&docker, &["pull", "127.0.0.1:5100/private/busybox"]);
         assert!(out.contains("Downloaded newer image"), "{out}");
@@ -337,7 +318,7 @@ fn pull_from_registries_that_want_basic_or_token_auth() {
             ],
         );
         assert_eq!(o, "basic-ok\n");
-        std::fs::remove_file(cfg.join("config.json")).expect("rm config.json");
+        std::fs::remove_file(cfg).expect("rm config.json");
     }
 
     // Token auth: the registry trusts a certificate the test made; a token server
@@ -369,7 +350,7 @@ fn pull_from_registries_that_want_basic_or_token_auth() {
     );
     let out = create(
         "fromImage=127.0.0.1:5200/tok/busybox&tag=latest",
-        &auth("tester", "s3cret"),
+        &registry::registry_auth("tester", "s3cret", "127.0.0.1:5100"),
     );
     assert!(
         out.contains("Status: Downloaded newer image for 127.0.0.1:5200/tok/busybox:latest"),
@@ -390,7 +371,7 @@ fn pull_from_registries_that_want_basic_or_token_auth() {
     d.ok(&Cli::berth(), &["rmi", "127.0.0.1:5200/tok/busybox"]);
     let out = create(
         "fromImage=127.0.0.1:5200/tok/busybox&tag=latest",
-        &auth("tester", "s3cret"),
+        &registry::registry_auth("tester", "s3cret", "127.0.0.1:5100"),
     );
     assert!(out.contains("Downloaded newer image"), "{out}");
     assert_eq!(log.lock().expect("log").len(), before, "token reused");

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use common::registry::{self, Auth, Registry};
 use common::{out_err, tail, wait_for, Cli, Daemon};
@@ -209,21 +209,10 @@ fn push_all_tags_and_to_registries_that_want_basic_or_token_auth() {
     assert!(se.contains("no basic auth credentials"), "{se}");
     let cat = curl(&d, &basic.host(), "/v2/_catalog", Some("tester:s3cret"));
     assert!(!cat.contains("private/busybox"), "{cat}");
-    let auth = |user: &str, pass: &str| {
-        let j = serde_json::json!({"username": user, "password": pass, "serveraddress": "127.0.0.1:5100"});
-        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE, j.to_string())
-    };
-    let push = |q: &str, header: &str| {
-        let o = Command::new("curl")
-            .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--unix-socket"])
-            .arg(&d.sock)
-            .args(["-X", "POST", "-H", &format!("X-Registry-Auth: {header}")])
-            .arg(format!("http://berth/v1.41/images/{q}"))
-            .output()
-            .expect("curl");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
-    let out = push(
+    let auth = |user: &str, pass: &str| registry::registry_auth(user, pass, "127.0.0.1:5100");
+    let images_api =
+        |q: &str, header: &str| registry::post_with_auth(&d, &format!("images/{q}"), header);
+    let out = images_api(
         "127.0.0.1:5100/private/busybox/push?tag=latest",
         &auth("tester", "wrong"),
     );
@@ -231,7 +220,7 @@ fn push_all_tags_and_to_registries_that_want_basic_or_token_auth() {
         out.contains("unauthorized") || out.contains("authentication required"),
         "{out}"
     );
-    let out = push(
+    let out = images_api(
         "127.0.0.1:5100/private/busybox/push?tag=latest",
         &auth("tester", "s3cret"),
     );
@@ -240,20 +229,13 @@ fn push_all_tags_and_to_registries_that_want_basic_or_token_auth() {
     skopeo_reads(&d, &format!("{repo}:latest"), Some("tester:s3cret"));
     if let Some(docker) = Cli::docker() {
         // The docker CLI's stored credentials (what `docker login` writes).
-        let cfg = d.root.join("docker-config");
-        std::fs::create_dir_all(&cfg).expect("docker config");
-        let a = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "tester:s3cret");
-        std::fs::write(
-            cfg.join("config.json"),
-            format!(r#"{{"auths":{{"127.0.0.1:5100":{{"auth":"{a}"}}}}}}"#),
-        )
-        .expect("config.json");
+        let cfg = registry::docker_login_file(&d, "127.0.0.1:5100", "tester:s3cret");
         let t = "127.0.0.1:5100/private/busybox:docker";
         d.ok(&docker, &["tag", "busybox", t]);
         let out = d.ok(&docker, &["push", t]);
         assert!(out.contains("Layer already exists"), "{out}");
         assert!(out.contains("docker: digest: sha256:"), "{out}");
-        std::fs::remove_file(cfg.join("config.json")).expect("rm config.json");
+        std::fs::remove_file(cfg).expect("rm config.json");
     }
     drop(basic);
 
@@ -281,12 +263,12 @@ fn push_all_tags_and_to_registries_that_want_basic_or_token_auth() {
     );
     let repo = "127.0.0.1:5200/tok/busybox";
     d.ok(&berth, &["tag", "busybox", repo]);
-    let out = push(
+    let out = images_api(
         "127.0.0.1:5200/tok/busybox/push?tag=latest",
         &auth("nobody", "x"),
     );
     assert!(out.contains("denied"), "{out}");
-    let out = push(
+    let out = images_api(
         "127.0.0.1:5200/tok/busybox/push?tag=latest",
         &auth("tester", "s3cret"),
     );
@@ -302,30 +284,12 @@ fn push_all_tags_and_to_registries_that_want_basic_or_token_auth() {
     );
     // Pulled back through the same token server.
     d.ok(&berth, &["rmi", repo]);
-    let o = api_pull(&d, repo, &auth("tester", "s3cret"));
-    assert!(o.contains("Status: "), "{o}");
+    let o = images_api(
+        "create?fromImage=127.0.0.1:5200/tok/busybox&tag=latest",
+        &auth("tester", "s3cret"),
+    );
+    assert!(o.contains("Status: Downloaded newer image"), "{o}");
     drop(tok);
-}
-
-/// Pulls `image` through the API with `X-Registry-Auth: header`; the stream.
-fn api_pull(d: &Daemon, image: &str, header: &str) -> String {
-    let (name, tag) = image.rsplit_once(':').map_or((image, "latest"), |(n, t)| {
-        if t.contains('/') {
-            (image, "latest")
-        } else {
-            (n, t)
-        }
-    });
-    let o = Command::new("curl")
-        .args(["-sS", "--unix-socket"])
-        .arg(&d.sock)
-        .args(["-X", "POST", "-H", &format!("X-Registry-Auth: {header}")])
-        .arg(format!(
-            "http://berth/v1.41/images/create?fromImage={name}&tag={tag}"
-        ))
-        .output()
-        .expect("curl");
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// `berth registry serve` in the daemon's namespace on 127.0.0.1:`port`.

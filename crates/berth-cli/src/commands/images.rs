@@ -160,13 +160,7 @@ pub fn pull(ctx: &mut Ctx<'_>, a: &PullArgs) -> Result<i32, CliError> {
     let stream = ctx
         .client
         .pull_image(&image, &tag, a.platform.as_deref().unwrap_or(""))?;
-    let how = if a.quiet {
-        Display::Quiet
-    } else if ctx.out_terminal {
-        Display::Bars
-    } else {
-        Display::Lines
-    };
+    let how = Display::choose(a.quiet, ctx.out_terminal);
     progress::show(stream, ctx.out, how)?;
     writeln_out(ctx, &r.to_string())?;
     Ok(0)
@@ -210,13 +204,7 @@ pub fn push(ctx: &mut Ctx<'_>, a: &PushArgs) -> Result<i32, CliError> {
     }
     let (image, tag) = pull_params(&r);
     let stream = ctx.client.push_image(&image, &tag)?;
-    let how = if a.quiet {
-        Display::Quiet
-    } else if ctx.out_terminal {
-        Display::Bars
-    } else {
-        Display::Lines
-    };
+    let how = Display::choose(a.quiet, ctx.out_terminal);
     progress::show(stream, ctx.out, how)?;
     if a.quiet {
         writeln_out(ctx, &r.familiar())?;

@@ -653,3 +653,37 @@ pub fn token_server(
     });
     log
 }
+
+/// `X-Registry-Auth` for `user`/`pass` at `server`, as the docker CLI encodes it.
+pub fn registry_auth(user: &str, pass: &str, server: &str) -> String {
+    let j = serde_json::json!({"username": user, "password": pass, "serveraddress": server});
+    base64::engine::general_purpose::URL_SAFE.encode(j.to_string())
+}
+
+/// `POST /v1.41/PATH_AND_QUERY` on `d`'s API with `X-Registry-Auth: header`: the
+/// body, then a line with the status.
+pub fn post_with_auth(d: &Daemon, path_and_query: &str, header: &str) -> String {
+    let o = Command::new("curl")
+        .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--unix-socket"])
+        .arg(&d.sock)
+        .args(["-X", "POST", "-H", &format!("X-Registry-Auth: {header}")])
+        .arg(format!("http://berth/v1.41/{path_and_query}"))
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Basic credentials `user:pass` for `host` in the docker CLI's `config.json` under
+/// `d`'s `DOCKER_CONFIG` (what `docker login` writes); the file's path.
+pub fn docker_login_file(d: &Daemon, host: &str, user_pass: &str) -> PathBuf {
+    let cfg = d.root.join("docker-config");
+    std::fs::create_dir_all(&cfg).expect("docker config");
+    let a = base64::engine::general_purpose::STANDARD.encode(user_pass);
+    let path = cfg.join("config.json");
+    std::fs::write(
+        &path,
+        format!(r#"{{"auths":{{"{host}":{{"auth":"{a}"}}}}}}"#),
+    )
+    .expect("config.json");
+    path
+}
