@@ -40,6 +40,74 @@ fn run_with_stdin(d: &Daemon, cli: &Cli, args: &[&str], input: &str) -> Output {
     child.wait_with_output().expect("cli")
 }
 
+/// Runs `berth ARGS` against `d` on a pseudo-terminal, answering each prompt in
+/// `answers` (prompt, reply) once it appears; returns what the terminal showed and
+/// the exit status.
+fn run_on_terminal(d: &Daemon, args: &[&str], answers: &[(&str, &str)]) -> (String, i32) {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let master =
+        openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).expect("openpt");
+    grantpt(&master).expect("grantpt");
+    unlockpt(&master).expect("unlockpt");
+    let name = ptsname(&master, Vec::new()).expect("ptsname");
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().expect("pts name"))
+        .expect("open pts");
+    let mut child = d
+        .cmd(&Cli::berth())
+        .args(args)
+        .stdin(Stdio::from(slave.try_clone().expect("dup")))
+        .stdout(Stdio::from(slave.try_clone().expect("dup")))
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .expect("spawn berth on a terminal");
+    let mut master = std::fs::File::from(master);
+    let mut writer = master.try_clone().expect("dup master");
+    let shown = Arc::new(Mutex::new(String::new()));
+    let sink = shown.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        // EIO once the child (the last holder of the slave) is gone.
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .expect("screen")
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut from = 0;
+    for (prompt, reply) in answers {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = shown.lock().expect("screen").clone();
+            if let Some(i) = screen[from..].find(prompt) {
+                from += i + prompt.len();
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no prompt {prompt:?} in {screen:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        writer
+            .write_all(format!("{reply}\n").as_bytes())
+            .expect("answer the prompt");
+    }
+    let status = child.wait().expect("wait");
+    drop(writer);
+    let _ = reader.join();
+    let screen = shown.lock().expect("screen").clone();
+    (screen, status.code().unwrap_or(-1))
+}
+
 fn config_path(d: &Daemon) -> std::path::PathBuf {
     d.root.join("docker-config/config.json")
 }
@@ -185,6 +253,37 @@ fn login_logout_and_pulls_with_stored_credentials_against_htpasswd() {
         "{se}"
     );
     assert_eq!(so, "Login Succeeded\n");
+
+    // On a terminal: asked for both, the password not echoed; the wrong one is
+    // refused, the right one stored.
+    d.ok(&berth, &["logout", "127.0.0.1:5100"]);
+    let (screen, code) = run_on_terminal(
+        &d,
+        &["login", "127.0.0.1:5100"],
+        &[("Username: ", "tester"), ("Password: ", "s3cret-wrong")],
+    );
+    assert_eq!(code, 1, "{screen}");
+    assert!(!screen.contains("s3cret-wrong"), "echoed: {screen}");
+    assert!(
+        screen.contains("failed with status: 401 Unauthorized"),
+        "{screen}"
+    );
+    let (screen, code) = run_on_terminal(
+        &d,
+        &["login", "127.0.0.1:5100"],
+        &[("Username: ", "tester"), ("Password: ", "s3cret")],
+    );
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("tester"),
+        "the username is echoed: {screen}"
+    );
+    assert!(!screen.contains("s3cret"), "the password is not: {screen}");
+    assert!(screen.contains("Login Succeeded"), "{screen}");
+    assert_eq!(
+        config(&d)["auths"]["127.0.0.1:5100"]["auth"],
+        b64("tester:s3cret")
+    );
 
     // Logout: the entry goes, the rest stays; pulls are refused again.
     let o = d.ok(&berth, &["logout", "http://127.0.0.1:5100/v2/"]);
