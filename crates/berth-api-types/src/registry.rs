@@ -1,4 +1,5 @@
-//! Registry models: the credentials a client sends in `X-Registry-Auth`, and
+//! Registry models: the credentials a client sends in `X-Registry-Auth` (and to
+//! `/auth`), `/auth`'s answer, `/images/search`'s results, and
 //! `/distribution/{name}/json`'s answer.
 
 use base64::Engine as _;
@@ -47,21 +48,28 @@ impl AuthConfig {
         let mut a: AuthConfig = json
             .and_then(|j| serde_json::from_slice(&j).ok())
             .unwrap_or_default();
-        if a.username.is_empty() && !a.auth.is_empty() {
-            if let Some((u, p)) = STANDARD
-                .decode(a.auth.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| {
-                    s.split_once(':')
-                        .map(|(u, p)| (u.to_string(), p.to_string()))
-                })
-            {
-                a.username = u;
-                a.password = p;
-            }
-        }
+        a.fill_from_auth();
         a
+    }
+
+    /// Fills a missing username and password from `auth` (base64 of `user:pass`),
+    /// where it decodes.
+    pub fn fill_from_auth(&mut self) {
+        if !self.username.is_empty() || self.auth.is_empty() {
+            return;
+        }
+        if let Some((u, p)) = base64::engine::general_purpose::STANDARD
+            .decode(self.auth.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| {
+                s.split_once(':')
+                    .map(|(u, p)| (u.to_string(), p.to_string()))
+            })
+        {
+            self.username = u;
+            self.password = p;
+        }
     }
 
     /// The header value the docker CLI would send for these credentials.
@@ -69,6 +77,29 @@ impl AuthConfig {
         let json = serde_json::to_vec(self).expect("credentials always serialise");
         base64::engine::general_purpose::URL_SAFE.encode(json)
     }
+}
+
+/// `POST /auth`'s answer to good credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthenticateOkBody {
+    /// `Login Succeeded`.
+    #[serde(rename = "Status")]
+    pub status: String,
+    /// A token to store in place of the password (empty when the registry gave none).
+    #[serde(rename = "IdentityToken")]
+    pub identity_token: String,
+}
+
+/// One result of `GET /images/search`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImageSearchResult {
+    pub star_count: u32,
+    pub is_official: bool,
+    pub name: String,
+    pub is_automated: bool,
+    pub description: String,
 }
 
 /// A descriptor as `/distribution/{name}/json` shows it.

@@ -139,6 +139,12 @@ pub enum Cmd {
     Events(EventsArgs),
     /// List port mappings or a specific mapping for the container
     Port(PortArgs),
+    /// Authenticate to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
+    /// Search a registry (Docker Hub by default) for images
+    Search(SearchArgs),
     /// Display system-wide information
     Info(FormatArgs),
     /// Show the berth version information
@@ -1266,6 +1272,55 @@ pub struct PullArgs {
     pub quiet: bool,
     /// NAME[:TAG|@DIGEST]
     pub name: String,
+}
+
+/// `berth login`.
+#[derive(Args, Debug, Default)]
+#[command(about = "Authenticate to a registry.\nDefaults to Docker Hub if no server is specified.")]
+pub struct LoginArgs {
+    /// Password or Personal Access Token (PAT)
+    #[arg(short = 'p', long = "password")]
+    pub password: Option<String>,
+    /// Take the Password or Personal Access Token (PAT) from stdin
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    /// Username
+    #[arg(short = 'u', long = "username")]
+    pub username: Option<String>,
+    /// The registry (default: Docker Hub)
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+}
+
+/// `berth logout`.
+#[derive(Args, Debug, Default)]
+#[command(
+    about = "Log out from a registry.\nIf no server is specified, the default is Docker Hub."
+)]
+pub struct LogoutArgs {
+    /// The registry (default: Docker Hub)
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+}
+
+/// `berth search`.
+#[derive(Args, Debug, Default)]
+pub struct SearchArgs {
+    /// Filter output based on conditions provided
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Pretty-print search using a Go template
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    /// Max number of search results
+    #[arg(long = "limit")]
+    pub limit: Option<u32>,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// What to search for; `HOST[:PORT]/TERM` searches that registry
+    #[arg(value_name = "TERM")]
+    pub term: String,
 }
 
 #[derive(Args, Debug)]

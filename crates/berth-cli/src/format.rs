@@ -904,6 +904,52 @@ pub fn object(pairs: Vec<(&str, Value)>) -> Value {
     )
 }
 
+/// `berth search`'s default table (docker 28's: the AUTOMATED column is gone).
+pub const SEARCH_DEFAULT: &str =
+    "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}";
+
+pub fn search_headers() -> std::collections::HashMap<String, String> {
+    headers(&[
+        ("Name", "NAME"),
+        ("Description", "DESCRIPTION"),
+        ("StarCount", "STARS"),
+        ("IsOfficial", "OFFICIAL"),
+        ("IsAutomated", "AUTOMATED"),
+    ])
+}
+
+/// Renders `search` results: descriptions on one line, cut at 45 characters unless
+/// `trunc` is off; `[OK]` for official (and automated) images.
+pub fn render_search(
+    results: &[berth_api_types::registry::ImageSearchResult],
+    format: Option<&str>,
+    trunc: bool,
+) -> Result<String, TemplateError> {
+    let format = match format {
+        Some(f) if !f.is_empty() && f != "table" => f,
+        _ => SEARCH_DEFAULT,
+    };
+    let ok = |b: bool| if b { "[OK]" } else { "" };
+    let rows: Vec<Value> = results
+        .iter()
+        .map(|r| {
+            let desc = r.description.replace('\n', " ");
+            let desc = if trunc { ellipsis(&desc, 45) } else { desc };
+            json!({
+                "Name": r.name,
+                "Description": desc,
+                "StarCount": r.star_count.to_string(),
+                "IsOfficial": ok(r.is_official),
+                "IsAutomated": ok(r.is_automated),
+            })
+        })
+        .collect();
+    if let Some(text) = json_rows(format, &rows) {
+        return Ok(text);
+    }
+    template::render_table(format, &rows, &search_headers())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ pub mod autostart;
 pub mod cli;
 pub mod commands;
 pub mod create_opts;
+pub mod credentials;
 pub mod format;
 pub mod progress;
 pub mod template;

@@ -75,3 +75,28 @@ pub fn proxy_signals(f: impl Fn(&str) + Send + 'static) -> io::Result<()> {
     });
     Ok(())
 }
+
+/// Turns echo off on stdin until dropped (a password prompt), if stdin is a terminal.
+pub struct EchoOff {
+    saved: Termios,
+}
+
+impl EchoOff {
+    pub fn enable() -> io::Result<Option<EchoOff>> {
+        let stdin = io::stdin();
+        if !stdin.is_terminal() {
+            return Ok(None);
+        }
+        let saved = termios::tcgetattr(&stdin)?;
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(termios::LocalModes::ECHO);
+        termios::tcsetattr(&stdin, OptionalActions::Now, &quiet)?;
+        Ok(Some(EchoOff { saved }))
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(io::stdin(), OptionalActions::Now, &self.saved);
+    }
+}

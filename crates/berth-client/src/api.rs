@@ -658,18 +658,25 @@ impl Client {
             .json()
     }
 
-    /// `POST /images/create?fromImage=…`: a pull, as progress messages.
+    /// `POST /images/create?fromImage=…`: a pull, as progress messages; `auth` is
+    /// the `X-Registry-Auth` value to send (the registry's stored credentials).
     pub fn pull_image(
         &self,
         image: &str,
         tag: &str,
         platform: &str,
+        auth: Option<&str>,
     ) -> Result<JsonStream<JsonMessage>, ClientError> {
         let mut q = Query::new();
         q.push("fromImage", image)
             .opt("tag", tag)
             .opt("platform", platform);
-        let resp = self.request("POST", "/images/create", &q, Body::Empty)?;
+        let headers: Vec<(&str, String)> = auth
+            .map(|a| (berth_api_types::registry::AUTH_HEADER, a.to_string()))
+            .into_iter()
+            .collect();
+        let resp =
+            self.request_with_headers("POST", "/images/create", &q, &headers, Body::Empty)?;
         Ok(JsonStream::new(
             resp.body,
             format!("pull progress of {image}"),
@@ -681,14 +688,52 @@ impl Client {
         &self,
         name: &str,
         tag: &str,
+        auth: Option<&str>,
     ) -> Result<JsonStream<JsonMessage>, ClientError> {
         let mut q = Query::new();
         q.opt("tag", tag);
-        let resp = self.request("POST", &format!("/images/{name}/push"), &q, Body::Empty)?;
+        let headers: Vec<(&str, String)> = auth
+            .map(|a| (berth_api_types::registry::AUTH_HEADER, a.to_string()))
+            .into_iter()
+            .collect();
+        let resp = self.request_with_headers(
+            "POST",
+            &format!("/images/{name}/push"),
+            &q,
+            &headers,
+            Body::Empty,
+        )?;
         Ok(JsonStream::new(
             resp.body,
             format!("push progress of {name}"),
         ))
+    }
+
+    /// `POST /auth`: checks credentials against their registry (the daemon's
+    /// `Login Succeeded`, and an identity token when the registry gave one).
+    pub fn registry_login(
+        &self,
+        auth: &berth_api_types::registry::AuthConfig,
+    ) -> Result<berth_api_types::registry::AuthenticateOkBody, ClientError> {
+        self.request("POST", "/auth", &Query::new(), Body::json(auth))?
+            .json()
+    }
+
+    /// `GET /images/search?term=&limit=&filters=`.
+    pub fn search_images(
+        &self,
+        term: &str,
+        limit: Option<u32>,
+        filters: &Filters,
+    ) -> Result<Vec<berth_api_types::registry::ImageSearchResult>, ClientError> {
+        let mut q = Query::new();
+        q.push("term", term);
+        if let Some(l) = limit {
+            q.push("limit", l);
+        }
+        filters_query(&mut q, filters);
+        self.request("GET", "/images/search", &q, Body::Empty)?
+            .json()
     }
 
     /// `POST /images/create?fromSrc=-`: imports a root filesystem tarball streamed

@@ -232,8 +232,20 @@ impl Client {
         query: &Query,
         body: Body<'_>,
     ) -> Result<Response, ClientError> {
+        self.request_with_headers(method, path, query, &[], body)
+    }
+
+    /// [`Client::request`] with extra headers (`X-Registry-Auth`).
+    pub fn request_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        query: &Query,
+        headers: &[(&str, String)],
+        body: Body<'_>,
+    ) -> Result<Response, ClientError> {
         let full = self.versioned(path, query)?;
-        let resp = self.send_raw(method, &full, &[], body, false)?;
+        let resp = self.send_raw(method, &full, headers, body, false)?;
         if resp.status() >= 400 {
             return Err(api_error(resp));
         }

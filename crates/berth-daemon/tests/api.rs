@@ -655,6 +655,47 @@ fn image_prune_reports_in_dockers_shape() {
 }
 
 #[test]
+fn auth_and_search_reach_the_engine_and_map_its_errors() {
+    let srv = TestServer::start(Fake::default());
+    let good = br#"{"username":"tester","password":"s3cret","serveraddress":"127.0.0.1:5000"}"#;
+    let r = srv.call("POST", "/v1.41/auth", Some(good));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"Status": "Login Succeeded", "IdentityToken": ""})
+    );
+    let bad = br#"{"username":"tester","password":"nope","serveraddress":"127.0.0.1:5000"}"#;
+    let r = srv.call("POST", "/auth", Some(bad));
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(
+        r.json()["message"],
+        "login attempt to http://127.0.0.1:5000/v2/ failed with status: 401 Unauthorized"
+    );
+    let r = srv.call("POST", "/auth", Some(b"{not json"));
+    assert_eq!(r.status, 400);
+    let r = srv.call("POST", "/auth", None);
+    assert_eq!(r.status, 400);
+
+    // `search` is not an image name.
+    let r = srv.call(
+        "GET",
+        "/v1.41/images/search?term=127.0.0.1%3A5000%2Ffoo&limit=7&filters=%7B%22stars%22%3A%5B%222%22%5D%7D",
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let names: Vec<String> = r
+        .json()
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|v| v["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names, ["127.0.0.1:5000/foo-7-0", "127.0.0.1:5000/foo-7-1"]);
+    let r = srv.call("GET", "/images/search?term=x&limit=lots", None);
+    assert_eq!(r.status, 400);
+}
+
+#[test]
 fn archive_head_get_and_put() {
     let srv = TestServer::start(Fake::default());
     // HEAD: the stat in its header, no body, errors without a body too; the connection

@@ -41,6 +41,9 @@ pub enum EngineError {
     /// running when it must not be, paused when it must not be).
     #[error("{0}")]
     Conflict(String),
+    /// 401: a registry refused the credentials (`/auth`).
+    #[error("{0}")]
+    Unauthorized(String),
     /// 403: the request is understood and refused (a read-only destination).
     #[error("{0}")]
     Forbidden(String),
@@ -86,6 +89,7 @@ impl EngineError {
     pub fn status(&self) -> u16 {
         match self {
             EngineError::BadParameter(_) => 400,
+            EngineError::Unauthorized(_) => 401,
             EngineError::NotFound(_) => 404,
             EngineError::Conflict(_) => 409,
             EngineError::Forbidden(_) => 403,
@@ -431,6 +435,31 @@ pub trait Engine: Send + Sync + 'static {
         Err(EngineError::NotFound(format!(
             "push is not available: this engine has no registry client (image {})",
             opts.name
+        )))
+    }
+    /// `POST /auth`: checks credentials against the registry `auth.serveraddress`
+    /// names (empty: Docker Hub), as dockerd's login does. Refused credentials are
+    /// [`EngineError::Unauthorized`].
+    fn registry_login(
+        &self,
+        auth: berth_api_types::registry::AuthConfig,
+    ) -> EngineResult<berth_api_types::registry::AuthenticateOkBody> {
+        Err(EngineError::Failed(format!(
+            "this engine has no registry client (registry {:?})",
+            auth.serveraddress
+        )))
+    }
+    /// `GET /images/search?term=&limit=&filters=`: the registry the term names,
+    /// searched; filters `stars` (at least), `is-official`, `is-automated`.
+    fn image_search(
+        &self,
+        term: &str,
+        limit: u32,
+        filters: Filters,
+    ) -> EngineResult<Vec<berth_api_types::registry::ImageSearchResult>> {
+        let _ = (limit, filters);
+        Err(EngineError::Failed(format!(
+            "this engine has no registry client (search for {term:?})"
         )))
     }
     /// `GET /distribution/{name}/json`: what a reference resolves to on its registry.

@@ -506,6 +506,22 @@ impl Engine for LocalEngine {
         self.inner.images.distribution(&self.registry, name, &auth)
     }
 
+    fn registry_login(
+        &self,
+        auth: berth_api_types::registry::AuthConfig,
+    ) -> EngineResult<berth_api_types::registry::AuthenticateOkBody> {
+        crate::images::pull::login(&self.registry, &auth)
+    }
+
+    fn image_search(
+        &self,
+        term: &str,
+        limit: u32,
+        filters: Filters,
+    ) -> EngineResult<Vec<berth_api_types::registry::ImageSearchResult>> {
+        crate::images::pull::search(&self.registry, term, limit, &filters)
+    }
+
     fn image_remove(
         &self,
         name: &str,

@@ -227,16 +227,19 @@ fn push_all_tags_and_to_registries_that_want_basic_or_token_auth() {
     assert!(out.contains("latest: digest: sha256:"), "{out}");
     assert!(out.contains("\"aux\":{"), "{out}");
     skopeo_reads(&d, &format!("{repo}:latest"), Some("tester:s3cret"));
-    if let Some(docker) = Cli::docker() {
-        // The docker CLI's stored credentials (what `docker login` writes).
-        let cfg = registry::docker_login_file(&d, "127.0.0.1:5100", "tester:s3cret");
-        let t = "127.0.0.1:5100/private/busybox:docker";
-        d.ok(&docker, &["tag", "busybox", t]);
-        let out = d.ok(&docker, &["push", t]);
+    // Credentials stored as `docker login` stores them: both CLIs send them.
+    let cfg = registry::docker_login_file(&d, "127.0.0.1:5100", "tester:s3cret");
+    for cli in Cli::all() {
+        let t = format!("127.0.0.1:5100/private/busybox:{}", cli.name);
+        d.ok(&cli, &["tag", "busybox", &t]);
+        let out = d.ok(&cli, &["push", &t]);
         assert!(out.contains("Layer already exists"), "{out}");
-        assert!(out.contains("docker: digest: sha256:"), "{out}");
-        std::fs::remove_file(cfg).expect("rm config.json");
+        assert!(
+            out.contains(&format!("{}: digest: sha256:", cli.name)),
+            "{out}"
+        );
     }
+    std::fs::remove_file(cfg).expect("rm config.json");
     drop(basic);
 
     // Token auth: the token server grants pull and push to tester:s3cret only.
@@ -263,11 +266,18 @@ fn push_all_tags_and_to_registries_that_want_basic_or_token_auth() {
     );
     let repo = "127.0.0.1:5200/tok/busybox";
     d.ok(&berth, &["tag", "busybox", repo]);
+    // Wrong credentials: the token server refuses them; none: a token without
+    // access, which the registry denies.
     let out = images_api(
         "127.0.0.1:5200/tok/busybox/push?tag=latest",
         &auth("nobody", "x"),
     );
-    assert!(out.contains("denied"), "{out}");
+    assert!(out.contains("incorrect username or password"), "{out}");
+    let out = images_api("127.0.0.1:5200/tok/busybox/push?tag=latest", &auth("", ""));
+    assert!(
+        out.contains("denied: requested access to the resource is denied"),
+        "{out}"
+    );
     let out = images_api(
         "127.0.0.1:5200/tok/busybox/push?tag=latest",
         &auth("tester", "s3cret"),

@@ -157,9 +157,13 @@ pub fn pull(ctx: &mut Ctx<'_>, a: &PullArgs) -> Result<i32, CliError> {
         r = r.with_tag("latest").map_err(|e| bad(e.to_string()))?;
     }
     let (image, tag) = pull_params(&r);
-    let stream = ctx
-        .client
-        .pull_image(&image, &tag, a.platform.as_deref().unwrap_or(""))?;
+    let auth = crate::credentials::registry_auth_header(r.domain());
+    let stream = ctx.client.pull_image(
+        &image,
+        &tag,
+        a.platform.as_deref().unwrap_or(""),
+        auth.as_deref(),
+    )?;
     let how = Display::choose(a.quiet, ctx.out_terminal);
     progress::show(stream, ctx.out, how)?;
     writeln_out(ctx, &r.to_string())?;
@@ -203,7 +207,8 @@ pub fn push(ctx: &mut Ctx<'_>, a: &PushArgs) -> Result<i32, CliError> {
         }
     }
     let (image, tag) = pull_params(&r);
-    let stream = ctx.client.push_image(&image, &tag)?;
+    let auth = crate::credentials::registry_auth_header(r.domain());
+    let stream = ctx.client.push_image(&image, &tag, auth.as_deref())?;
     let how = Display::choose(a.quiet, ctx.out_terminal);
     progress::show(stream, ctx.out, how)?;
     if a.quiet {

@@ -5,6 +5,7 @@ pub mod containers;
 pub mod cp;
 pub mod images;
 pub mod networks;
+pub mod registry;
 pub mod run;
 pub mod system;
 pub mod volumes;
@@ -60,6 +61,9 @@ pub fn dispatch(ctx: &mut Ctx<'_>, cmd: Cmd) -> i32 {
         Cmd::Rename(a) | Cmd::Container(ContainerCmd::Rename(a)) => containers::rename(ctx, &a),
         Cmd::Update(a) | Cmd::Container(ContainerCmd::Update(a)) => containers::update(ctx, &a),
         Cmd::Port(a) | Cmd::Container(ContainerCmd::Port(a)) => containers::port(ctx, &a),
+        Cmd::Login(a) => registry::login(ctx, &a),
+        Cmd::Logout(a) => registry::logout(ctx, &a),
+        Cmd::Search(a) => registry::search(ctx, &a),
         Cmd::Container(ContainerCmd::Prune(a)) => containers::prune(ctx, &a),
         Cmd::Stats(a) | Cmd::Container(ContainerCmd::Stats(a)) => system::stats(ctx, &a),
         Cmd::Events(a) | Cmd::System(SystemCmd::Events(a)) => system::events(ctx, &a),

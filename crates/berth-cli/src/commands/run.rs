@@ -136,11 +136,20 @@ fn create_container(
         Err(e) if e.is_not_found() && e.to_string().to_ascii_lowercase().contains("image") => {
             let reference = familiar_with_tag(image);
             let _ = writeln!(ctx.err, "Unable to find image '{reference}' locally");
-            let (repo, tag) = match berth_types::Reference::parse(&reference) {
-                Ok(r) => super::images::pull_params(&r),
-                Err(_) => (reference.clone(), String::new()),
+            let (repo, tag, auth) = match berth_types::Reference::parse(&reference) {
+                Ok(r) => {
+                    let (repo, tag) = super::images::pull_params(&r);
+                    (
+                        repo,
+                        tag,
+                        crate::credentials::registry_auth_header(r.domain()),
+                    )
+                }
+                Err(_) => (reference.clone(), String::new(), None),
             };
-            let stream = ctx.client.pull_image(&repo, &tag, &plan.platform)?;
+            let stream = ctx
+                .client
+                .pull_image(&repo, &tag, &plan.platform, auth.as_deref())?;
             // As docker: the pull's progress goes to stderr, with bars on a terminal.
             let how = if ctx.signals && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
                 crate::progress::Display::Bars

@@ -2,7 +2,8 @@
 //! (`/images/create?fromImage=`, progress streamed as dockerd streams it, credentials
 //! from `X-Registry-Auth`), import (`/images/create?fromSrc=-`, the request body
 //! streamed to the engine), load, save (`/images/get`, `/images/{name}/get`: the
-//! archive streamed to the client), and `/distribution/{name}/json`.
+//! archive streamed to the client), `/distribution/{name}/json`, and
+//! `/images/search`.
 
 use std::io::{BufWriter, Write};
 
@@ -208,6 +209,20 @@ fn progress_stream(
         }),
         (Ok(()), None) => message_stream(ctx, &[]),
     }
+}
+
+/// `GET /images/search?term=&limit=&filters=`.
+pub fn search(ctx: &mut Ctx<'_>) -> HandlerResult {
+    let q = ctx.query();
+    let term = q.get("term").unwrap_or("").to_string();
+    let limit = match q.non_empty("limit") {
+        None => 0,
+        Some(l) => l
+            .parse::<u32>()
+            .map_err(|_| ApiError::bad(format!("invalid limit {l:?}: not a number")))?,
+    };
+    let f = filters(ctx)?;
+    json(200, &ctx.engine.image_search(&term, limit, f)?)
 }
 
 /// `GET /distribution/{name}/json`.

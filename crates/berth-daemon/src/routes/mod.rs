@@ -158,6 +158,7 @@ fn route(ctx: &mut Ctx<'_>) -> HandlerResult {
         ("GET", ["info"]) => system::info(ctx),
         ("GET", ["system", "df"]) => system::df(ctx),
         ("GET", ["events"]) => streams::events(ctx),
+        ("POST", ["auth"]) => system::auth(ctx),
 
         ("POST", ["containers", "create"]) => containers::create(ctx),
         ("GET", ["containers", "json"]) => containers::list(ctx),
@@ -193,6 +194,7 @@ fn route(ctx: &mut Ctx<'_>) -> HandlerResult {
         ("POST", ["images", "load"]) => images::load(ctx),
         ("POST", ["images", "prune"]) => images::prune(ctx),
         ("GET", ["images", "get"]) => images::save(ctx),
+        ("GET", ["images", "search"]) => images::search(ctx),
         (_, ["images", _, ..]) => {
             // Image names hold slashes and colons: match on the suffix.
             let name_and_op = &trimmed["images/".len()..];

@@ -1,6 +1,9 @@
-//! `/_ping`, `/version`, `/info`, `/system/df`.
+//! `/_ping`, `/version`, `/info`, `/system/df`, `/auth`.
+
+use berth_api_types::registry::AuthConfig;
 
 use super::{json, Ctx, HandlerResult, Reply};
+use crate::error::ApiError;
 use crate::http;
 
 /// `GET|HEAD /_ping`: `OK`, uncached; the docker CLI reads `Api-Version` from it to
@@ -34,4 +37,15 @@ pub fn info(ctx: &mut Ctx<'_>) -> HandlerResult {
 
 pub fn df(ctx: &mut Ctx<'_>) -> HandlerResult {
     json(200, &ctx.engine.system_df()?)
+}
+
+/// `POST /auth`: the body is the credentials to check (an AuthConfig); good ones are
+/// `200 {"Status":"Login Succeeded","IdentityToken":…}`, refused ones a 401.
+pub fn auth(ctx: &mut Ctx<'_>) -> HandlerResult {
+    let config: AuthConfig = ctx.json_body()?.ok_or_else(|| {
+        ApiError::bad(
+            "missing the credentials to check: the body must be an AuthConfig JSON object",
+        )
+    })?;
+    json(200, &ctx.engine.registry_login(config)?)
 }

@@ -437,6 +437,42 @@ impl Engine for Fake {
     fn image_tag(&self, _n: &str, _r: &str, _t: Option<&str>) -> EngineResult<()> {
         Ok(())
     }
+    /// `tester`/`s3cret` logs in; other credentials are refused.
+    fn registry_login(
+        &self,
+        auth: berth_api_types::registry::AuthConfig,
+    ) -> EngineResult<berth_api_types::registry::AuthenticateOkBody> {
+        if (auth.username.as_str(), auth.password.as_str()) == ("tester", "s3cret") {
+            return Ok(berth_api_types::registry::AuthenticateOkBody {
+                status: "Login Succeeded".into(),
+                identity_token: String::new(),
+            });
+        }
+        Err(EngineError::Unauthorized(format!(
+            "login attempt to http://{}/v2/ failed with status: 401 Unauthorized",
+            auth.serveraddress
+        )))
+    }
+    /// One result per star asked for with `stars`, named after the term and limit.
+    fn image_search(
+        &self,
+        term: &str,
+        limit: u32,
+        filters: Filters,
+    ) -> EngineResult<Vec<berth_api_types::registry::ImageSearchResult>> {
+        let n = filters
+            .get("stars")
+            .first()
+            .and_then(|s| s.parse::<u32>().ok())
+            .unwrap_or(1);
+        Ok((0..n)
+            .map(|i| berth_api_types::registry::ImageSearchResult {
+                name: format!("{term}-{limit}-{i}"),
+                star_count: i,
+                ..Default::default()
+            })
+            .collect())
+    }
     /// `nosuch` is unknown; `broken` fails half-way through the archive.
     fn image_save(&self, names: &[String]) -> EngineResult<ImageExport> {
         *self.saved.lock().unwrap() = names.to_vec();

@@ -7,9 +7,12 @@
 
 use berth_api_types::image::{JsonMessage, ProgressDetail};
 use berth_api_types::registry::{
-    AuthConfig, DistributionDescriptor, DistributionInspect, DistributionPlatform,
+    AuthConfig, AuthenticateOkBody, DistributionDescriptor, DistributionInspect,
+    DistributionPlatform, ImageSearchResult,
 };
-use berth_registry::client::{Credentials, Progress, PullError, PullTarget, RegistryClient};
+use berth_registry::client::{
+    Credentials, LoginError, Progress, PullError, PullTarget, RegistryClient,
+};
 use berth_types::{Digest, Reference};
 
 use super::{canonical, image_err, parse_platform, ImageService};
@@ -32,6 +35,70 @@ pub(super) fn credentials(a: &AuthConfig) -> Credentials {
         identity_token: a.identitytoken.clone(),
         registry_token: a.registrytoken.clone(),
     }
+}
+
+/// `POST /auth`: the credentials checked against their registry; refused ones are a
+/// 401, an unparsable address a 400, anything else a 500 — each in dockerd's words.
+pub fn login(client: &RegistryClient, auth: &AuthConfig) -> EngineResult<AuthenticateOkBody> {
+    let mut auth = auth.clone();
+    auth.fill_from_auth();
+    match client.login(&auth.serveraddress, &credentials(&auth)) {
+        Ok(ok) => Ok(AuthenticateOkBody {
+            status: ok.status,
+            identity_token: ok.identity_token,
+        }),
+        Err(LoginError::BadAddress(m)) => Err(EngineError::BadParameter(m)),
+        Err(LoginError::Unauthorized(m)) => Err(EngineError::Unauthorized(m)),
+        Err(LoginError::Failed(e)) => Err(EngineError::Failed(e.to_string())),
+    }
+}
+
+/// `GET /images/search`: the registry's v1 search; a registry without one is a 500
+/// that names it. Filters as dockerd's: `stars=N` (at least N), `is-official`,
+/// `is-automated` (`true` or `false`).
+pub fn search(
+    client: &RegistryClient,
+    term: &str,
+    limit: u32,
+    filters: &berth_api_types::Filters,
+) -> EngineResult<Vec<ImageSearchResult>> {
+    filters
+        .validate(&["stars", "is-official", "is-automated"])
+        .map_err(|e| EngineError::BadParameter(e.to_string()))?;
+    let mut min_stars = 0u32;
+    for v in filters.get("stars") {
+        let n = v
+            .parse::<u32>()
+            .map_err(|_| EngineError::BadParameter(format!("invalid filter 'stars={v}'")))?;
+        min_stars = min_stars.max(n);
+    }
+    let flag = |key: &str| -> EngineResult<Option<bool>> {
+        match filters.get(key).last().map(String::as_str) {
+            None => Ok(None),
+            Some("true" | "1") => Ok(Some(true)),
+            Some("false" | "0") => Ok(Some(false)),
+            Some(v) => Err(EngineError::BadParameter(format!(
+                "invalid filter '{key}={v}'"
+            ))),
+        }
+    };
+    let (official, automated) = (flag("is-official")?, flag("is-automated")?);
+    let results = client
+        .search(term, limit)
+        .map_err(|e| EngineError::Failed(e.to_string()))?;
+    Ok(results
+        .into_iter()
+        .filter(|r| r.star_count >= min_stars)
+        .filter(|r| official.is_none_or(|o| r.is_official == o))
+        .filter(|r| automated.is_none_or(|a| r.is_automated == a))
+        .map(|r| ImageSearchResult {
+            star_count: r.star_count,
+            is_official: r.is_official,
+            name: r.name,
+            is_automated: r.is_automated,
+            description: r.description,
+        })
+        .collect())
 }
 
 /// Go's `units.HumanSize`: decimal units, four significant digits.

@@ -2,7 +2,9 @@
 //! syntax), basic credentials, and bearer tokens per the Docker token spec — GET the
 //! realm with `service` and `scope` (`repository:NAME:pull`), with basic credentials
 //! when given, or POST an OAuth2 refresh-token grant when the credentials carry an
-//! identity token — cached until they expire (`expires_in`, 60 s when absent).
+//! identity token — cached until they expire (`expires_in`, 60 s when absent). A login
+//! asks for no scope, names the account and asks for a refresh token
+//! (`offline_token=true`), which it hands back as the identity token.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -145,6 +147,10 @@ pub(crate) struct TokenResponse {
     pub access_token: String,
     #[serde(default)]
     pub expires_in: u64,
+    /// Given when asked for (`offline_token=true`, or an OAuth2 grant): the identity
+    /// token a login hands back.
+    #[serde(default)]
+    pub refresh_token: String,
 }
 
 /// Tokens last this long when the server does not say (the Docker token spec's
@@ -172,21 +178,44 @@ impl TokenResponse {
 /// parameter per space-separated scope (a push asks for its repository and for the
 /// repositories it mounts from).
 pub fn token_url(realm: &str, service: Option<&str>, scope: &str) -> String {
-    let mut url = realm.to_string();
-    let mut sep = if realm.contains('?') { '&' } else { '?' };
+    let mut params = Vec::new();
     if let Some(s) = service {
-        url.push(sep);
-        url.push_str("service=");
-        url.push_str(&encode(s));
-        sep = '&';
+        params.push(("service", s));
     }
     for one in scope.split(' ').filter(|s| !s.is_empty()) {
-        url.push(sep);
-        url.push_str("scope=");
-        url.push_str(&encode(one));
+        params.push(("scope", one));
+    }
+    with_query(realm, &params)
+}
+
+/// The realm URL a login asks: the account (when there is a user), a refresh token
+/// (`offline_token`), and no scope: a login asks for no access, only whether the
+/// credentials are good.
+pub fn login_token_url(realm: &str, service: Option<&str>, account: &str) -> String {
+    let mut params = Vec::new();
+    if !account.is_empty() {
+        params.push(("account", account));
+    }
+    params.push(("client_id", "berth"));
+    params.push(("offline_token", "true"));
+    if let Some(s) = service {
+        params.push(("service", s));
+    }
+    with_query(realm, &params)
+}
+
+/// `url` with `params` appended to its query, percent-encoded.
+fn with_query(url: &str, params: &[(&str, &str)]) -> String {
+    let mut out = url.to_string();
+    let mut sep = if url.contains('?') { '&' } else { '?' };
+    for (k, v) in params {
+        out.push(sep);
+        out.push_str(k);
+        out.push('=');
+        out.push_str(&encode(v));
         sep = '&';
     }
-    url
+    out
 }
 
 /// Percent-encoding for a query value.
@@ -300,6 +329,17 @@ mod tests {
             token_url("https://auth/token?x=1", None, "s"),
             "https://auth/token?x=1&scope=s"
         );
+        assert_eq!(
+            login_token_url("http://a/token", Some("svc"), "u@x"),
+            "http://a/token?account=u%40x&client_id=berth&offline_token=true&service=svc"
+        );
+        assert_eq!(
+            login_token_url("http://a/token", None, ""),
+            "http://a/token?client_id=berth&offline_token=true"
+        );
+        let t: TokenResponse =
+            serde_json::from_str(r#"{"token":"t","refresh_token":"r"}"#).unwrap();
+        assert_eq!(t.refresh_token, "r");
         let cache = TokenCache::default();
         cache.put("r", "s", "sc", "u", "tok".into(), Duration::from_secs(60));
         assert_eq!(cache.get("r", "s", "sc", "u").as_deref(), Some("tok"));

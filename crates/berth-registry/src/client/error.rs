@@ -86,6 +86,23 @@ impl PullError {
     }
 }
 
+/// Why a login (`/auth`) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// The server address does not parse: Engine API 400.
+    #[error("{0}")]
+    BadAddress(String),
+    /// The registry (or its token server) refused the credentials: Engine API 401,
+    /// in dockerd's words (`login attempt to URL failed with status: 401 Unauthorized`,
+    /// `Get "URL": unauthorized: …`).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Anything else: the registry is unreachable, answers oddly, or wants basic
+    /// credentials and got none (`Get "URL": no basic auth credentials`).
+    #[error(transparent)]
+    Failed(#[from] PullError),
+}
+
 /// One entry of a registry's JSON error body (`{"errors":[{"code","message"}]}`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 pub(crate) struct ErrorEntry {
@@ -99,6 +116,10 @@ pub(crate) struct ErrorEntry {
 struct ErrorBody {
     #[serde(default)]
     errors: Vec<ErrorEntry>,
+    /// Token servers' older form (Docker Hub's `{"details":"incorrect username or
+    /// password"}`).
+    #[serde(default)]
+    details: String,
 }
 
 impl ErrorEntry {
@@ -118,6 +139,25 @@ pub(crate) fn parse_error_body(body: &[u8]) -> Option<ErrorEntry> {
     serde_json::from_slice::<ErrorBody>(body)
         .ok()
         .and_then(|b| b.errors.into_iter().next())
+}
+
+/// Why a token server refused, as docker/distribution's client words it: its
+/// `details` (401: `unauthorized: …`), its first error, or for a 401 with neither
+/// `unauthorized: authentication required`.
+pub(crate) fn token_refusal(status: u16, body: &[u8]) -> String {
+    let parsed = serde_json::from_slice::<ErrorBody>(body).ok();
+    match parsed {
+        Some(b) if !b.details.is_empty() => {
+            if status == 401 {
+                format!("unauthorized: {}", b.details)
+            } else {
+                b.details
+            }
+        }
+        Some(b) if !b.errors.is_empty() => b.errors[0].describe(),
+        _ if status == 401 => "unauthorized: authentication required".into(),
+        _ => format!("token server answered {status}"),
+    }
 }
 
 #[cfg(test)]
@@ -141,6 +181,22 @@ mod tests {
         );
         assert!(e.is_not_found());
         assert!(parse_error_body(b"<html>").is_none());
+        assert_eq!(
+            token_refusal(401, br#"{"details":"incorrect username or password"}"#),
+            "unauthorized: incorrect username or password"
+        );
+        assert_eq!(
+            token_refusal(
+                401,
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"bad"}]}"#
+            ),
+            "unauthorized: bad"
+        );
+        assert_eq!(
+            token_refusal(401, b"nope"),
+            "unauthorized: authentication required"
+        );
+        assert_eq!(token_refusal(503, b""), "token server answered 503");
         let d: Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
         let v = PullError::Verification {
             what: "filesystem layer",

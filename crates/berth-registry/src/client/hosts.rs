@@ -196,6 +196,35 @@ pub fn normalize_mirror(m: &str) -> Result<String, String> {
     Ok(format!("{}{host}/", &m[..m.len() - rest.len()]))
 }
 
+/// The registry a login's server address names, as dockerd reads it: empty (or a
+/// Docker Hub name, such as the docker CLI's `https://index.docker.io/v1/`) is Docker
+/// Hub; otherwise the `host[:port]` of `[scheme://]host[:port][/path]` (the scheme and
+/// path say nothing: an insecure registry is still tried over HTTPS first).
+pub fn login_domain(server_address: &str) -> Result<String, String> {
+    let s = server_address.trim();
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .unwrap_or(s);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if s.is_empty() {
+        return Ok(DOCKER_HUB.into());
+    }
+    if host.is_empty() || host.contains(char::is_whitespace) || host.contains("://") {
+        return Err(format!(
+            "unable to parse server address {server_address:?}: no registry host in it"
+        ));
+    }
+    let bare = host.to_ascii_lowercase();
+    if matches!(
+        bare.as_str(),
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    ) {
+        return Ok(DOCKER_HUB.into());
+    }
+    Ok(host.to_string())
+}
+
 /// Where to send requests for registry `domain`, in the order to try them.
 pub fn endpoints(domain: &str, insecure: &InsecureRegistries, mirrors: &[String]) -> Vec<Endpoint> {
     let mut out = Vec::new();
@@ -287,6 +316,27 @@ mod tests {
         assert!(InsecureRegistries::new(&["10.0.0.0/99".into()])
             .unwrap_err()
             .contains("10.0.0.0/99"));
+    }
+
+    #[test]
+    fn login_addresses_name_a_registry_as_dockerd_reads_them() {
+        for hub in [
+            "",
+            "https://index.docker.io/v1/",
+            "docker.io",
+            "registry-1.docker.io",
+        ] {
+            assert_eq!(login_domain(hub).unwrap(), DOCKER_HUB, "{hub:?}");
+        }
+        for (addr, host) in [
+            ("127.0.0.1:5000", "127.0.0.1:5000"),
+            ("http://127.0.0.1:5000/v2/", "127.0.0.1:5000"),
+            ("https://registry.example.com", "registry.example.com"),
+            ("localhost:5000/", "localhost:5000"),
+        ] {
+            assert_eq!(login_domain(addr).unwrap(), host, "{addr}");
+        }
+        assert!(login_domain("http:///x").unwrap_err().contains("http:///x"));
     }
 
     #[test]

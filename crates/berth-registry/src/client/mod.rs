@@ -8,6 +8,7 @@
 //! - `transport`: HTTP sessions over ureq, authenticated and retried ([`retry`]).
 //! - `manifest`, `blob`: verified manifests and blobs; resumable layer streams.
 //! - `pull`, `layers`: the pull itself, layers in parallel, streamed into snapshots.
+//! - `login`: checking credentials (`/auth`); `search`: a registry's v1 search.
 
 pub mod auth;
 mod blob;
@@ -16,20 +17,24 @@ pub mod compress;
 pub mod error;
 pub mod hosts;
 mod layers;
+mod login;
 pub mod manifest;
 mod pull;
 mod push;
 pub mod retry;
+mod search;
 mod transport;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 pub use auth::Credentials;
-pub use error::PullError;
+pub use error::{LoginError, PullError};
 pub use hosts::{InsecureRegistries, RegistryOptions, DOCKER_HUB};
+pub use login::{LoginOk, LOGIN_SUCCEEDED};
 pub use pull::{Progress, PullTarget, Pulled, LEASE_PREFIX};
 pub use push::{PushImage, PushLayer, Pushed};
+pub use search::{split_search_term, SearchResult, DEFAULT_SEARCH_LIMIT};
 
 use berth_image::model::{Descriptor, Document, Platform};
 use berth_types::Reference;

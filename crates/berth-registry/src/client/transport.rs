@@ -12,9 +12,11 @@ use std::time::Duration;
 use ureq::http::Response;
 use ureq::{Agent, Body};
 
-use super::auth::{parse_challenges, token_url, Challenge, Credentials, TokenCache, TokenResponse};
+use super::auth::{
+    login_token_url, parse_challenges, token_url, Challenge, Credentials, TokenCache, TokenResponse,
+};
 use super::certs;
-use super::error::{parse_error_body, ErrorEntry, PullError};
+use super::error::{parse_error_body, token_refusal, ErrorEntry, LoginError, PullError};
 use super::hosts::{endpoints, Endpoint, InsecureRegistries, RegistryOptions};
 use super::retry::{retry_after, transient_status, Backoff};
 
@@ -79,6 +81,26 @@ impl StatusError {
             transient: transient_status(self.status),
         }
     }
+}
+
+/// A bearer token, how long it lasts, and the refresh token that came with it.
+struct Token {
+    value: String,
+    life: Duration,
+    refresh: String,
+}
+
+/// Why no token came.
+enum TokenFailure {
+    /// The token server answered with an error status.
+    Refused {
+        method: &'static str,
+        url: String,
+        status: u16,
+        cause: String,
+    },
+    /// It could not be asked, or its answer holds no token.
+    Failed(PullError),
 }
 
 /// A request's outcome: a response to read, or a status the registry refused with.
@@ -196,7 +218,7 @@ impl Transport {
         endpoints(domain, &self.insecure, &self.options.mirrors)
     }
 
-    fn agent(&self, ep: &Endpoint) -> Result<Agent, PullError> {
+    pub(crate) fn agent(&self, ep: &Endpoint) -> Result<Agent, PullError> {
         let key = (ep.host.clone(), ep.skip_verify);
         let mut agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(a) = agents.get(&key) {
@@ -364,19 +386,50 @@ impl Session {
         service: Option<&str>,
         scope: &str,
     ) -> Result<(String, Duration), PullError> {
+        match self.request_token(realm, service, Some(scope)) {
+            Ok(t) => Ok((t.value, t.life)),
+            Err(TokenFailure::Failed(e)) => Err(e),
+            Err(TokenFailure::Refused {
+                method,
+                url,
+                status,
+                cause,
+            }) => Err(PullError::Request {
+                method,
+                url,
+                cause,
+                transient: transient_status(status),
+            }),
+        }
+    }
+
+    /// Asks the token server for a token for `scope` (None: a login, which asks for
+    /// none and for a refresh token), with the session's credentials: an OAuth2
+    /// refresh-token grant (POST) for an identity token, else a GET with basic
+    /// credentials when there are some.
+    fn request_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<Token, TokenFailure> {
         if realm.is_empty() {
-            return Err(PullError::Invalid(format!(
+            return Err(TokenFailure::Failed(PullError::Invalid(format!(
                 "registry {} asks for a bearer token but names no realm",
                 self.endpoint.host
-            )));
+            ))));
         }
         let (method, url, resp) = if !self.creds.identity_token.is_empty() {
-            let form = format!(
-                "grant_type=refresh_token&refresh_token={}&service={}&scope={}&client_id=berth",
-                super::auth::encode(&self.creds.identity_token),
-                super::auth::encode(service.unwrap_or("")),
-                super::auth::encode(scope),
+            use super::auth::encode;
+            let mut form = format!(
+                "grant_type=refresh_token&refresh_token={}&service={}&client_id=berth",
+                encode(&self.creds.identity_token),
+                encode(service.unwrap_or("")),
             );
+            match scope {
+                Some(sc) => form.push_str(&format!("&scope={}", encode(sc))),
+                None => form.push_str("&access_type=offline"),
+            }
             let r = self
                 .agent
                 .post(realm)
@@ -384,38 +437,98 @@ impl Session {
                 .send(form.as_bytes());
             ("POST", realm.to_string(), r)
         } else {
-            let url = token_url(realm, service, scope);
+            let url = match scope {
+                Some(sc) => token_url(realm, service, sc),
+                None => login_token_url(realm, service, &self.creds.username),
+            };
             let mut req = self.agent.get(&url);
             if let Some(b) = self.creds.basic() {
                 req = req.header("Authorization", &b);
             }
             ("GET", url.clone(), req.call())
         };
-        let resp = resp.map_err(|e| transport_error(method, &url, e))?;
+        let failed = |e| TokenFailure::Failed(transport_error(method, &url, e));
+        let resp = resp.map_err(failed)?;
         let status = resp.status().as_u16();
-        let body = read_small(resp, 1 << 20).map_err(|e| transport_error(method, &url, e))?;
+        let body = read_small(resp, 1 << 20).map_err(failed)?;
         if !(200..300).contains(&status) {
-            let cause = match parse_error_body(&body) {
-                Some(e) => e.describe(),
-                None if status == 401 => "unauthorized: incorrect username or password".into(),
-                None => format!("token server answered {status}"),
-            };
-            return Err(PullError::Request {
+            return Err(TokenFailure::Refused {
                 method: go_method(method),
                 url,
-                cause,
-                transient: transient_status(status),
+                status,
+                cause: token_refusal(status, &body),
             });
         }
-        serde_json::from_slice::<TokenResponse>(&body)
-            .ok()
+        let answer = serde_json::from_slice::<TokenResponse>(&body).ok();
+        let refresh = answer
+            .as_ref()
+            .map(|a| a.refresh_token.clone())
+            .unwrap_or_default();
+        answer
             .and_then(TokenResponse::into_token)
-            .ok_or_else(|| PullError::Request {
-                method: go_method(method),
-                url,
-                cause: "the token server's answer holds no token".into(),
-                transient: false,
+            .map(|(value, life)| Token {
+                value,
+                life,
+                refresh,
             })
+            .ok_or_else(|| {
+                TokenFailure::Failed(PullError::Request {
+                    method: go_method(method),
+                    url,
+                    cause: "the token server's answer holds no token".into(),
+                    transient: false,
+                })
+            })
+    }
+
+    /// Checks the session's credentials as dockerd's login does: with the registry's
+    /// challenge learnt, `GET /v2/` authenticated (basic; or a bearer token asked for
+    /// no scope) must answer 2xx. Returns the identity token (the token server's
+    /// refresh token) when there is one.
+    pub(crate) fn check_login(&self) -> Result<String, LoginError> {
+        let url = format!("{}/v2/", self.endpoint.base);
+        let (auth, identity) = match &self.mode {
+            AuthMode::Anonymous => (None, String::new()),
+            AuthMode::Basic => (self.authorization("GET", &url, false)?, String::new()),
+            AuthMode::Bearer { .. } if !self.creds.registry_token.is_empty() => (
+                Some(format!("Bearer {}", self.creds.registry_token)),
+                String::new(),
+            ),
+            AuthMode::Bearer { realm, service } => {
+                match self.request_token(realm, service.as_deref(), None) {
+                    Ok(t) => (Some(format!("Bearer {}", t.value)), t.refresh),
+                    // dockerd names the request the token was for.
+                    Err(TokenFailure::Refused { status, cause, .. }) => {
+                        let m = format!("Get \"{url}\": {cause}");
+                        return Err(if status == 401 {
+                            LoginError::Unauthorized(m)
+                        } else {
+                            LoginError::Failed(PullError::Invalid(m))
+                        });
+                    }
+                    Err(TokenFailure::Failed(e)) => return Err(e.into()),
+                }
+            }
+        };
+        let mut req = self.agent.get(&url);
+        if let Some(a) = &auth {
+            req = req.header("Authorization", a.as_str());
+        }
+        let resp = req.call().map_err(|e| transport_error("GET", &url, e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(identity);
+        }
+        let m = format!(
+            "login attempt to {url} failed with status: {} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        );
+        Err(if status.as_u16() == 401 {
+            LoginError::Unauthorized(m)
+        } else {
+            LoginError::Failed(PullError::Invalid(m))
+        })
     }
 
     /// Sends a request, authenticated, retrying transient failures with backoff and a

@@ -603,8 +603,9 @@ impl TokenKeys {
 }
 
 /// A token server in the namespace on 127.0.0.1:`port`: `granted` for requests with
-/// basic credentials `user:pass`, `denied` (no access) for the others. Logs the
-/// request lines.
+/// basic credentials `user:pass`, `denied` (no access) for anonymous ones, and for
+/// other credentials a 401 in Docker Hub's words (`{"details":"incorrect username or
+/// password"}`). Logs the request lines.
 pub fn token_server(
     netns: &Path,
     port: u16,
@@ -628,20 +629,32 @@ pub fn token_server(
             let mut first = String::new();
             let _ = r.read_line(&mut first);
             let mut authorized = false;
+            let mut credentials = false;
             loop {
                 let mut line = String::new();
                 if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                     break;
                 }
-                if line.to_ascii_lowercase().trim()
-                    == format!("authorization: {want}").to_ascii_lowercase()
-                {
+                let lower = line.to_ascii_lowercase();
+                if lower.starts_with("authorization:") {
+                    credentials = true;
+                }
+                if lower.trim() == format!("authorization: {want}").to_ascii_lowercase() {
                     authorized = true;
                 }
             }
             l2.lock()
                 .expect("log")
                 .push(format!("{} auth={authorized}", first.trim()));
+            if credentials && !authorized {
+                let body = r#"{"details":"incorrect username or password"}"#;
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                continue;
+            }
             let token = if authorized { &granted } else { &denied };
             let body = format!(r#"{{"token":"{token}","expires_in":300}}"#);
             let _ = write!(
