@@ -91,6 +91,9 @@ pub struct DaemonConfig {
     pub default_ulimits: Vec<Ulimit>,
     pub live_restore: bool,
     pub init_path: Option<PathBuf>,
+    /// `--certs-dir`: per-registry CAs and client certificates (default
+    /// /etc/berth/certs.d, laid out as /etc/docker/certs.d).
+    pub certs_dir: Option<PathBuf>,
     pub cgroup_parent: Option<String>,
     /// `insecure-registries`: CIDRs or `host[:port]`, beyond 127.0.0.0/8 and localhost.
     pub insecure_registries: Vec<String>,
@@ -127,6 +130,7 @@ Options:
   -h, --help                       Print usage
   -H, --host list                  Daemon socket(s) to listen on (default unix:///run/berth/berth.sock)
       --init-path string           Path to the init binary for --init
+      --certs-dir string           Registries' CAs and client certificates, HOST[:PORT]/ (default \"/etc/berth/certs.d\")
       --insecure-registry list     Enable insecure registry communication (repeatable)
       --live-restore               Keep containers running while the daemon is down (default true)
   -l, --log-level string           debug, info, warn, error or fatal (default \"info\")
@@ -153,6 +157,7 @@ struct Settings {
     default_ulimits: Option<Vec<Ulimit>>,
     live_restore: Option<bool>,
     init_path: Option<String>,
+    certs_dir: Option<String>,
     cgroup_parent: Option<String>,
     insecure_registries: Option<Vec<String>>,
     registry_mirrors: Option<Vec<String>>,
@@ -252,6 +257,7 @@ pub fn parse_args(args: &[String]) -> Result<Command, DaemonError> {
                 flags.mtu = Some(check_mtu(n).map_err(|e| config_err(format!("--mtu: {e}")))?);
             }
             "init-path" => flags.init_path = Some(value),
+            "certs-dir" => flags.certs_dir = Some(value),
             "cgroup-parent" => flags.cgroup_parent = Some(value),
             "config-file" => config_file = Some(value),
             "insecure-registry" => flags
@@ -446,6 +452,7 @@ fn parse_config_json(text: &str, path: &Path) -> Result<Settings, DaemonError> {
                 );
             }
             "init-path" => s.init_path = Some(string(key, v)?),
+            "certs-dir" => s.certs_dir = Some(string(key, v)?),
             "cgroup-parent" => s.cgroup_parent = Some(string(key, v)?),
             "insecure-registries" | "registry-mirrors" => {
                 let list = v
@@ -567,6 +574,7 @@ fn merge(flags: Settings, file: Settings) -> Result<Settings, DaemonError> {
         .map(|l| l.0),
         live_restore: pick("live-restore", flags.live_restore, file.live_restore, c),
         init_path: pick("init-path", flags.init_path, file.init_path, c),
+        certs_dir: pick("certs-dir", flags.certs_dir, file.certs_dir, c),
         cgroup_parent: pick("cgroup-parent", flags.cgroup_parent, file.cgroup_parent, c),
         insecure_registries: pick(
             "insecure-registries",
@@ -656,6 +664,10 @@ fn finish(s: Settings) -> Result<DaemonConfig, DaemonError> {
         .init_path
         .map(|p| absolute("--init-path", p))
         .transpose()?;
+    let certs_dir = s
+        .certs_dir
+        .map(|p| absolute("--certs-dir", p))
+        .transpose()?;
     let firewall_backend = s
         .firewall_backend
         .map(|b| b.parse::<FirewallBackend>().map_err(config_err))
@@ -673,6 +685,7 @@ fn finish(s: Settings) -> Result<DaemonConfig, DaemonError> {
         default_ulimits: s.default_ulimits.unwrap_or_default(),
         live_restore: s.live_restore.unwrap_or(true),
         init_path,
+        certs_dir,
         cgroup_parent: s.cgroup_parent,
         insecure_registries: s.insecure_registries.unwrap_or_default(),
         registry_mirrors: s.registry_mirrors.unwrap_or_default(),
@@ -715,6 +728,9 @@ impl DaemonConfig {
         c.registry.mirrors = self.registry_mirrors.clone();
         c.registry.max_concurrent_downloads = self.max_concurrent_downloads;
         c.registry.max_concurrent_uploads = self.max_concurrent_uploads;
+        if let Some(dir) = &self.certs_dir {
+            c.registry.certs_dir = dir.clone();
+        }
         c
     }
 }
@@ -813,6 +829,17 @@ mod tests {
         assert_eq!(c.insecure_registries, ["a:1", "b:2"]);
         assert_eq!(c.max_concurrent_downloads, 3);
         assert_eq!(c.max_concurrent_uploads, 5);
+        assert_eq!(
+            c.engine_config().registry.certs_dir,
+            PathBuf::from("/etc/berth/certs.d")
+        );
+        let certs = run(&["--certs-dir", "/tmp/certs.d"]).expect("certs-dir flag");
+        assert_eq!(
+            certs.engine_config().registry.certs_dir,
+            PathBuf::from("/tmp/certs.d")
+        );
+        let e = run(&["--certs-dir", "rel/ative"]).unwrap_err().to_string();
+        assert!(e.contains("--certs-dir"), "{e}");
         let up = run(&["--max-concurrent-uploads", "2"]).expect("uploads flag");
         assert_eq!(up.engine_config().registry.max_concurrent_uploads, 2);
         let e = run(&["--max-concurrent-uploads=0"])

@@ -7,7 +7,8 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
 use common::registry::{self, Auth, Registry};
 use common::{out_err, tail, wait_for, Cli, Daemon};
@@ -364,4 +365,150 @@ fn both_clis_push_to_berth_registry_serve_and_skopeo_reads_it() {
     }
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// An ECDSA key and a certificate for `cn` under `dir`, signed by the CA `ca` (its
+/// `.crt` and `.key` beside each other) with the extensions `ext`, or self-signed as
+/// a CA when `ca` is None. The certificate's path.
+fn make_cert(dir: &Path, name: &str, cn: &str, ca: Option<&Path>, ext: &str) -> PathBuf {
+    let key = dir.join(format!("{name}.key"));
+    let crt = dir.join(format!("{name}.crt"));
+    let mut req = Command::new("openssl");
+    req.args([
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+    ])
+    .args(["-nodes", "-subj", &format!("/CN={cn}"), "-keyout"])
+    .arg(&key);
+    match ca {
+        None => {
+            req.args(["-x509", "-days", "1", "-out"]).arg(&crt).args([
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ]);
+        }
+        Some(_) => {
+            req.arg("-out").arg(dir.join(format!("{name}.csr")));
+        }
+    }
+    let o = req.stderr(Stdio::piped()).output().expect("openssl req");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    if let Some(ca) = ca {
+        let extfile = dir.join(format!("{name}.ext"));
+        std::fs::write(&extfile, ext).expect("extfile");
+        let o = Command::new("openssl")
+            .args(["x509", "-req", "-days", "1", "-in"])
+            .arg(dir.join(format!("{name}.csr")))
+            .arg("-CA")
+            .arg(ca)
+            .arg("-CAkey")
+            .arg(ca.with_extension("key"))
+            .args(["-CAcreateserial", "-out"])
+            .arg(&crt)
+            .arg("-extfile")
+            .arg(&extfile)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("openssl x509");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    crt
+}
+
+#[test]
+#[ignore = "needs root (network namespaces, mounts), docker-registry, skopeo and openssl"]
+fn https_registries_are_trusted_through_certs_d_with_a_client_certificate() {
+    if !registry::tools() || common::busybox().is_none() {
+        return;
+    }
+    let certs = tempfile::tempdir().expect("certs dir");
+    let certs_dir = certs.path().join("certs.d");
+    let d = Daemon::start_with(&["--certs-dir", &certs_dir.to_string_lossy()]);
+    d.import_busybox();
+    // An address that is not loopback's, so the registry is not an insecure one: HTTPS
+    // with verification, no fallback to HTTP. It lives only in the daemon's namespace.
+    let ip = "198.18.0.1";
+    let o = d.net_run("ip", &["addr", "add", &format!("{ip}/32"), "dev", "lo"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pki = d.root.join("pki");
+    std::fs::create_dir_all(&pki).expect("pki");
+    let ca = make_cert(&pki, "ca", "berth-test-ca", None, "");
+    let server = make_cert(
+        &pki,
+        "server",
+        ip,
+        Some(&ca),
+        &format!("subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth\n"),
+    );
+    let client = make_cert(
+        &pki,
+        "client",
+        "berth-test-client",
+        Some(&ca),
+        "extendedKeyUsage=clientAuth\n",
+    );
+    let reg = Registry::start_on(
+        &d,
+        "tls",
+        ip,
+        5443,
+        Auth::None,
+        Some(registry::Tls {
+            cert: server.clone(),
+            key: server.with_extension("key"),
+            client_ca: Some(ca.clone()),
+        }),
+    );
+    let berth = Cli::berth();
+    let repo = format!("{}/tls/busybox", reg.host());
+    d.ok(&berth, &["tag", "busybox", &repo]);
+
+    // The registry's CA is not trusted: refused, and nothing sent over plain HTTP.
+    let o = d.run(&berth, &["push", &repo]);
+    let (_, se) = out_err(&o);
+    assert!(!o.status.success(), "{se}");
+    assert!(
+        se.contains("https://") && se.contains("certificate"),
+        "{se}"
+    );
+    // Trusted, but the registry wants a client certificate.
+    let host_dir = certs_dir.join(reg.host());
+    std::fs::create_dir_all(&host_dir).expect("certs.d host dir");
+    std::fs::copy(&ca, host_dir.join("ca.crt")).expect("ca.crt");
+    let o = d.run(&berth, &["push", &repo]);
+    assert!(!o.status.success(), "{}", out_err(&o).1);
+    // With the client pair, the push goes through; the pull back and the run too.
+    std::fs::copy(&client, host_dir.join("client.cert")).expect("client.cert");
+    std::fs::copy(client.with_extension("key"), host_dir.join("client.key")).expect("client.key");
+    let out = d.ok(&berth, &["push", &repo]);
+    assert!(
+        out.contains("latest: digest: sha256:"),
+        "{out}\n{}",
+        reg.log()
+    );
+    let id = d.ok(&berth, &["image", "inspect", "--format", "{{.Id}}", &repo]);
+    d.ok(&berth, &["rmi", "-f", id.trim()]);
+    for cli in Cli::all() {
+        let o = d.ok(
+            &cli,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                &repo,
+                "echo",
+                "over-tls",
+            ],
+        );
+        assert_eq!(o, "over-tls\n", "{}", cli.name);
+        let id = d.ok(&cli, &["image", "inspect", "--format", "{{.Id}}", &repo]);
+        d.ok(&cli, &["rmi", "-f", id.trim()]);
+    }
+    drop(reg);
 }

@@ -17,6 +17,27 @@ pub struct HostCerts {
     pub client: Option<(Vec<Certificate<'static>>, PrivateKey<'static>)>,
 }
 
+impl HostCerts {
+    /// What the directory held, as one digest: agents made with other contents (the
+    /// files changed since) are not reused.
+    pub fn fingerprint(&self) -> String {
+        let mut all = Vec::new();
+        for c in &self.cas {
+            all.extend_from_slice(c.der());
+            all.push(0);
+        }
+        if let Some((chain, key)) = &self.client {
+            all.push(1);
+            for c in chain {
+                all.extend_from_slice(c.der());
+                all.push(0);
+            }
+            all.extend_from_slice(key.der());
+        }
+        berth_image::content::sha256(&all).to_string()
+    }
+}
+
 /// A certs.d problem, naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum CertsError {

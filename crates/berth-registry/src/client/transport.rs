@@ -35,7 +35,9 @@ enum AuthMode {
 pub struct Transport {
     pub(crate) options: RegistryOptions,
     pub(crate) insecure: InsecureRegistries,
-    agents: Mutex<HashMap<(String, bool), Agent>>,
+    /// Agents by host, trust setting and certs.d contents (read again for every
+    /// session, as dockerd reads them for every pull: a CA added is used at once).
+    agents: Mutex<HashMap<(String, bool, String), Agent>>,
     tokens: TokenCache,
     pub(crate) backoff: Backoff,
 }
@@ -172,16 +174,25 @@ impl std::io::Read for Counted<'_> {
     }
 }
 
+/// Whether an I/O error is TLS refusing the peer (an unknown issuer, a wrong name, a
+/// client certificate the server wants): trying again changes nothing.
+fn is_tls_refusal(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+}
+
 fn transport_error(method: &str, url: &str, e: ureq::Error) -> PullError {
-    let transient = matches!(
-        e,
-        ureq::Error::Io(_)
-            | ureq::Error::Timeout(_)
-            | ureq::Error::ConnectionFailed
-            | ureq::Error::HostNotFound
-            | ureq::Error::Protocol(_)
-            | ureq::Error::BodyStalled
-    );
+    let transient = match &e {
+        ureq::Error::Io(io) => !is_tls_refusal(io),
+        other => matches!(
+            other,
+            ureq::Error::Timeout(_)
+                | ureq::Error::ConnectionFailed
+                | ureq::Error::HostNotFound
+                | ureq::Error::Protocol(_)
+                | ureq::Error::BodyStalled
+        ),
+    };
     PullError::Request {
         method: go_method(method),
         url: url.to_string(),
@@ -219,13 +230,15 @@ impl Transport {
     }
 
     pub(crate) fn agent(&self, ep: &Endpoint) -> Result<Agent, PullError> {
-        let key = (ep.host.clone(), ep.skip_verify);
+        let host_certs = certs::load(&self.options.certs_dir, &ep.host)
+            .map_err(|e| PullError::Invalid(format!("registry {}: {e}", ep.host)))?;
+        let key = (ep.host.clone(), ep.skip_verify, host_certs.fingerprint());
         let mut agents = self.agents.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(a) = agents.get(&key) {
             return Ok(a.clone());
         }
-        let host_certs = certs::load(&self.options.certs_dir, &ep.host)
-            .map_err(|e| PullError::Invalid(format!("registry {}: {e}", ep.host)))?;
+        // An agent made with other certs.d contents is stale.
+        agents.retain(|k, _| !(k.0 == key.0 && k.1 == key.1));
         let config = Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(self.options.user_agent.as_str())

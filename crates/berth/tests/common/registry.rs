@@ -81,10 +81,20 @@ pub enum Auth {
     },
 }
 
+/// TLS for a registry: its certificate and key, and the CA its clients' certificates
+/// must chain to (None: no client certificate asked for).
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+}
+
 /// A docker-registry of the test's own.
 pub struct Registry {
     pub dir: PathBuf,
     pub port: u16,
+    /// The address it listens on (an address of the daemon's namespace).
+    pub ip: String,
     config: PathBuf,
     child: Option<Child>,
     netns: PathBuf,
@@ -94,6 +104,19 @@ impl Registry {
     /// Starts a registry on 127.0.0.1:`port` in `d`'s namespace, storing under
     /// `d.root/<name>`.
     pub fn start(d: &Daemon, name: &str, port: u16, auth: Auth) -> Registry {
+        Registry::start_on(d, name, "127.0.0.1", port, auth, None)
+    }
+
+    /// [`Registry::start`] on `ip` (an address of the namespace), over HTTPS when
+    /// `tls` says how.
+    pub fn start_on(
+        d: &Daemon,
+        name: &str,
+        ip: &str,
+        port: u16,
+        auth: Auth,
+        tls: Option<Tls>,
+    ) -> Registry {
         let netns = d.netns.clone().expect("a daemon with its own netns");
         let dir = d.root.join(name);
         std::fs::create_dir_all(dir.join("storage")).expect("registry dir");
@@ -124,11 +147,25 @@ impl Registry {
                 bundle.display()
             ),
         };
+        let tls_yaml = match &tls {
+            None => String::new(),
+            Some(t) => {
+                let mut y = format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    t.cert.display(),
+                    t.key.display()
+                );
+                if let Some(ca) = &t.client_ca {
+                    y.push_str(&format!("    clientcas:\n      - {}\n", ca.display()));
+                }
+                y
+            }
+        };
         let config = dir.join("config.yml");
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth_yaml}",
+                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {ip}:{port}\n{tls_yaml}{auth_yaml}",
                 dir.join("storage").display()
             ),
         )
@@ -136,6 +173,7 @@ impl Registry {
         let mut r = Registry {
             dir,
             port,
+            ip: ip.to_string(),
             config,
             child: None,
             netns,
@@ -161,10 +199,10 @@ impl Registry {
             .spawn()
             .expect("spawn docker-registry");
         self.child = Some(child);
-        let port = self.port;
+        let (ip, port) = (self.ip.clone(), self.port);
         let up = in_netns(&self.netns, move || {
             for _ in 0..200 {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                if TcpStream::connect((ip.as_str(), port)).is_ok() {
                     return true;
                 }
                 std::thread::sleep(Duration::from_millis(25));
@@ -187,7 +225,7 @@ impl Registry {
     }
 
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     /// Pushes OCI layout `layout` (tag `tag`) as `repo:tag` with skopeo, from inside
