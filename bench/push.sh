@@ -14,11 +14,11 @@
 #
 # Usage (as root; build first):
 #   . scripts/env.sh && cargo build --release --target "$BERTH_TARGET" -p berth -p berth-init
-#   bench/push.sh [-n RUNS] [-s MB_PER_LAYER]     # default 5 runs, 50 MB layers
+#   bench/push.sh [-n RUNS] [-s MB_PER_LAYER]     # default 5 runs, 100 MB layers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=5
-SIZE=50
+SIZE=100
 while getopts "n:s:h" opt; do
     case $opt in
         n) RUNS=$OPTARG ;;
@@ -66,13 +66,14 @@ RAW=$(stat -c %s "$ROOTFS")
 echo
 echo "Push to docker-registry on loopback (docker CLI against each daemon), median of $RUNS:"
 echo
-echo "| image | berth (s) | docker (s) | berth / docker |"
-echo "|---|---:|---:|---:|"
+echo "| image | berth (s) | docker (s) | berth MB/s | docker MB/s | berth / docker |"
+echo "|---|---:|---:|---:|---:|---:|"
 for img in rootfs pulled; do
     b=$(med "berth: $img"); d=$(med "docker: $img")
     case $img in
-        rootfs) what="bookworm minbase, $((RAW / 1000000)) MB uncompressed, gzipped on the way" ;;
-        pulled) what="two gzip layers, $((BYTES / 1000000)) MB, sent as stored" ;;
+        rootfs) what="bookworm minbase, $((RAW / 1000000)) MB uncompressed, gzipped on the way"; n=$RAW ;;
+        pulled) what="two gzip layers, $((BYTES / 1000000)) MB, sent as stored"; n=$BYTES ;;
     esac
-    awk -v w="$what" -v b="$b" -v d="$d" 'BEGIN { printf "| %s | %.2f | %.2f | %.2f |\n", w, b, d, b / d }'
+    awk -v w="$what" -v b="$b" -v d="$d" -v n="$n" \
+        'BEGIN { printf "| %s | %.2f | %.2f | %.0f | %.0f | %.2f |\n", w, b, d, n / 1e6 / b, n / 1e6 / d, b / d }'
 done

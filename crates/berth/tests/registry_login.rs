@@ -380,25 +380,10 @@ fn login_logout_and_pulls_with_stored_credentials_against_htpasswd() {
 #[ignore = "needs root (network namespaces, mounts), docker-registry and skopeo"]
 fn login_through_a_token_server_then_pull() {
     let Some(d) = setup() else { return };
-    let netns = d.netns.clone().expect("netns");
     let bb = registry::busybox_layer(&d.root);
     let layout = registry::write_layout(&d.root.join("oci"), "latest", &[bb], Comp::Gzip, false);
-    let keys = registry::TokenKeys::new(&d.root);
-    let (service, issuer) = ("berth-test-registry", "berth-test-issuer");
-    let granted = keys.token(issuer, service, "tok/busybox", &["pull", "push"]);
-    let denied = keys.token(issuer, service, "tok/busybox", &[]);
-    let log = registry::token_server(&netns, 5201, "tester:s3cret", granted, denied);
-    let reg = Registry::start(
-        &d,
-        "token",
-        5200,
-        Auth::Token {
-            realm: "http://127.0.0.1:5201/token".into(),
-            service: service.into(),
-            issuer: issuer.into(),
-            bundle: keys.cert.clone(),
-        },
-    );
+    let (reg, log) =
+        registry::start_behind_token_server(&d, "token", 5200, "tok/busybox", &["pull", "push"]);
     reg.push(&layout.dir, "latest", "tok/busybox", Some("tester:s3cret"));
     let image = "127.0.0.1:5200/tok/busybox";
     let berth = Cli::berth();
@@ -519,22 +504,8 @@ fn auth_answers_as_dockerd_does() {
         5100,
         Auth::Basic("tester".into(), "s3cret".into()),
     );
-    let keys = registry::TokenKeys::new(&d.root);
-    let (service, issuer) = ("berth-test-registry", "berth-test-issuer");
-    let granted = keys.token(issuer, service, "tok/busybox", &["pull"]);
-    let denied = keys.token(issuer, service, "tok/busybox", &[]);
-    let _log = registry::token_server(&netns, 5201, "tester:s3cret", granted, denied);
-    let _tok = Registry::start(
-        &d,
-        "token",
-        5200,
-        Auth::Token {
-            realm: "http://127.0.0.1:5201/token".into(),
-            service: service.into(),
-            issuer: issuer.into(),
-            bundle: keys.cert.clone(),
-        },
-    );
+    let (_tok, _log) =
+        registry::start_behind_token_server(&d, "token", 5200, "tok/busybox", &["pull"]);
     let creds = |u: &str, p: &str, server: &str| serde_json::json!({"username": u, "password": p, "serveraddress": server});
     for (body, same_status) in [
         (creds("tester", "s3cret", "127.0.0.1:5100"), true),

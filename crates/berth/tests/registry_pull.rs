@@ -259,7 +259,6 @@ fn pull_gzip_zstd_and_a_platform_of_an_index_then_run_them() {
 #[ignore = "needs root (network namespaces, mounts), docker-registry and skopeo"]
 fn pull_from_registries_that_want_basic_or_token_auth() {
     let Some(d) = setup() else { return };
-    let netns = d.netns.clone().expect("netns");
     let bb = registry::busybox_layer(&d.root);
     let layout = registry::write_layout(&d.root.join("oci"), "latest", &[bb], Comp::Gzip, false);
 
@@ -323,22 +322,8 @@ fn pull_from_registries_that_want_basic_or_token_auth() {
 
     // Token auth: the registry trusts a certificate the test made; a token server
     // (a thread here) signs a token granting pull to tester:s3cret, none to others.
-    let keys = registry::TokenKeys::new(&d.root);
-    let (service, issuer) = ("berth-test-registry", "berth-test-issuer");
-    let granted = keys.token(issuer, service, "tok/busybox", &["pull", "push"]);
-    let denied = keys.token(issuer, service, "tok/busybox", &[]);
-    let log = registry::token_server(&netns, 5201, "tester:s3cret", granted, denied);
-    let tok = Registry::start(
-        &d,
-        "token",
-        5200,
-        Auth::Token {
-            realm: "http://127.0.0.1:5201/token".into(),
-            service: service.into(),
-            issuer: issuer.into(),
-            bundle: keys.cert.clone(),
-        },
-    );
+    let (tok, log) =
+        registry::start_behind_token_server(&d, "token", 5200, "tok/busybox", &["pull", "push"]);
     tok.push(&layout.dir, "latest", "tok/busybox", Some("tester:s3cret"));
     let o = d.run(&Cli::berth(), &["pull", "127.0.0.1:5200/tok/busybox"]);
     let (_, se) = out_err(&o);

@@ -244,27 +244,8 @@ fn push_all_tags_and_to_registries_that_want_basic_or_token_auth() {
     drop(basic);
 
     // Token auth: the token server grants pull and push to tester:s3cret only.
-    let keys = registry::TokenKeys::new(&d.root);
-    let netns = d.netns.clone().expect("netns");
-    let granted = keys.token(
-        "berth-test-issuer",
-        "berth-test",
-        "tok/busybox",
-        &["pull", "push"],
-    );
-    let denied = keys.token("berth-test-issuer", "berth-test", "tok/busybox", &[]);
-    let log = registry::token_server(&netns, 5201, "tester:s3cret", granted, denied);
-    let tok = Registry::start(
-        &d,
-        "token",
-        5200,
-        Auth::Token {
-            realm: "http://127.0.0.1:5201/token".into(),
-            service: "berth-test".into(),
-            issuer: "berth-test-issuer".into(),
-            bundle: keys.cert.clone(),
-        },
-    );
+    let (tok, log) =
+        registry::start_behind_token_server(&d, "token", 5200, "tok/busybox", &["pull", "push"]);
     let repo = "127.0.0.1:5200/tok/busybox";
     d.ok(&berth, &["tag", "busybox", repo]);
     // Wrong credentials: the token server refuses them; none: a token without

@@ -738,3 +738,37 @@ pub fn docker_login_file(d: &Daemon, host: &str, user_pass: &str) -> PathBuf {
     .expect("config.json");
     path
 }
+
+/// The token service the tests' token-auth registries name.
+pub const TOKEN_SERVICE: &str = "berth-test-registry";
+
+/// A registry on 127.0.0.1:`port` in `d`'s namespace that wants bearer tokens from a
+/// token server on `port + 1`, which grants `actions` on `repo` to `tester:s3cret`
+/// and no access to anyone else (wrong credentials: a 401). The registry and the
+/// token server's request log.
+pub fn start_behind_token_server(
+    d: &Daemon,
+    name: &str,
+    port: u16,
+    repo: &str,
+    actions: &[&str],
+) -> (Registry, Arc<Mutex<Vec<String>>>) {
+    let netns = d.netns.clone().expect("a daemon with its own netns");
+    let keys = TokenKeys::new(&d.root);
+    let issuer = "berth-test-issuer";
+    let granted = keys.token(issuer, TOKEN_SERVICE, repo, actions);
+    let denied = keys.token(issuer, TOKEN_SERVICE, repo, &[]);
+    let log = token_server(&netns, port + 1, "tester:s3cret", granted, denied);
+    let reg = Registry::start(
+        d,
+        name,
+        port,
+        Auth::Token {
+            realm: format!("http://127.0.0.1:{}/token", port + 1),
+            service: TOKEN_SERVICE.into(),
+            issuer: issuer.into(),
+            bundle: keys.cert.clone(),
+        },
+    );
+    (reg, log)
+}
