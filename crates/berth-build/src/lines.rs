@@ -77,18 +77,19 @@ pub(crate) fn split(text: &str) -> Result<(Directives, Vec<LogicalLine>), ParseE
                     }
                     match key.as_str() {
                         "escape" => {
-                            directives.escape =
-                                match value.as_str() {
-                                    "\\" => '\\',
-                                    "`" => '`',
-                                    _ => return Err(ParseError::at(
+                            directives.escape = match value.as_str() {
+                                "\\" => '\\',
+                                "`" => '`',
+                                _ => {
+                                    return Err(ParseError::at(
                                         lineno,
                                         "",
                                         format!(
                                             "invalid escape token '{value}' does not match ` or \\"
                                         ),
-                                    )),
+                                    ))
                                 }
+                            }
                         }
                         "syntax" => directives.syntax = Some(value),
                         _ => directives.check = Some(value),

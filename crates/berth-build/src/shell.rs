@@ -11,7 +11,7 @@ pub type Env = BTreeMap<String, String>;
 
 /// A substitution that cannot be done (unbalanced quotes or braces, `${VAR:?}` unset).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("failed to process \"{word}\": {reason}")]
+#[error("failed to process {word:?}: {reason}")]
 pub struct SubstError {
     /// The word as written.
     pub word: String,
@@ -154,6 +154,11 @@ impl Scan<'_> {
                 }
                 return name;
             }
+            // The shell's special parameters (`$$`, `$?`, `$-`, …): never set in a build.
+            if matches!(c, '@' | '*' | '#' | '?' | '-' | '$' | '!') {
+                self.pos += 1;
+                return c.to_string();
+            }
         }
         while let Some(c) = self.peek().filter(|c| c.is_alphanumeric() || *c == '_') {
             self.pos += 1;
@@ -244,6 +249,7 @@ mod tests {
         assert_eq!(w("${a}b$b"), "1btwo");
         assert_eq!(w("$ $"), "$ $");
         assert_eq!(w("$1x"), "x");
+        assert_eq!(w("a$-b$$c$?"), "abc");
     }
 
     #[test]

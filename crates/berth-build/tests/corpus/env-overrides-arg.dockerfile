@@ -1,0 +1,5 @@
+# build-arg: V=cli
+FROM busybox
+ARG V=arg
+ENV V=env
+ENV seen=$V

@@ -1,0 +1,4 @@
+FROM busybox
+EXPOSE 80
+EXPOSE 80/tcp 53/udp 132/sctp
+EXPOSE 8000-8010 7000-7001/udp

@@ -1,0 +1,7 @@
+FROM busybox
+RUN <<"EOF"
+echo $NOT_EXPANDED
+EOF
+COPY <<'END' /etc/motd
+Hello $USER
+END

@@ -1,0 +1,4 @@
+    from busybox
+	run echo tab-indented
+  Cmd echo mixed case
+  # an indented comment

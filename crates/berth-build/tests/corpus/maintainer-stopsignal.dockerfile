@@ -1,0 +1,4 @@
+FROM busybox
+MAINTAINER SvenDowideit@home.org.au
+STOPSIGNAL 9
+STOPSIGNAL SIGKILL

@@ -1,0 +1,5 @@
+FROM busybox
+FROM a \
+  b \
+  c \
+  d

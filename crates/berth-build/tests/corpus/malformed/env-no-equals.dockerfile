@@ -1,0 +1,2 @@
+FROM busybox
+ENV a=1 x

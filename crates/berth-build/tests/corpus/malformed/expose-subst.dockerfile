@@ -1,0 +1,3 @@
+FROM busybox
+ARG P=70000
+EXPOSE $P

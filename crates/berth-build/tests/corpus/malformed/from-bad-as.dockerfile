@@ -1,0 +1,2 @@
+FROM busybox
+FROM busybox IS name

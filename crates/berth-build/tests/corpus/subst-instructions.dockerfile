@@ -1,0 +1,17 @@
+FROM busybox
+ARG PORT=8080
+ARG DIR=/srv
+ARG WHO=app
+ARG SIG=SIGINT
+ENV NAME=demo
+WORKDIR ${DIR}/$NAME
+USER $WHO:$WHO
+EXPOSE $PORT ${PORT}/udp
+VOLUME ["$DIR/data"] 
+STOPSIGNAL $SIG
+LABEL app=$NAME port=$PORT
+COPY --chown=$WHO:$WHO --chmod=644 $NAME.conf $DIR/
+ADD ${NAME}.tar $DIR
+RUN echo $NAME
+CMD echo $NAME
+ONBUILD RUN echo $NAME

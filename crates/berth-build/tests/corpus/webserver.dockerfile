@@ -1,0 +1,3 @@
+FROM busybox
+EXPOSE 80
+CMD ["busybox", "httpd", "-f", "-p", "80"]

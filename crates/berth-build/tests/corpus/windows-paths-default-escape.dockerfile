@@ -1,0 +1,3 @@
+FROM busybox
+WORKDIR c:\\windows
+ENV P=c:\\temp Q="c:\x"
