@@ -562,7 +562,7 @@ pub(crate) fn check_port(p: &str) -> Result<(), Msg> {
         None => (p, "tcp"),
     };
     if !matches!(proto.to_ascii_lowercase().as_str(), "tcp" | "udp" | "sctp") {
-        return Err(format!("invalid proto: {proto}"));
+        return Err(format!("Invalid proto: {proto}"));
     }
     let port = |s: &str| s.parse::<u16>().ok().filter(|n| *n > 0);
     let ok = match ports.split_once('-') {
@@ -570,7 +570,7 @@ pub(crate) fn check_port(p: &str) -> Result<(), Msg> {
         None => port(ports).is_some(),
     };
     if !ok {
-        return Err(format!("invalid containerPort: {ports}"));
+        return Err(format!("Invalid containerPort: {ports}"));
     }
     Ok(())
 }
@@ -791,8 +791,8 @@ mod tests {
                 "8000-8010/tcp".into()
             ])
         );
-        assert_eq!(err("EXPOSE 80/xyz"), "invalid proto: xyz");
-        assert_eq!(err("EXPOSE 99999"), "invalid containerPort: 99999");
+        assert_eq!(err("EXPOSE 80/xyz"), "Invalid proto: xyz");
+        assert_eq!(err("EXPOSE 99999"), "Invalid containerPort: 99999");
         assert_eq!(
             p("VOLUME [\"/a\", \"/b\"]"),
             Instruction::Volume(vec!["/a".into(), "/b".into()])

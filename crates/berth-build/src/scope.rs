@@ -500,7 +500,7 @@ mod tests {
             &args(&[]),
         )
         .unwrap_err();
-        assert_eq!(e.to_string(), "dockerfile parse error on line 3: failed to process \"${a\": missing '}' in substitution");
+        assert_eq!(e.to_string(), "dockerfile parse error on line 3: failed to process \"${a\": missing ':' in substitution");
         let e = expand(
             &Dockerfile::parse("FROM scratch\nARG P=99999\nEXPOSE $P").unwrap(),
             &args(&[]),
@@ -508,7 +508,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "dockerfile parse error on line 3: invalid containerPort: 99999"
+            "dockerfile parse error on line 3: Invalid containerPort: 99999"
         );
     }
 }

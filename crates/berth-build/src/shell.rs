@@ -178,13 +178,13 @@ impl Scan<'_> {
         self.pos += 1;
         let name = self.name();
         if name.is_empty() {
-            return Err("bad substitution".into());
+            return Err("syntax error: bad substitution".into());
         }
         let value = self.env.get(&name);
         match self.next() {
             Some('}') => Ok(value.cloned().unwrap_or_default()),
             Some(':') => {
-                let modifier = self.next().ok_or("missing '}' in substitution")?;
+                let modifier = self.next().ok_or("syntax error: missing '}'")?;
                 let word = self.until(Some('}'))?;
                 let set = value.is_some_and(|v| !v.is_empty());
                 self.modify(&name, value, set, modifier, word, true)
@@ -193,8 +193,8 @@ impl Scan<'_> {
                 let word = self.until(Some('}'))?;
                 self.modify(&name, value, value.is_some(), m, word, false)
             }
-            Some(c) => Err(format!("unsupported modifier ({c}) in substitution")),
-            None => Err("missing '}' in substitution".into()),
+            // dockerd's words for anything else after the name, the end included.
+            _ => Err("missing ':' in substitution".into()),
         }
     }
 
@@ -313,10 +313,11 @@ mod tests {
                 "\"a",
                 "unexpected end of statement while looking for matching double-quote",
             ),
-            ("${a", "missing '}' in substitution"),
+            ("${a", "missing ':' in substitution"),
             ("${a:-x", "syntax error: missing '}'"),
-            ("${}", "bad substitution"),
-            ("${a#x}", "unsupported modifier (#) in substitution"),
+            ("${}", "syntax error: bad substitution"),
+            ("${a#x}", "missing ':' in substitution"),
+            ("${a:x}", "unsupported modifier (x) in substitution"),
         ] {
             assert_eq!(
                 l.process_word(word, &env()).unwrap_err().reason,
@@ -326,7 +327,7 @@ mod tests {
         }
         assert_eq!(
             l.process_word("${a", &env()).unwrap_err().to_string(),
-            "failed to process \"${a\": missing '}' in substitution"
+            "failed to process \"${a\": missing ':' in substitution"
         );
     }
 }
