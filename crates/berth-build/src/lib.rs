@@ -1,0 +1,4 @@
+//! berth-build: Dockerfile builds.
+
+pub mod context;
+pub mod ignore;
