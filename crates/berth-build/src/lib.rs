@@ -1,15 +1,18 @@
 //! Dockerfiles: the parser (the whole grammar, as dockerd's classic builder and
 //! BuildKit's Dockerfile frontend read it), variable substitution and Docker's ARG/ENV
-//! scoping. The builder will live here too.
+//! scoping; `.dockerignore` and the build context as the docker CLI sends it
+//! ([`context`], [`ignore`]). The builder will live here too.
 //!
 //! ```
 //! let df = berth_build::Dockerfile::parse("FROM busybox\nENV MESSAGE \"nothing to say\"\n").unwrap();
 //! assert_eq!(df.stages[0].steps[1].original, "ENV MESSAGE \"nothing to say\"");
 //! ```
 
+pub mod context;
 mod dockerfile;
 mod error;
 mod flags;
+pub mod ignore;
 mod instruction;
 mod lines;
 mod scope;
