@@ -28,7 +28,9 @@ pub struct Cli {
 /// docker's `--help` groups, in docker's order; commands docker has and berth does
 /// not (build, push, login, …) are left out, and every other command is listed
 /// under "Commands".
-const COMMON_COMMANDS: [&str; 7] = ["run", "exec", "ps", "pull", "images", "version", "info"];
+const COMMON_COMMANDS: [&str; 11] = [
+    "run", "exec", "ps", "pull", "push", "images", "login", "logout", "search", "version", "info",
+];
 const MANAGEMENT_COMMANDS: [&str; 5] = ["container", "image", "network", "system", "volume"];
 
 /// The command line with docker's `berth --help` layout: commands in docker's groups,
@@ -1523,6 +1525,9 @@ mod tests {
             "{help}"
         );
         assert!(at("Common Commands:") < at("Management Commands:"));
+        // Registry commands among the common ones, as docker 28 lists them.
+        assert!(at("\n  push ") < at("Management Commands:"), "{help}");
+        assert!(at("\n  login ") < at("Management Commands:"), "{help}");
         assert!(at("Management Commands:") < at("\nCommands:"));
         assert!(at("\nCommands:") < at("Global Options:"));
         assert!(
