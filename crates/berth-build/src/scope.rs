@@ -43,17 +43,11 @@ pub struct Platform {
 impl Platform {
     /// The platform this process runs on.
     pub fn host() -> Platform {
-        let arch = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "x86" => "386",
-            "powerpc64" => "ppc64le",
-            other => other,
-        };
+        let h = berth_image::model::host_platform();
         Platform {
-            os: "linux".into(),
-            arch: arch.into(),
-            variant: String::new(),
+            os: h.os,
+            arch: h.architecture,
+            variant: h.variant.unwrap_or_default(),
         }
     }
 

@@ -164,44 +164,7 @@ pub enum TimeError {
 
 /// Go's `time.ParseDuration`, in nanoseconds: `1h30m`, `1.5s`, `300ms`, `-2m`.
 pub fn parse_go_duration(s: &str) -> Result<i128, TimeError> {
-    let err = || TimeError::Duration(s.to_string());
-    let (neg, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if rest == "0" {
-        return Ok(0);
-    }
-    if rest.is_empty() {
-        return Err(err());
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(err)?;
-        if n == 0 {
-            return Err(err());
-        }
-        let value: f64 = rest[..n].parse().map_err(|_| err())?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(err()),
-        };
-        total += value * unit;
-        rest = &rest[u..];
-    }
-    let total = total.round() as i128;
-    Ok(if neg { -total } else { total })
+    berth_types::time::parse_go_duration(s).map_err(|_| TimeError::Duration(s.to_string()))
 }
 
 /// `YYYY-MM-DD HH:MM:SS` of a Unix time (UTC).

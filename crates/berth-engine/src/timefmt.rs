@@ -80,36 +80,9 @@ pub fn parse_filter_timestamp(s: &str) -> Option<i64> {
 
 /// `1h30m`, `10s`, `500ms` → nanoseconds.
 fn parse_go_duration(s: &str) -> Option<i64> {
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let n_end = rest
-            .find(|ch: char| !(ch.is_ascii_digit() || ch == '.'))
-            .unwrap_or(rest.len());
-        if n_end == 0 {
-            return None;
-        }
-        let n: f64 = rest[..n_end].parse().ok()?;
-        rest = &rest[n_end..];
-        let u_end = rest
-            .find(|ch: char| ch.is_ascii_digit() || ch == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u_end] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[u_end..];
-        total += n * mult;
-    }
-    Some(total as i64)
+    berth_types::time::parse_go_duration(s)
+        .ok()
+        .and_then(|n| i64::try_from(n).ok())
 }
 
 /// Docker's human-readable duration (`Less than a second`, `1 second`, `About a

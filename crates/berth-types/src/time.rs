@@ -287,3 +287,72 @@ mod tests {
         }
     }
 }
+
+/// Go's `time.ParseDuration`, in nanoseconds: `1h30m`, `1.5s`, `300ms`, `-2m`, `0`;
+/// an error in Go's words (`time: invalid duration "x"`, `time: missing unit in
+/// duration "10"`, `time: unknown unit "d" in duration "3d"`). One copy for the
+/// project: the CLI's flags, the engine's `since`/`until`, the Dockerfile parser.
+pub fn parse_go_duration(s: &str) -> Result<i128, String> {
+    let invalid = || format!("time: invalid duration \"{s}\"");
+    let (negative, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let num = &rest[..num_len];
+        if num.is_empty() || num == "." {
+            return Err(invalid());
+        }
+        let value: f64 = num.parse().map_err(|_| invalid())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let nanos = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "" => return Err(format!("time: missing unit in duration \"{s}\"")),
+            u => return Err(format!("time: unknown unit \"{u}\" in duration \"{s}\"")),
+        };
+        total += value * nanos;
+        rest = &rest[unit_len..];
+    }
+    let total = total.round() as i128;
+    Ok(if negative { -total } else { total })
+}
+
+#[cfg(test)]
+mod go_duration_tests {
+    use super::parse_go_duration as p;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(p("1h30m"), Ok(5400 * 1_000_000_000));
+        assert_eq!(p("1.5s"), Ok(1_500_000_000));
+        assert_eq!(p("300ms"), Ok(300_000_000));
+        assert_eq!(p("-2m"), Ok(-120 * 1_000_000_000));
+        assert_eq!(p("+1us"), Ok(1000));
+        assert_eq!(p("0"), Ok(0));
+        assert_eq!(p("10"), Err("time: missing unit in duration \"10\"".into()));
+        assert_eq!(
+            p("3d"),
+            Err("time: unknown unit \"d\" in duration \"3d\"".into())
+        );
+        assert_eq!(p(""), Err("time: invalid duration \"\"".into()));
+        assert_eq!(p(".s"), Err("time: invalid duration \".s\"".into()));
+    }
+}
