@@ -22,6 +22,16 @@ fn setup() -> Option<Daemon> {
 }
 
 /// Runs `cli ARGS` against `d` with `input` on stdin.
+/// `CLI login -u tester --password-stdin HOST` with the right password.
+fn login_as_tester(d: &Daemon, cli: &Cli, host: &str) -> Output {
+    run_with_stdin(
+        d,
+        cli,
+        &["login", "-u", "tester", "--password-stdin", host],
+        "s3cret\n",
+    )
+}
+
 fn run_with_stdin(d: &Daemon, cli: &Cli, args: &[&str], input: &str) -> Output {
     let mut child = d
         .cmd(cli)
@@ -198,18 +208,7 @@ fn login_logout_and_pulls_with_stored_credentials_against_htpasswd() {
     );
 
     // The right password, from stdin.
-    let o = run_with_stdin(
-        &d,
-        &berth,
-        &[
-            "login",
-            "-u",
-            "tester",
-            "--password-stdin",
-            "127.0.0.1:5100",
-        ],
-        "s3cret\n",
-    );
+    let o = login_as_tester(&d, &berth, "127.0.0.1:5100");
     let (so, se) = out_err(&o);
     assert!(o.status.success(), "login: {se}\n{}", tail(&d.log(), 20));
     assert_eq!(so, "Login Succeeded\n");
@@ -336,18 +335,7 @@ fn login_logout_and_pulls_with_stored_credentials_against_htpasswd() {
             "Error response from daemon: login attempt to http://127.0.0.1:5100/v2/ failed with status: 401 Unauthorized",
         );
         assert!(config(&d)["auths"].get("127.0.0.1:5100").is_none());
-        let o = run_with_stdin(
-            &d,
-            &docker,
-            &[
-                "login",
-                "-u",
-                "tester",
-                "--password-stdin",
-                "127.0.0.1:5100",
-            ],
-            "s3cret\n",
-        );
+        let o = login_as_tester(&d, &docker, "127.0.0.1:5100");
         let (so, se) = out_err(&o);
         assert!(o.status.success(), "docker login: {se}");
         assert!(so.contains("Login Succeeded"), "{so}");
@@ -406,18 +394,7 @@ fn login_through_a_token_server_then_pull() {
         "pull access denied for 127.0.0.1:5200/tok/busybox",
     );
 
-    let o = run_with_stdin(
-        &d,
-        &berth,
-        &[
-            "login",
-            "-u",
-            "tester",
-            "--password-stdin",
-            "127.0.0.1:5200",
-        ],
-        "s3cret\n",
-    );
+    let o = login_as_tester(&d, &berth, "127.0.0.1:5200");
     let (so, se) = out_err(&o);
     assert!(o.status.success(), "login: {se}\n{}", tail(&d.log(), 20));
     assert_eq!(so, "Login Succeeded\n");
@@ -465,18 +442,7 @@ fn login_through_a_token_server_then_pull() {
 
     // The docker CLI logs in through berth's daemon too.
     if let Some(docker) = Cli::docker() {
-        let o = run_with_stdin(
-            &d,
-            &docker,
-            &[
-                "login",
-                "-u",
-                "tester",
-                "--password-stdin",
-                "127.0.0.1:5200",
-            ],
-            "s3cret\n",
-        );
+        let o = login_as_tester(&d, &docker, "127.0.0.1:5200");
         let (so, se) = out_err(&o);
         assert!(o.status.success(), "docker login: {se}");
         assert!(so.contains("Login Succeeded"), "{so}");

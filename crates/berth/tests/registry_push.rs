@@ -22,6 +22,14 @@ fn setup() -> Option<Daemon> {
     Some(d)
 }
 
+/// `CLI run --rm --network none IMAGE echo WORD`: its output.
+fn echo_in(d: &Daemon, cli: &Cli, image: &str, word: &str) -> String {
+    d.ok(
+        cli,
+        &["run", "--rm", "--network", "none", image, "echo", word],
+    )
+}
+
 /// The digest a push reported (`TAG: digest: sha256:… size: N`).
 fn pushed_digest(out: &str) -> String {
     out.split("digest: ")
@@ -328,18 +336,7 @@ fn both_clis_push_to_berth_registry_serve_and_skopeo_reads_it() {
         let id = d.ok(&cli, &["image", "inspect", "--format", "{{.Id}}", &repo]);
         let o = d.run(&cli, &["rmi", &repo]);
         assert!(o.status.success());
-        let o = d.ok(
-            &cli,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                &repo,
-                "echo",
-                "from-serve",
-            ],
-        );
+        let o = echo_in(&d, &cli, &repo, "from-serve");
         assert_eq!(o, "from-serve\n", "{name}");
         let again = d.ok(&cli, &["image", "inspect", "--format", "{{.Id}}", &repo]);
         assert_eq!(id, again, "{name}: the image id survives the round trip");
@@ -475,18 +472,7 @@ fn https_registries_are_trusted_through_certs_d_with_a_client_certificate() {
     let id = d.ok(&berth, &["image", "inspect", "--format", "{{.Id}}", &repo]);
     d.ok(&berth, &["rmi", "-f", id.trim()]);
     for cli in Cli::all() {
-        let o = d.ok(
-            &cli,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                &repo,
-                "echo",
-                "over-tls",
-            ],
-        );
+        let o = echo_in(&d, &cli, &repo, "over-tls");
         assert_eq!(o, "over-tls\n", "{}", cli.name);
         let id = d.ok(&cli, &["image", "inspect", "--format", "{{.Id}}", &repo]);
         d.ok(&cli, &["rmi", "-f", id.trim()]);
