@@ -46,7 +46,7 @@ fn sha256(data: &[u8]) -> String {
 
 /// `berth registry serve` on 127.0.0.1 and a free port: the process, its address and
 /// its log.
-fn serve(root: &std::path::Path) -> (Child, String, BufReader<ChildStderr>) {
+fn serve(root: &std::path::Path) -> (common::Reaped, String, BufReader<ChildStderr>) {
     let mut child = berth()
         .args([
             "registry",
@@ -69,7 +69,7 @@ fn serve(root: &std::path::Path) -> (Child, String, BufReader<ChildStderr>) {
         .and_then(|s| s.split(',').next())
         .unwrap_or_else(|| panic!("no address in {first:?}"))
         .to_string();
-    (child, addr, log)
+    (common::Reaped(child), addr, log)
 }
 
 fn sigterm(child: &Child) {
@@ -112,8 +112,8 @@ fn serve_answers_logs_and_stops_on_sigterm_then_gc_collects() {
         "{line}"
     );
 
-    sigterm(&child);
-    let st = child.wait().expect("wait");
+    sigterm(&child.0);
+    let st = child.0.wait().expect("wait");
     assert!(st.success(), "{st:?}");
     assert!(
         TcpStream::connect(&addr).is_err(),
@@ -240,22 +240,23 @@ fn a_dockerd_pushes_to_and_pulls_from_berth_registry() {
     // Both pull and run under berth: a daemon in a namespace of its own reads the same
     // storage through a read-only server there.
     let d = common::Daemon::start();
-    let mut reader = d
-        .in_netns(env!("CARGO_BIN_EXE_berth"))
-        .args([
-            "registry",
-            "serve",
-            "--read-only",
-            "--addr",
-            "127.0.0.1:5400",
-            "--root",
-        ])
-        .arg(root.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("read-only berth registry serve");
+    let _reader = common::Reaped(
+        d.in_netns(env!("CARGO_BIN_EXE_berth"))
+            .args([
+                "registry",
+                "serve",
+                "--read-only",
+                "--addr",
+                "127.0.0.1:5400",
+                "--root",
+            ])
+            .arg(root.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("read-only berth registry serve"),
+    );
     assert!(common::wait_for(10, || d
         .net_run("curl", &["-sf", "http://127.0.0.1:5400/v2/"])
         .status
@@ -285,9 +286,7 @@ fn a_dockerd_pushes_to_and_pulls_from_berth_registry() {
     }
     assert!(seen[0].contains(&digest), "{seen:?}");
     assert_ne!(seen[0], seen[1], "the two pushes have different manifests");
-    let _ = reader.kill();
-    let _ = reader.wait();
 
-    sigterm(&child);
-    assert!(child.wait().expect("wait").success());
+    sigterm(&child.0);
+    assert!(child.0.wait().expect("wait").success());
 }

@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use common::registry::{self, Auth, Registry};
 use common::{out_err, tail, wait_for, Cli, Daemon};
@@ -293,7 +293,7 @@ fn push_all_tags_and_to_registries_that_want_basic_or_token_auth() {
 }
 
 /// `berth registry serve` in the daemon's namespace on 127.0.0.1:`port`.
-fn serve_in(d: &Daemon, port: u16) -> Child {
+fn serve_in(d: &Daemon, port: u16) -> common::Reaped {
     let root = d.root.join(format!("serve-{port}"));
     std::fs::create_dir_all(&root).expect("serve root");
     let child = d
@@ -311,6 +311,7 @@ fn serve_in(d: &Daemon, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("berth registry serve");
+    let child = common::Reaped(child);
     assert!(
         wait_for(10, || {
             let o = d.net_run("curl", &["-sf", &format!("http://127.0.0.1:{port}/v2/")]);
@@ -325,7 +326,7 @@ fn serve_in(d: &Daemon, port: u16) -> Child {
 #[ignore = "needs root (network namespaces, mounts), skopeo"]
 fn both_clis_push_to_berth_registry_serve_and_skopeo_reads_it() {
     let Some(d) = setup() else { return };
-    let mut server = serve_in(&d, 5300);
+    let _server = serve_in(&d, 5300);
     for cli in Cli::all() {
         let name = cli.name;
         let repo = format!("127.0.0.1:5300/{name}/app:1");
@@ -341,8 +342,6 @@ fn both_clis_push_to_berth_registry_serve_and_skopeo_reads_it() {
         let again = d.ok(&cli, &["image", "inspect", "--format", "{{.Id}}", &repo]);
         assert_eq!(id, again, "{name}: the image id survives the round trip");
     }
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 /// An ECDSA key and a certificate for `cn` under `dir`, signed by the CA `ca` (its

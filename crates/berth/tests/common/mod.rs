@@ -658,3 +658,14 @@ pub fn sdk_daemon() -> Option<(String, Daemon)> {
     d.import_busybox();
     Some((py, d))
 }
+
+/// A child process the test started, killed and reaped when this is dropped — also
+/// when the test panics first.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
