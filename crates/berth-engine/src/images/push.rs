@@ -89,10 +89,9 @@ impl ImageService {
         let tagged: Vec<(Reference, &ImageRecord)> = tags
             .iter()
             .filter_map(|t| {
-                let want = t.to_string();
                 records
                     .iter()
-                    .find(|r| r.names.iter().any(|n| n.to_string() == want))
+                    .find(|r| r.names.contains(t))
                     .map(|r| (t.clone(), r))
             })
             .collect();

@@ -449,26 +449,48 @@ fn upload_file(
         .content
         .open_blob(&d.digest)
         .map_err(|e| PullError::store(format!("opening layer {}", d.digest), e))?;
-    let total = d.size;
-    let last = AtomicU64::new(0);
-    let sent = |n: u64| {
-        // A line per 512 KiB, and the last one.
-        let before = last.load(Ordering::Relaxed);
-        if n == total || n >= before + (512 << 10) {
-            last.store(n, Ordering::Relaxed);
-            say(progress, Progress::bytes(id, "Pushing", n, total));
-        }
-    };
+    let pushing = Pushing::new(id, d.size, progress);
     finish_upload(
         session,
         at,
         &d.digest,
         Payload::File {
             file: &file,
-            len: total,
-            sent: &sent,
+            len: d.size,
+            sent: &|n| pushing.at(n),
         },
     )
+}
+
+/// A layer's `Pushing` lines: one per 512 KiB sent, the last one, and one when a
+/// retry starts again from the beginning.
+struct Pushing {
+    id: String,
+    total: u64,
+    reported: AtomicU64,
+    report: Report,
+}
+
+impl Pushing {
+    fn new(id: &str, total: u64, report: &Report) -> Pushing {
+        Pushing {
+            id: id.to_string(),
+            total,
+            reported: AtomicU64::new(0),
+            report: report.clone(),
+        }
+    }
+
+    fn at(&self, n: u64) {
+        let before = self.reported.load(Ordering::Relaxed);
+        if n >= before + (512 << 10) || n < before || (n == self.total && n != before) {
+            self.reported.store(n, Ordering::Relaxed);
+            say(
+                &self.report,
+                Progress::bytes(&self.id, "Pushing", n, self.total),
+            );
+        }
+    }
 }
 
 /// Counts and hashes what passes, reporting progress on the uncompressed side.
@@ -491,23 +513,14 @@ impl<R: Read> Read for Tee<R> {
 struct Counting {
     file: std::fs::File,
     read: u64,
-    reported: u64,
-    total: u64,
-    id: String,
-    report: Report,
+    pushing: Pushing,
 }
 
 impl Read for Counting {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.file.read(buf)?;
         self.read += n as u64;
-        if self.read >= self.reported + (512 << 10) || (n > 0 && self.read == self.total) {
-            self.reported = self.read;
-            say(
-                &self.report,
-                Progress::bytes(&self.id, "Pushing", self.read, self.total),
-            );
-        }
+        self.pushing.at(self.read);
         Ok(n)
     }
 }
@@ -530,10 +543,7 @@ fn upload_compressed(
     let counting = Counting {
         file,
         read: 0,
-        reported: 0,
-        total: d.size,
-        id: id.to_string(),
-        report: progress.clone(),
+        pushing: Pushing::new(id, d.size, progress),
     };
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let gz = ParallelGzip::new(counting, GZIP_LEVEL, threads);
@@ -577,6 +587,18 @@ mod tests {
             with_param("http://r/u?_state=x", "digest", "sha256:ab"),
             "http://r/u?_state=x&digest=sha256%3Aab"
         );
+    }
+
+    #[test]
+    fn pushing_lines_every_512_kib_the_last_and_after_a_restart() {
+        let (tx, rx) = mpsc::channel();
+        let p = Pushing::new("abc", 2 << 20, &tx);
+        for n in [1000, 600 << 10, 700 << 10, 1 << 20, 2 << 20, 2 << 20, 5, 10] {
+            p.at(n);
+        }
+        drop((p, tx));
+        let seen: Vec<u64> = rx.iter().map(|m| m.detail.unwrap().0).collect();
+        assert_eq!(seen, [600 << 10, 2 << 20, 5]);
     }
 
     #[test]
