@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod build;
 pub mod container;
 pub mod error;
 pub mod exec;
