@@ -193,6 +193,19 @@ fn matches(tokens: &[Token], s: &[char]) -> bool {
     }
 }
 
+/// Whether the slash-separated `path` matches `pattern` whole (Go's `filepath.Match`
+/// syntax, as COPY and ADD sources use it); a malformed pattern is an error.
+pub fn glob_match(pattern: &str, path: &str) -> Result<bool, String> {
+    let tokens = compile(pattern)?;
+    let chars: Vec<char> = path.chars().collect();
+    Ok(matches(&tokens, &chars))
+}
+
+/// Whether `s` holds a wildcard (`*`, `?`, `[`).
+pub fn has_wildcard(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
 impl Pattern {
     fn new(line: usize, raw: &str) -> Result<Option<Pattern>, PatternError> {
         let raw = raw.trim();

@@ -382,5 +382,87 @@ pub fn resolve_in_root(root: BorrowedFd<'_>, path: &str) -> Result<String, Errno
     Ok(format!("/{}", String::from_utf8_lossy(&done.join(&b'/'))))
 }
 
+/// Opens `root` (a directory path) for the in-root helpers below.
+pub fn open_root_dir(root: &Path) -> Result<OwnedFd, CopyError> {
+    rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| CopyError::Io {
+        path: root.display().to_string(),
+        op: "open the root",
+        source: e.into(),
+    })
+}
+
+/// What `path` is inside `root`, every symlink (the last one too) resolved inside
+/// it; None when nothing is there.
+pub fn file_type_in_root(root: BorrowedFd<'_>, path: &str) -> Result<Option<FileType>, CopyError> {
+    match open_in_root(root, Path::new(path.trim_start_matches('/')), OFlags::PATH) {
+        Ok(fd) => {
+            let st = rustix::fs::fstat(&fd).map_err(|e| CopyError::from_errno(path, "stat", e))?;
+            Ok(Some(FileType::from_raw_mode(st.st_mode)))
+        }
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(CopyError::from_errno(path, "resolve", e)),
+    }
+}
+
+/// `mkdir -p` inside `root`: every missing directory of `path` is made (mode 0755,
+/// owned by `uid:gid`), symlinks on the way resolved inside the root. Existing
+/// directories are left as they are.
+pub fn make_dirs_in_root(root: BorrowedFd<'_>, path: &str, uid: u32, gid: u32) -> Result<(), CopyError> {
+    let mut done = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        let parent = open_in_root(root, Path::new(&done), OFlags::PATH | OFlags::DIRECTORY)
+            .map_err(|e| CopyError::from_errno(&format!("/{done}"), "resolve", e))?;
+        let here = if done.is_empty() {
+            part.to_string()
+        } else {
+            format!("{done}/{part}")
+        };
+        match rustix::fs::mkdirat(&parent, part, Mode::from_raw_mode(0o755)) {
+            Ok(()) => {
+                rustix::fs::chownat(
+                    &parent,
+                    part,
+                    Some(rustix::process::Uid::from_raw(uid)),
+                    Some(rustix::process::Gid::from_raw(gid)),
+                    rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(|e| CopyError::from_errno(&format!("/{here}"), "chown", e))?;
+                // mkdir's mode went through the umask.
+                rustix::fs::chmodat(&parent, part, Mode::from_raw_mode(0o755), rustix::fs::AtFlags::empty())
+                    .map_err(|e| CopyError::from_errno(&format!("/{here}"), "chmod", e))?;
+            }
+            Err(Errno::EXIST) => {}
+            Err(e) => return Err(CopyError::from_errno(&format!("/{here}"), "mkdir", e)),
+        }
+        done = here;
+    }
+    Ok(())
+}
+
+/// Reads a small file (at most `limit` bytes) inside `root`; None when it is missing.
+pub fn read_in_root(root: BorrowedFd<'_>, path: &str, limit: u64) -> Result<Option<Vec<u8>>, CopyError> {
+    match open_in_root(root, Path::new(path.trim_start_matches('/')), OFlags::RDONLY) {
+        Ok(fd) => {
+            let mut out = Vec::new();
+            std::fs::File::from(fd)
+                .take(limit)
+                .read_to_end(&mut out)
+                .map_err(|e| CopyError::Io {
+                    path: path.to_string(),
+                    op: "read",
+                    source: e,
+                })?;
+            Ok(Some(out))
+        }
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(CopyError::from_errno(path, "open", e)),
+    }
+}
+
 #[cfg(test)]
 mod tests;
