@@ -110,6 +110,9 @@ pub struct ImageRecord {
     /// Seconds since the Unix epoch of the last change (tag added, target replaced).
     #[serde(default)]
     pub updated: u64,
+    /// The image a build step made this one from (Docker's `Parent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Digest>,
 }
 
 impl ImageRecord {
@@ -226,6 +229,18 @@ impl ImageStore {
         target: &Descriptor,
         platform: &Platform,
     ) -> Result<Tagged, ImageError> {
+        self.put_child(reference, target, platform, None)
+    }
+
+    /// [`ImageStore::put_for_platform`], recording `parent` as the image a build step
+    /// made this one from (kept when the image is already known without one).
+    pub fn put_child(
+        &self,
+        reference: Option<&Reference>,
+        target: &Descriptor,
+        platform: &Platform,
+        parent: Option<&Digest>,
+    ) -> Result<Tagged, ImageError> {
         let name = reference.map(canonical_name);
         let _lock = self.lock()?;
         // Resolve under the lock so a garbage collection, which holds it while it
@@ -267,6 +282,9 @@ impl ImageStore {
                 img.target = target.clone();
                 img.manifest = manifest_descriptor;
                 img.updated = now;
+                if img.parent.is_none() {
+                    img.parent = parent.cloned();
+                }
                 if let Some(n) = name {
                     if !img.names.contains(&n) {
                         img.names.push(n);
@@ -283,6 +301,7 @@ impl ImageStore {
                     names: name.into_iter().collect(),
                     created: now,
                     updated: now,
+                    parent: parent.cloned(),
                 };
                 table.images.push(img.clone());
                 img

@@ -334,6 +334,7 @@ impl ImageService {
             author,
             comment,
             created_by,
+            created: None,
         };
         let img = archive::commit_image(self.store.content(), req, diff)
             .map_err(|e| archive_err("committing the container", e))?;

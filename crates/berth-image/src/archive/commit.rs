@@ -25,6 +25,8 @@ pub struct CommitRequest<'a> {
     pub comment: Option<String>,
     /// The history's `created_by`: what the container ran.
     pub created_by: String,
+    /// The image's and the history entry's time (RFC 3339); None: now.
+    pub created: Option<String>,
 }
 
 /// Writes the layer with `diff` (which returns the uncompressed tar's digest and size),
@@ -53,7 +55,7 @@ pub fn commit_image(
         layers.push(descriptor(media::DOCKER_LAYER, digest, stored));
         rootfs.diff_ids.push(diff_id);
     }
-    let created = super::rootfs::created_now();
+    let created = req.created.clone().unwrap_or_else(super::rootfs::created_now);
     let mut history = req.parent.history.clone();
     history.push(History {
         created: Some(created.clone()),
