@@ -8,6 +8,7 @@
 //! assert_eq!(df.stages[0].steps[1].original, "ENV MESSAGE \"nothing to say\"");
 //! ```
 
+pub mod add;
 pub mod builder;
 pub mod context;
 mod dockerfile;

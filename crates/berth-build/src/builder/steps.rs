@@ -875,9 +875,8 @@ fn place(
 
 /// ADD's local archives (extracted instead of copied).
 fn open_archive(path: &Path) -> Result<Option<Box<dyn io::Read + Send>>, BuildError> {
-    // Replaced by the archive detection of `crate::add` when it lands.
-    let _ = path;
-    Ok(None)
+    crate::add::open_archive(path)
+        .map_err(|e| BuildError::msg(format!("reading {}: {e}", path.display())))
 }
 
 fn is_url(s: &str) -> bool {
