@@ -117,9 +117,7 @@ pub struct BuildQueryError {
 
 impl BuildOptions {
     /// Reads the query's parameters: `get(name)` gives all values of `name` in order.
-    pub fn from_query<'a>(
-        get: impl Fn(&str) -> Vec<&'a str>,
-    ) -> Result<BuildOptions, BuildQueryError> {
+    pub fn from_query(get: impl Fn(&str) -> Vec<String>) -> Result<BuildOptions, BuildQueryError> {
         let one = |k: &str| get(k).into_iter().next_back().filter(|v| !v.is_empty());
         let flag = |k: &str| one(k).is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
         let err = |param: &'static str, value: &str, reason: String| BuildQueryError {
@@ -132,7 +130,7 @@ impl BuildOptions {
                 None => Ok(0),
                 Some(v) => v
                     .parse::<i64>()
-                    .map_err(|e| err(param, v, e.to_string())),
+                    .map_err(|e| err(param, &v, e.to_string())),
             }
         };
         fn json<T: serde::de::DeserializeOwned + Default>(
@@ -148,43 +146,39 @@ impl BuildOptions {
                 }),
             }
         }
-        let labels: BTreeMap<String, Option<String>> = json("labels", one("labels"))?;
+        let labels: BTreeMap<String, Option<String>> = json("labels", one("labels").as_deref())?;
         Ok(BuildOptions {
-            dockerfile: one("dockerfile").unwrap_or("Dockerfile").to_string(),
-            tags: get("t")
-                .into_iter()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-                .collect(),
+            dockerfile: one("dockerfile").unwrap_or_else(|| "Dockerfile".into()),
+            tags: get("t").into_iter().filter(|t| !t.is_empty()).collect(),
             extra_hosts: get("extrahosts")
-                .into_iter()
+                .iter()
                 .flat_map(|v| v.split(','))
                 .filter(|h| !h.is_empty())
                 .map(str::to_string)
                 .collect(),
-            remote: one("remote").map(str::to_string),
+            remote: one("remote"),
             quiet: flag("q"),
             no_cache: flag("nocache"),
-            cache_from: json("cachefrom", one("cachefrom"))?,
+            cache_from: json("cachefrom", one("cachefrom").as_deref())?,
             pull: flag("pull"),
             rm: one("rm").is_none_or(|v| v == "1" || v.eq_ignore_ascii_case("true")),
             force_rm: flag("forcerm"),
             memory: int("memory")?,
             memswap: int("memswap")?,
             cpu_shares: int("cpushares")?,
-            cpuset_cpus: one("cpusetcpus").unwrap_or("").to_string(),
+            cpuset_cpus: one("cpusetcpus").unwrap_or_default(),
             cpu_period: int("cpuperiod")?,
             cpu_quota: int("cpuquota")?,
-            build_args: json("buildargs", one("buildargs"))?,
+            build_args: json("buildargs", one("buildargs").as_deref())?,
             shm_size: int("shmsize")?,
             labels: labels
                 .into_iter()
                 .map(|(k, v)| (k, v.unwrap_or_default()))
                 .collect(),
-            network_mode: one("networkmode").unwrap_or("").to_string(),
-            platform: one("platform").map(str::to_string),
-            target: one("target").map(str::to_string),
-            ulimits: json("ulimits", one("ulimits"))?,
+            network_mode: one("networkmode").unwrap_or_default(),
+            platform: one("platform"),
+            target: one("target"),
+            ulimits: json("ulimits", one("ulimits").as_deref())?,
             squash: flag("squash"),
         })
     }
@@ -308,12 +302,11 @@ mod tests {
             .filter_map(|p| p.split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let pairs: &'static [(String, String)] = Box::leak(pairs.into_boxed_slice());
         BuildOptions::from_query(|k| {
             pairs
                 .iter()
                 .filter(|(n, _)| n == k)
-                .map(|(_, v)| v.as_str())
+                .map(|(_, v)| v.clone())
                 .collect()
         })
     }
@@ -366,7 +359,7 @@ mod tests {
             decoded
                 .iter()
                 .filter(|(n, _)| n == k)
-                .map(|(_, v)| v.as_str())
+                .map(|(_, v)| v.clone())
                 .collect()
         })
         .unwrap();

@@ -52,6 +52,25 @@ impl AuthConfig {
         a
     }
 
+    /// Decodes an `X-Registry-Config` value (a build's credentials): base64 of a JSON
+    /// map from registry to its config. Undecodable input is no credentials.
+    pub fn configs_from_header(value: &str) -> std::collections::HashMap<String, AuthConfig> {
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        let value = value.trim();
+        let mut map: std::collections::HashMap<String, AuthConfig> =
+            [URL_SAFE, URL_SAFE_NO_PAD, STANDARD, STANDARD_NO_PAD]
+                .iter()
+                .find_map(|e| e.decode(value).ok())
+                .and_then(|j| serde_json::from_slice(&j).ok())
+                .unwrap_or_default();
+        for a in map.values_mut() {
+            a.fill_from_auth();
+        }
+        map
+    }
+
     /// Fills a missing username and password from `auth` (base64 of `user:pass`),
     /// where it decodes.
     pub fn fill_from_auth(&mut self) {

@@ -189,6 +189,12 @@ pub struct AttachStream {
     pub tty: bool,
 }
 
+/// A build whose context is received; running it streams its messages.
+pub type BuildRun<'e> = Box<
+    dyn FnOnce(&mut dyn FnMut(berth_api_types::image::JsonMessage) -> bool) -> EngineResult<()>
+        + 'e,
+>;
+
 /// `POST /containers/{id}/wait?condition=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WaitCondition {
@@ -390,6 +396,26 @@ pub trait Engine: Send + Sync + 'static {
     ) -> EngineResult<Option<AttachStream>>;
     fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> EngineResult<()>;
     fn exec_inspect(&self, exec_id: &str) -> EngineResult<ExecInspect>;
+
+    // --- builds ---
+    /// `POST /build`: receives the context `context` (the request body) and returns
+    /// the build, which streams the classic builder's messages to its `out` (false:
+    /// the client went away). An error before any message is the request's; a later
+    /// one ends the stream.
+    fn build<'e>(
+        &'e self,
+        opts: berth_api_types::build::BuildOptions,
+        auth: std::collections::HashMap<String, berth_api_types::registry::AuthConfig>,
+        context: &mut dyn Read,
+    ) -> EngineResult<BuildRun<'e>> {
+        let _ = (opts, auth, context);
+        Err(EngineError::NotFound("builds are not available from this engine".into()))
+    }
+    /// `POST /build/prune`.
+    fn build_prune(&self, all: bool) -> EngineResult<berth_api_types::build::BuildCachePruneReport> {
+        let _ = all;
+        Err(EngineError::NotFound("this engine has no build cache".into()))
+    }
 
     // --- images ---
     fn image_list(

@@ -92,7 +92,7 @@ impl EngineConfig {
 /// [`LocalEngine::shutdown`] is what a crash looks like to the containers: they keep
 /// running under their shims, and the next `open` adopts them.
 pub struct LocalEngine {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     registry: berth_registry::client::RegistryClient,
 }
 
@@ -410,6 +410,19 @@ impl Engine for LocalEngine {
 
     fn exec_inspect(&self, exec_id: &str) -> EngineResult<ExecInspect> {
         self.inner.exec_inspect(exec_id)
+    }
+
+    fn build<'e>(
+        &'e self,
+        opts: berth_api_types::build::BuildOptions,
+        auth: std::collections::HashMap<String, berth_api_types::registry::AuthConfig>,
+        context: &mut dyn Read,
+    ) -> EngineResult<crate::api::BuildRun<'e>> {
+        self.build_image(opts, auth, context)
+    }
+
+    fn build_prune(&self, all: bool) -> EngineResult<berth_api_types::build::BuildCachePruneReport> {
+        self.prune_build_cache(all)
     }
 
     fn image_list(

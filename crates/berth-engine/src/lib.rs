@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod build;
 mod containers;
 pub mod engine;
 pub mod events;

@@ -2,7 +2,6 @@
 //! tags. The engine implements [`Backend`] over its own services, so this crate stays
 //! below it (DESIGN.md: berth-build depends on berth-image only).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use berth_image::model::{ImageConfig, RunConfig};
@@ -102,8 +101,9 @@ pub trait Backend: Sync {
     fn image(&self, id: &str) -> Option<Image>;
     /// Creates a working container over `parent` (None: scratch); returns its id.
     fn create(&self, parent: Option<&str>, spec: &ContainerSpec) -> Result<String, BuildError>;
-    /// Starts a created container, streams its output to `out`, returns its exit code.
-    fn run(&self, container: &str, out: &mut dyn Write) -> Result<i64, BuildError>;
+    /// Starts a created container, passes its output to `out` as it comes (`true`:
+    /// from stderr), returns its exit code.
+    fn run(&self, container: &str, out: &mut dyn FnMut(bool, &[u8])) -> Result<i64, BuildError>;
     /// Runs `f` on the container's root filesystem, mounted for the time it takes.
     fn with_rootfs(
         &self,

@@ -169,9 +169,11 @@ pub fn build(
     let mut out = Out {
         sink,
         quiet: req.quiet,
+        held: Vec::new(),
     };
     for (n, step) in global_steps.iter().enumerate() {
-        out.text(&format!("Step {}/{total} : {}\n", n + 1, step.original))?;
+        out.text(&format!("Step {}/{total} : {}", n + 1, step.original))?;
+        out.text("\n")?;
     }
     let shared = Shared {
         df: &df,
@@ -209,7 +211,14 @@ pub fn build(
         drop(tx);
         relay(&rx, &needed, &mut out, &shared)
     });
-    let final_id = result?;
+    let final_id = match result {
+        Ok(id) => id,
+        Err(e) => {
+            // A quiet build that fails shows what it held back.
+            out.flush_held();
+            return Err(e);
+        }
+    };
     let unused: Vec<String> = {
         let declared = shared.declared.lock().unwrap_or_else(|e| e.into_inner());
         req.build_args
@@ -227,9 +236,6 @@ pub fn build(
             "[Warning] One or more build-args [{}] were not consumed\n",
             unused.join(" ")
         ))?;
-    }
-    if !out.sink.aux(serde_json::json!({ "ID": final_id })) {
-        return Err(gone());
     }
     out.text(&format!("Successfully built {}\n", short(&final_id)))?;
     for t in &req.tags {
@@ -369,18 +375,31 @@ impl Shared<'_> {
     }
 }
 
-/// The sink, with `-q` applied: only errors and the final id get through.
+/// The sink, with `-q` applied: only the final id gets through, or, when the build
+/// fails, everything held back.
 struct Out<'s> {
     sink: &'s mut dyn Sink,
     quiet: bool,
+    held: Vec<String>,
 }
 
 impl Out<'_> {
     fn text(&mut self, s: &str) -> Result<(), BuildError> {
-        if self.quiet || self.sink.stream(s) {
+        if self.quiet {
+            self.held.push(s.to_string());
+            Ok(())
+        } else if self.sink.stream(s) {
             Ok(())
         } else {
             Err(gone())
+        }
+    }
+
+    fn flush_held(&mut self) {
+        for t in std::mem::take(&mut self.held) {
+            if !self.sink.stream(&t) {
+                return;
+            }
         }
     }
 }
@@ -418,7 +437,18 @@ fn relay(
             Event::Done(r) => {
                 *pos += 1;
                 match *r {
-                    Ok(s) => *last = Some(s),
+                    Ok(s) => {
+                        // Every finished stage's image, as dockerd reports it.
+                        if let Some(img) = &s.image {
+                            if failure.is_none()
+                                && !out.quiet
+                                && !out.sink.aux(serde_json::json!({ "ID": img.id }))
+                            {
+                                *failure = Some(gone());
+                            }
+                        }
+                        *last = Some(s)
+                    }
                     Err(e) => {
                         if failure.is_none() {
                             *failure = Some(e);

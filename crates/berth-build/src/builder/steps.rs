@@ -55,42 +55,31 @@ pub(crate) fn run_stage(
     };
     let lexer = Lexer::new(sh.df.directives.escape);
     let from_step = &stage.steps[0];
-    st.text(&format!(
-        "Step {}/{} : {}\n",
-        offset + 1,
-        sh.total,
-        from_step.original
-    ));
+    st.step_line(offset + 1, &from_step.original);
     st.from(from_step, lexer)?;
     let base_env = env_pairs(&st.config);
     let mut scope = StageScope::new(sh.global, base_env);
     // The base's ONBUILD triggers run first, and are not inherited.
     let triggers = st.config.on_build.take().unwrap_or_default();
     if !triggers.is_empty() {
-        st.text(&format!(
-            "# Executing {} build trigger{}\n",
-            triggers.len(),
-            if triggers.len() == 1 { "" } else { "s" }
-        ));
+        // Three messages, as dockerd sends them.
+        st.text(&format!("# Executing {} build trigger", triggers.len()));
+        if triggers.len() != 1 {
+            st.text("s");
+        }
+        st.text("\n");
         for t in &triggers {
             let step = parse_trigger(t, sh.df.directives.escape)?;
             st.step(&step, &mut scope)?;
         }
     }
-    if st.image.is_some() || !triggers.is_empty() {
-        st.show_image();
-    }
+    st.show_image();
     let steps = stage.steps[1..].iter().chain(extra.iter());
     for (k, step) in steps.enumerate() {
         if sh.cancelled.load(Ordering::SeqCst) {
             return Err(BuildError::msg("build cancelled"));
         }
-        st.text(&format!(
-            "Step {}/{} : {}\n",
-            offset + k + 2,
-            sh.total,
-            step.original
-        ));
+        st.step_line(offset + k + 2, &step.original);
         st.step(step, &mut scope)?;
         st.show_image();
     }
@@ -133,19 +122,6 @@ fn env_pairs(c: &RunConfig) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A RUN's output, passed on as it comes.
-struct Output<'e>(&'e mut dyn FnMut(Event));
-
-impl Write for Output<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (self.0)(Event::Text(String::from_utf8_lossy(buf).into_owned()));
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Pull progress during FROM, passed on.
 struct Relay<'e>(&'e mut dyn FnMut(Event));
 
@@ -166,6 +142,13 @@ impl super::Sink for Relay<'_> {
 impl State<'_, '_> {
     fn text(&mut self, s: &str) {
         (self.emit)(Event::Text(s.to_string()));
+    }
+
+    /// `Step N/M : text`, and the newline as a message of its own (as dockerd).
+    fn step_line(&mut self, n: usize, original: &str) {
+        let s = format!("Step {n}/{} : {original}", self.sh.total);
+        self.text(&s);
+        self.text("\n");
     }
 
     fn show_image(&mut self) {
@@ -599,8 +582,16 @@ impl State<'_, '_> {
         let cid = self.backend().create(self.image.as_deref(), &spec)?;
         self.text(&format!(" ---> Running in {}\n", short(&cid)));
         let code = {
-            let mut out = Output(&mut *self.emit);
-            self.sh.backend.run(&cid, &mut out)
+            let emit = &mut *self.emit;
+            // stderr in red, as dockerd marks it.
+            self.sh.backend.run(&cid, &mut |err, b| {
+                let text = String::from_utf8_lossy(b);
+                emit(Event::Text(if err {
+                    format!("\u{1b}[91m{text}\u{1b}[0m")
+                } else {
+                    text.into_owned()
+                }))
+            })
         };
         let code = match code {
             Ok(c) => c,
@@ -771,12 +762,13 @@ impl State<'_, '_> {
                 "When using {what} with more than one source file, the destination must be a directory and end with a /"
             )));
         }
+        // dockerd writes the flags straight before the checksum, without a space.
         let mut flags = String::new();
         if let Some(o) = &c.chown {
-            flags.push_str(&format!("--chown={o} "));
+            flags.push_str(&format!("--chown={o}"));
         }
         if let Some(m) = &c.chmod {
-            flags.push_str(&format!("--chmod={m} "));
+            flags.push_str(&format!("--chmod={m}"));
         }
         let created_by = nop_one(
             &self.shell,

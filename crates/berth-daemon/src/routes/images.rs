@@ -184,7 +184,7 @@ fn push(ctx: &mut Ctx<'_>, opts: PushOptions) -> HandlerResult {
 }
 
 /// Runs a pull or push, streaming its progress (see [`PullStream`]).
-fn progress_stream(
+pub(super) fn progress_stream(
     ctx: &mut Ctx<'_>,
     run: impl FnOnce(&mut dyn FnMut(JsonMessage) -> bool) -> berth_engine::api::EngineResult<()>,
 ) -> HandlerResult {

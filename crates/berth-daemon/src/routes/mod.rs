@@ -2,6 +2,7 @@
 //! speak), matches the route, and turns a handler's result into a response. Errors are
 //! mapped here, once: status from the error, body `{"message": …}`.
 
+mod build;
 mod containers;
 mod exec;
 mod images;
@@ -159,6 +160,8 @@ fn route(ctx: &mut Ctx<'_>) -> HandlerResult {
         ("GET", ["system", "df"]) => system::df(ctx),
         ("GET", ["events"]) => streams::events(ctx),
         ("POST", ["auth"]) => system::auth(ctx),
+        ("POST", ["build"]) => build::build(ctx),
+        ("POST", ["build", "prune"]) => build::prune(ctx),
 
         ("POST", ["containers", "create"]) => containers::create(ctx),
         ("GET", ["containers", "json"]) => containers::list(ctx),

@@ -20,6 +20,8 @@ pub fn ping(ctx: &mut Ctx<'_>) -> HandlerResult {
             ("Cache-Control", "no-cache, no-store, must-revalidate"),
             ("Pragma", "no-cache"),
             ("Swarm", "inactive"),
+            // The classic builder's API: the docker CLI then builds with it by itself.
+            ("Builder-Version", "1"),
         ],
         head_only,
     )

@@ -128,6 +128,48 @@ impl Inner {
         Ok(id)
     }
 
+    /// A build step's commit: the container's changes (none for a metadata step) over
+    /// `parent`, mtimes clamped to `epoch` when given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit_for_build(
+        self: &Arc<Self>,
+        container: Option<&str>,
+        parent: Option<&str>,
+        config: RunConfig,
+        author: Option<String>,
+        created_by: String,
+        created: Option<String>,
+        epoch: Option<i64>,
+    ) -> EngineResult<String> {
+        let Some(cid) = container else {
+            let mut empty = |w: &mut dyn Write| {
+                let block = [0u8; 1024];
+                w.write_all(&block).map_err(|e| e.to_string())?;
+                Ok((berth_image::content::sha256(&block), block.len() as u64))
+            };
+            return self
+                .images
+                .commit_build(parent, config, author, created_by, created, &mut empty);
+        };
+        let c = self.get(cid)?;
+        let _op = c.op_lock();
+        let rec = c.record();
+        let opts = DiffOptions {
+            mountpoints: runtime_mountpoints(&rec),
+            source_date_epoch: epoch,
+        };
+        let snapshotter = self.snapshotter.clone();
+        let key = rec.snapshot_key.clone();
+        let mut diff = |w: &mut dyn Write| {
+            snapshotter
+                .diff(&key, w, &opts)
+                .map(|r| (r.diff_id, r.size))
+                .map_err(|e| e.to_string())
+        };
+        self.images
+            .commit_build(parent, config, author, created_by, created, &mut diff)
+    }
+
     /// Whether the container's process still runs, as its shim sees it (a shim that
     /// is gone has nothing running).
     fn still_running(&self, c: &Container) -> bool {

@@ -25,13 +25,32 @@ impl Inner {
     pub fn create(
         self: &Arc<Self>,
         name: Option<&str>,
-        mut req: ContainerCreateRequest,
+        req: ContainerCreateRequest,
     ) -> EngineResult<ContainerCreateResponse> {
+        self.create_from(name, req, false)
+    }
+
+    /// A build's working container: as `create`, and an empty image means scratch
+    /// (no filesystem yet), which the API does not offer.
+    pub fn create_for_build(
+        self: &Arc<Self>,
+        req: ContainerCreateRequest,
+    ) -> EngineResult<ContainerCreateResponse> {
+        self.create_from(None, req, true)
+    }
+
+    fn create_from(
+        self: &Arc<Self>,
+        name: Option<&str>,
+        mut req: ContainerCreateRequest,
+        scratch: bool,
+    ) -> EngineResult<ContainerCreateResponse> {
+        let scratch = scratch && req.config.image.is_empty();
         let given_name = name
             .filter(|n| !n.is_empty())
             .map(names::validate_name)
             .transpose()?;
-        if req.config.image.is_empty() {
+        if req.config.image.is_empty() && !scratch {
             return Err(EngineError::BadParameter(
                 "Config.Image: no image specified".into(),
             ));
@@ -74,7 +93,11 @@ impl Inner {
                 .get_or_insert_with(|| owned(berth_runtime::defaults::READONLY_PATHS));
         }
         let network_settings = self.initial_network_settings(&hc, req.networking_config.take())?;
-        let image = self.images.resolve(&req.config.image)?;
+        let image = if scratch {
+            crate::images::ResolvedImage::scratch()
+        } else {
+            self.images.resolve(&req.config.image)?
+        };
         let mut config = merge_image_config(req.config.clone(), &image.config);
         let (path, args) = command(&config)?;
 
@@ -241,7 +264,11 @@ impl Inner {
         args: Vec<String>,
         network_settings: NetworkSettings,
     ) -> EngineResult<ContainerCreateResponse> {
-        let parent = self.images.unpack(image)?;
+        let parent = if image.id.is_empty() {
+            None
+        } else {
+            self.images.unpack(image)?
+        };
         self.snapshotter
             .prepare(id, parent.as_deref())
             .map_err(|e| EngineError::internal(format!("preparing the snapshot of {id}"), e))?;

@@ -102,6 +102,36 @@ fn canonical(r: &Reference) -> Reference {
     }
 }
 
+impl ResolvedImage {
+    /// A build's `FROM scratch`: no id, no layers, no config.
+    pub fn scratch() -> ResolvedImage {
+        ResolvedImage {
+            id: String::new(),
+            name: String::new(),
+            config: scratch_config(),
+        }
+    }
+}
+
+/// The config of an image with nothing in it.
+pub(crate) fn scratch_config() -> ImageConfig {
+    let p = berth_image::model::host_platform();
+    ImageConfig {
+        created: None,
+        author: None,
+        architecture: p.architecture,
+        os: p.os,
+        variant: p.variant,
+        config: None,
+        rootfs: berth_image::model::RootFs {
+            typ: "layers".into(),
+            diff_ids: Vec::new(),
+        },
+        history: Vec::new(),
+        other: Default::default(),
+    }
+}
+
 /// Docker's short id: 12 hex digits, no algorithm.
 pub(crate) fn short_id(id: &str) -> String {
     let hex = id.split_once(':').map_or(id, |(_, h)| h);
@@ -346,6 +376,58 @@ impl ImageService {
         };
         self.store
             .put_for_platform(reference.as_ref(), &img.manifest, &platform)
+            .map_err(image_err)?;
+        Ok(img.config.to_string())
+    }
+
+    /// A build step's image: `parent`'s layers (none for scratch) and the layer `diff`
+    /// writes (none when it writes an empty tar), `config`, one history entry; recorded
+    /// untagged with its parent. Returns the new id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit_build(
+        &self,
+        parent: Option<&str>,
+        config: berth_image::model::RunConfig,
+        author: Option<String>,
+        created_by: String,
+        created: Option<String>,
+        diff: archive::LayerWriter<'_>,
+    ) -> EngineResult<String> {
+        let _w = self.writing();
+        let (parent_cfg, parent_layers, parent_id) = match parent {
+            Some(p) => {
+                let id = parse_digest(p)?;
+                let cfg = self.store.config(&id).map_err(image_err)?;
+                let layers = self
+                    .store
+                    .layers(&id)
+                    .map_err(image_err)?
+                    .into_iter()
+                    .map(|l| l.blob)
+                    .collect();
+                (cfg, layers, Some(id))
+            }
+            None => (scratch_config(), Vec::new(), None),
+        };
+        let req = archive::CommitRequest {
+            parent: &parent_cfg,
+            parent_layers,
+            config,
+            author,
+            comment: None,
+            created_by,
+            created,
+        };
+        let img = archive::commit_image(self.store.content(), req, diff)
+            .map_err(|e| archive_err("committing the build step", e))?;
+        let platform = berth_image::model::Platform {
+            architecture: parent_cfg.architecture.clone(),
+            os: parent_cfg.os.clone(),
+            variant: parent_cfg.variant.clone(),
+            ..berth_image::model::host_platform()
+        };
+        self.store
+            .put_child(None, &img.manifest, &platform, parent_id.as_ref())
             .map_err(image_err)?;
         Ok(img.config.to_string())
     }

