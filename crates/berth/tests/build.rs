@@ -322,3 +322,45 @@ fn multi_stage_with_copy_from_and_build_args() {
         assert_eq!(got.trim(), "version-0");
     }
 }
+
+#[test]
+#[ignore = "needs root"]
+fn source_date_epoch_gives_the_same_digest_on_two_daemons() {
+    let Some(bb) = common::busybox() else {
+        return;
+    };
+    let Some(cli) = Cli::docker() else {
+        return;
+    };
+    // FROM scratch, so nothing in the image comes from an import's clock.
+    let df = concat!(
+        "FROM scratch\n",
+        "COPY busybox /bin/busybox\n",
+        "RUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox mkdir -p /made && /bin/busybox echo built > /made/file && /bin/busybox sleep 1\"]\n",
+        "ENV MESSAGE=same\n",
+        "CMD [\"/bin/busybox\", \"cat\", \"/made/file\"]\n",
+    );
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let d = Daemon::start();
+        let dir = context(&d, "repro", &[("Dockerfile", df)]);
+        std::fs::copy(&bb, dir.join("busybox")).unwrap();
+        // The same context mtimes on both sides, as a checkout would have.
+        for f in ["Dockerfile", "busybox"] {
+            let file = std::fs::File::options().write(true).open(dir.join(f)).unwrap();
+            file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000)).unwrap();
+        }
+        if n == 1 {
+            // Later, so any clock that leaked in would differ.
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+        }
+        build_ok(&d, &cli, &dir, &["--build-arg", "SOURCE_DATE_EPOCH=1700000000", "-t", "repro"]);
+        let id = d.ok(&cli, &["image", "inspect", "--format", "{{.Id}}", "repro"]);
+        let created = d.ok(&cli, &["image", "inspect", "--format", "{{.Created}}", "repro"]);
+        assert_eq!(created.trim(), "2023-11-14T22:13:20Z");
+        let out = d.ok(&cli, &["run", "--rm", "--network", "none", "repro"]);
+        assert_eq!(out, "built\n");
+        ids.push(id.trim().to_string());
+    }
+    assert_eq!(ids[0], ids[1], "two builds under SOURCE_DATE_EPOCH differ");
+}

@@ -27,3 +27,24 @@ fn docker_sdk_for_python() {
         common::tail(&d.log(), 40)
     );
 }
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn docker_sdk_for_python_builds() {
+    let Some((py, d)) = common::sdk_daemon() else {
+        return;
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/build_test.py");
+    let out = Command::new(py)
+        .arg(script)
+        .env("DOCKER_HOST", d.host())
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "docker SDK build test failed:\nstdout: {}\nstderr: {}\ndaemon log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        common::tail(&d.log(), 40)
+    );
+}

@@ -286,9 +286,9 @@ impl ImageService {
         digests: bool,
     ) -> EngineResult<Vec<ImageSummary>> {
         // dockerd fills RepoDigests whatever `digests` says (the CLI uses it only to
-        // choose columns), and has no intermediate images for `all` to add.
-        let _ = (all, digests);
-        self.list_images(&filters)
+        // choose columns); `all` adds the intermediate images builds leave.
+        let _ = digests;
+        self.list_images(&filters, all)
     }
 
     pub fn inspect(&self, name: &str) -> EngineResult<ImageInspect> {

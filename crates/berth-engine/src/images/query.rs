@@ -67,7 +67,9 @@ fn other_str(cfg: &ImageConfig, key: &str) -> String {
 }
 
 impl ImageService {
-    pub(super) fn list_images(&self, filters: &Filters) -> EngineResult<Vec<ImageSummary>> {
+    /// `all`: also the intermediate images (untagged images a build made that are
+    /// some image's parent), which dockerd lists only then.
+    pub(super) fn list_images(&self, filters: &Filters, all: bool) -> EngineResult<Vec<ImageSummary>> {
         filters
             .validate(&LIST_FILTERS)
             .map_err(|e| bad(e.to_string()))?;
@@ -98,7 +100,10 @@ impl ImageService {
         let since = bound("since")?;
 
         let mut out: Vec<((i64, u32), ImageSummary)> = Vec::new();
-        for rec in self.store.list().map_err(image_err)? {
+        let records = self.store.list().map_err(image_err)?;
+        let parents: BTreeSet<&Digest> = records.iter().filter_map(|r| r.parent.as_ref()).collect();
+        for rec in &records {
+            let rec = rec.clone();
             // A record whose config is gone (a broken store) is left out, not fatal:
             // listing must keep working so the user can remove it.
             let Ok(cfg) = self.config(&rec.id) else {
@@ -131,6 +136,9 @@ impl ImageService {
             let mut tags = keep(familiar_tags(&rec), rec.repo_tags().collect());
             let mut digests = keep(familiar_digests(&rec), rec.repo_digests().collect());
             if tags.is_empty() && digests.is_empty() {
+                if parents.contains(&rec.id) && (!all || dangling_only) {
+                    continue;
+                }
                 if filters.contains("dangling") && !dangling_only {
                     continue;
                 }
@@ -151,7 +159,7 @@ impl ImageService {
                     created: created.0,
                     id: rec.id.to_string(),
                     labels,
-                    parent_id: String::new(),
+                    parent_id: rec.parent.as_ref().map(ToString::to_string).unwrap_or_default(),
                     repo_digests: digests,
                     repo_tags: tags,
                     shared_size: -1,
@@ -193,7 +201,7 @@ impl ImageService {
             id: rec.id.to_string(),
             repo_tags: familiar_tags(&rec),
             repo_digests: familiar_digests(&rec),
-            parent: String::new(),
+            parent: rec.parent.as_ref().map(ToString::to_string).unwrap_or_default(),
             comment,
             created: cfg
                 .created

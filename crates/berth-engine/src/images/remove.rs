@@ -117,8 +117,7 @@ impl ImageService {
         no_prune: bool,
         users: &[ImageUser],
     ) -> EngineResult<Vec<ImageDeleteResponseItem>> {
-        // No parent images exist in berth's store, so there is nothing to prune.
-        let _ = no_prune;
+        let all_users = users;
         let rec = self.get(name)?;
         let id = rec.id.to_string();
         let users: Vec<&ImageUser> = users.iter().filter(|u| u.image_id == id).collect();
@@ -146,7 +145,11 @@ impl ImageService {
             if !untagged.last_name {
                 return Ok(records);
             }
+            let before = records.len();
             self.delete_helper(&rec.id, force, &users, true, &mut records)?;
+            if !no_prune && records.len() > before {
+                self.prune_parents(&rec, all_users, &mut records)?;
+            }
             return Ok(records);
         }
         if single_reference(&rec.names) {
@@ -164,7 +167,50 @@ impl ImageService {
             }
         }
         self.delete_helper(&rec.id, force, &users, false, &mut records)?;
+        if !no_prune {
+            self.prune_parents(&rec, all_users, &mut records)?;
+        }
         Ok(records)
+    }
+
+    /// After an image is deleted: its parents a build left (untagged, with no other
+    /// child, used by no container) go too, as dockerd prunes them.
+    fn prune_parents(
+        &self,
+        deleted: &ImageRecord,
+        users: &[ImageUser],
+        records: &mut Vec<ImageDeleteResponseItem>,
+    ) -> EngineResult<()> {
+        let mut next = deleted.parent.clone();
+        let mut any = false;
+        while let Some(p) = next.take() {
+            let all = self.store.list().map_err(image_err)?;
+            let Some(parent) = all.iter().find(|r| r.id == p) else {
+                break;
+            };
+            let has_child = all.iter().any(|r| r.parent.as_ref() == Some(&p));
+            let used = users.iter().any(|u| u.image_id == p.to_string());
+            if !parent.is_dangling() || has_child || used {
+                break;
+            }
+            let _gc = self.collecting();
+            self.store.delete(&p).map_err(image_err)?;
+            records.push(ImageDeleteResponseItem {
+                untagged: None,
+                deleted: Some(p.to_string()),
+            });
+            any = true;
+            next = parent.parent.clone();
+        }
+        if any {
+            let _gc = self.collecting();
+            let removed = self.collect_garbage(&[])?;
+            records.extend(removed.into_iter().map(|k| ImageDeleteResponseItem {
+                untagged: None,
+                deleted: Some(k),
+            }));
+        }
+        Ok(())
     }
 
     /// Deletes the image unless a conflict forbids it; `quiet` (after a name was
