@@ -633,48 +633,6 @@ fn coexists_with_a_dockerd_on_the_same_host() {
     dockerd.ok(&["rm", "-f", "theirs"]);
 }
 
-/// Puts the host's IPv4 forwarding setting back, deletes the test's bridge, and the
-/// iptables `filter` table when it was not there before (the daemon's FORWARD rules
-/// for coexisting with dockerd made it; it takes only its own rules out), even when
-/// the test fails.
-struct HostNetRestore {
-    ip_forward: String,
-    bridge: &'static str,
-    filter_table_existed: bool,
-}
-
-fn host_has_filter_table() -> bool {
-    let o = std::process::Command::new("nft")
-        .args(["list", "tables"])
-        .output()
-        .expect("nft");
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .any(|l| l.trim() == "table ip filter")
-}
-
-impl Drop for HostNetRestore {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", self.bridge])
-            .status();
-        let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", &self.ip_forward);
-        if !self.filter_table_existed && host_has_filter_table() {
-            let rules = std::process::Command::new("iptables")
-                .args(["-S"])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            // Only policies left (`-P …`): nothing of anyone's.
-            if rules.lines().all(|l| l.starts_with("-P ")) {
-                let _ = std::process::Command::new("nft")
-                    .args(["delete", "table", "ip", "filter"])
-                    .status();
-            }
-        }
-    }
-}
-
 /// The seeds' cowsay example through berth's NAT: in a container from a debootstrapped
 /// Debian bookworm (scripts/bookworm.sh), apt-get reaches Debian's mirror as the
 /// host's own apt does, installs cowsay, and it runs. The daemon runs in the host's
@@ -688,12 +646,7 @@ fn apt_through_nat_installs_and_runs_cowsay() {
         return;
     };
     const BRIDGE: &str = "berthnat0";
-    let _restore = HostNetRestore {
-        ip_forward: std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
-            .unwrap_or_else(|_| "0\n".into()),
-        bridge: BRIDGE,
-        filter_table_existed: host_has_filter_table(),
-    };
+    let _restore = common::net::HostNetRestore::save(BRIDGE);
     let d = Daemon::start_in_host_netns(&["--bridge", BRIDGE]);
     let b = Cli::berth();
     d.ok(&b, &["import", &tar.to_string_lossy(), "bookworm:nat"]);
