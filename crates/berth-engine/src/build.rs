@@ -164,11 +164,14 @@ impl LocalEngine {
 
     /// `POST /build/prune`: forgets the build cache (every entry with `all`, else
     /// those whose images are untagged) and removes the untagged images it kept that
-    /// nothing else uses.
+    /// nothing needs: no tag, no child image, no container (the intermediate images
+    /// under a tagged image stay, as dockerd keeps them).
     pub fn prune_build_cache(&self, all: bool) -> EngineResult<BuildCachePruneReport> {
+        use crate::api::Engine as _;
         let index = builder::cache::CacheIndex::open(&self.build_cache_root());
         let before = self.inner.images.layers_size().unwrap_or(0);
         let mut report = BuildCachePruneReport::default();
+        let mut candidates = Vec::new();
         for (file, id) in index.entries() {
             let rec = self.inner.images.store().get(&id).ok();
             let untagged = rec.as_ref().is_none_or(|r| r.names.is_empty());
@@ -177,10 +180,31 @@ impl LocalEngine {
             }
             let _ = std::fs::remove_file(&file);
             if rec.is_some() && untagged {
-                use crate::api::Engine as _;
-                if self.image_remove(&id, false, false).is_ok() {
+                candidates.push(id);
+            }
+        }
+        // Children first: a parent is free once its children are gone.
+        loop {
+            let records = self.inner.images.store().list().unwrap_or_default();
+            let parents: std::collections::BTreeSet<String> = records
+                .iter()
+                .filter_map(|r| r.parent.as_ref().map(ToString::to_string))
+                .collect();
+            let free: Vec<String> = candidates
+                .iter()
+                .filter(|c| !parents.contains(*c))
+                .cloned()
+                .collect();
+            candidates.retain(|c| parents.contains(c));
+            let mut removed = false;
+            for id in free {
+                if self.image_remove(&id, false, true).is_ok() {
                     report.caches_deleted.push(id);
+                    removed = true;
                 }
+            }
+            if !removed || candidates.is_empty() {
+                break;
             }
         }
         let _ = std::fs::remove_dir_all(self.build_cache_root().join("mounts"));
@@ -486,6 +510,20 @@ impl Backend for EngineBackend<'_> {
         self.engine
             .inner
             .commit_for_build(c.container, c.parent, c.config.clone(), c.author.map(str::to_string), c.created_by.to_string(), created, c.epoch)
+            .map_err(err)
+    }
+
+    fn restore(
+        &self,
+        parent: Option<&str>,
+        source: &str,
+        index: usize,
+        config: &berth_image::model::RunConfig,
+    ) -> Result<String, BuildError> {
+        self.engine
+            .inner
+            .images
+            .restore_cached(parent, source, index, config.clone())
             .map_err(err)
     }
 

@@ -427,3 +427,98 @@ fn seeds_cowsay_story_build_push_pull_run() {
     let said = second.ok(&berth, &["run", "--rm", "--network", "none", "-e", "MESSAGE=welcome home", &image]);
     assert!(said.contains("< welcome home >"), "{said}");
 }
+
+#[test]
+#[ignore = "needs root"]
+fn cache_mounts_urls_cache_from_and_prune() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    let Some(cli) = Cli::docker() else {
+        return;
+    };
+    // RUN --mount=type=cache keeps its directory between builds, out of the image.
+    let dir = context(
+        &d,
+        "cachemount",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN --mount=type=cache,target=/var/cache/pkg sh -c 'echo x >> /var/cache/pkg/log; wc -l < /var/cache/pkg/log > /count'\n",
+        )],
+    );
+    build_ok(&d, &cli, &dir, &["--no-cache", "-t", "cm"]);
+    build_ok(&d, &cli, &dir, &["--no-cache", "-t", "cm"]);
+    let count = d.ok(&cli, &["run", "--rm", "--network", "none", "cm", "cat", "/count"]);
+    assert_eq!(count.trim(), "2");
+    let ls = d.ok(&cli, &["run", "--rm", "--network", "none", "cm", "sh", "-c", "ls -A /var/cache/pkg 2>/dev/null | wc -l"]);
+    assert_eq!(ls.trim(), "0", "the cache's contents leaked into the image");
+
+    // ADD of a URL (a server of the test's own, in the daemon's namespace).
+    let www = d.root.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("remote.txt"), "fetched\n").unwrap();
+    let server = d
+        .in_netns(common::busybox().unwrap())
+        .args(["httpd", "-f", "-p", "127.0.0.1:18099", "-h"])
+        .arg(&www)
+        .spawn()
+        .expect("httpd");
+    let _server = common::Reaped(server);
+    assert!(common::wait_for(10, || d
+        .net_run("curl", &["-sf", "http://127.0.0.1:18099/remote.txt"])
+        .status
+        .success()));
+    let sum = common::sha256_of(&www.join("remote.txt"));
+    let dir = context(
+        &d,
+        "addurl",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM busybox\nADD http://127.0.0.1:18099/remote.txt /downloads/\nADD --checksum=sha256:{sum} http://127.0.0.1:18099/remote.txt /pinned.txt\n"
+            ),
+        )],
+    );
+    build_ok(&d, &cli, &dir, &["-t", "addurl"]);
+    let got = d.ok(&cli, &["run", "--rm", "--network", "none", "addurl", "cat", "/downloads/remote.txt", "/pinned.txt"]);
+    assert_eq!(got, "fetched\nfetched\n");
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nADD --checksum=sha256:0000000000000000000000000000000000000000000000000000000000000000 http://127.0.0.1:18099/remote.txt /x\n").unwrap();
+    let o = build(&d, &cli, &dir, &["-t", "badsum"]);
+    let (out, err) = out_err(&o);
+    assert!(!o.status.success() && format!("{out}{err}").contains("digest mismatch"), "{out}{err}");
+
+    // --cache-from: a second daemon, given the image (docker save/load), reuses its
+    // steps instead of running them.
+    let dir = context(
+        &d,
+        "cachefrom",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo slow-step > /slow\nENV A=1\nRUN echo second > /second\n",
+        )],
+    );
+    build_ok(&d, &cli, &dir, &["-t", "cf:1"]);
+    let archive = d.root.join("cf.tar");
+    d.ok(&cli, &["save", "-o", &archive.to_string_lossy(), "busybox", "cf:1"]);
+    let e = Daemon::start();
+    e.ok(&cli, &["load", "-i", &archive.to_string_lossy()]);
+    let plain = build_ok(&e, &cli, &dir, &["-t", "cf:2"]);
+    assert!(!plain.contains("Using cache"), "{plain}");
+    let from = build_ok(&e, &cli, &dir, &["--no-cache=false", "--cache-from", "cf:1", "-t", "cf:3"]);
+    let from_fresh = {
+        // Without the local cache of cf:2 in the way: a third daemon.
+        let f = Daemon::start();
+        f.ok(&cli, &["load", "-i", &archive.to_string_lossy()]);
+        build_ok(&f, &cli, &dir, &["--cache-from", "cf:1", "-t", "cf:3"])
+    };
+    assert_eq!(from.matches("Using cache").count(), 3, "{from}");
+    assert_eq!(from_fresh.matches("Using cache").count(), 3, "{from_fresh}");
+    assert!(!from_fresh.contains("Running in"), "{from_fresh}");
+    drop(e);
+
+    // builder prune forgets the cache: the next build runs its steps again.
+    let report = d.ok(&cli, &["builder", "prune", "-f"]);
+    assert!(report.contains("Total reclaimed space"), "{report}");
+    let again = build_ok(&d, &cli, &dir, &["-t", "cf:1"]);
+    assert!(again.contains("Running in"), "{again}");
+}

@@ -112,6 +112,16 @@ pub trait Backend: Sync {
     ) -> Result<(), BuildError>;
     /// Makes the image; returns its id.
     fn commit(&self, c: &Commit<'_>) -> Result<String, BuildError>;
+    /// `--cache-from`: a new image over `parent` (None: scratch) taking the history
+    /// entry `index` of `source` (and its layer, unless the entry is an empty layer)
+    /// with `config`; returns its id.
+    fn restore(
+        &self,
+        parent: Option<&str>,
+        source: &str,
+        index: usize,
+        config: &RunConfig,
+    ) -> Result<String, BuildError>;
     /// Removes a working container (best effort).
     fn remove(&self, container: &str);
     /// Tags an image (`name` as the user gave it).

@@ -187,6 +187,7 @@ pub fn build(
         cancelled: AtomicBool::new(false),
         declared: Mutex::new(declared),
         made: Mutex::new(Vec::new()),
+        cache_sources: req.cache_from.iter().filter_map(|n| backend.image(n)).collect(),
     };
     let (tx, rx) = mpsc::channel::<(usize, Event)>();
     let result = std::thread::scope(|scope| {
@@ -347,6 +348,8 @@ pub(crate) struct Shared<'a> {
     pub declared: Mutex<BTreeSet<String>>,
     /// Every image the build made or reused, in order.
     pub made: Mutex<Vec<String>>,
+    /// `--cache-from` images found locally.
+    pub cache_sources: Vec<Image>,
 }
 
 impl Shared<'_> {

@@ -421,20 +421,59 @@ impl State<'_, '_> {
         )
     }
 
-    /// The cached image for `key`, if any (and not `--no-cache`).
-    fn cached(&mut self, key: &Key) -> bool {
+    /// The cached image for `key` (or from a `--cache-from` image whose history has
+    /// this step next), if any and not `--no-cache`.
+    fn cached(&mut self, key: &Key, created_by: &str) -> bool {
         if self.sh.req.no_cache {
             return false;
         }
-        let Some(id) = self.cache.get(key) else {
+        let found = match self.cache.get(key) {
+            Some(id) if self.backend().image(&id).is_some() => Some(id),
+            _ => self.from_cache_sources(created_by),
+        };
+        let Some(id) = found else {
             return false;
         };
-        if self.backend().image(&id).is_none() {
+        if self.cache.put(key, &id).is_err() {
             return false;
         }
         self.text(" ---> Using cache\n");
         self.adopt(id);
         true
+    }
+
+    /// dockerd's `--cache-from` match: a source whose history and layers start with the
+    /// current image's and whose next entry is this step.
+    fn from_cache_sources(&self, created_by: &str) -> Option<String> {
+        if self.sh.cache_sources.is_empty() {
+            return None;
+        }
+        let parent = match &self.image {
+            Some(id) => Some(self.backend().image(id)?.config),
+            None => None,
+        };
+        let (hist, diffs) = match &parent {
+            Some(p) => (p.history.as_slice(), p.rootfs.diff_ids.as_slice()),
+            None => (&[][..], &[][..]),
+        };
+        for src in &self.sh.cache_sources {
+            let t = &src.config;
+            let prefix = hist.len() < t.history.len()
+                && diffs.len() <= t.rootfs.diff_ids.len()
+                && t.history[..hist.len()] == *hist
+                && t.rootfs.diff_ids[..diffs.len()] == *diffs;
+            if !prefix || t.history[hist.len()].created_by.as_deref() != Some(created_by) {
+                continue;
+            }
+            if t.history.len() == hist.len() + 1 {
+                return Some(src.id.clone());
+            }
+            return self
+                .backend()
+                .restore(self.image.as_deref(), &src.id, hist.len(), &self.config)
+                .ok();
+        }
+        None
     }
 
     fn adopt(&mut self, id: String) {
@@ -467,7 +506,7 @@ impl State<'_, '_> {
 
     fn metadata(&mut self, created_by: &str) -> Result<(), BuildError> {
         let key = self.key(created_by, "");
-        if self.cached(&key) {
+        if self.cached(&key, created_by) {
             return Ok(());
         }
         let id = self.commit(None, created_by)?;
@@ -485,7 +524,7 @@ impl State<'_, '_> {
         self.config.working_dir = Some(dir.clone());
         let created_by = nop_one(&self.shell, &format!("WORKDIR {dir}"));
         let key = self.key(&created_by, "");
-        if self.cached(&key) {
+        if self.cached(&key, &created_by) {
             return Ok(());
         }
         // The directory is made in the image (a scratch stage has no filesystem yet).
@@ -563,7 +602,7 @@ impl State<'_, '_> {
             r.mounts, network, proxies
         );
         let key = self.key(&created_by, &extra);
-        if self.cached(&key) {
+        if self.cached(&key, &created_by) {
             return Ok(());
         }
         let mut env: Vec<String> = self.config.env.clone().unwrap_or_default();
@@ -716,6 +755,50 @@ impl State<'_, '_> {
                     .create(Some(&image.id), &ContainerSpec::default())?,
             );
             PathBuf::new()
+        } else if what == "ADD" && c.sources.iter().any(|s| is_url(s)) {
+            if !c.sources.iter().all(|s| is_url(s)) {
+                return Err(BuildError::msg(
+                    "ADD with both URLs and local files: give them in separate ADD instructions",
+                ));
+            }
+            let t = TempDir::new(&self.backend().cache_root())?;
+            let proxies: Vec<(String, String)> = self
+                .sh
+                .req
+                .build_args
+                .iter()
+                .filter(|(k, _)| crate::scope::PROXY_ARGS.contains(&k.as_str()))
+                .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+                .collect();
+            let mut names = Vec::new();
+            for (n, url) in c.sources.iter().enumerate() {
+                let sub = t.0.join(n.to_string());
+                std::fs::create_dir(&sub)
+                    .map_err(|e| BuildError::msg(format!("ADD {url}: {e}")))?;
+                let dl = crate::add::download(url, &sub, c.checksum.as_deref(), &proxies)
+                    .map_err(|e| BuildError::msg(e.to_string()))?;
+                if dl.file_name.is_empty() && c.dest.ends_with('/') {
+                    return Err(BuildError::msg(format!(
+                        "cannot determine filename for source {url}"
+                    )));
+                }
+                let name = if dl.file_name.is_empty() { "__unnamed__".to_string() } else { dl.file_name.clone() };
+                let rel = format!("{n}/{name}");
+                if dl.path != t.0.join(&rel) {
+                    std::fs::rename(&dl.path, t.0.join(&rel))
+                        .map_err(|e| BuildError::msg(format!("ADD {url}: {e}")))?;
+                }
+                names.push(rel);
+            }
+            let root = t.0.clone();
+            // URLs are never extracted: copied as files.
+            let plain = Copy {
+                sources: names.clone(),
+                ..c.clone()
+            };
+            let r = self.copy_from(&plain, "ADD-URL", &root, &names);
+            drop(t);
+            return r;
         } else if !c.heredocs.is_empty() {
             let t = TempDir::new(&self.backend().cache_root())?;
             for h in &c.heredocs {
@@ -752,6 +835,11 @@ impl State<'_, '_> {
     }
 
     fn copy_from(&mut self, c: &Copy, what: &str, root: &Path, names: &[String]) -> Result<(), BuildError> {
+        // Downloaded URLs are ADD's, but never extracted.
+        let (what, extract) = match what {
+            "ADD-URL" => ("ADD", false),
+            w => (w, w == "ADD"),
+        };
         let sources = copy::resolve(root, names, what)?;
         let checksum = copy::checksum(&sources)?;
         let workdir = self.config.working_dir.clone().unwrap_or_default();
@@ -775,12 +863,12 @@ impl State<'_, '_> {
             &format!("{what} {flags}{checksum} in {dest} "),
         );
         let key = self.key(&created_by, "");
-        if self.cached(&key) {
+        if self.cached(&key, &created_by) {
             return Ok(());
         }
         let chmod = c.chmod.as_deref().map(copy::chmod_bits).transpose()?;
         let cid = self.backend().create(self.image.as_deref(), &ContainerSpec::default())?;
-        let add = what == "ADD";
+        let add = extract;
         let res = self.sh.backend.with_rootfs(&cid, &mut |dest_root| {
             let (uid, gid) = match &c.chown {
                 Some(spec) => copy::chown_ids(dest_root, spec)?,

@@ -432,6 +432,96 @@ impl ImageService {
         Ok(img.config.to_string())
     }
 
+    /// `--cache-from`'s reuse of another image's step (dockerd's restoreCachedImage):
+    /// `parent`'s layers and history, then `source`'s history entry `index` and, unless
+    /// it is an empty layer, the layer it made; `config` as the run config. Returns the
+    /// new image's id.
+    pub fn restore_cached(
+        &self,
+        parent: Option<&str>,
+        source: &str,
+        index: usize,
+        config: berth_image::model::RunConfig,
+    ) -> EngineResult<String> {
+        use berth_image::model::{media, Descriptor, Manifest};
+        let _w = self.writing();
+        let src_id = parse_digest(source)?;
+        let src = self.store.config(&src_id).map_err(image_err)?;
+        let src_layers = self.store.layers(&src_id).map_err(image_err)?;
+        let (mut cfg, mut layers, parent_id) = match parent {
+            Some(p) => {
+                let id = parse_digest(p)?;
+                let cfg = self.store.config(&id).map_err(image_err)?;
+                let layers: Vec<Descriptor> = self
+                    .store
+                    .layers(&id)
+                    .map_err(image_err)?
+                    .into_iter()
+                    .map(|l| l.blob)
+                    .collect();
+                (cfg, layers, Some(id))
+            }
+            None => (scratch_config(), Vec::new(), None),
+        };
+        let entry = src.history.get(index).cloned().ok_or_else(|| {
+            EngineError::BadParameter(format!("{source} has no history entry {index}"))
+        })?;
+        if !entry.empty_layer {
+            let n = src.history[..index].iter().filter(|h| !h.empty_layer).count();
+            let (Some(layer), Some(diff)) = (src_layers.get(n), src.rootfs.diff_ids.get(n)) else {
+                return Err(EngineError::BadParameter(format!(
+                    "{source}: history entry {index} names a layer the image does not have"
+                )));
+            };
+            layers.push(layer.blob.clone());
+            cfg.rootfs.diff_ids.push(diff.clone());
+        }
+        cfg.created = entry.created.clone();
+        cfg.history.push(entry);
+        cfg.author = src.author.clone();
+        cfg.config = Some(config);
+        cfg.architecture = src.architecture.clone();
+        cfg.os = src.os.clone();
+        cfg.variant = src.variant.clone();
+        cfg.other = Default::default();
+        let content = self.store.content();
+        let cbytes = serde_json::to_vec(&cfg)
+            .map_err(|e| EngineError::internal("encoding the restored image config", e))?;
+        let config_digest = content
+            .put(&cbytes, None)
+            .map_err(|e| EngineError::internal("storing the restored image config", e))?;
+        let desc = |media_type: &str, digest, size| Descriptor {
+            media_type: media_type.into(),
+            digest,
+            size,
+            urls: None,
+            annotations: None,
+            platform: None,
+        };
+        let m = Manifest {
+            schema_version: 2,
+            media_type: Some(media::DOCKER_MANIFEST.into()),
+            config: desc(media::DOCKER_CONFIG, config_digest.clone(), cbytes.len() as u64),
+            layers,
+            annotations: None,
+        };
+        let mbytes = serde_json::to_vec(&m)
+            .map_err(|e| EngineError::internal("encoding the restored manifest", e))?;
+        let md = content
+            .put(&mbytes, None)
+            .map_err(|e| EngineError::internal("storing the restored manifest", e))?;
+        let platform = berth_image::model::Platform {
+            architecture: cfg.architecture.clone(),
+            os: cfg.os.clone(),
+            variant: cfg.variant.clone(),
+            ..berth_image::model::host_platform()
+        };
+        self.store
+            .put_child(None, &desc(media::DOCKER_MANIFEST, md, mbytes.len() as u64), &platform, parent_id.as_ref())
+            .map_err(image_err)?;
+        Ok(config_digest.to_string())
+    }
+
     /// Returns docker's `Loaded image: …` lines.
     pub fn load(&self, src: &mut dyn Read) -> EngineResult<Vec<String>> {
         let _w = self.writing();
