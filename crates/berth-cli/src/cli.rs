@@ -26,8 +26,8 @@ pub struct Cli {
 }
 
 /// docker's `--help` groups, in docker's order; commands docker has and berth does
-/// not (checkpoint, plugin, the swarm ones, …) are left out, and every other command is listed
-/// under "Commands".
+/// not (checkpoint, plugin, the swarm ones, …) are left out, and every other
+/// command is listed under "Commands".
 const COMMON_COMMANDS: [&str; 12] = [
     "run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "search", "version",
     "info",
