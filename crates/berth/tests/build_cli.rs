@@ -667,3 +667,79 @@ fn errors_before_anything_is_sent_alike() {
         assert_eq!(first(&got[0].1), first(&got[1].1), "{args:?}");
     }
 }
+
+#[test]
+fn builder_prune_asks_and_reports_alike() {
+    let Some(docker) = docker() else { return };
+    let t = tree();
+    let report = json!({"CachesDeleted": ["sha256:abc", "sha256:def"], "SpaceReclaimed": 123_456});
+    for (args, stdin) in [
+        (&["builder", "prune"][..], &b"n\n"[..]),
+        (
+            &[
+                "builder",
+                "prune",
+                "-a",
+                "--filter",
+                "until=24h",
+                "--keep-storage",
+                "1g",
+            ][..],
+            b"y\n",
+        ),
+        (&["builder", "prune", "-f"][..], b""),
+    ] {
+        let mut got = Vec::new();
+        for cli in [&docker, &Cli::berth()] {
+            let sock = tempfile::tempdir().unwrap();
+            let answer = report.clone();
+            let server = FakeServer::start(sock.path(), "1.41", move |r: &Recorded| {
+                if r.path().ends_with("/build/prune") {
+                    Reply::json(200, answer.clone())
+                } else {
+                    Reply::error(404, "page not found")
+                }
+            })
+            .unwrap();
+            let mut child = Command::new(&cli.path)
+                .current_dir(t.path())
+                .args(args)
+                .env("DOCKER_HOST", server.host())
+                .env("DOCKER_BUILDKIT", "0")
+                .env("DOCKER_CONFIG", t.path().join("config"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut input = child.stdin.take().unwrap();
+            input.write_all(stdin).unwrap();
+            drop(input);
+            let out = child.wait_with_output().unwrap();
+            let (stdout, stderr) = common::out_err(&out);
+            let sent: Vec<(Vec<String>, Vec<String>, Vec<String>)> = server
+                .requests()
+                .iter()
+                .filter(|r| r.path().ends_with("/build/prune"))
+                .map(|r| {
+                    // An empty filter is sent empty by docker and left out by berth.
+                    let filters: Vec<String> = r
+                        .query("filters")
+                        .into_iter()
+                        .filter(|f| !f.is_empty())
+                        .collect();
+                    (r.query("all"), r.query("keep-storage"), filters)
+                })
+                .collect();
+            got.push((out.status.code(), stdout, without_notice(&stderr), sent));
+        }
+        assert_eq!(got[0], got[1], "{args:?}");
+        assert_eq!(got[1].0, Some(0));
+        if args.contains(&"-f") {
+            assert_eq!(
+                got[1].1,
+                "Deleted build cache objects:\nsha256:abc\nsha256:def\n\nTotal reclaimed space: 123.5kB\n"
+            );
+        }
+    }
+}
