@@ -287,6 +287,36 @@ impl ConfigFile {
         all
     }
 
+    /// The proxy settings of `proxies` for the daemon at `host` (its own entry, else
+    /// `default`), as the build args the docker CLI adds for them: `HTTP_PROXY` and
+    /// `http_proxy` from `httpProxy`, and so on for HTTPS, FTP, NO and ALL.
+    pub fn proxy_build_args(&self, host: &str) -> Vec<(String, String)> {
+        let Some(proxies) = self.doc.get("proxies").and_then(Value::as_object) else {
+            return Vec::new();
+        };
+        let Some(p) = proxies.get(host).or_else(|| proxies.get("default")) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (field, arg) in [
+            ("httpProxy", "HTTP_PROXY"),
+            ("httpsProxy", "HTTPS_PROXY"),
+            ("noProxy", "NO_PROXY"),
+            ("ftpProxy", "FTP_PROXY"),
+            ("allProxy", "ALL_PROXY"),
+        ] {
+            if let Some(v) = p
+                .get(field)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+            {
+                out.push((arg.to_string(), v.to_string()));
+                out.push((arg.to_lowercase(), v.to_string()));
+            }
+        }
+        out
+    }
+
     /// Stores credentials for `key`: in its helper (the file then keeps an empty
     /// entry, as the docker CLI's does), or in the file's `auths`. Saves the file.
     /// Returns whether the secret went into the file itself (unencrypted).
@@ -531,6 +561,40 @@ pub fn registry_config_header() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxies_become_build_args_for_their_daemon_or_by_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"proxies":{"default":{"httpProxy":"http://p:3128","noProxy":"*.local"},"tcp://h:2375":{"ftpProxy":"ftp://f"}}}"#,
+        )
+        .unwrap();
+        let cfg = ConfigFile::load(&path).unwrap();
+        let args = cfg.proxy_build_args("unix:///run/berth/berth.sock");
+        assert_eq!(
+            args,
+            [
+                ("HTTP_PROXY".to_string(), "http://p:3128".to_string()),
+                ("http_proxy".into(), "http://p:3128".into()),
+                ("NO_PROXY".into(), "*.local".into()),
+                ("no_proxy".into(), "*.local".into()),
+            ]
+        );
+        assert_eq!(
+            cfg.proxy_build_args("tcp://h:2375"),
+            [
+                ("FTP_PROXY".to_string(), "ftp://f".to_string()),
+                ("ftp_proxy".into(), "ftp://f".into())
+            ]
+        );
+        std::fs::write(&path, "{}").unwrap();
+        assert!(ConfigFile::load(&path)
+            .unwrap()
+            .proxy_build_args("x")
+            .is_empty());
+    }
 
     #[test]
     fn all_credentials_for_a_build_from_the_file_and_the_helpers() {

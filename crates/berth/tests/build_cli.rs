@@ -70,7 +70,7 @@ fn failing_stream() -> Vec<u8> {
 
 /// The tree both CLIs build from: a context with what `.dockerignore` leaves out
 /// (and an exception), an executable, a symlink, an empty directory; a Dockerfile
-/// outside it; a docker config with one registry's credentials.
+/// outside it; a docker config with one registry's credentials and a proxy.
 fn tree() -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
     let t = tempfile::tempdir().expect("temp dir");
@@ -105,7 +105,7 @@ fn tree() -> tempfile::TempDir {
     );
     write(
         "config/config.json",
-        br#"{"auths":{"registry.example:5000":{"auth":"dXNlcjpwYXNz"}}}"#,
+        br#"{"auths":{"registry.example:5000":{"auth":"dXNlcjpwYXNz"}},"proxies":{"default":{"httpProxy":"http://proxy.example:3128","noProxy":"*.local"}}}"#,
         0o600,
     );
     t
@@ -419,6 +419,8 @@ fn a_directory_with_every_flag_sends_and_shows_the_same() {
         "BUILD_FROM_ENV",
         "--build-arg",
         "NOT_SET_ANYWHERE",
+        "--build-arg",
+        "no_proxy=given",
         "--label",
         "org.example.k=v=w",
         "--label",
@@ -464,6 +466,11 @@ fn a_directory_with_every_flag_sends_and_shows_the_same() {
     let d = run(&docker, t.path(), &args, b"", &ok_stream());
     let b = run(&Cli::berth(), t.path(), &args, b"", &ok_stream());
     same_query(&d.request, &b.request);
+    let build_args = json_of(&b.request.query("buildargs"));
+    assert_eq!(build_args["HTTP_PROXY"], "http://proxy.example:3128");
+    assert_eq!(build_args["http_proxy"], "http://proxy.example:3128");
+    assert_eq!(build_args["no_proxy"], "given", "a --build-arg wins");
+    assert_eq!(build_args["NOT_SET_ANYWHERE"], Value::Null);
     let de = entries(&d.request, &[]);
     assert_eq!(
         de.keys().map(String::as_str).collect::<Vec<_>>(),

@@ -271,7 +271,16 @@ impl<R: Read> Read for Counted<R> {
 pub fn build(ctx: &mut Ctx<'_>, a: &BuildArgs) -> i32 {
     let env = |k: &str| std::env::var(k).ok();
     let opts = match build_options(a, &env) {
-        Ok(o) => o,
+        Ok(mut o) => {
+            // The docker config's proxies, unless a --build-arg names them.
+            let host = ctx.client.host().to_string();
+            if let Ok(cfg) = crate::credentials::ConfigFile::load_default() {
+                for (k, v) in cfg.proxy_build_args(&host) {
+                    o.build_args.entry(k).or_insert(Some(v));
+                }
+            }
+            o
+        }
         Err(e) => {
             let _ = write!(
                 ctx.err,
