@@ -62,10 +62,20 @@ pub fn write_context(
     let mut tar = tar::Builder::new(w);
     tar.follow_symlinks(false);
     let mut count = 0;
-    walk(root, "", filter, &mut tar, &mut count)?;
+    walk(root, "", filter, Some(&mut tar), &mut count)?;
     tar.into_inner()
         .and_then(|mut w| w.flush())
         .map_err(err(root))?;
+    Ok(count)
+}
+
+/// Checks, before anything is sent, that everything [`write_context`] would write
+/// can be read (as the docker CLI's `ValidateContextDirectory` does): every
+/// directory listed, every file opened. Returns how many entries the context holds,
+/// or the first path at fault.
+pub fn check_context(root: &Path, filter: &ContextFilter<'_>) -> Result<u64, ContextError> {
+    let mut count = 0;
+    walk::<io::Sink>(root, "", filter, None, &mut count)?;
     Ok(count)
 }
 
@@ -82,7 +92,7 @@ fn walk<W: Write>(
     dir: &Path,
     rel_dir: &str,
     filter: &ContextFilter<'_>,
-    tar: &mut tar::Builder<W>,
+    mut tar: Option<&mut tar::Builder<W>>,
     count: &mut u64,
 ) -> Result<(), ContextError> {
     let mut names: Vec<_> = fs::read_dir(dir)
@@ -103,15 +113,17 @@ fn walk<W: Write>(
         let excluded = filter.excluded(&rel);
         if ft.is_dir() {
             if !excluded {
-                let mut h = header_for(&meta);
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_size(0);
-                tar.append_data(&mut h, format!("{rel}/"), io::empty())
-                    .map_err(err(&path))?;
+                if let Some(tar) = tar.as_deref_mut() {
+                    let mut h = header_for(&meta);
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    tar.append_data(&mut h, format!("{rel}/"), io::empty())
+                        .map_err(err(&path))?;
+                }
                 *count += 1;
             }
             if !excluded || filter.may_hold_kept(&rel) {
-                walk(&path, &rel, filter, tar, count)?;
+                walk(&path, &rel, filter, tar.as_deref_mut(), count)?;
             }
             continue;
         }
@@ -120,16 +132,20 @@ fn walk<W: Write>(
         }
         if ft.is_symlink() {
             let target = fs::read_link(&path).map_err(err(&path))?;
-            let mut h = header_for(&meta);
-            h.set_entry_type(tar::EntryType::Symlink);
-            h.set_size(0);
-            tar.append_link(&mut h, &rel, &target).map_err(err(&path))?;
+            if let Some(tar) = tar.as_deref_mut() {
+                let mut h = header_for(&meta);
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                tar.append_link(&mut h, &rel, &target).map_err(err(&path))?;
+            }
         } else if ft.is_file() {
-            let mut h = header_for(&meta);
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_size(meta.len());
             let f = fs::File::open(&path).map_err(err(&path))?;
-            tar.append_data(&mut h, &rel, f).map_err(err(&path))?;
+            if let Some(tar) = tar.as_deref_mut() {
+                let mut h = header_for(&meta);
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(meta.len());
+                tar.append_data(&mut h, &rel, f).map_err(err(&path))?;
+            }
         } else {
             // Sockets, pipes, devices: not sent, as the docker CLI does not send them.
             continue;
@@ -322,6 +338,25 @@ mod tests {
                 "src/main.rs",
             ]
         );
+    }
+
+    #[test]
+    fn a_check_counts_what_would_be_sent_and_names_an_unreadable_file() {
+        let t = tree();
+        let ig = Ignore::parse("node_modules\n").unwrap();
+        let f = ContextFilter {
+            ignore: &ig,
+            keep: vec![],
+        };
+        let mut out = Vec::new();
+        let sent = write_context(t.path(), &f, &mut out).unwrap();
+        assert_eq!(check_context(t.path(), &f).unwrap(), sent);
+        assert_eq!(sent as usize, names(&out).len());
+        // A file that cannot be opened (a dangling path stands in for an unreadable
+        // one, which root could read anyway) is named.
+        let missing = t.path().join("gone");
+        let e = check_context(&missing, &f).unwrap_err();
+        assert_eq!(e.path, missing);
     }
 
     #[test]

@@ -26,12 +26,20 @@ pub struct Cli {
 }
 
 /// docker's `--help` groups, in docker's order; commands docker has and berth does
-/// not (build, push, login, …) are left out, and every other command is listed
-/// under "Commands".
-const COMMON_COMMANDS: [&str; 11] = [
-    "run", "exec", "ps", "pull", "push", "images", "login", "logout", "search", "version", "info",
+/// not (checkpoint, plugin, the swarm ones, …) are left out, and every other
+/// command is listed under "Commands".
+const COMMON_COMMANDS: [&str; 12] = [
+    "run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "search", "version",
+    "info",
 ];
-const MANAGEMENT_COMMANDS: [&str; 5] = ["container", "image", "network", "system", "volume"];
+const MANAGEMENT_COMMANDS: [&str; 6] = [
+    "builder",
+    "container",
+    "image",
+    "network",
+    "system",
+    "volume",
+];
 
 /// The command line with docker's `berth --help` layout: commands in docker's groups,
 /// each with its one-line description, then the global options.
@@ -151,6 +159,8 @@ pub enum Cmd {
     Info(FormatArgs),
     /// Show the berth version information
     Version(FormatArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
     /// Download an image from a registry
     Pull(PullArgs),
     /// Upload an image to a registry
@@ -169,6 +179,9 @@ pub enum Cmd {
     Save(SaveArgs),
     /// Show the history of an image
     History(HistoryArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCmd),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -488,6 +501,8 @@ pub enum ImageCmd {
     /// List images
     #[command(name = "ls", aliases = ["list"])]
     Ls(ImagesArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
     /// Display detailed information on one or more images
     Inspect(ImageInspectArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -509,6 +524,118 @@ pub enum ImageCmd {
     History(HistoryArgs),
     /// Remove unused images
     Prune(ImagePruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BuilderCmd {
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
+    /// Remove build cache
+    Prune(BuilderPruneArgs),
+}
+
+/// `build`'s flags: those of the docker CLI's classic builder that berth's API
+/// carries.
+#[derive(Args, Debug, Clone)]
+#[command(override_usage = "berth build [OPTIONS] PATH | URL | -")]
+pub struct BuildArgs {
+    /// Add a custom host-to-IP mapping ("host:ip")
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Set build-time variables
+    #[arg(long = "build-arg")]
+    pub build_arg: Vec<String>,
+    /// Images to consider as cache sources
+    #[arg(long = "cache-from")]
+    pub cache_from: Vec<String>,
+    /// Compress the build context using gzip
+    #[arg(long = "compress")]
+    pub compress: bool,
+    /// Limit the CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<i64>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Skip image verification (default true)
+    #[arg(long = "disable-content-trust", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
+    pub disable_content_trust: Option<bool>,
+    /// Name of the Dockerfile (Default is "PATH/Dockerfile")
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<String>,
+    /// Always remove intermediate containers
+    #[arg(long = "force-rm")]
+    pub force_rm: bool,
+    /// Write the image ID to the file
+    #[arg(long = "iidfile")]
+    pub iidfile: Option<String>,
+    /// Set metadata for an image
+    #[arg(long = "label")]
+    pub label: Vec<String>,
+    /// Memory limit
+    #[arg(short = 'm', long = "memory")]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Set the networking mode for the RUN instructions during build
+    #[arg(long = "network", default_value = "default")]
+    pub network: String,
+    /// Do not use cache when building the image
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long = "platform")]
+    pub platform: Option<String>,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long = "pull")]
+    pub pull: bool,
+    /// Suppress the build output and print image ID on success
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Remove intermediate containers after a successful build
+    #[arg(long = "rm", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
+    pub rm: bool,
+    /// Size of "/dev/shm"
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Squash newly built layers into a single new layer
+    #[arg(long = "squash")]
+    pub squash: bool,
+    /// Name and optionally a tag in the "name:tag" format
+    #[arg(short = 't', long = "tag")]
+    pub tag: Vec<String>,
+    /// Set the target build stage to build.
+    #[arg(long = "target")]
+    pub target: Option<String>,
+    /// Ulimit options
+    #[arg(long = "ulimit")]
+    pub ulimit: Vec<String>,
+    /// The context: a directory, a URL, or - for standard input
+    #[arg(value_name = "PATH | URL | -")]
+    pub context: String,
+}
+
+#[derive(Args, Debug)]
+pub struct BuilderPruneArgs {
+    /// Remove all unused build cache, not just dangling ones
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Provide filter values (e.g. "until=24h")
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    /// Amount of disk space to keep for cache
+    #[arg(long = "keep-storage")]
+    pub keep_storage: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -8,6 +8,7 @@
 //! [`registry_auth_header`] is what `pull`, `run`, `create` (and `push`) send as
 //! `X-Registry-Auth` for a reference's registry.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -228,6 +229,92 @@ impl ConfigFile {
         Ok(found.filter(|a| {
             !(a.username.is_empty() && a.identitytoken.is_empty() && a.registrytoken.is_empty())
         }))
+    }
+
+    /// Every stored credential, by registry key, as the docker CLI's
+    /// `GetAllCredentials` collects them for a build: the `credsStore` helper's list
+    /// (else the file's `auths`), then each `credHelpers` registry from its own
+    /// helper, which wins. What cannot be read is left out.
+    pub fn all_credentials(&self) -> BTreeMap<String, AuthConfig> {
+        let mut all = BTreeMap::new();
+        let store = self
+            .doc
+            .get("credsStore")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
+        match store {
+            Some(store) => {
+                let helper = self.helper(store.to_string());
+                let listed = helper
+                    .run("list", b"")
+                    .ok()
+                    .and_then(|l| serde_json::from_str::<BTreeMap<String, String>>(&l).ok())
+                    .unwrap_or_default();
+                for key in listed.keys() {
+                    if let Ok(Some(mut a)) = helper.get(key) {
+                        // Emails are kept in the file only.
+                        if let Some(f) = self.file_credentials(key) {
+                            a.email = f.email;
+                        }
+                        all.insert(key.clone(), a);
+                    }
+                }
+            }
+            None => {
+                for key in self.auths().map(|a| a.keys()).into_iter().flatten() {
+                    if let Some(a) = self.file_credentials(key) {
+                        all.insert(key.clone(), a);
+                    }
+                }
+            }
+        }
+        let helpers: Vec<(String, String)> = self
+            .doc
+            .get("credHelpers")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .filter(|(_, h)| !h.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (key, helper) in helpers {
+            if let Ok(Some(a)) = self.helper(helper).get(&key) {
+                all.insert(key, a);
+            }
+        }
+        all
+    }
+
+    /// The proxy settings of `proxies` for the daemon at `host` (its own entry, else
+    /// `default`), as the build args the docker CLI adds for them: `HTTP_PROXY` and
+    /// `http_proxy` from `httpProxy`, and so on for HTTPS, FTP, NO and ALL.
+    pub fn proxy_build_args(&self, host: &str) -> Vec<(String, String)> {
+        let Some(proxies) = self.doc.get("proxies").and_then(Value::as_object) else {
+            return Vec::new();
+        };
+        let Some(p) = proxies.get(host).or_else(|| proxies.get("default")) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (field, arg) in [
+            ("httpProxy", "HTTP_PROXY"),
+            ("httpsProxy", "HTTPS_PROXY"),
+            ("noProxy", "NO_PROXY"),
+            ("ftpProxy", "FTP_PROXY"),
+            ("allProxy", "ALL_PROXY"),
+        ] {
+            if let Some(v) = p
+                .get(field)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+            {
+                out.push((arg.to_string(), v.to_string()));
+                out.push((arg.to_lowercase(), v.to_string()));
+            }
+        }
+        out
     }
 
     /// Stores credentials for `key`: in its helper (the file then keeps an empty
@@ -460,9 +547,96 @@ pub fn registry_auth_header(domain: &str) -> Option<String> {
     Some(a.to_header())
 }
 
+/// The `X-Registry-Config` value a build sends: base64url of every stored
+/// credential by registry (`e30=`, `{}`, when there are none or the config cannot
+/// be read), so that FROM can pull from any of them.
+pub fn registry_config_header() -> String {
+    let all = ConfigFile::load_default()
+        .map(|c| c.all_credentials())
+        .unwrap_or_default();
+    let json = serde_json::to_vec(&all).expect("credentials always serialise");
+    base64::engine::general_purpose::URL_SAFE.encode(json)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxies_become_build_args_for_their_daemon_or_by_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"proxies":{"default":{"httpProxy":"http://p:3128","noProxy":"*.local"},"tcp://h:2375":{"ftpProxy":"ftp://f"}}}"#,
+        )
+        .unwrap();
+        let cfg = ConfigFile::load(&path).unwrap();
+        let args = cfg.proxy_build_args("unix:///run/berth/berth.sock");
+        assert_eq!(
+            args,
+            [
+                ("HTTP_PROXY".to_string(), "http://p:3128".to_string()),
+                ("http_proxy".into(), "http://p:3128".into()),
+                ("NO_PROXY".into(), "*.local".into()),
+                ("no_proxy".into(), "*.local".into()),
+            ]
+        );
+        assert_eq!(
+            cfg.proxy_build_args("tcp://h:2375"),
+            [
+                ("FTP_PROXY".to_string(), "ftp://f".to_string()),
+                ("ftp_proxy".into(), "ftp://f".into())
+            ]
+        );
+        std::fs::write(&path, "{}").unwrap();
+        assert!(ConfigFile::load(&path)
+            .unwrap()
+            .proxy_build_args("x")
+            .is_empty());
+    }
+
+    #[test]
+    fn all_credentials_for_a_build_from_the_file_and_the_helpers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        // A helper that knows one registry, as docker-credential-* helpers answer.
+        let helper = dir.path().join("docker-credential-fake");
+        std::fs::write(
+            &helper,
+            "#!/bin/sh\ncase \"$1\" in\nget) read k; echo '{\"ServerURL\":\"'$k'\",\"Username\":\"hu\",\"Secret\":\"hp\"}';;\nlist) echo '{\"h.example\":\"hu\"}';;\nesac\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"auths":{"a.example":{"auth":"dTpw"},"b.example":{"auth":"dTI6cDI="}},"credHelpers":{"b.example":"fake"}}"#,
+        )
+        .unwrap();
+        let cfg = ConfigFile::load(&path).unwrap().with_helper_dir(dir.path());
+        let all = cfg.all_credentials();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(
+            (
+                all["a.example"].username.as_str(),
+                all["a.example"].password.as_str()
+            ),
+            ("u", "p")
+        );
+        assert_eq!(all["a.example"].serveraddress, "a.example");
+        assert!(all["a.example"].auth.is_empty());
+        // The registry's own helper wins over the file.
+        assert_eq!(all["b.example"].username, "hu");
+        std::fs::write(&path, r#"{"credsStore":"fake"}"#).unwrap();
+        let cfg = ConfigFile::load(&path).unwrap().with_helper_dir(dir.path());
+        let all = cfg.all_credentials();
+        assert_eq!(all.keys().collect::<Vec<_>>(), ["h.example"]);
+        assert_eq!(all["h.example"].password, "hp");
+        std::fs::write(&path, "{}").unwrap();
+        let cfg = ConfigFile::load(&path).unwrap();
+        assert_eq!(serde_json::to_string(&cfg.all_credentials()).unwrap(), "{}");
+    }
 
     fn read(path: &Path) -> Value {
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()

@@ -8,11 +8,13 @@
 #![forbid(unsafe_code)]
 
 pub mod autostart;
+pub mod build_context;
 pub mod cli;
 pub mod commands;
 pub mod create_opts;
 pub mod credentials;
 pub mod format;
+pub mod jsonmessage;
 pub mod progress;
 pub mod template;
 pub mod term;
@@ -154,7 +156,7 @@ fn command_path(args: &[String]) -> String {
             break;
         }
         words.push(a.as_str());
-        if words.len() == 2 || !matches!(words[0], "container" | "image" | "system") {
+        if words.len() == 2 || !matches!(words[0], "builder" | "container" | "image" | "system") {
             break;
         }
     }

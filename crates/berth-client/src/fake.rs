@@ -267,8 +267,12 @@ fn serve(
         return Ok(());
     };
     if req.path() == "/_ping" {
+        // The docker CLI pings with HEAD: a head without a body. Every answer closes
+        // its connection, so a client that keeps connections alive (Go's) opens a
+        // new one for its next request rather than racing the close.
+        let body = if req.method == "HEAD" { "" } else { "OK" };
         let msg = format!(
-            "HTTP/1.1 200 OK\r\nApi-Version: {version}\r\nOSType: linux\r\nContent-Length: 2\r\n\r\nOK"
+            "HTTP/1.1 200 OK\r\nApi-Version: {version}\r\nOSType: linux\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{body}"
         );
         return w.write_all(msg.as_bytes());
     }
@@ -285,7 +289,10 @@ fn serve(
             for (k, v) in headers {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }
-            head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+            head.push_str(&format!(
+                "Connection: close\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            ));
             w.write_all(head.as_bytes())?;
             w.write_all(&body)?;
         }
@@ -295,7 +302,7 @@ fn serve(
             then,
         } => {
             let head = format!(
-                "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
                 reason(status)
             );
             w.write_all(head.as_bytes())?;

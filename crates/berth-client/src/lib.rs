@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod build;
 #[cfg(feature = "fake-server")]
 pub mod fake;
 mod host;
@@ -21,6 +22,7 @@ use std::sync::OnceLock;
 use berth_api_types::system::{ApiVersion, API_VERSION};
 
 pub use api::*;
+pub use build::{NO_REGISTRY_CONFIG, REGISTRY_CONFIG_HEADER};
 pub use host::{Host, HostError, DEFAULT_HOST};
 pub use http::{Body, BodyReader, Head, Response};
 pub use stream::{
@@ -66,6 +68,10 @@ pub enum ClientError {
         #[source]
         source: serde_json::Error,
     },
+    /// A streamed answer reported a failure (`errorDetail`): a build step that
+    /// failed, with the exit code of its RUN when it had one (else 0).
+    #[error("{message}")]
+    Stream { message: String, code: i64 },
     #[error(transparent)]
     Host(#[from] HostError),
 }

@@ -329,3 +329,161 @@ fn prune_images_and_history() {
     let e = c.image_history("nope").unwrap_err();
     assert!(e.is_not_found(), "{e}");
 }
+
+/// A classic builder's answer, one JSON message a line.
+fn build_stream(lines: &[serde_json::Value]) -> Vec<u8> {
+    lines
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+#[test]
+fn build_streams_the_context_and_returns_the_aux_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start(dir.path(), "1.41", |_| Reply::Chunked {
+        status: 200,
+        chunks: vec![
+            build_stream(&[
+                json!({"stream": "Step 1/1 : FROM busybox\n"}),
+                json!({"stream": " ---> 0123456789ab\n"}),
+            ]),
+            build_stream(&[
+                json!({"aux": {"ID": "sha256:0123456789abcdef"}}),
+                json!({"stream": "Successfully built 0123456789ab\n"}),
+            ]),
+        ],
+        then: None,
+    })
+    .unwrap();
+    let c = client(&server);
+    let mut opts = berth_api_types::build::BuildOptions {
+        tags: vec!["app:1".into()],
+        ..Default::default()
+    };
+    opts.build_args.insert("A".into(), None);
+    let context = vec![7u8; 100_000];
+    let mut seen = Vec::new();
+    let id = c
+        .build(&opts, &context[..], "e30=", |m| seen.push(m.clone()))
+        .unwrap();
+    assert_eq!(id.as_deref(), Some("sha256:0123456789abcdef"));
+    assert_eq!(seen.len(), 4, "every message, aux included: {seen:?}");
+    assert_eq!(seen[0].stream, "Step 1/1 : FROM busybox\n");
+    let r = &server.requests()[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path(), "/v1.41/build");
+    assert_eq!(r.query("t"), ["app:1"]);
+    assert_eq!(r.query("buildargs"), [r#"{"A":null}"#]);
+    assert_eq!(r.query("version"), ["1"]);
+    assert_eq!(r.header("Content-Type"), Some("application/x-tar"));
+    assert_eq!(r.header("Transfer-Encoding"), Some("chunked"));
+    assert_eq!(r.header("X-Registry-Config"), Some("e30="));
+    assert_eq!(r.body, context);
+}
+
+#[test]
+fn build_failures_carry_the_message_and_the_run_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start(dir.path(), "1.41", |r| {
+        if r.query("target") == ["bad"] {
+            return Reply::error(400, "failed to reach build target bad in Dockerfile");
+        }
+        let code: i64 = if r.query("nocache").is_empty() { 3 } else { 0 };
+        Reply::Full {
+            status: 200,
+            headers: vec![],
+            body: build_stream(&[
+                json!({"stream": "Step 1/1 : RUN exit 3\n"}),
+                json!({"errorDetail": {"code": code, "message": "The command '/bin/sh -c exit 3' returned a non-zero code: 3"},
+                       "error": "The command '/bin/sh -c exit 3' returned a non-zero code: 3"}),
+                json!({"stream": "never shown\n"}),
+            ]),
+        }
+    })
+    .unwrap();
+    let c = client(&server);
+    let mut seen = Vec::new();
+    let opts = berth_api_types::build::BuildOptions::default();
+    let e = c
+        .build(&opts, &b""[..], "e30=", |m| seen.push(m.stream.clone()))
+        .unwrap_err();
+    match e {
+        ClientError::Stream { message, code } => {
+            assert_eq!(code, 3);
+            assert_eq!(
+                message,
+                "The command '/bin/sh -c exit 3' returned a non-zero code: 3"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(seen, ["Step 1/1 : RUN exit 3\n"]);
+    let opts = berth_api_types::build::BuildOptions {
+        no_cache: true,
+        ..Default::default()
+    };
+    let e = c.build(&opts, &b""[..], "e30=", |_| {}).unwrap_err();
+    assert!(matches!(e, ClientError::Stream { code: 0, .. }), "{e:?}");
+    let opts = berth_api_types::build::BuildOptions {
+        target: Some("bad".into()),
+        ..Default::default()
+    };
+    let e = c.build(&opts, &b""[..], "e30=", |_| {}).unwrap_err();
+    assert_eq!(e.status(), Some(400), "{e:?}");
+}
+
+#[test]
+fn build_falls_back_on_successfully_built_and_sends_no_body_for_a_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start(dir.path(), "1.41", |_| Reply::Full {
+        status: 200,
+        headers: vec![],
+        body: build_stream(&[
+            json!({"stream": "Successfully built 0123456789ab\n"}),
+            json!({"stream": "Successfully tagged x:latest\n"}),
+        ]),
+    })
+    .unwrap();
+    let c = client(&server);
+    let opts = berth_api_types::build::BuildOptions {
+        remote: Some("http://example.invalid/ctx.tar".into()),
+        ..Default::default()
+    };
+    let id = c.build(&opts, &b"not sent"[..], "e30=", |_| {}).unwrap();
+    assert_eq!(id.as_deref(), Some("0123456789ab"));
+    let r = &server.requests()[0];
+    assert_eq!(r.query("remote"), ["http://example.invalid/ctx.tar"]);
+    assert!(r.body.is_empty());
+}
+
+#[test]
+fn build_prune_sends_its_flags_and_reads_a_null_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::start(dir.path(), "1.41", |r| {
+        if r.query("all").is_empty() {
+            Reply::json(200, json!({"CachesDeleted": null, "SpaceReclaimed": 0}))
+        } else {
+            Reply::json(
+                200,
+                json!({"CachesDeleted": ["a", "b"], "SpaceReclaimed": 2048}),
+            )
+        }
+    })
+    .unwrap();
+    let c = client(&server);
+    let r = c.build_prune(false, &Filters::new(), 0).unwrap();
+    assert!(r.caches_deleted.is_empty());
+    let mut f = Filters::new();
+    f.add("until", "24h");
+    let r = c.build_prune(true, &f, 1 << 30).unwrap();
+    assert_eq!(r.caches_deleted, ["a", "b"]);
+    assert_eq!(r.space_reclaimed, 2048);
+    let reqs = server.requests();
+    assert_eq!(reqs[0].path(), "/v1.41/build/prune");
+    assert!(reqs[0].query("filters").is_empty());
+    assert_eq!(reqs[1].query("all"), ["1"]);
+    assert_eq!(reqs[1].query("keep-storage"), ["1073741824"]);
+    assert_eq!(reqs[1].query("filters"), [r#"{"until":{"24h":true}}"#]);
+}

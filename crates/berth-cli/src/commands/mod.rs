@@ -1,6 +1,7 @@
 //! The commands: each takes a [`Ctx`] (client, output, input) and returns the exit
 //! status, so tests can drive them against a fake daemon.
 
+pub mod build;
 pub mod containers;
 pub mod cp;
 pub mod images;
@@ -12,13 +13,20 @@ pub mod volumes;
 
 use berth_api_types::Filters;
 
-use crate::cli::{Cmd, ContainerCmd, ImageCmd, InspectArgs, NetworkCmd, SystemCmd, VolumeCmd};
+use crate::cli::{
+    BuilderCmd, Cmd, ContainerCmd, ImageCmd, InspectArgs, NetworkCmd, SystemCmd, VolumeCmd,
+};
 use crate::{CliError, Ctx};
 
 /// Runs one parsed command; errors are printed here.
 pub fn dispatch(ctx: &mut Ctx<'_>, cmd: Cmd) -> i32 {
     let result = match cmd {
         Cmd::Run(a) | Cmd::Container(ContainerCmd::Run(a)) => return run::run(ctx, &a),
+        Cmd::Build(a) => return build::build(ctx, &a),
+        Cmd::Image(ImageCmd::Build(a)) | Cmd::Builder(BuilderCmd::Build(a)) => {
+            return build::build(ctx, &a)
+        }
+        Cmd::Builder(BuilderCmd::Prune(a)) => build::prune(ctx, &a),
         Cmd::Create(a) | Cmd::Container(ContainerCmd::Create(a)) => return run::create(ctx, &a),
         Cmd::Start(a) | Cmd::Container(ContainerCmd::Start(a)) => run::start(ctx, &a),
         Cmd::Attach(a) | Cmd::Container(ContainerCmd::Attach(a)) => run::attach(ctx, &a),
