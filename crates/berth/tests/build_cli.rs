@@ -208,7 +208,7 @@ fn options(r: &Recorded) -> BuildOptions {
         .collect();
     BuildOptions::from_query(|k| {
         all.get(k)
-            .map(|v| v.iter().map(String::as_str).collect())
+            .cloned()
             .unwrap_or_default()
     })
     .expect("a query dockerd reads")
