@@ -10,11 +10,10 @@
 
 pub mod add;
 pub mod builder;
-pub mod context;
+pub use berth_context::{context, ignore};
 mod dockerfile;
 mod error;
 mod flags;
-pub mod ignore;
 mod instruction;
 mod lines;
 mod scope;

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use berth_build::context::{check_context, dockerfile_in_context, write_context, ContextFilter};
-use berth_build::ignore::Ignore;
+use berth_context::context::{check_context, dockerfile_in_context, write_context, ContextFilter};
+use berth_context::ignore::Ignore;
 
 /// The name the daemon looks for when none is given.
 pub const DEFAULT_DOCKERFILE: &str = "Dockerfile";
@@ -35,7 +35,7 @@ pub enum ContextError {
     #[error("error reading .dockerignore: {0}")]
     Ignore(String),
     #[error("error checking context: {0}")]
-    Check(#[from] berth_build::context::ContextError),
+    Check(#[from] berth_context::context::ContextError),
     #[error("unable to open Dockerfile: {0}")]
     Dockerfile(String),
     #[error("reading standard input: {0}")]
