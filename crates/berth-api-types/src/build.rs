@@ -128,9 +128,7 @@ impl BuildOptions {
         let int = |param: &'static str| -> Result<i64, BuildQueryError> {
             match one(param) {
                 None => Ok(0),
-                Some(v) => v
-                    .parse::<i64>()
-                    .map_err(|e| err(param, &v, e.to_string())),
+                Some(v) => v.parse::<i64>().map_err(|e| err(param, &v, e.to_string())),
             }
         };
         fn json<T: serde::de::DeserializeOwned + Default>(
@@ -333,7 +331,10 @@ mod tests {
         let e = parse("memory=lots").unwrap_err();
         assert_eq!(e.param, "memory");
         let e = parse("buildargs={oops").unwrap_err();
-        assert!(e.to_string().starts_with("invalid buildargs \"{oops\""), "{e}");
+        assert!(
+            e.to_string().starts_with("invalid buildargs \"{oops\""),
+            "{e}"
+        );
         assert!(!parse("rm=0").unwrap().rm);
     }
 

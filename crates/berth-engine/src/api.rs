@@ -409,12 +409,19 @@ pub trait Engine: Send + Sync + 'static {
         context: &mut dyn Read,
     ) -> EngineResult<BuildRun<'e>> {
         let _ = (opts, auth, context);
-        Err(EngineError::NotFound("builds are not available from this engine".into()))
+        Err(EngineError::NotFound(
+            "builds are not available from this engine".into(),
+        ))
     }
     /// `POST /build/prune`.
-    fn build_prune(&self, all: bool) -> EngineResult<berth_api_types::build::BuildCachePruneReport> {
+    fn build_prune(
+        &self,
+        all: bool,
+    ) -> EngineResult<berth_api_types::build::BuildCachePruneReport> {
         let _ = all;
-        Err(EngineError::NotFound("this engine has no build cache".into()))
+        Err(EngineError::NotFound(
+            "this engine has no build cache".into(),
+        ))
     }
 
     // --- images ---

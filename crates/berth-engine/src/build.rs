@@ -10,7 +10,9 @@ use berth_api_types::build::{BuildCachePruneReport, BuildOptions};
 use berth_api_types::container::{ContainerConfig, ContainerCreateRequest, HostConfig, Ulimit};
 use berth_api_types::image::{ErrorDetail, JsonMessage};
 use berth_api_types::registry::AuthConfig;
-use berth_build::builder::{self, Backend, BuildError, BuildRequest, Commit, ContainerSpec, Image, Sink};
+use berth_build::builder::{
+    self, Backend, BuildError, BuildRequest, Commit, ContainerSpec, Image, Sink,
+};
 use berth_types::Reference;
 
 use crate::api::{AttachOptions, BuildRun, EngineError, EngineResult, PullOptions, WaitCondition};
@@ -156,7 +158,6 @@ impl LocalEngine {
         }))
     }
 
-
     /// `DATA_ROOT/builder`: the cache index, cache mounts, build directories.
     pub(crate) fn build_cache_root(&self) -> PathBuf {
         self.config().data_root.join("builder")
@@ -219,7 +220,10 @@ fn run_build(
     req: &BuildRequest,
     out: &mut dyn FnMut(JsonMessage) -> bool,
 ) -> EngineResult<()> {
-    let mut sink = Stream { out, started: false };
+    let mut sink = Stream {
+        out,
+        started: false,
+    };
     match builder::build(backend, req, &mut sink) {
         // Tagging told its `tag` events.
         Ok(_) => Ok(()),
@@ -242,7 +246,8 @@ fn run_build(
 fn receive_context(body: &mut dyn Read, work: &Path, ctx: &Path) -> EngineResult<()> {
     let raw = work.join("context.tar");
     let mut f = std::fs::File::create(&raw).map_err(|e| EngineError::io("creating", &raw, e))?;
-    std::io::copy(body, &mut f).map_err(|e| EngineError::internal("receiving the build context", e))?;
+    std::io::copy(body, &mut f)
+        .map_err(|e| EngineError::internal("receiving the build context", e))?;
     f.flush().map_err(|e| EngineError::io("writing", &raw, e))?;
     drop(f);
     let reader = berth_build::add::open_archive(&raw)
@@ -331,9 +336,12 @@ impl EngineBackend<'_> {
         self.auth
             .iter()
             .find(|(k, _)| {
-                let k = k.trim_start_matches("https://").trim_start_matches("http://");
+                let k = k
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://");
                 let host = k.split('/').next().unwrap_or(k);
-                host == domain || (hub && (host == "index.docker.io" || host == "registry-1.docker.io"))
+                host == domain
+                    || (hub && (host == "index.docker.io" || host == "registry-1.docker.io"))
             })
             .map(|(_, a)| a.clone())
             .unwrap_or_default()
@@ -405,7 +413,11 @@ impl Backend for EngineBackend<'_> {
                     )
                 })
                 .collect(),
-            tmpfs: spec.tmpfs.iter().map(|t| (t.clone(), String::new())).collect(),
+            tmpfs: spec
+                .tmpfs
+                .iter()
+                .map(|t| (t.clone(), String::new()))
+                .collect(),
             ..HostConfig::default()
         };
         if hc.network_mode == "default" {
@@ -505,11 +517,22 @@ impl Backend for EngineBackend<'_> {
 
     fn commit(&self, c: &Commit<'_>) -> Result<String, BuildError> {
         let created = c.epoch.map(|e| {
-            berth_types::time::format_rfc3339(e as i128 * 1_000_000_000, berth_types::time::Precision::Seconds)
+            berth_types::time::format_rfc3339(
+                e as i128 * 1_000_000_000,
+                berth_types::time::Precision::Seconds,
+            )
         });
         self.engine
             .inner
-            .commit_for_build(c.container, c.parent, c.config.clone(), c.author.map(str::to_string), c.created_by.to_string(), created, c.epoch)
+            .commit_for_build(
+                c.container,
+                c.parent,
+                c.config.clone(),
+                c.author.map(str::to_string),
+                c.created_by.to_string(),
+                created,
+                c.epoch,
+            )
             .map_err(err)
     }
 

@@ -421,7 +421,10 @@ impl Engine for LocalEngine {
         self.build_image(opts, auth, context)
     }
 
-    fn build_prune(&self, all: bool) -> EngineResult<berth_api_types::build::BuildCachePruneReport> {
+    fn build_prune(
+        &self,
+        all: bool,
+    ) -> EngineResult<berth_api_types::build::BuildCachePruneReport> {
         self.prune_build_cache(all)
     }
 

@@ -412,7 +412,12 @@ pub fn file_type_in_root(root: BorrowedFd<'_>, path: &str) -> Result<Option<File
 /// `mkdir -p` inside `root`: every missing directory of `path` is made (mode 0755,
 /// owned by `uid:gid`), symlinks on the way resolved inside the root. Existing
 /// directories are left as they are.
-pub fn make_dirs_in_root(root: BorrowedFd<'_>, path: &str, uid: u32, gid: u32) -> Result<(), CopyError> {
+pub fn make_dirs_in_root(
+    root: BorrowedFd<'_>,
+    path: &str,
+    uid: u32,
+    gid: u32,
+) -> Result<(), CopyError> {
     let mut done = String::new();
     for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
         let parent = open_in_root(root, Path::new(&done), OFlags::PATH | OFlags::DIRECTORY)
@@ -433,8 +438,13 @@ pub fn make_dirs_in_root(root: BorrowedFd<'_>, path: &str, uid: u32, gid: u32) -
                 )
                 .map_err(|e| CopyError::from_errno(&format!("/{here}"), "chown", e))?;
                 // mkdir's mode went through the umask.
-                rustix::fs::chmodat(&parent, part, Mode::from_raw_mode(0o755), rustix::fs::AtFlags::empty())
-                    .map_err(|e| CopyError::from_errno(&format!("/{here}"), "chmod", e))?;
+                rustix::fs::chmodat(
+                    &parent,
+                    part,
+                    Mode::from_raw_mode(0o755),
+                    rustix::fs::AtFlags::empty(),
+                )
+                .map_err(|e| CopyError::from_errno(&format!("/{here}"), "chmod", e))?;
             }
             Err(Errno::EXIST) => {}
             Err(e) => return Err(CopyError::from_errno(&format!("/{here}"), "mkdir", e)),
@@ -445,8 +455,16 @@ pub fn make_dirs_in_root(root: BorrowedFd<'_>, path: &str, uid: u32, gid: u32) -
 }
 
 /// Reads a small file (at most `limit` bytes) inside `root`; None when it is missing.
-pub fn read_in_root(root: BorrowedFd<'_>, path: &str, limit: u64) -> Result<Option<Vec<u8>>, CopyError> {
-    match open_in_root(root, Path::new(path.trim_start_matches('/')), OFlags::RDONLY) {
+pub fn read_in_root(
+    root: BorrowedFd<'_>,
+    path: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, CopyError> {
+    match open_in_root(
+        root,
+        Path::new(path.trim_start_matches('/')),
+        OFlags::RDONLY,
+    ) {
         Ok(fd) => {
             let mut out = Vec::new();
             std::fs::File::from(fd)

@@ -78,19 +78,36 @@ fn cowsay_style_image_cache_and_overrides() {
         );
         let out = build_ok(&d, &cli, &dir, &["-t", &tag]);
         assert!(out.contains("Step 1/3 : FROM busybox"), "{out}");
-        assert!(out.contains("Step 2/3 : ENV MESSAGE \"nothing to say\""), "{out}");
-        assert!(out.contains(&format!("Successfully tagged {tag}:latest")), "{out}");
+        assert!(
+            out.contains("Step 2/3 : ENV MESSAGE \"nothing to say\""),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("Successfully tagged {tag}:latest")),
+            "{out}"
+        );
         let said = d.ok(&cli, &["run", "--rm", "--network", "none", &tag]);
         assert_eq!(said.trim(), "nothing to say");
         let said = d.ok(
             &cli,
-            &["run", "--rm", "--network", "none", "-e", "MESSAGE=Hello world", &tag],
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-e",
+                "MESSAGE=Hello world",
+                &tag,
+            ],
         );
         assert_eq!(said.trim(), "Hello world");
         // A rebuild takes every step from the cache.
         let again = build_ok(&d, &cli, &dir, &["-t", &tag]);
         assert_eq!(again.matches("Using cache").count(), 2, "{again}");
-        let hist = d.ok(&cli, &["history", "--no-trunc", "--format", "{{.CreatedBy}}", &tag]);
+        let hist = d.ok(
+            &cli,
+            &["history", "--no-trunc", "--format", "{{.CreatedBy}}", &tag],
+        );
         assert!(
             hist.contains("/bin/sh -c #(nop)  ENV MESSAGE=nothing to say"),
             "{hist}"
@@ -135,10 +152,30 @@ fn web_server_image_is_reached_through_a_published_port() {
         );
         build_ok(&d, &cli, &dir, &["-t", &tag]);
         let port = 18080 + n;
-        d.ok(&cli, &["run", "-d", "--name", &tag, "-p", &format!("127.0.0.1:{port}:80"), &tag]);
+        d.ok(
+            &cli,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &tag,
+                "-p",
+                &format!("127.0.0.1:{port}:80"),
+                &tag,
+            ],
+        );
         let got = host_get(&d, &format!("http://127.0.0.1:{port}/")).expect("GET");
         assert_eq!(got, format!("served by {tag}\n"));
-        let exposed = d.ok(&cli, &["image", "inspect", "--format", "{{json .Config.ExposedPorts}}", &tag]);
+        let exposed = d.ok(
+            &cli,
+            &[
+                "image",
+                "inspect",
+                "--format",
+                "{{json .Config.ExposedPorts}}",
+                &tag,
+            ],
+        );
         assert_eq!(exposed.trim(), r#"{"80/tcp":{}}"#);
         d.ok(&cli, &["rm", "-f", &tag]);
     }
@@ -201,27 +238,61 @@ fn every_instruction_and_onbuild_in_a_child() {
                 .to_string()
         };
         assert_eq!(f("{{.Author}}"), "Jane <jane@example.com>");
-        assert_eq!(f("{{index .Config.Labels \"org.example.kind\"}}"), "all of them");
+        assert_eq!(
+            f("{{index .Config.Labels \"org.example.kind\"}}"),
+            "all of them"
+        );
         assert_eq!(f("{{.Config.WorkingDir}}"), "/app");
         assert_eq!(f("{{json .Config.Volumes}}"), r#"{"/data":{}}"#);
         assert_eq!(f("{{.Config.User}}"), "app");
         assert_eq!(f("{{.Config.StopSignal}}"), "SIGUSR1");
-        assert_eq!(f("{{index .Config.OnBuild 0}}"), "RUN echo from-trigger $(id -u)");
+        assert_eq!(
+            f("{{index .Config.OnBuild 0}}"),
+            "RUN echo from-trigger $(id -u)"
+        );
         assert_eq!(f("{{json .Config.Healthcheck.Test}}"), r#"["CMD","true"]"#);
         assert_eq!(f("{{.Config.Healthcheck.Retries}}"), "2");
         assert_eq!(f("{{json .Config.Cmd}}"), r#"["argument"]"#);
         // The archive kept its owners and mode; the copied file is root's.
-        let ls = d.ok(&cli, &["run", "--rm", "--network", "none", "--entrypoint", "ls", &tag, "-ln", "/unpacked/inner.txt", "/app/hello.txt"]);
+        let ls = d.ok(
+            &cli,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--entrypoint",
+                "ls",
+                &tag,
+                "-ln",
+                "/unpacked/inner.txt",
+                "/app/hello.txt",
+            ],
+        );
         assert!(ls.contains("-rw----r--    1 7        8"), "{ls}");
-        assert!(ls.contains("1 0        0") , "{ls}");
+        assert!(ls.contains("1 0        0"), "{ls}");
         // A child's build runs the trigger, and does not pass it on.
         let child = format!("child-{}", cli.name);
-        let cdir = context(&d, &child, &[("Dockerfile", &format!("FROM {tag}\nRUN true\n"))]);
+        let cdir = context(
+            &d,
+            &child,
+            &[("Dockerfile", &format!("FROM {tag}\nRUN true\n"))],
+        );
         let out = build_ok(&d, &cli, &cdir, &["-t", &child]);
         assert!(out.contains("# Executing 1 build trigger"), "{out}");
         assert!(out.contains("from-trigger 1234"), "{out}");
         assert_eq!(
-            d.ok(&cli, &["image", "inspect", "--format", "{{json .Config.OnBuild}}", &child]).trim(),
+            d.ok(
+                &cli,
+                &[
+                    "image",
+                    "inspect",
+                    "--format",
+                    "{{json .Config.OnBuild}}",
+                    &child
+                ]
+            )
+            .trim(),
             "null"
         );
     }
@@ -257,7 +328,10 @@ fn cache_follows_copy_sources_and_failures_leave_no_image() {
         let changed = build_ok(&d, &cli, &dir, &["-t", &tag]);
         assert_eq!(changed.matches(" ---> Using cache").count(), 1, "{changed}");
         assert!(changed.contains(" ---> Running in "), "{changed}");
-        let copy = d.ok(&cli, &["run", "--rm", "--network", "none", &tag, "cat", "/copy"]);
+        let copy = d.ok(
+            &cli,
+            &["run", "--rm", "--network", "none", &tag, "cat", "/copy"],
+        );
         assert_eq!(copy, "second");
         // --no-cache builds every step again.
         let fresh = build_ok(&d, &cli, &dir, &["--no-cache", "-t", &tag]);
@@ -267,17 +341,25 @@ fn cache_follows_copy_sources_and_failures_leave_no_image() {
         let ig = format!("ignore-{}", cli.name);
         std::fs::write(dir.join("Dockerfile"), "FROM busybox\nCOPY . /ctx/\n").unwrap();
         build_ok(&d, &cli, &dir, &["-t", &ig]);
-        let ls = d.ok(&cli, &["run", "--rm", "--network", "none", &ig, "ls", "/ctx"]);
+        let ls = d.ok(
+            &cli,
+            &["run", "--rm", "--network", "none", &ig, "ls", "/ctx"],
+        );
         assert!(ls.contains("src.txt") && !ls.contains("secret.txt"), "{ls}");
 
         // A failing RUN fails the build with its code and tags nothing.
         let bad = format!("bad-{}", cli.name);
-        std::fs::write(dir.join("Dockerfile"), "FROM busybox\nRUN echo before\nRUN exit 3\n").unwrap();
+        std::fs::write(
+            dir.join("Dockerfile"),
+            "FROM busybox\nRUN echo before\nRUN exit 3\n",
+        )
+        .unwrap();
         let o = build(&d, &cli, &dir, &["-t", &bad]);
         let (out, err) = out_err(&o);
         assert_eq!(o.status.code(), Some(3), "{out}\n{err}");
         assert!(
-            format!("{out}{err}").contains("The command '/bin/sh -c exit 3' returned a non-zero code: 3"),
+            format!("{out}{err}")
+                .contains("The command '/bin/sh -c exit 3' returned a non-zero code: 3"),
             "{out}\n{err}"
         );
         let o = d.run(&cli, &["image", "inspect", &bad]);
@@ -316,11 +398,20 @@ fn multi_stage_with_copy_from_and_build_args() {
         assert!(!out.contains("RUN exit 1"), "{out}");
         let got = d.ok(&cli, &["run", "--rm", "--network", "none", &tag]);
         assert_eq!(got.trim(), "version-7");
-        let hist = d.ok(&cli, &["history", "--no-trunc", "--format", "{{.CreatedBy}}", &tag]);
-        assert!(!hist.contains("version-"), "the build stage leaked into the image: {hist}");
+        let hist = d.ok(
+            &cli,
+            &["history", "--no-trunc", "--format", "{{.CreatedBy}}", &tag],
+        );
+        assert!(
+            !hist.contains("version-"),
+            "the build stage leaked into the image: {hist}"
+        );
         let t = format!("target-{}", cli.name);
         build_ok(&d, &cli, &dir, &["--target", "build", "-t", &t]);
-        let got = d.ok(&cli, &["run", "--rm", "--network", "none", &t, "cat", "/out"]);
+        let got = d.ok(
+            &cli,
+            &["run", "--rm", "--network", "none", &t, "cat", "/out"],
+        );
         assert_eq!(got.trim(), "version-0");
     }
 }
@@ -349,16 +440,30 @@ fn source_date_epoch_gives_the_same_digest_on_two_daemons() {
         std::fs::copy(&bb, dir.join("busybox")).unwrap();
         // The same context mtimes on both sides, as a checkout would have.
         for f in ["Dockerfile", "busybox"] {
-            let file = std::fs::File::options().write(true).open(dir.join(f)).unwrap();
-            file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000)).unwrap();
+            let file = std::fs::File::options()
+                .write(true)
+                .open(dir.join(f))
+                .unwrap();
+            file.set_modified(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+            )
+            .unwrap();
         }
         if n == 1 {
             // Later, so any clock that leaked in would differ.
             std::thread::sleep(std::time::Duration::from_millis(1100));
         }
-        build_ok(&d, &cli, &dir, &["--build-arg", "SOURCE_DATE_EPOCH=1700000000", "-t", "repro"]);
+        build_ok(
+            &d,
+            &cli,
+            &dir,
+            &["--build-arg", "SOURCE_DATE_EPOCH=1700000000", "-t", "repro"],
+        );
         let id = d.ok(&cli, &["image", "inspect", "--format", "{{.Id}}", "repro"]);
-        let created = d.ok(&cli, &["image", "inspect", "--format", "{{.Created}}", "repro"]);
+        let created = d.ok(
+            &cli,
+            &["image", "inspect", "--format", "{{.Created}}", "repro"],
+        );
         assert_eq!(created.trim(), "2023-11-14T22:13:20Z");
         let out = d.ok(&cli, &["run", "--rm", "--network", "none", "repro"]);
         assert_eq!(out, "built\n");
@@ -386,7 +491,10 @@ fn seeds_cowsay_story_build_push_pull_run() {
     let d = Daemon::start_in_host_netns(&["--bridge", BRIDGE]);
     let berth = Cli::berth();
     let builder = clis().pop().expect("a CLI that builds");
-    d.ok(&berth, &["import", &tar.to_string_lossy(), "debian:bookworm"]);
+    d.ok(
+        &berth,
+        &["import", &tar.to_string_lossy(), "debian:bookworm"],
+    );
     let dir = context(
         &d,
         "seeds",
@@ -403,13 +511,30 @@ fn seeds_cowsay_story_build_push_pull_run() {
     );
     let image = format!("127.0.0.1:{PORT}/seeds/cowsay");
     build_ok(&d, &builder, &dir, &["-t", &image]);
-    let said = d.ok(&berth, &["run", "--rm", "--network", "none", "-e", "MESSAGE=welcome home", &image]);
+    let said = d.ok(
+        &berth,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-e",
+            "MESSAGE=welcome home",
+            &image,
+        ],
+    );
     assert!(said.contains("< welcome home >"), "{said}");
 
     let root = d.root.join("serve");
     std::fs::create_dir_all(&root).unwrap();
     let server = std::process::Command::new(common::berth_bin())
-        .args(["registry", "serve", "--addr", &format!("127.0.0.1:{PORT}"), "--root"])
+        .args([
+            "registry",
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{PORT}"),
+            "--root",
+        ])
         .arg(&root)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -418,7 +543,8 @@ fn seeds_cowsay_story_build_push_pull_run() {
         .expect("berth registry serve");
     let _server = common::Reaped(server);
     assert!(
-        common::wait_for(10, || std::net::TcpStream::connect(("127.0.0.1", PORT)).is_ok()),
+        common::wait_for(10, || std::net::TcpStream::connect(("127.0.0.1", PORT))
+            .is_ok()),
         "berth registry serve did not listen"
     );
     let pushed = d.ok(&berth, &["push", &image]);
@@ -426,7 +552,18 @@ fn seeds_cowsay_story_build_push_pull_run() {
 
     let second = Daemon::start_in_host_netns(&["--bridge", "none"]);
     second.ok(&berth, &["pull", &image]);
-    let said = second.ok(&berth, &["run", "--rm", "--network", "none", "-e", "MESSAGE=welcome home", &image]);
+    let said = second.ok(
+        &berth,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-e",
+            "MESSAGE=welcome home",
+            &image,
+        ],
+    );
     assert!(said.contains("< welcome home >"), "{said}");
 }
 
@@ -450,9 +587,24 @@ fn cache_mounts_urls_cache_from_and_prune() {
     );
     build_ok(&d, &cli, &dir, &["--no-cache", "-t", "cm"]);
     build_ok(&d, &cli, &dir, &["--no-cache", "-t", "cm"]);
-    let count = d.ok(&cli, &["run", "--rm", "--network", "none", "cm", "cat", "/count"]);
+    let count = d.ok(
+        &cli,
+        &["run", "--rm", "--network", "none", "cm", "cat", "/count"],
+    );
     assert_eq!(count.trim(), "2");
-    let ls = d.ok(&cli, &["run", "--rm", "--network", "none", "cm", "sh", "-c", "ls -A /var/cache/pkg 2>/dev/null | wc -l"]);
+    let ls = d.ok(
+        &cli,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "cm",
+            "sh",
+            "-c",
+            "ls -A /var/cache/pkg 2>/dev/null | wc -l",
+        ],
+    );
     assert_eq!(ls.trim(), "0", "the cache's contents leaked into the image");
 
     // ADD of a URL (a server of the test's own, in the daemon's namespace).
@@ -482,12 +634,27 @@ fn cache_mounts_urls_cache_from_and_prune() {
         )],
     );
     build_ok(&d, &cli, &dir, &["-t", "addurl"]);
-    let got = d.ok(&cli, &["run", "--rm", "--network", "none", "addurl", "cat", "/downloads/remote.txt", "/pinned.txt"]);
+    let got = d.ok(
+        &cli,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "addurl",
+            "cat",
+            "/downloads/remote.txt",
+            "/pinned.txt",
+        ],
+    );
     assert_eq!(got, "fetched\nfetched\n");
     std::fs::write(dir.join("Dockerfile"), "FROM busybox\nADD --checksum=sha256:0000000000000000000000000000000000000000000000000000000000000000 http://127.0.0.1:18099/remote.txt /x\n").unwrap();
     let o = build(&d, &cli, &dir, &["-t", "badsum"]);
     let (out, err) = out_err(&o);
-    assert!(!o.status.success() && format!("{out}{err}").contains("digest mismatch"), "{out}{err}");
+    assert!(
+        !o.status.success() && format!("{out}{err}").contains("digest mismatch"),
+        "{out}{err}"
+    );
 
     // --cache-from: a second daemon, given the image (docker save/load), reuses its
     // steps instead of running them.
@@ -501,12 +668,20 @@ fn cache_mounts_urls_cache_from_and_prune() {
     );
     build_ok(&d, &cli, &dir, &["-t", "cf:1"]);
     let archive = d.root.join("cf.tar");
-    d.ok(&cli, &["save", "-o", &archive.to_string_lossy(), "busybox", "cf:1"]);
+    d.ok(
+        &cli,
+        &["save", "-o", &archive.to_string_lossy(), "busybox", "cf:1"],
+    );
     let e = Daemon::start();
     e.ok(&cli, &["load", "-i", &archive.to_string_lossy()]);
     let plain = build_ok(&e, &cli, &dir, &["-t", "cf:2"]);
     assert!(!plain.contains("Using cache"), "{plain}");
-    let from = build_ok(&e, &cli, &dir, &["--no-cache=false", "--cache-from", "cf:1", "-t", "cf:3"]);
+    let from = build_ok(
+        &e,
+        &cli,
+        &dir,
+        &["--no-cache=false", "--cache-from", "cf:1", "-t", "cf:3"],
+    );
     let from_fresh = {
         // Without the local cache of cf:2 in the way: a third daemon.
         let f = Daemon::start();

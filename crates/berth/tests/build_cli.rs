@@ -206,12 +206,8 @@ fn options(r: &Recorded) -> BuildOptions {
         .into_iter()
         .map(|k| (k.clone(), r.query(&k)))
         .collect();
-    BuildOptions::from_query(|k| {
-        all.get(k)
-            .cloned()
-            .unwrap_or_default()
-    })
-    .expect("a query dockerd reads")
+    BuildOptions::from_query(|k| all.get(k).cloned().unwrap_or_default())
+        .expect("a query dockerd reads")
 }
 
 /// The generated name of a Dockerfile added to the context, if one was.

@@ -33,7 +33,11 @@ pub(crate) struct Source {
 
 /// Resolves `patterns` inside `root` (the context, or a mounted root filesystem).
 /// `what` names the instruction for errors (`COPY`).
-pub(crate) fn resolve(root: &Path, patterns: &[String], what: &str) -> Result<Vec<Source>, BuildError> {
+pub(crate) fn resolve(
+    root: &Path,
+    patterns: &[String],
+    what: &str,
+) -> Result<Vec<Source>, BuildError> {
     let root_fd = berth_image::copy::open_root_dir(root)
         .map_err(|e| BuildError::msg(format!("{what} failed: {e}")))?;
     let mut out = Vec::new();
@@ -146,7 +150,10 @@ fn hash_tree(path: &Path, rel: &Path, h: &mut Sha256) -> io::Result<()> {
         h.update(fs::read_link(path)?.as_os_str().as_encoded_bytes());
     } else if ft.is_dir() {
         h.update(b"d");
-        let mut names: Vec<_> = fs::read_dir(path)?.flatten().map(|e| e.file_name()).collect();
+        let mut names: Vec<_> = fs::read_dir(path)?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         names.sort();
         for n in names {
             hash_tree(&path.join(&n), &rel.join(&n), h)?;
@@ -201,7 +208,10 @@ pub(crate) fn append(
             h.set_size(0);
             tar.append_data(&mut h, format!("{name}/"), io::empty())?;
         }
-        let mut names: Vec<_> = fs::read_dir(src)?.flatten().map(|e| e.file_name()).collect();
+        let mut names: Vec<_> = fs::read_dir(src)?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         names.sort();
         for n in names {
             let child = n.to_string_lossy();
@@ -227,7 +237,12 @@ pub(crate) fn append(
 }
 
 /// A user or group name or number from the container's `/etc/passwd` or `/etc/group`.
-fn lookup(db: Option<&[u8]>, name: &str, what: &str, file: &str) -> Result<(u32, Option<u32>), BuildError> {
+fn lookup(
+    db: Option<&[u8]>,
+    name: &str,
+    what: &str,
+    file: &str,
+) -> Result<(u32, Option<u32>), BuildError> {
     if let Ok(n) = name.parse::<u32>() {
         return Ok((n, None));
     }
@@ -251,9 +266,21 @@ pub(crate) fn chown_ids(root: &Path, spec: &str) -> Result<(u32, u32), BuildErro
     let (user, group) = crate::instruction::user_and_group(spec);
     let group = group.unwrap_or(user);
     let fd = berth_image::copy::open_root_dir(root).map_err(|e| BuildError::msg(e.to_string()))?;
-    let read = |p: &str| berth_image::copy::read_in_root(fd.as_fd(), p, 8 << 20).ok().flatten();
-    let passwd = if user.parse::<u32>().is_err() { read("/etc/passwd") } else { None };
-    let groups = if group.parse::<u32>().is_err() { read("/etc/group") } else { None };
+    let read = |p: &str| {
+        berth_image::copy::read_in_root(fd.as_fd(), p, 8 << 20)
+            .ok()
+            .flatten()
+    };
+    let passwd = if user.parse::<u32>().is_err() {
+        read("/etc/passwd")
+    } else {
+        None
+    };
+    let groups = if group.parse::<u32>().is_err() {
+        read("/etc/group")
+    } else {
+        None
+    };
     let (uid, _) = lookup(passwd.as_deref(), user, "user", "/etc/passwd")?;
     let (gid, _) = lookup(groups.as_deref(), group, "group", "/etc/group")?;
     Ok((uid, gid))
@@ -306,9 +333,15 @@ mod tests {
         fs::write(r.join("b.txt"), "b").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", r.join("link")).unwrap();
         let s = resolve(r, &["*.txt".into()], "COPY").unwrap();
-        assert_eq!(s.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["a.txt", "b.txt"]);
+        assert_eq!(
+            s.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["a.txt", "b.txt"]
+        );
         let e = resolve(r, &["nosuch".into()], "COPY").unwrap_err();
-        assert!(e.message.contains("stat nosuch: file does not exist"), "{e}");
+        assert!(
+            e.message.contains("stat nosuch: file does not exist"),
+            "{e}"
+        );
         let e = resolve(r, &["../x".into()], "COPY").unwrap_err();
         assert!(e.message.contains("outside the build context"), "{e}");
         // An absolute link resolves inside the context: no /etc/passwd there.
@@ -320,7 +353,10 @@ mod tests {
         let c1 = checksum(&dir).unwrap();
         assert!(c1.starts_with("dir:"));
         // A touch keeps the checksum; a content change does not.
-        let f = fs::File::options().write(true).open(r.join("dir/sub/f")).unwrap();
+        let f = fs::File::options()
+            .write(true)
+            .open(r.join("dir/sub/f"))
+            .unwrap();
         f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
         assert_eq!(checksum(&dir).unwrap(), c1);
         fs::write(r.join("dir/sub/f"), "2").unwrap();
@@ -332,8 +368,16 @@ mod tests {
     fn owners_come_from_the_roots_files() {
         let d = tempfile::tempdir().unwrap();
         fs::create_dir_all(d.path().join("etc")).unwrap();
-        fs::write(d.path().join("etc/passwd"), "root:x:0:0::/:/bin/sh\napp:x:1000:1001::/:/bin/sh\n").unwrap();
-        fs::write(d.path().join("etc/group"), "root:x:0:\napp:x:1001:\nstaff:x:50:\n").unwrap();
+        fs::write(
+            d.path().join("etc/passwd"),
+            "root:x:0:0::/:/bin/sh\napp:x:1000:1001::/:/bin/sh\n",
+        )
+        .unwrap();
+        fs::write(
+            d.path().join("etc/group"),
+            "root:x:0:\napp:x:1001:\nstaff:x:50:\n",
+        )
+        .unwrap();
         assert_eq!(chown_ids(d.path(), "app").unwrap(), (1000, 1001));
         assert_eq!(chown_ids(d.path(), "app:staff").unwrap(), (1000, 50));
         assert_eq!(chown_ids(d.path(), "7:8").unwrap(), (7, 8));

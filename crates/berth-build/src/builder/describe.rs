@@ -141,7 +141,10 @@ mod tests {
         );
         let sh = vec!["/bin/sh".to_string(), "-c".to_string()];
         assert_eq!(nop(&sh, "ENV A=1"), "/bin/sh -c #(nop)  ENV A=1");
-        assert_eq!(nop_one(&sh, "WORKDIR /app"), "/bin/sh -c #(nop) WORKDIR /app");
+        assert_eq!(
+            nop_one(&sh, "WORKDIR /app"),
+            "/bin/sh -c #(nop) WORKDIR /app"
+        );
         assert_eq!(
             quoted_list(&["/bin/bash".into(), "-c".into(), "sh -c \"echo $M\"".into()]),
             "[\"/bin/bash\" \"-c\" \"sh -c \\\"echo $M\\\"\"]"

@@ -125,7 +125,9 @@ pub fn build(
     let mut global_steps = Vec::new();
     let mut declared: BTreeSet<String> = BTreeSet::new();
     for step in &df.global_args {
-        let ins = global.declare(step).map_err(|e| BuildError::msg(e.to_string()))?;
+        let ins = global
+            .declare(step)
+            .map_err(|e| BuildError::msg(e.to_string()))?;
         if let Instruction::Arg(d) = &ins {
             declared.extend(d.iter().map(|a| a.name.clone()));
         }
@@ -187,7 +189,11 @@ pub fn build(
         cancelled: AtomicBool::new(false),
         declared: Mutex::new(declared),
         made: Mutex::new(Vec::new()),
-        cache_sources: req.cache_from.iter().filter_map(|n| backend.image(n)).collect(),
+        cache_sources: req
+            .cache_from
+            .iter()
+            .filter_map(|n| backend.image(n))
+            .collect(),
     };
     let (tx, rx) = mpsc::channel::<(usize, Event)>();
     let result = std::thread::scope(|scope| {
@@ -195,7 +201,11 @@ pub fn build(
             let tx = tx.clone();
             let shared = &shared;
             let offset = offsets[&i];
-            let extra = if i == target { label_step.clone() } else { None };
+            let extra = if i == target {
+                label_step.clone()
+            } else {
+                None
+            };
             scope.spawn(move || {
                 let mut emit = |e: Event| {
                     let _ = tx.send((i, e));
@@ -270,7 +280,9 @@ fn quote_word(s: &str) -> String {
     } else {
         format!(
             "\"{}\"",
-            s.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$")
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('$', "\\$")
         )
     }
 }
@@ -364,7 +376,9 @@ impl Shared<'_> {
         let mut g = self.results.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(r) = g.get(&i) {
-                return r.clone().map_err(|_| BuildError::msg(format!("stage {i} failed")));
+                return r
+                    .clone()
+                    .map_err(|_| BuildError::msg(format!("stage {i} failed")));
             }
             if self.cancelled.load(Ordering::SeqCst) {
                 return Err(BuildError::msg("build cancelled"));
@@ -420,10 +434,10 @@ fn relay(
     let mut last: Option<StageResult> = None;
     let mut failure: Option<BuildError> = None;
     let deliver = |e: Event,
-                       pos: &mut usize,
-                       last: &mut Option<StageResult>,
-                       failure: &mut Option<BuildError>,
-                       out: &mut Out<'_>| {
+                   pos: &mut usize,
+                   last: &mut Option<StageResult>,
+                   failure: &mut Option<BuildError>,
+                   out: &mut Out<'_>| {
         match e {
             Event::Text(t) => {
                 if failure.is_none() && out.text(&t).is_err() {

@@ -12,7 +12,9 @@ use berth_image::model::RunConfig;
 use super::cache::{CacheIndex, Key};
 use super::copy::{self, Owner, Source};
 use super::describe::{self, nop, nop_one};
-use super::{short, BuildError, Commit, ContainerSpec, Event, Image, Shared, StageResult, BindMount};
+use super::{
+    short, BindMount, BuildError, Commit, ContainerSpec, Event, Image, Shared, StageResult,
+};
 use crate::dockerfile::{Dockerfile, Step};
 use crate::flags::{MountType, NetworkMode};
 use crate::instruction::{Command, Copy, Healthcheck, Instruction, Run};
@@ -87,12 +89,13 @@ pub(crate) fn run_stage(
         let mut d = sh.declared.lock().unwrap_or_else(|e| e.into_inner());
         d.extend(scope.declared().iter().cloned());
     }
-    let image = match &st.image {
-        Some(id) => Some(sh.backend.image(id).ok_or_else(|| {
-            BuildError::msg(format!("the image {id} the build made is gone"))
-        })?),
-        None => None,
-    };
+    let image =
+        match &st.image {
+            Some(id) => Some(sh.backend.image(id).ok_or_else(|| {
+                BuildError::msg(format!("the image {id} the build made is gone"))
+            })?),
+            None => None,
+        };
     Ok(StageResult { image })
 }
 
@@ -100,9 +103,11 @@ fn parse_trigger(t: &str, escape: char) -> Result<Step, BuildError> {
     let text = format!("# escape={escape}\nFROM scratch\n{t}\n");
     let df = Dockerfile::parse(&text)
         .map_err(|e| BuildError::msg(format!("ONBUILD trigger {t:?}: {e}")))?;
-    let step = df.stages[0].steps.get(1).cloned().ok_or_else(|| {
-        BuildError::msg(format!("ONBUILD trigger {t:?}: no instruction"))
-    })?;
+    let step = df.stages[0]
+        .steps
+        .get(1)
+        .cloned()
+        .ok_or_else(|| BuildError::msg(format!("ONBUILD trigger {t:?}: no instruction")))?;
     match step.instruction.keyword() {
         k @ ("FROM" | "ONBUILD" | "MAINTAINER") => Err(BuildError::msg(format!(
             "{k} isn't allowed as an ONBUILD trigger"
@@ -152,7 +157,10 @@ impl State<'_, '_> {
     }
 
     fn show_image(&mut self) {
-        let s = format!(" ---> {}\n", self.image.as_deref().map(short).unwrap_or_default());
+        let s = format!(
+            " ---> {}\n",
+            self.image.as_deref().map(short).unwrap_or_default()
+        );
         self.text(&s);
     }
 
@@ -166,9 +174,9 @@ impl State<'_, '_> {
         };
         let vars = self.sh.global.vars();
         let sub = |w: &str| {
-            lexer
-                .process_word(w, vars)
-                .map_err(|e| BuildError::msg(format!("dockerfile parse error on line {}: {e}", step.line)))
+            lexer.process_word(w, vars).map_err(|e| {
+                BuildError::msg(format!("dockerfile parse error on line {}: {e}", step.line))
+            })
         };
         let name = sub(&f.image)?;
         let platform = f.platform.as_deref().map(sub).transpose()?;
@@ -185,15 +193,22 @@ impl State<'_, '_> {
         } else {
             let pull = self.sh.req.pull;
             let mut relay = Relay(&mut *self.emit);
-            Some(self.sh.backend.base_image(&name, platform.as_deref(), pull, &mut relay)?)
+            Some(
+                self.sh
+                    .backend
+                    .base_image(&name, platform.as_deref(), pull, &mut relay)?,
+            )
         };
         if let Some(img) = &base {
             self.image = Some(img.id.clone());
             self.config = img.config.config.clone().unwrap_or_default();
             self.author = img.config.author.clone();
-            if let Some(sh) = self.config.other.get("Shell").and_then(|v| {
-                serde_json::from_value::<Vec<String>>(v.clone()).ok()
-            }) {
+            if let Some(sh) = self
+                .config
+                .other
+                .get("Shell")
+                .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
+            {
                 if !sh.is_empty() {
                     self.shell = sh;
                 }
@@ -291,7 +306,9 @@ impl State<'_, '_> {
                 let vols = c.volumes.get_or_insert_with(BTreeMap::new);
                 for p in v {
                     if p.trim().is_empty() {
-                        return Err(BuildError::msg("VOLUME specified can not be an empty string"));
+                        return Err(BuildError::msg(
+                            "VOLUME specified can not be an empty string",
+                        ));
                     }
                     vols.insert(p.clone(), serde_json::json!({}));
                 }
@@ -320,9 +337,9 @@ impl State<'_, '_> {
                         retries,
                     } => {
                         let test = match command {
-                            Command::Exec(v) => {
-                                std::iter::once("CMD".to_string()).chain(v.iter().cloned()).collect()
-                            }
+                            Command::Exec(v) => std::iter::once("CMD".to_string())
+                                .chain(v.iter().cloned())
+                                .collect(),
                             Command::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
                         };
                         let mut j = serde_json::Map::new();
@@ -362,7 +379,9 @@ impl State<'_, '_> {
                 format!("SHELL {}", describe::plain_list(v))
             }
             Instruction::Onbuild { expression, .. } => {
-                c.on_build.get_or_insert_with(Vec::new).push(expression.clone());
+                c.on_build
+                    .get_or_insert_with(Vec::new)
+                    .push(expression.clone());
                 format!("ONBUILD {expression}")
             }
             Instruction::Entrypoint(cmd) => {
@@ -429,7 +448,7 @@ impl State<'_, '_> {
         }
         let found = match self.cache.get(key) {
             Some(id) if self.backend().image(&id).is_some() => Some(id),
-            _ => self.from_cache_sources(created_by),
+            _ => self.cache_source_hit(created_by),
         };
         let Some(id) = found else {
             return false;
@@ -444,7 +463,7 @@ impl State<'_, '_> {
 
     /// dockerd's `--cache-from` match: a source whose history and layers start with the
     /// current image's and whose next entry is this step.
-    fn from_cache_sources(&self, created_by: &str) -> Option<String> {
+    fn cache_source_hit(&self, created_by: &str) -> Option<String> {
         if self.sh.cache_sources.is_empty() {
             return None;
         }
@@ -530,7 +549,9 @@ impl State<'_, '_> {
         // The directory is made in the image (a scratch stage has no filesystem yet).
         let container = match &self.image {
             Some(_) => {
-                let cid = self.backend().create(self.image.as_deref(), &ContainerSpec::default())?;
+                let cid = self
+                    .backend()
+                    .create(self.image.as_deref(), &ContainerSpec::default())?;
                 let made = self.backend().with_rootfs(&cid, &mut |root| {
                     let fd = berth_image::copy::open_root_dir(root)
                         .map_err(|e| BuildError::msg(e.to_string()))?;
@@ -597,10 +618,7 @@ impl State<'_, '_> {
             NetworkMode::None => "none".into(),
             NetworkMode::Host => "host".into(),
         });
-        let extra = format!(
-            "{:?}|{:?}|{:?}",
-            r.mounts, network, proxies
-        );
+        let extra = format!("{:?}|{:?}|{:?}", r.mounts, network, proxies);
         let key = self.key(&created_by, &extra);
         if self.cached(&key, &created_by) {
             return Ok(());
@@ -656,7 +674,10 @@ impl State<'_, '_> {
         let id = self.commit(Some(&cid), &created_by);
         if self.sh.req.rm || self.sh.req.force_rm {
             if id.is_ok() {
-                self.text(&format!("Removing intermediate container {}\n", short(&cid)));
+                self.text(&format!(
+                    "Removing intermediate container {}\n",
+                    short(&cid)
+                ));
             }
             self.backend().remove(&cid);
         }
@@ -669,10 +690,12 @@ impl State<'_, '_> {
         let mut binds = Vec::new();
         let mut tmpfs = Vec::new();
         for m in &r.mounts {
-            let target = m.target.clone().ok_or_else(|| {
-                BuildError::msg("RUN --mount: target is required")
-            })?;
-            let target = copy::absolute_dest(&target, self.config.working_dir.as_deref().unwrap_or("/"));
+            let target = m
+                .target
+                .clone()
+                .ok_or_else(|| BuildError::msg("RUN --mount: target is required"))?;
+            let target =
+                copy::absolute_dest(&target, self.config.working_dir.as_deref().unwrap_or("/"));
             let target = target.trim_end_matches('/').to_string();
             match m.kind {
                 MountType::Cache => {
@@ -709,12 +732,14 @@ impl State<'_, '_> {
                         readonly: true,
                     });
                 }
-                MountType::Secret | MountType::Ssh => {
-                    return Err(BuildError::msg(format!(
-                        "RUN --mount=type={}: secrets and ssh agents are not supported by this builder",
-                        if m.kind == MountType::Secret { "secret" } else { "ssh" }
-                    )))
-                }
+                MountType::Secret | MountType::Ssh => return Err(BuildError::msg(format!(
+                    "RUN --mount=type={}: secrets and ssh agents are not supported by this builder",
+                    if m.kind == MountType::Secret {
+                        "secret"
+                    } else {
+                        "ssh"
+                    }
+                ))),
             }
         }
         Ok((binds, tmpfs))
@@ -782,7 +807,11 @@ impl State<'_, '_> {
                         "cannot determine filename for source {url}"
                     )));
                 }
-                let name = if dl.file_name.is_empty() { "__unnamed__".to_string() } else { dl.file_name.clone() };
+                let name = if dl.file_name.is_empty() {
+                    "__unnamed__".to_string()
+                } else {
+                    dl.file_name.clone()
+                };
                 let rel = format!("{n}/{name}");
                 if dl.path != t.0.join(&rel) {
                     std::fs::rename(&dl.path, t.0.join(&rel))
@@ -802,9 +831,8 @@ impl State<'_, '_> {
         } else if !c.heredocs.is_empty() {
             let t = TempDir::new(&self.backend().cache_root())?;
             for h in &c.heredocs {
-                std::fs::write(t.0.join(&h.name), &h.content).map_err(|e| {
-                    BuildError::msg(format!("{what} heredoc {}: {e}", h.name))
-                })?;
+                std::fs::write(t.0.join(&h.name), &h.content)
+                    .map_err(|e| BuildError::msg(format!("{what} heredoc {}: {e}", h.name)))?;
             }
             let p = t.0.clone();
             tmp = Some(t);
@@ -834,7 +862,13 @@ impl State<'_, '_> {
         result
     }
 
-    fn copy_from(&mut self, c: &Copy, what: &str, root: &Path, names: &[String]) -> Result<(), BuildError> {
+    fn copy_from(
+        &mut self,
+        c: &Copy,
+        what: &str,
+        root: &Path,
+        names: &[String],
+    ) -> Result<(), BuildError> {
         // Downloaded URLs are ADD's, but never extracted.
         let (what, extract) = match what {
             "ADD-URL" => ("ADD", false),
@@ -858,16 +892,15 @@ impl State<'_, '_> {
         if let Some(m) = &c.chmod {
             flags.push_str(&format!("--chmod={m}"));
         }
-        let created_by = nop_one(
-            &self.shell,
-            &format!("{what} {flags}{checksum} in {dest} "),
-        );
+        let created_by = nop_one(&self.shell, &format!("{what} {flags}{checksum} in {dest} "));
         let key = self.key(&created_by, "");
         if self.cached(&key, &created_by) {
             return Ok(());
         }
         let chmod = c.chmod.as_deref().map(copy::chmod_bits).transpose()?;
-        let cid = self.backend().create(self.image.as_deref(), &ContainerSpec::default())?;
+        let cid = self
+            .backend()
+            .create(self.image.as_deref(), &ContainerSpec::default())?;
         let add = extract;
         let res = self.sh.backend.with_rootfs(&cid, &mut |dest_root| {
             let (uid, gid) = match &c.chown {
@@ -875,7 +908,15 @@ impl State<'_, '_> {
                 None => (0, 0),
             };
             let own = Owner { uid, gid, chmod };
-            place(dest_root, &sources, &dest, several, add, c.chown.is_some(), own)
+            place(
+                dest_root,
+                &sources,
+                &dest,
+                several,
+                add,
+                c.chown.is_some(),
+                own,
+            )
         });
         let id = res.and_then(|_| self.commit(Some(&cid), &created_by));
         self.backend().remove(&cid);
@@ -914,7 +955,11 @@ fn place(
         } else {
             let (parent, base) = dest_trim.rsplit_once('/').unwrap_or(("", dest_trim));
             (
-                if parent.is_empty() { "/".into() } else { parent.to_string() },
+                if parent.is_empty() {
+                    "/".into()
+                } else {
+                    parent.to_string()
+                },
                 base.to_string(),
                 None,
             )
@@ -944,7 +989,9 @@ fn place(
                     tar.into_inner()?.flush()
                 });
                 let res = berth_image::copy::extract_into(root, &dir, r, extract_opts);
-                let wr = writer.join().unwrap_or_else(|_| Err(io::Error::other("tar writer panicked")));
+                let wr = writer
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("tar writer panicked")));
                 res.map_err(|e| err(&e))?;
                 wr.map_err(|e| err(&e))?;
             }
@@ -1004,7 +1051,10 @@ impl TempDir {
                 return Ok(TempDir(p));
             }
         }
-        Err(BuildError::msg(format!("cannot create a directory under {}", base.display())))
+        Err(BuildError::msg(format!(
+            "cannot create a directory under {}",
+            base.display()
+        )))
     }
 }
 

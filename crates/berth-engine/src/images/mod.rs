@@ -467,7 +467,10 @@ impl ImageService {
             EngineError::BadParameter(format!("{source} has no history entry {index}"))
         })?;
         if !entry.empty_layer {
-            let n = src.history[..index].iter().filter(|h| !h.empty_layer).count();
+            let n = src.history[..index]
+                .iter()
+                .filter(|h| !h.empty_layer)
+                .count();
             let (Some(layer), Some(diff)) = (src_layers.get(n), src.rootfs.diff_ids.get(n)) else {
                 return Err(EngineError::BadParameter(format!(
                     "{source}: history entry {index} names a layer the image does not have"
@@ -501,7 +504,11 @@ impl ImageService {
         let m = Manifest {
             schema_version: 2,
             media_type: Some(media::DOCKER_MANIFEST.into()),
-            config: desc(media::DOCKER_CONFIG, config_digest.clone(), cbytes.len() as u64),
+            config: desc(
+                media::DOCKER_CONFIG,
+                config_digest.clone(),
+                cbytes.len() as u64,
+            ),
             layers,
             annotations: None,
         };
@@ -517,7 +524,12 @@ impl ImageService {
             ..berth_image::model::host_platform()
         };
         self.store
-            .put_child(None, &desc(media::DOCKER_MANIFEST, md, mbytes.len() as u64), &platform, parent_id.as_ref())
+            .put_child(
+                None,
+                &desc(media::DOCKER_MANIFEST, md, mbytes.len() as u64),
+                &platform,
+                parent_id.as_ref(),
+            )
             .map_err(image_err)?;
         Ok(config_digest.to_string())
     }

@@ -69,7 +69,11 @@ fn other_str(cfg: &ImageConfig, key: &str) -> String {
 impl ImageService {
     /// `all`: also the intermediate images (untagged images a build made that are
     /// some image's parent), which dockerd lists only then.
-    pub(super) fn list_images(&self, filters: &Filters, all: bool) -> EngineResult<Vec<ImageSummary>> {
+    pub(super) fn list_images(
+        &self,
+        filters: &Filters,
+        all: bool,
+    ) -> EngineResult<Vec<ImageSummary>> {
         filters
             .validate(&LIST_FILTERS)
             .map_err(|e| bad(e.to_string()))?;
@@ -159,7 +163,11 @@ impl ImageService {
                     created: created.0,
                     id: rec.id.to_string(),
                     labels,
-                    parent_id: rec.parent.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    parent_id: rec
+                        .parent
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                     repo_digests: digests,
                     repo_tags: tags,
                     shared_size: -1,
@@ -201,7 +209,11 @@ impl ImageService {
             id: rec.id.to_string(),
             repo_tags: familiar_tags(&rec),
             repo_digests: familiar_digests(&rec),
-            parent: rec.parent.as_ref().map(ToString::to_string).unwrap_or_default(),
+            parent: rec
+                .parent
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             comment,
             created: cfg
                 .created

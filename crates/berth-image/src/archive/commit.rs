@@ -55,7 +55,10 @@ pub fn commit_image(
         layers.push(descriptor(media::DOCKER_LAYER, digest, stored));
         rootfs.diff_ids.push(diff_id);
     }
-    let created = req.created.clone().unwrap_or_else(super::rootfs::created_now);
+    let created = req
+        .created
+        .clone()
+        .unwrap_or_else(super::rootfs::created_now);
     let mut history = req.parent.history.clone();
     history.push(History {
         created: Some(created.clone()),
