@@ -699,3 +699,109 @@ fn cache_mounts_urls_cache_from_and_prune() {
     let again = build_ok(&d, &cli, &dir, &["-t", "cf:1"]);
     assert!(again.contains("Running in"), "{again}");
 }
+
+/// The recorded dockerd 20.10 classic build (crates/berth-build/tests/dockerd-classic/
+/// run-copy): berth writes the same history — `created_by` byte for byte, dockerd's
+/// source hashes included — and places the files with the same owners and modes.
+#[test]
+#[ignore = "needs root"]
+fn history_and_files_match_dockerds_classic_builder() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../berth-build/tests/dockerd-classic/run-copy");
+    let expected: Vec<String> = std::fs::read_to_string(fixture.join("history-plain.txt"))
+        .unwrap()
+        .lines()
+        .skip(1) // the base image's own
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect();
+    let mode_of = |p: &str| match p {
+        "dir1" | "dir1/sub" | "dir1/exec.sh" => 0o755,
+        _ => 0o644,
+    };
+    for cli in clis() {
+        let dir = d
+            .root
+            .join("contexts")
+            .join(format!("run-copy-{}", cli.name));
+        std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+        let out = std::process::Command::new("cp")
+            .args(["-r"])
+            .arg(fixture.join("context"))
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        for p in [
+            "Dockerfile",
+            "file1",
+            "file2",
+            "local.tar",
+            "local.tar.gz",
+            "dir1",
+            "dir1/a",
+            "dir1/exec.sh",
+            "dir1/sub",
+            "dir1/sub/b",
+        ] {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.join(p), std::fs::Permissions::from_mode(mode_of(p)))
+                .unwrap();
+        }
+        let tag = format!("run-copy-{}", cli.name);
+        build_ok(&d, &cli, &dir, &["-t", &tag]);
+        let hist = d.ok(
+            &cli,
+            &["history", "--no-trunc", "--format", "{{.CreatedBy}}", &tag],
+        );
+        let mut got: Vec<String> = hist.lines().map(str::to_string).collect();
+        got.reverse();
+        let got = got[got.len() - expected.len()..].to_vec();
+        assert_eq!(got, expected, "{} build's history", cli.name);
+        let ls = d.ok(
+            &cli,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                &tag,
+                "sh",
+                "-c",
+                "ls -ln /dst /d2 /multi /x /y /z /owned /d2/sub /x/td",
+            ],
+        );
+        let strip = |s: &str| -> Vec<String> {
+            // Owners, modes, sizes and names; not dates.
+            s.lines()
+                .map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    if f.len() >= 9 {
+                        format!("{} {} {} {} {}", f[0], f[2], f[3], f[4], f[8..].join(" "))
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect()
+        };
+        for want in [
+            "-rw-r--r-- 0 0 4 file1",
+            "-rwxr-xr-x 0 0 18 exec.sh",
+            "drwxr-xr-x 0 0 4096 sub",
+            "-rw-r--r-- 0 0 2 b",
+            "-rw------- 1000 1000 7 t1",
+            "drwxr-x--- 1000 1000 4096 td",
+            "-rw-r--r-- 0 0 11 t2",
+            "-rw-r--r-- 0 0 4 /z",
+            "-rw-r--r-- 1 2 4 /owned",
+        ] {
+            assert!(
+                strip(&ls).iter().any(|l| l == want),
+                "{}: no {want:?} in\n{ls}",
+                cli.name
+            );
+        }
+    }
+}

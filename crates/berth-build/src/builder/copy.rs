@@ -26,6 +26,8 @@ use crate::ignore::{clean, glob_match, has_wildcard};
 pub(crate) struct Source {
     /// Where it is on the host (inside the root).
     pub host: PathBuf,
+    /// Its path relative to the root, as the checksum names it (`dir1`, `a/b.txt`).
+    pub rel: String,
     /// Its name as the destination takes it (the last element of what was named).
     pub name: String,
     pub is_dir: bool,
@@ -96,8 +98,10 @@ fn source_at(
         Some(".") | None => String::new(),
         Some(n) => n.to_string(),
     };
+    let rel = resolved.trim_start_matches('/').to_string();
     Ok(Source {
         host,
+        rel,
         name,
         is_dir: meta.is_dir(),
     })
@@ -119,48 +123,105 @@ fn walk_names(base: &Path, rel: &Path, f: &mut dyn FnMut(&str)) {
     }
 }
 
-/// The content checksum of the sources: `file:…` for one file, `dir:…` for one
-/// directory, `multi:…` for several. It covers names, types, permission bits, link
-/// targets and contents (not times or owners: COPY sets those), so a changed file
-/// changes it and a touched one does not.
-pub(crate) fn checksum(sources: &[Source]) -> Result<String, BuildError> {
-    let mut all = Sha256::new();
-    for s in sources {
-        let mut h = Sha256::new();
-        hash_tree(&s.host, Path::new(""), &mut h)
-            .map_err(|e| BuildError::msg(format!("checksum of {}: {e}", s.host.display())))?;
-        all.update(h.finalize());
-    }
-    let kind = match sources {
-        [one] if one.is_dir => "dir",
-        [_] => "file",
-        _ => "multi",
-    };
-    Ok(format!("{kind}:{}", hex(&all.finalize())))
+/// Where sources come from, for their checksum: the build context (entries as the
+/// uploaded tar had them: permission bits only, owned by 0:0 without names) or another
+/// image's filesystem (the file's own mode with its type bits, uid and gid, `root` as
+/// the name of 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    Context,
+    Image,
 }
 
-fn hash_tree(path: &Path, rel: &Path, h: &mut Sha256) -> io::Result<()> {
+/// The content checksum of the sources, as dockerd's classic builder computes it:
+/// `file:<h>` for one file, `dir:<h>` for one directory, `multi:<h>` for several,
+/// where each entry's hash is the tarsum v1 of its header (name, mode, owners, size,
+/// type, link target — not its time) and contents. A changed file or mode changes it;
+/// a touch does not. It is what the history shows and part of the cache key.
+pub(crate) fn checksum(sources: &[Source], origin: Origin) -> Result<String, BuildError> {
+    let err = |s: &Source, e: io::Error| {
+        BuildError::msg(format!("checksum of {}: {e}", s.host.display()))
+    };
+    let mut parts = Vec::new();
+    for s in sources {
+        let part = if s.is_dir {
+            let mut hashes = Vec::new();
+            // The directory itself, unless it is the root (`.`).
+            if !s.rel.is_empty() {
+                hashes.push(entry_hash(&s.host, &s.rel, origin).map_err(|e| err(s, e))?);
+            }
+            dir_hashes(&s.host, &s.rel, origin, &mut hashes).map_err(|e| err(s, e))?;
+            hashes.sort();
+            format!("dir:{}", hex(&Sha256::digest(hashes.join(",").as_bytes())))
+        } else {
+            format!(
+                "file:{}",
+                entry_hash(&s.host, &s.rel, origin).map_err(|e| err(s, e))?
+            )
+        };
+        parts.push(part);
+    }
+    Ok(match parts.as_slice() {
+        [one] => one.clone(),
+        _ => format!("multi:{}", hex(&Sha256::digest(parts.join(",").as_bytes()))),
+    })
+}
+
+fn dir_hashes(dir: &Path, rel: &str, origin: Origin, out: &mut Vec<String>) -> io::Result<()> {
+    let mut names: Vec<_> = fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    names.sort();
+    for n in names {
+        let child_rel = if rel.is_empty() {
+            n.to_string_lossy().into_owned()
+        } else {
+            format!("{rel}/{}", n.to_string_lossy())
+        };
+        let p = dir.join(&n);
+        out.push(entry_hash(&p, &child_rel, origin)?);
+        if fs::symlink_metadata(&p)?.is_dir() {
+            dir_hashes(&p, &child_rel, origin, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// One entry's tarsum v1 hash (hex).
+fn entry_hash(path: &Path, rel: &str, origin: Origin) -> io::Result<String> {
     let meta = fs::symlink_metadata(path)?;
     let ft = meta.file_type();
-    h.update(rel.as_os_str().as_encoded_bytes());
-    h.update([0]);
-    h.update((meta.permissions().mode() & 0o7777).to_le_bytes());
-    if ft.is_symlink() {
-        h.update(b"l");
-        h.update(fs::read_link(path)?.as_os_str().as_encoded_bytes());
-    } else if ft.is_dir() {
-        h.update(b"d");
-        let mut names: Vec<_> = fs::read_dir(path)?
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for n in names {
-            hash_tree(&path.join(&n), &rel.join(&n), h)?;
+    let (typeflag, size, link) = if ft.is_dir() {
+        ('5', 0, String::new())
+    } else if ft.is_symlink() {
+        ('2', 0, fs::read_link(path)?.to_string_lossy().into_owned())
+    } else {
+        ('0', meta.len(), String::new())
+    };
+    let name = if ft.is_dir() {
+        format!("{rel}/")
+    } else {
+        rel.to_string()
+    };
+    let (mode, uid, gid, uname, gname) = match origin {
+        Origin::Context => (meta.permissions().mode() & 0o7777, 0, 0, "", ""),
+        Origin::Image => {
+            let root = |id: u32| if id == 0 { "root" } else { "" };
+            (
+                meta.mode(),
+                meta.uid(),
+                meta.gid(),
+                root(meta.uid()),
+                root(meta.gid()),
+            )
         }
-    } else if ft.is_file() {
-        h.update(b"f");
-        h.update(meta.len().to_le_bytes());
+    };
+    let mut h = Sha256::new();
+    h.update(format!(
+        "name{name}mode{mode}uid{uid}gid{gid}size{size}typeflag{typeflag}linkname{link}uname{uname}gname{gname}devmajor0devminor0"
+    ));
+    if typeflag == '0' {
         let mut f = fs::File::open(path)?;
         let mut buf = vec![0u8; 1 << 16];
         loop {
@@ -170,12 +231,8 @@ fn hash_tree(path: &Path, rel: &Path, h: &mut Sha256) -> io::Result<()> {
             }
             h.update(&buf[..n]);
         }
-    } else {
-        h.update(b"o");
-        h.update(meta.rdev().to_le_bytes());
     }
-    h.update([0]);
-    Ok(())
+    Ok(hex(&h.finalize()))
 }
 
 /// Who owns what a step writes, and with which mode (`--chown`, `--chmod`).
@@ -350,7 +407,7 @@ mod tests {
         assert!(e.message.contains("no source files"), "{e}");
         let dir = resolve(r, &["dir".into()], "COPY").unwrap();
         assert!(dir[0].is_dir);
-        let c1 = checksum(&dir).unwrap();
+        let c1 = checksum(&dir, Origin::Context).unwrap();
         assert!(c1.starts_with("dir:"));
         // A touch keeps the checksum; a content change does not.
         let f = fs::File::options()
@@ -358,10 +415,53 @@ mod tests {
             .open(r.join("dir/sub/f"))
             .unwrap();
         f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
-        assert_eq!(checksum(&dir).unwrap(), c1);
+        assert_eq!(checksum(&dir, Origin::Context).unwrap(), c1);
         fs::write(r.join("dir/sub/f"), "2").unwrap();
-        assert_ne!(checksum(&dir).unwrap(), c1);
-        assert!(checksum(&s).unwrap().starts_with("multi:"));
+        assert_ne!(checksum(&dir, Origin::Context).unwrap(), c1);
+        assert!(checksum(&s, Origin::Context).unwrap().starts_with("multi:"));
+    }
+
+    /// The hashes dockerd 20.10 wrote into the history for the recorded context
+    /// (tests/dockerd-classic/run-copy).
+    #[test]
+    fn checksums_are_dockerds() {
+        let ctx =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dockerd-classic/run-copy/context");
+        // A checkout's modes: what the CLI would send.
+        for (p, m) in [
+            ("file1", 0o644),
+            ("file2", 0o644),
+            ("dir1", 0o755),
+            ("dir1/a", 0o644),
+            ("dir1/exec.sh", 0o755),
+            ("dir1/sub", 0o755),
+        ] {
+            fs::set_permissions(ctx.join(p), fs::Permissions::from_mode(m)).unwrap();
+        }
+        let sum = |names: &[&str]| {
+            let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+            checksum(&resolve(&ctx, &names, "COPY").unwrap(), Origin::Context).unwrap()
+        };
+        assert_eq!(
+            sum(&["file1"]),
+            "file:e7e7ce04d0216788bf729968f0586952ab77516bf966aa8df0f3443391622196"
+        );
+        assert_eq!(
+            sum(&["file2"]),
+            "file:1fb0a07a625b1dae2323596705c9f6a079b80ee906a4e929a66eef09cefa9c3a"
+        );
+        assert_eq!(
+            sum(&["file1", "file2"]),
+            "multi:a83a64a15b5755e94f2a79e3c05e64fe4e8d1addc2463ade844a4f20f20a76fb"
+        );
+        assert_eq!(
+            sum(&["dir1"]),
+            "dir:4a46621f2beedae298b05846ba285e80af6e594e22a9faf2b289dfd8ccce96cf"
+        );
+        assert_eq!(
+            sum(&["local.tar"]),
+            "file:77e93edbeb83b10996c10387d7d3b69eb193be8005bfec3af8a5f1dc05558dc4"
+        );
     }
 
     #[test]

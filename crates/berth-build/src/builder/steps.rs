@@ -732,14 +732,16 @@ impl State<'_, '_> {
                         readonly: true,
                     });
                 }
-                MountType::Secret | MountType::Ssh => return Err(BuildError::msg(format!(
+                MountType::Secret | MountType::Ssh => {
+                    return Err(BuildError::msg(format!(
                     "RUN --mount=type={}: secrets and ssh agents are not supported by this builder",
                     if m.kind == MountType::Secret {
                         "secret"
                     } else {
                         "ssh"
                     }
-                ))),
+                )))
+                }
             }
         }
         Ok((binds, tmpfs))
@@ -875,7 +877,12 @@ impl State<'_, '_> {
             w => (w, w == "ADD"),
         };
         let sources = copy::resolve(root, names, what)?;
-        let checksum = copy::checksum(&sources)?;
+        let origin = if c.from.is_some() {
+            copy::Origin::Image
+        } else {
+            copy::Origin::Context
+        };
+        let checksum = copy::checksum(&sources, origin)?;
         let workdir = self.config.working_dir.clone().unwrap_or_default();
         let dest = copy::absolute_dest(&c.dest, &workdir);
         let several = sources.len() > 1 || names.iter().any(|n| crate::ignore::has_wildcard(n));
