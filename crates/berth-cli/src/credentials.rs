@@ -453,13 +453,26 @@ impl Helper<'_> {
             Some(d) => d.join(&program),
             None => PathBuf::from(&program),
         };
-        let mut child = Command::new(&exe)
-            .arg(action)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| err(format!("cannot run {program}: {e}")))?;
+        let spawn = || {
+            Command::new(&exe)
+                .arg(action)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+        };
+        // A helper written a moment ago can still be open for writing in a child
+        // another thread is forking (ETXTBSY until that child execs): try again.
+        let mut tries = 0;
+        let mut child = loop {
+            match spawn() {
+                Err(e) if e.raw_os_error() == Some(libc_etxtbsy()) && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                r => break r.map_err(|e| err(format!("cannot run {program}: {e}")))?,
+            }
+        };
         if let Some(mut stdin) = child.stdin.take() {
             // A helper that exits without reading is judged by its status below.
             let _ = stdin.write_all(input);
@@ -858,4 +871,9 @@ esac
         let e = load(&cfg_path).get("x").unwrap_err().to_string();
         assert!(e.contains("docker-credential-nosuchhelper"), "{e}");
     }
+}
+
+/// `ETXTBSY` (26 on Linux).
+const fn libc_etxtbsy() -> i32 {
+    26
 }

@@ -805,3 +805,36 @@ fn history_and_files_match_dockerds_classic_builder() {
         }
     }
 }
+
+/// The images a build leaves between its steps: listed by `images -a` only, the
+/// parent of the next, kept by `image prune`, removed with the image they lead to.
+#[test]
+#[ignore = "needs root"]
+fn intermediate_images_show_with_all_and_go_with_their_image() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    for cli in clis() {
+        let tag = format!("inter-{}", cli.name);
+        let dir = context(
+            &d,
+            &tag,
+            &[("Dockerfile", &format!("FROM busybox\nRUN echo {tag} > /x\nENV A=1\nLABEL b=2\n"))],
+        );
+        build_ok(&d, &cli, &dir, &["-t", &tag]);
+        let ids = |args: &[&str]| -> Vec<String> {
+            d.ok(&cli, args).lines().map(str::to_string).collect()
+        };
+        let plain = ids(&["images", "-q", "--no-trunc"]);
+        let all = ids(&["images", "-a", "-q", "--no-trunc"]);
+        assert_eq!(all.len(), plain.len() + 2, "plain {plain:?} all {all:?}");
+        let parent = d.ok(&cli, &["image", "inspect", "--format", "{{.Parent}}", &tag]);
+        assert!(all.contains(&parent.trim().to_string()), "{parent} not in {all:?}");
+        // Not dangling: a prune keeps them.
+        d.ok(&cli, &["image", "prune", "-f"]);
+        assert_eq!(ids(&["images", "-a", "-q", "--no-trunc"]), all);
+        let rmi = d.ok(&cli, &["rmi", &tag]);
+        assert_eq!(rmi.matches("Deleted: sha256:").count(), 3, "{rmi}");
+        assert_eq!(ids(&["images", "-a", "-q", "--no-trunc"]).len(), all.len() - 3);
+    }
+}

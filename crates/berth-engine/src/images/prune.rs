@@ -90,7 +90,15 @@ impl ImageService {
         let mut report = ImagePruneReport::default();
         // Layer blob → content size, of every layer of every image pruned.
         let mut layers: BTreeMap<Digest, u64> = BTreeMap::new();
-        for rec in self.store.list().map_err(image_err)? {
+        let records = self.store.list().map_err(image_err)?;
+        // An untagged image a build made that is another image's parent is not
+        // dangling (dockerd's heads only): it goes with its last child.
+        let parents: std::collections::BTreeSet<Digest> =
+            records.iter().filter_map(|r| r.parent.clone()).collect();
+        for rec in records {
+            if dangling_only && rec.names.is_empty() && parents.contains(&rec.id) {
+                continue;
+            }
             // A record whose config is unreadable is not judged by its labels or age;
             // `rmi` by id is how it goes.
             let Ok(cfg) = self.config(&rec.id) else {
