@@ -819,7 +819,10 @@ fn intermediate_images_show_with_all_and_go_with_their_image() {
         let dir = context(
             &d,
             &tag,
-            &[("Dockerfile", &format!("FROM busybox\nRUN echo {tag} > /x\nENV A=1\nLABEL b=2\n"))],
+            &[(
+                "Dockerfile",
+                &format!("FROM busybox\nRUN echo {tag} > /x\nENV A=1\nLABEL b=2\n"),
+            )],
         );
         build_ok(&d, &cli, &dir, &["-t", &tag]);
         let ids = |args: &[&str]| -> Vec<String> {
@@ -829,12 +832,136 @@ fn intermediate_images_show_with_all_and_go_with_their_image() {
         let all = ids(&["images", "-a", "-q", "--no-trunc"]);
         assert_eq!(all.len(), plain.len() + 2, "plain {plain:?} all {all:?}");
         let parent = d.ok(&cli, &["image", "inspect", "--format", "{{.Parent}}", &tag]);
-        assert!(all.contains(&parent.trim().to_string()), "{parent} not in {all:?}");
+        assert!(
+            all.contains(&parent.trim().to_string()),
+            "{parent} not in {all:?}"
+        );
         // Not dangling: a prune keeps them.
         d.ok(&cli, &["image", "prune", "-f"]);
         assert_eq!(ids(&["images", "-a", "-q", "--no-trunc"]), all);
         let rmi = d.ok(&cli, &["rmi", &tag]);
         assert_eq!(rmi.matches("Deleted: sha256:").count(), 3, "{rmi}");
-        assert_eq!(ids(&["images", "-a", "-q", "--no-trunc"]).len(), all.len() - 3);
+        assert_eq!(
+            ids(&["images", "-a", "-q", "--no-trunc"]).len(),
+            all.len() - 3
+        );
     }
+}
+
+/// `docker build`'s options for RUN: memory, network, extra hosts, /dev/shm's size,
+/// ulimits; a context fetched by the daemon from a URL; the cache across a restart.
+#[test]
+#[ignore = "needs root"]
+fn run_options_remote_contexts_and_restarts() {
+    let Some(mut d) = common::daemon_with_busybox() else {
+        return;
+    };
+    for cli in clis() {
+        let tag = format!("opts-{}", cli.name);
+        let dir = context(
+            &d,
+            &tag,
+            &[(
+                "Dockerfile",
+                &format!(concat!(
+                    "FROM busybox\n",
+                    "RUN echo {} > /cli\n",
+                    "RUN (cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max) > /mem\n",
+                    "RUN grep -c eth0 /proc/net/dev > /eth || true\n",
+                    "RUN grep somehost /etc/hosts > /hosts\n",
+                    "RUN df -k /dev/shm | tail -1 > /shm\n",
+                    "RUN ulimit -n > /nofile\n",
+                ), cli.name),
+            )],
+        );
+        build_ok(
+            &d,
+            &cli,
+            &dir,
+            &[
+                "-m",
+                "64m",
+                "--network",
+                "none",
+                "--add-host",
+                "somehost:10.9.8.7",
+                "--shm-size",
+                "32m",
+                "--ulimit",
+                "nofile=123:456",
+                "-t",
+                &tag,
+            ],
+        );
+        let cat = |f: &str| d.ok(&cli, &["run", "--rm", "--network", "none", &tag, "cat", f]);
+        assert_eq!(cat("/mem").trim(), "67108864");
+        assert_eq!(cat("/eth").trim(), "0");
+        assert!(cat("/hosts").contains("10.9.8.7"), "{}", cat("/hosts"));
+        assert!(cat("/shm").contains(" 32768 "), "{}", cat("/shm"));
+        assert_eq!(cat("/nofile").trim(), "123");
+    }
+
+    // A context the daemon fetches: a tarball served in its namespace.
+    let www = d.root.join("www-ctx");
+    std::fs::create_dir_all(&www).unwrap();
+    let tarball = {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, content) in [
+            (
+                "Dockerfile",
+                &b"FROM busybox\nCOPY greeting /greeting\n"[..],
+            ),
+            ("greeting", &b"from a URL\n"[..]),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(content.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, content).unwrap();
+        }
+        b.into_inner().unwrap()
+    };
+    std::fs::write(www.join("ctx.tar"), tarball).unwrap();
+    let server = d
+        .in_netns(common::busybox().unwrap())
+        .args(["httpd", "-f", "-p", "127.0.0.1:18098", "-h"])
+        .arg(&www)
+        .spawn()
+        .expect("httpd");
+    let _server = common::Reaped(server);
+    assert!(common::wait_for(10, || d
+        .net_run("curl", &["-sf", "http://127.0.0.1:18098/ctx.tar"])
+        .status
+        .success()));
+    let berth = Cli::berth();
+    let o = d.run(
+        &berth,
+        &["build", "-t", "fromurl", "http://127.0.0.1:18098/ctx.tar"],
+    );
+    let (out, err) = out_err(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    let got = d.ok(
+        &berth,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "fromurl",
+            "cat",
+            "/greeting",
+        ],
+    );
+    assert_eq!(got, "from a URL\n");
+
+    // The cache outlives the daemon.
+    let dir = context(
+        &d,
+        "restart",
+        &[("Dockerfile", "FROM busybox\nRUN echo kept > /k\nENV K=1\n")],
+    );
+    build_ok(&d, &berth, &dir, &["-t", "kept"]);
+    d.stop();
+    d.spawn(&[]);
+    let again = build_ok(&d, &berth, &dir, &["-t", "kept"]);
+    assert_eq!(again.matches("Using cache").count(), 2, "{again}");
 }
