@@ -112,6 +112,17 @@ fn cowsay_style_image_cache_and_overrides() {
             hist.contains("/bin/sh -c #(nop)  ENV MESSAGE=nothing to say"),
             "{hist}"
         );
+        // `/_ping` says `Builder-Version: 1`: the docker CLI picks the classic builder
+        // by itself, no DOCKER_BUILDKIT=0 needed.
+        let o = d
+            .cmd(&cli)
+            .env_remove("DOCKER_BUILDKIT")
+            .current_dir(&dir)
+            .args(["build", "-t", &tag, "."])
+            .output()
+            .unwrap();
+        let (out, err) = out_err(&o);
+        assert!(o.status.success() && out.contains("Using cache"), "{out}\n{err}");
     }
 }
 
