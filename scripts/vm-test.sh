@@ -43,6 +43,7 @@ root   berth              volumes
 root   berth              cp
 root   berth              kernel  this_kernel_as_it_is_runs_quietly
 root   berth              network
+root   berth              build  run_options_remote_contexts_and_restarts
 root   berth-image        snapshot_conformance
 '
 # Kernel modules the VM loads (with what they depend on); built-in ones are skipped.

@@ -466,7 +466,7 @@ impl Helper<'_> {
         let mut tries = 0;
         let mut child = loop {
             match spawn() {
-                Err(e) if e.raw_os_error() == Some(libc_etxtbsy()) && tries < 50 => {
+                Err(e) if e.raw_os_error() == Some(ETXTBSY) && tries < 50 => {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
@@ -570,6 +570,9 @@ pub fn registry_config_header() -> String {
     let json = serde_json::to_vec(&all).expect("credentials always serialise");
     base64::engine::general_purpose::URL_SAFE.encode(json)
 }
+
+/// `ETXTBSY` on Linux.
+const ETXTBSY: i32 = 26;
 
 #[cfg(test)]
 mod tests {
@@ -871,9 +874,4 @@ esac
         let e = load(&cfg_path).get("x").unwrap_err().to_string();
         assert!(e.contains("docker-credential-nosuchhelper"), "{e}");
     }
-}
-
-/// `ETXTBSY` (26 on Linux).
-const fn libc_etxtbsy() -> i32 {
-    26
 }

@@ -321,32 +321,12 @@ fn parse_flag_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// The resources `--default-ulimit` may name (setrlimit's, without `RLIMIT_`).
-const ULIMIT_NAMES: &[&str] = &[
-    "as",
-    "core",
-    "cpu",
-    "data",
-    "fsize",
-    "locks",
-    "memlock",
-    "msgqueue",
-    "nice",
-    "nofile",
-    "nproc",
-    "rss",
-    "rtprio",
-    "rttime",
-    "sigpending",
-    "stack",
-];
-
 /// Parses `NAME=SOFT[:HARD]` (HARD defaults to SOFT; -1 is unlimited).
 pub fn parse_ulimit(s: &str) -> Result<Ulimit, String> {
     let (name, limits) = s
         .split_once('=')
         .ok_or_else(|| "expected NAME=SOFT[:HARD]".to_string())?;
-    if !ULIMIT_NAMES.contains(&name) {
+    if !berth_types::ulimit::daemon_accepts(name) {
         return Err(format!("unknown ulimit {name:?}"));
     }
     let number = |v: &str, what: &str| {
@@ -507,7 +487,7 @@ fn parse_config_json(text: &str, path: &Path) -> Result<Settings, DaemonError> {
                     if u.name.is_empty() {
                         u.name = name.clone();
                     }
-                    if !ULIMIT_NAMES.contains(&u.name.as_str()) {
+                    if !berth_types::ulimit::daemon_accepts(&u.name) {
                         return Err(config_err(format!(
                             "config file {shown}: \"default-ulimits\": unknown ulimit {:?}",
                             u.name

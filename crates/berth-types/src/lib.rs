@@ -7,6 +7,7 @@ pub mod detach;
 mod digest;
 mod reference;
 pub mod time;
+pub mod ulimit;
 
 pub use digest::{Algorithm, Digest, DigestError};
 pub use reference::{Reference, ReferenceError};

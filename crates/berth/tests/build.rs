@@ -122,7 +122,10 @@ fn cowsay_style_image_cache_and_overrides() {
             .output()
             .unwrap();
         let (out, err) = out_err(&o);
-        assert!(o.status.success() && out.contains("Using cache"), "{out}\n{err}");
+        assert!(
+            o.status.success() && out.contains("Using cache"),
+            "{out}\n{err}"
+        );
     }
 }
 

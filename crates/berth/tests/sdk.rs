@@ -7,21 +7,20 @@ mod common;
 
 use std::process::Command;
 
-#[test]
-#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
-fn docker_sdk_for_python() {
+/// Runs `tests/sdk/NAME` with the SDK's Python against a daemon of its own.
+fn run_script(name: &str) {
     let Some((py, d)) = common::sdk_daemon() else {
         return;
     };
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/docker_sdk_test.py");
+    let script = format!("{}/tests/sdk/{name}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(py)
-        .arg(script)
+        .arg(&script)
         .env("DOCKER_HOST", d.host())
         .output()
         .expect("run python");
     assert!(
         out.status.success(),
-        "docker SDK test failed:\nstdout: {}\nstderr: {}\ndaemon log:\n{}",
+        "{name} failed:\nstdout: {}\nstderr: {}\ndaemon log:\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
         common::tail(&d.log(), 40)
@@ -30,21 +29,12 @@ fn docker_sdk_for_python() {
 
 #[test]
 #[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn docker_sdk_for_python() {
+    run_script("docker_sdk_test.py");
+}
+
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn docker_sdk_for_python_builds() {
-    let Some((py, d)) = common::sdk_daemon() else {
-        return;
-    };
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/build_test.py");
-    let out = Command::new(py)
-        .arg(script)
-        .env("DOCKER_HOST", d.host())
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "docker SDK build test failed:\nstdout: {}\nstderr: {}\ndaemon log:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        common::tail(&d.log(), 40)
-    );
+    run_script("build_test.py");
 }

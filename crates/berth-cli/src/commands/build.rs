@@ -18,29 +18,10 @@ use crate::build_context;
 use crate::cli::{BuildArgs, BuilderPruneArgs};
 use crate::create_opts::FlagError;
 use crate::jsonmessage::{progress_string, Display};
-use crate::units::{human_size, ram_in_bytes};
+use crate::units::ram_in_bytes;
 use crate::{CliError, Ctx};
 
 const USAGE: &str = "Usage:  berth build [OPTIONS] PATH | URL | -";
-
-/// The ulimit names dockerd knows (go-units' `ulimitNameMapping`).
-const ULIMIT_NAMES: &[&str] = &[
-    "core",
-    "cpu",
-    "data",
-    "fsize",
-    "locks",
-    "memlock",
-    "msgqueue",
-    "nice",
-    "nofile",
-    "nproc",
-    "rss",
-    "rtprio",
-    "rttime",
-    "sigpending",
-    "stack",
-];
 
 /// A flag value refused as the docker CLI's flag parser refuses it.
 fn invalid(value: &str, flag: &str, why: impl std::fmt::Display) -> FlagError {
@@ -68,7 +49,7 @@ pub fn parse_ulimit(v: &str) -> Result<BuildUlimit, FlagError> {
     let (name, limits) = v
         .split_once('=')
         .ok_or_else(|| bad(format!("invalid ulimit argument: {v}")))?;
-    if !ULIMIT_NAMES.contains(&name) {
+    if !berth_types::ulimit::NAMES.contains(&name) {
         return Err(bad(format!("invalid ulimit type: {name}")));
     }
     let parts: Vec<&str> = limits.split(':').collect();
@@ -456,19 +437,11 @@ pub fn prune(ctx: &mut Ctx<'_>, a: &BuilderPruneArgs) -> Result<i32, CliError> {
         }
     }
     let report = ctx.client.build_prune(a.all, &filters, keep_storage)?;
-    let mut text = String::new();
-    if !report.caches_deleted.is_empty() {
-        text.push_str("Deleted build cache objects:\n");
-        for id in &report.caches_deleted {
-            text.push_str(id);
-            text.push('\n');
-        }
-        text.push('\n');
-    }
-    text.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(report.space_reclaimed as f64)
-    ));
+    let text = super::prune_report(
+        "Deleted build cache objects",
+        &report.caches_deleted,
+        report.space_reclaimed,
+    );
     ctx.out
         .write_all(text.as_bytes())
         .map_err(CliError::io("writing output"))?;

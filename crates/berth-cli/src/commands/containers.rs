@@ -366,20 +366,8 @@ pub fn prune(ctx: &mut Ctx<'_>, a: &PruneArgs) -> Result<i32, CliError> {
         return Ok(0);
     }
     let report = ctx.client.prune_containers(&filters)?;
-    let mut text = String::new();
     let deleted = report.containers_deleted.unwrap_or_default();
-    if !deleted.is_empty() {
-        text.push_str("Deleted Containers:\n");
-        for id in &deleted {
-            text.push_str(id);
-            text.push('\n');
-        }
-        text.push('\n');
-    }
-    text.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        crate::units::human_size(report.space_reclaimed as f64)
-    ));
+    let text = super::prune_report("Deleted Containers", &deleted, report.space_reclaimed);
     write(ctx, &text)?;
     Ok(0)
 }

@@ -14,7 +14,7 @@ use crate::cli::{
 };
 use crate::format::{render_history, render_images};
 use crate::progress::{self, Display};
-use crate::units::{human_size, now_unix};
+use crate::units::now_unix;
 use crate::{CliError, Ctx};
 
 pub fn images(ctx: &mut Ctx<'_>, a: &ImagesArgs) -> Result<i32, CliError> {
@@ -345,22 +345,24 @@ pub fn prune(ctx: &mut Ctx<'_>, a: &ImagePruneArgs) -> Result<i32, CliError> {
         }
     }
     let report = ctx.client.prune_images(&filters)?;
-    let mut text = String::new();
-    if !report.images_deleted.is_empty() {
-        text.push_str("Deleted Images:\n");
-        for item in &report.images_deleted {
-            match (&item.untagged, &item.deleted) {
-                (Some(u), _) if !u.is_empty() => text.push_str(&format!("untagged: {u}\n")),
-                (_, Some(d)) => text.push_str(&format!("deleted: {d}\n")),
-                _ => continue,
-            }
-        }
-        text.push('\n');
-    }
-    text.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(report.space_reclaimed as f64)
-    ));
+    let lines: Vec<String> = report
+        .images_deleted
+        .iter()
+        .filter_map(|item| match (&item.untagged, &item.deleted) {
+            (Some(u), _) if !u.is_empty() => Some(format!("untagged: {u}")),
+            (_, Some(d)) => Some(format!("deleted: {d}")),
+            _ => None,
+        })
+        .collect();
+    // dockerd's list may hold only empty items: the heading still shows then.
+    let text = if report.images_deleted.is_empty() || !lines.is_empty() {
+        super::prune_report("Deleted Images", &lines, report.space_reclaimed)
+    } else {
+        format!(
+            "Deleted Images:\n\n{}",
+            super::prune_report("", &[], report.space_reclaimed)
+        )
+    };
     ctx.out
         .write_all(text.as_bytes())
         .map_err(CliError::io("writing output"))?;

@@ -160,3 +160,23 @@ pub(crate) fn confirm(ctx: &mut crate::Ctx<'_>, warning: &str) -> Result<bool, c
     }
     Ok(answer.trim().eq_ignore_ascii_case("y"))
 }
+
+/// A prune's report as the docker CLI prints it: `HEADING:` and the lines (when there
+/// are any), a blank line, then `Total reclaimed space: …`.
+pub(crate) fn prune_report(heading: &str, lines: &[String], reclaimed: u64) -> String {
+    let mut text = String::new();
+    if !lines.is_empty() {
+        text.push_str(heading);
+        text.push_str(":\n");
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        crate::units::human_size(reclaimed as f64)
+    ));
+    text
+}

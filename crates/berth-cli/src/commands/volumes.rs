@@ -10,7 +10,6 @@ use crate::cli::{
 };
 use crate::format::{inspect_array, render_volumes};
 use crate::template::Template;
-use crate::units::human_size;
 use crate::{CliError, Ctx};
 
 /// What `volume prune` asks before it removes anything. Against API 1.41 (berth's)
@@ -109,19 +108,11 @@ pub fn prune(ctx: &mut Ctx<'_>, a: &VolumePruneArgs) -> Result<i32, CliError> {
         return Ok(0);
     }
     let report = ctx.client.prune_volumes(&filters)?;
-    let mut text = String::new();
-    if !report.volumes_deleted.is_empty() {
-        text.push_str("Deleted Volumes:\n");
-        for v in &report.volumes_deleted {
-            text.push_str(v);
-            text.push('\n');
-        }
-        text.push('\n');
-    }
-    text.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(report.space_reclaimed as f64)
-    ));
+    let text = super::prune_report(
+        "Deleted Volumes",
+        &report.volumes_deleted,
+        report.space_reclaimed,
+    );
     ctx.out
         .write_all(text.as_bytes())
         .map_err(CliError::io("writing output"))?;

@@ -380,6 +380,31 @@ impl ImageService {
         Ok(img.config.to_string())
     }
 
+    /// A build step's parent: its config, its layers' blobs and its id; for scratch
+    /// (None) an empty config and no layers.
+    fn build_parent(
+        &self,
+        parent: Option<&str>,
+    ) -> EngineResult<(
+        ImageConfig,
+        Vec<berth_image::model::Descriptor>,
+        Option<Digest>,
+    )> {
+        let Some(p) = parent else {
+            return Ok((scratch_config(), Vec::new(), None));
+        };
+        let id = parse_digest(p)?;
+        let cfg = self.store.config(&id).map_err(image_err)?;
+        let layers = self
+            .store
+            .layers(&id)
+            .map_err(image_err)?
+            .into_iter()
+            .map(|l| l.blob)
+            .collect();
+        Ok((cfg, layers, Some(id)))
+    }
+
     /// A build step's image: `parent`'s layers (none for scratch) and the layer `diff`
     /// writes (none when it writes an empty tar), `config`, one history entry; recorded
     /// untagged with its parent. Returns the new id.
@@ -394,21 +419,7 @@ impl ImageService {
         diff: archive::LayerWriter<'_>,
     ) -> EngineResult<String> {
         let _w = self.writing();
-        let (parent_cfg, parent_layers, parent_id) = match parent {
-            Some(p) => {
-                let id = parse_digest(p)?;
-                let cfg = self.store.config(&id).map_err(image_err)?;
-                let layers = self
-                    .store
-                    .layers(&id)
-                    .map_err(image_err)?
-                    .into_iter()
-                    .map(|l| l.blob)
-                    .collect();
-                (cfg, layers, Some(id))
-            }
-            None => (scratch_config(), Vec::new(), None),
-        };
+        let (parent_cfg, parent_layers, parent_id) = self.build_parent(parent)?;
         let req = archive::CommitRequest {
             parent: &parent_cfg,
             parent_layers,
@@ -448,21 +459,7 @@ impl ImageService {
         let src_id = parse_digest(source)?;
         let src = self.store.config(&src_id).map_err(image_err)?;
         let src_layers = self.store.layers(&src_id).map_err(image_err)?;
-        let (mut cfg, mut layers, parent_id) = match parent {
-            Some(p) => {
-                let id = parse_digest(p)?;
-                let cfg = self.store.config(&id).map_err(image_err)?;
-                let layers: Vec<Descriptor> = self
-                    .store
-                    .layers(&id)
-                    .map_err(image_err)?
-                    .into_iter()
-                    .map(|l| l.blob)
-                    .collect();
-                (cfg, layers, Some(id))
-            }
-            None => (scratch_config(), Vec::new(), None),
-        };
+        let (mut cfg, mut layers, parent_id) = self.build_parent(parent)?;
         let entry = src.history.get(index).cloned().ok_or_else(|| {
             EngineError::BadParameter(format!("{source} has no history entry {index}"))
         })?;
