@@ -261,7 +261,38 @@ fn receive_context(body: &mut dyn Read, work: &Path, ctx: &Path) -> EngineResult
     }
 }
 
+/// A tar stream whose end may be missing: the docker CLI's context stops right after
+/// the last entry's data when it appended a Dockerfile from outside the context (no
+/// padding, no end-of-archive blocks), which Go's reader accepts. Zeros stand in.
+struct ZeroPadded<R> {
+    inner: R,
+    ended: bool,
+    pad: usize,
+}
+
+impl<R: Read> Read for ZeroPadded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.ended {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            self.ended = true;
+        }
+        let n = buf.len().min(self.pad);
+        buf[..n].fill(0);
+        self.pad -= n;
+        Ok(n)
+    }
+}
+
 fn unpack(r: Box<dyn Read + Send>, ctx: &Path) -> EngineResult<()> {
+    let r = ZeroPadded {
+        inner: r,
+        ended: false,
+        // The last entry's padding (up to 511) and the two end blocks.
+        pad: 511 + 1024,
+    };
     let mut a = tar::Archive::new(r);
     a.set_preserve_permissions(true);
     a.set_preserve_mtime(true);

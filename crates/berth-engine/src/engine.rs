@@ -121,6 +121,8 @@ impl LocalEngine {
             config.firewall_backend,
             config.mtu,
         )?;
+        // A build's context and downloads from before a crash: nothing uses them now.
+        let _ = std::fs::remove_dir_all(config.data_root.join("builder").join("tmp"));
         let inner = Arc::new(Inner::new(config, images, volumes, networks));
         restore(&inner)?;
         Ok(Arc::new(LocalEngine { inner, registry }))

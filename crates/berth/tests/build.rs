@@ -979,3 +979,48 @@ fn run_options_remote_contexts_and_restarts() {
     let again = build_ok(&d, &berth, &dir, &["-t", "kept"]);
     assert_eq!(again.matches("Using cache").count(), 2, "{again}");
 }
+
+/// Contexts in the forms the docker CLI sends them: a Dockerfile from outside the
+/// context (appended to the tar without its end), `-` on stdin (a tar, or a lone
+/// Dockerfile), gzip-compressed (`--compress`).
+#[test]
+#[ignore = "needs root"]
+fn contexts_in_every_form_the_clis_send() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    for cli in clis() {
+        let dir = context(&d, &format!("forms-{}", cli.name), &[("data.txt", "in the context\n")]);
+        let outside = d.root.join(format!("outside-{}.Dockerfile", cli.name));
+        std::fs::write(&outside, format!("FROM busybox\nCOPY data.txt /data.txt\nLABEL cli={}\n", cli.name)).unwrap();
+        let f = outside.to_string_lossy().to_string();
+        let tag = format!("outside-{}", cli.name);
+        build_ok(&d, &cli, &dir, &["-f", &f, "-t", &tag]);
+        let got = d.ok(&cli, &["run", "--rm", "--network", "none", &tag, "cat", "/data.txt"]);
+        assert_eq!(got, "in the context\n");
+        build_ok(&d, &cli, &dir, &["--compress", "-f", &f, "-t", &tag]);
+
+        // A Dockerfile alone on stdin: no context.
+        let mut c = d.cmd(&cli);
+        c.env("DOCKER_BUILDKIT", "0")
+            .args(["build", "-t", &format!("stdin-{}", cli.name), "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(format!("FROM busybox\nRUN echo from-stdin-{} > /s\n", cli.name).as_bytes())
+                .unwrap();
+        }
+        let o = child.wait_with_output().unwrap();
+        let (out, err) = out_err(&o);
+        assert!(o.status.success(), "{out}\n{err}");
+        let got = d.ok(&cli, &["run", "--rm", "--network", "none", &format!("stdin-{}", cli.name), "cat", "/s"]);
+        assert_eq!(got.trim(), format!("from-stdin-{}", cli.name));
+    }
+}
