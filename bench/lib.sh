@@ -24,7 +24,9 @@ bench_init() { # $1: the script's name, for temp dirs and messages
     for t in "$BERTH" "$DOCKER" dockerd hyperfine jq /bin/busybox; do
         command -v "$t" >/dev/null || { echo "$1: missing $t" >&2; exit 1; }
     done
-    tmp=$(mktemp -d "/tmp/berth-bench-$1.XXXXXX")
+    # The daemons' roots go under BENCH_TMPDIR (default /tmp): another filesystem can
+    # be compared.
+    tmp=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/berth-bench-$1.XXXXXX")
     touch "$tmp/netns"
     unshare --net="$tmp/netns" true
     NS="nsenter --net=$tmp/netns --"
@@ -77,11 +79,11 @@ start_dockerd() {
     dpid=$!
 }
 
-# berth's daemon on $tmp/berth.sock with private roots; sets bpid.
+# berth's daemon on $tmp/berth.sock with private roots and the flags given; sets bpid.
 start_berth() {
     echo "{}" >"$tmp/none.json"
     $NS "$BERTH" daemon -H "unix://$tmp/berth.sock" --data-root "$tmp/berth-data" --exec-root "$tmp/berth-exec" \
-        --pidfile "$tmp/berth.pid" --config-file "$tmp/none.json" --cgroup-parent "/berth-bench-$$" >"$tmp/berth.log" 2>&1 &
+        --pidfile "$tmp/berth.pid" --config-file "$tmp/none.json" --cgroup-parent "/berth-bench-$$" "$@" >"$tmp/berth.log" 2>&1 &
     bpid=$!
 }
 
