@@ -990,13 +990,27 @@ fn contexts_in_every_form_the_clis_send() {
         return;
     };
     for cli in clis() {
-        let dir = context(&d, &format!("forms-{}", cli.name), &[("data.txt", "in the context\n")]);
+        let dir = context(
+            &d,
+            &format!("forms-{}", cli.name),
+            &[("data.txt", "in the context\n")],
+        );
         let outside = d.root.join(format!("outside-{}.Dockerfile", cli.name));
-        std::fs::write(&outside, format!("FROM busybox\nCOPY data.txt /data.txt\nLABEL cli={}\n", cli.name)).unwrap();
+        std::fs::write(
+            &outside,
+            format!(
+                "FROM busybox\nCOPY data.txt /data.txt\nLABEL cli={}\n",
+                cli.name
+            ),
+        )
+        .unwrap();
         let f = outside.to_string_lossy().to_string();
         let tag = format!("outside-{}", cli.name);
         build_ok(&d, &cli, &dir, &["-f", &f, "-t", &tag]);
-        let got = d.ok(&cli, &["run", "--rm", "--network", "none", &tag, "cat", "/data.txt"]);
+        let got = d.ok(
+            &cli,
+            &["run", "--rm", "--network", "none", &tag, "cat", "/data.txt"],
+        );
         assert_eq!(got, "in the context\n");
         build_ok(&d, &cli, &dir, &["--compress", "-f", &f, "-t", &tag]);
 
@@ -1014,13 +1028,26 @@ fn contexts_in_every_form_the_clis_send() {
                 .stdin
                 .take()
                 .unwrap()
-                .write_all(format!("FROM busybox\nRUN echo from-stdin-{} > /s\n", cli.name).as_bytes())
+                .write_all(
+                    format!("FROM busybox\nRUN echo from-stdin-{} > /s\n", cli.name).as_bytes(),
+                )
                 .unwrap();
         }
         let o = child.wait_with_output().unwrap();
         let (out, err) = out_err(&o);
         assert!(o.status.success(), "{out}\n{err}");
-        let got = d.ok(&cli, &["run", "--rm", "--network", "none", &format!("stdin-{}", cli.name), "cat", "/s"]);
+        let got = d.ok(
+            &cli,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                &format!("stdin-{}", cli.name),
+                "cat",
+                "/s",
+            ],
+        );
         assert_eq!(got.trim(), format!("from-stdin-{}", cli.name));
     }
 }
