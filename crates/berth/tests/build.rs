@@ -43,6 +43,13 @@ fn build_ok(d: &Daemon, cli: &Cli, dir: &Path, args: &[&str]) -> String {
     out
 }
 
+/// `CLI run --rm --network none ARGS`: its stdout.
+fn run_none(d: &Daemon, cli: &Cli, args: &[&str]) -> String {
+    let mut all = vec!["run", "--rm", "--network", "none"];
+    all.extend_from_slice(args);
+    d.ok(cli, &all)
+}
+
 fn clis() -> Vec<Cli> {
     // berth's CLI joins when it has `build`.
     let mut v = Vec::new();
@@ -86,20 +93,9 @@ fn cowsay_style_image_cache_and_overrides() {
             out.contains(&format!("Successfully tagged {tag}:latest")),
             "{out}"
         );
-        let said = d.ok(&cli, &["run", "--rm", "--network", "none", &tag]);
+        let said = run_none(&d, &cli, &[&tag]);
         assert_eq!(said.trim(), "nothing to say");
-        let said = d.ok(
-            &cli,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "-e",
-                "MESSAGE=Hello world",
-                &tag,
-            ],
-        );
+        let said = run_none(&d, &cli, &["-e", "MESSAGE=Hello world", &tag]);
         assert_eq!(said.trim(), "Hello world");
         // A rebuild takes every step from the cache.
         let again = build_ok(&d, &cli, &dir, &["-t", &tag]);
@@ -244,7 +240,7 @@ fn every_instruction_and_onbuild_in_a_child() {
         );
         std::fs::write(dir.join("bundle.tar"), tar_with("inner.txt", b"from-tar")).unwrap();
         build_ok(&d, &cli, &dir, &["-t", &tag]);
-        let out = d.ok(&cli, &["run", "--rm", "--network", "none", &tag]);
+        let out = run_none(&d, &cli, &[&tag]);
         assert_eq!(out.trim(), "argument hi made-in-run 1234 from-tar");
         let f = |fmt: &str| {
             d.ok(&cli, &["image", "inspect", "--format", fmt, &tag])
@@ -268,13 +264,10 @@ fn every_instruction_and_onbuild_in_a_child() {
         assert_eq!(f("{{.Config.Healthcheck.Retries}}"), "2");
         assert_eq!(f("{{json .Config.Cmd}}"), r#"["argument"]"#);
         // The archive kept its owners and mode; the copied file is root's.
-        let ls = d.ok(
+        let ls = run_none(
+            &d,
             &cli,
             &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
                 "--entrypoint",
                 "ls",
                 &tag,
@@ -342,10 +335,7 @@ fn cache_follows_copy_sources_and_failures_leave_no_image() {
         let changed = build_ok(&d, &cli, &dir, &["-t", &tag]);
         assert_eq!(changed.matches(" ---> Using cache").count(), 1, "{changed}");
         assert!(changed.contains(" ---> Running in "), "{changed}");
-        let copy = d.ok(
-            &cli,
-            &["run", "--rm", "--network", "none", &tag, "cat", "/copy"],
-        );
+        let copy = run_none(&d, &cli, &[&tag, "cat", "/copy"]);
         assert_eq!(copy, "second");
         // --no-cache builds every step again.
         let fresh = build_ok(&d, &cli, &dir, &["--no-cache", "-t", &tag]);
@@ -355,10 +345,7 @@ fn cache_follows_copy_sources_and_failures_leave_no_image() {
         let ig = format!("ignore-{}", cli.name);
         std::fs::write(dir.join("Dockerfile"), "FROM busybox\nCOPY . /ctx/\n").unwrap();
         build_ok(&d, &cli, &dir, &["-t", &ig]);
-        let ls = d.ok(
-            &cli,
-            &["run", "--rm", "--network", "none", &ig, "ls", "/ctx"],
-        );
+        let ls = run_none(&d, &cli, &[&ig, "ls", "/ctx"]);
         assert!(ls.contains("src.txt") && !ls.contains("secret.txt"), "{ls}");
 
         // A failing RUN fails the build with its code and tags nothing.
@@ -410,7 +397,7 @@ fn multi_stage_with_copy_from_and_build_args() {
         let out = build_ok(&d, &cli, &dir, &["--build-arg", "VERSION=7", "-t", &tag]);
         // The stage the target does not need is not built.
         assert!(!out.contains("RUN exit 1"), "{out}");
-        let got = d.ok(&cli, &["run", "--rm", "--network", "none", &tag]);
+        let got = run_none(&d, &cli, &[&tag]);
         assert_eq!(got.trim(), "version-7");
         let hist = d.ok(
             &cli,
@@ -422,10 +409,7 @@ fn multi_stage_with_copy_from_and_build_args() {
         );
         let t = format!("target-{}", cli.name);
         build_ok(&d, &cli, &dir, &["--target", "build", "-t", &t]);
-        let got = d.ok(
-            &cli,
-            &["run", "--rm", "--network", "none", &t, "cat", "/out"],
-        );
+        let got = run_none(&d, &cli, &[&t, "cat", "/out"]);
         assert_eq!(got.trim(), "version-0");
     }
 }
@@ -479,7 +463,7 @@ fn source_date_epoch_gives_the_same_digest_on_two_daemons() {
             &["image", "inspect", "--format", "{{.Created}}", "repro"],
         );
         assert_eq!(created.trim(), "2023-11-14T22:13:20Z");
-        let out = d.ok(&cli, &["run", "--rm", "--network", "none", "repro"]);
+        let out = run_none(&d, &cli, &["repro"]);
         assert_eq!(out, "built\n");
         ids.push(id.trim().to_string());
     }
@@ -525,18 +509,7 @@ fn seeds_cowsay_story_build_push_pull_run() {
     );
     let image = format!("127.0.0.1:{PORT}/seeds/cowsay");
     build_ok(&d, &builder, &dir, &["-t", &image]);
-    let said = d.ok(
-        &berth,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "-e",
-            "MESSAGE=welcome home",
-            &image,
-        ],
-    );
+    let said = run_none(&d, &berth, &["-e", "MESSAGE=welcome home", &image]);
     assert!(said.contains("< welcome home >"), "{said}");
 
     let root = d.root.join("serve");
@@ -566,18 +539,7 @@ fn seeds_cowsay_story_build_push_pull_run() {
 
     let second = Daemon::start_in_host_netns(&["--bridge", "none"]);
     second.ok(&berth, &["pull", &image]);
-    let said = second.ok(
-        &berth,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "-e",
-            "MESSAGE=welcome home",
-            &image,
-        ],
-    );
+    let said = run_none(&second, &berth, &["-e", "MESSAGE=welcome home", &image]);
     assert!(said.contains("< welcome home >"), "{said}");
 }
 
@@ -601,23 +563,12 @@ fn cache_mounts_urls_cache_from_and_prune() {
     );
     build_ok(&d, &cli, &dir, &["--no-cache", "-t", "cm"]);
     build_ok(&d, &cli, &dir, &["--no-cache", "-t", "cm"]);
-    let count = d.ok(
-        &cli,
-        &["run", "--rm", "--network", "none", "cm", "cat", "/count"],
-    );
+    let count = run_none(&d, &cli, &["cm", "cat", "/count"]);
     assert_eq!(count.trim(), "2");
-    let ls = d.ok(
+    let ls = run_none(
+        &d,
         &cli,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "cm",
-            "sh",
-            "-c",
-            "ls -A /var/cache/pkg 2>/dev/null | wc -l",
-        ],
+        &["cm", "sh", "-c", "ls -A /var/cache/pkg 2>/dev/null | wc -l"],
     );
     assert_eq!(ls.trim(), "0", "the cache's contents leaked into the image");
 
@@ -648,18 +599,10 @@ fn cache_mounts_urls_cache_from_and_prune() {
         )],
     );
     build_ok(&d, &cli, &dir, &["-t", "addurl"]);
-    let got = d.ok(
+    let got = run_none(
+        &d,
         &cli,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "addurl",
-            "cat",
-            "/downloads/remote.txt",
-            "/pinned.txt",
-        ],
+        &["addurl", "cat", "/downloads/remote.txt", "/pinned.txt"],
     );
     assert_eq!(got, "fetched\nfetched\n");
     std::fs::write(dir.join("Dockerfile"), "FROM busybox\nADD --checksum=sha256:0000000000000000000000000000000000000000000000000000000000000000 http://127.0.0.1:18099/remote.txt /x\n").unwrap();
@@ -774,13 +717,10 @@ fn history_and_files_match_dockerds_classic_builder() {
         got.reverse();
         let got = got[got.len() - expected.len()..].to_vec();
         assert_eq!(got, expected, "{} build's history", cli.name);
-        let ls = d.ok(
+        let ls = run_none(
+            &d,
             &cli,
             &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
                 &tag,
                 "sh",
                 "-c",
@@ -907,7 +847,7 @@ fn run_options_remote_contexts_and_restarts() {
                 &tag,
             ],
         );
-        let cat = |f: &str| d.ok(&cli, &["run", "--rm", "--network", "none", &tag, "cat", f]);
+        let cat = |f: &str| run_none(&d, &cli, &[&tag, "cat", f]);
         assert_eq!(cat("/mem").trim(), "67108864");
         assert_eq!(cat("/eth").trim(), "0");
         assert!(cat("/hosts").contains("10.9.8.7"), "{}", cat("/hosts"));
@@ -953,18 +893,7 @@ fn run_options_remote_contexts_and_restarts() {
     );
     let (out, err) = out_err(&o);
     assert!(o.status.success(), "{out}\n{err}");
-    let got = d.ok(
-        &berth,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "fromurl",
-            "cat",
-            "/greeting",
-        ],
-    );
+    let got = run_none(&d, &berth, &["fromurl", "cat", "/greeting"]);
     assert_eq!(got, "from a URL\n");
 
     // The cache outlives the daemon.
@@ -1007,10 +936,7 @@ fn contexts_in_every_form_the_clis_send() {
         let f = outside.to_string_lossy().to_string();
         let tag = format!("outside-{}", cli.name);
         build_ok(&d, &cli, &dir, &["-f", &f, "-t", &tag]);
-        let got = d.ok(
-            &cli,
-            &["run", "--rm", "--network", "none", &tag, "cat", "/data.txt"],
-        );
+        let got = run_none(&d, &cli, &[&tag, "cat", "/data.txt"]);
         assert_eq!(got, "in the context\n");
         build_ok(&d, &cli, &dir, &["--compress", "-f", &f, "-t", &tag]);
 
@@ -1036,18 +962,7 @@ fn contexts_in_every_form_the_clis_send() {
         let o = child.wait_with_output().unwrap();
         let (out, err) = out_err(&o);
         assert!(o.status.success(), "{out}\n{err}");
-        let got = d.ok(
-            &cli,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                &format!("stdin-{}", cli.name),
-                "cat",
-                "/s",
-            ],
-        );
+        let got = run_none(&d, &cli, &[&format!("stdin-{}", cli.name), "cat", "/s"]);
         assert_eq!(got.trim(), format!("from-stdin-{}", cli.name));
     }
 }
