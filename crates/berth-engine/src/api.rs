@@ -406,7 +406,7 @@ pub trait Engine: Send + Sync + 'static {
         &'e self,
         opts: berth_api_types::build::BuildOptions,
         auth: std::collections::HashMap<String, berth_api_types::registry::AuthConfig>,
-        context: &mut dyn Read,
+        context: &mut (dyn Read + Send),
     ) -> EngineResult<BuildRun<'e>> {
         let _ = (opts, auth, context);
         Err(EngineError::NotFound(

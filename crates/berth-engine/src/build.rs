@@ -3,7 +3,7 @@
 //! engine's own containers, images and pulls — and `/build/prune`.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use berth_api_types::build::{BuildCachePruneReport, BuildOptions};
@@ -78,7 +78,7 @@ impl LocalEngine {
         &'e self,
         opts: BuildOptions,
         auth: HashMap<String, AuthConfig>,
-        context: &mut dyn Read,
+        context: &mut (dyn Read + Send),
     ) -> EngineResult<BuildRun<'e>> {
         if opts.squash {
             return Err(EngineError::BadParameter(
@@ -111,7 +111,7 @@ impl LocalEngine {
         let dockerfile = match opts.remote.as_deref() {
             Some(url) => remote_context(url, &work.0, &ctx, &dockerfile_name)?,
             None => {
-                receive_context(context, &work.0, &ctx)?;
+                receive_context(context, &ctx)?;
                 read_dockerfile(&ctx, &dockerfile_name)?
             }
         };
@@ -242,23 +242,16 @@ fn run_build(
     }
 }
 
-/// Stores the request body and unpacks it as the context: a tar, plain or compressed.
-fn receive_context(body: &mut dyn Read, work: &Path, ctx: &Path) -> EngineResult<()> {
-    let raw = work.join("context.tar");
-    let mut f = std::fs::File::create(&raw).map_err(|e| EngineError::io("creating", &raw, e))?;
-    std::io::copy(body, &mut f)
-        .map_err(|e| EngineError::internal("receiving the build context", e))?;
-    f.flush().map_err(|e| EngineError::io("writing", &raw, e))?;
-    drop(f);
-    let reader = berth_build::add::open_archive(&raw)
+/// Unpacks the request body as the context, as it arrives: a tar, plain or
+/// compressed (gzip, bzip2, xz, zstd); an empty body is an empty context.
+fn receive_context(body: &mut (dyn Read + Send), ctx: &Path) -> EngineResult<()> {
+    let reader = berth_build::add::decompressed(body)
         .map_err(|e| EngineError::internal("reading the build context", e))?;
-    match reader {
-        Some(r) => unpack(r, ctx),
-        None if std::fs::metadata(&raw).map(|m| m.len()).unwrap_or(0) == 0 => Ok(()),
-        None => Err(EngineError::Failed(
-            "the build context is not a tar archive (plain, gzip, bzip2, xz or zstd): archive/tar: invalid tar header".into(),
-        )),
-    }
+    unpack(reader, ctx).map_err(|e| {
+        EngineError::Failed(format!(
+            "the build context is not a tar archive (plain, gzip, bzip2, xz or zstd): {e}"
+        ))
+    })
 }
 
 /// A tar stream whose end may be missing: the docker CLI's context stops right after
@@ -286,7 +279,7 @@ impl<R: Read> Read for ZeroPadded<R> {
     }
 }
 
-fn unpack(r: Box<dyn Read + Send>, ctx: &Path) -> EngineResult<()> {
+fn unpack(r: impl Read, ctx: &Path) -> std::io::Result<()> {
     let r = ZeroPadded {
         inner: r,
         ended: false,
@@ -298,7 +291,6 @@ fn unpack(r: Box<dyn Read + Send>, ctx: &Path) -> EngineResult<()> {
     a.set_preserve_mtime(true);
     a.set_overwrite(true);
     a.unpack(ctx)
-        .map_err(|e| EngineError::internal("unpacking the build context", e))
 }
 
 fn read_dockerfile(ctx: &Path, name: &str) -> EngineResult<String> {
@@ -327,7 +319,9 @@ fn remote_context(url: &str, work: &Path, ctx: &Path, name: &str) -> EngineResul
         .map_err(|e| EngineError::internal("reading the remote context", e))?
     {
         Some(r) => {
-            unpack(r, ctx)?;
+            unpack(r, ctx).map_err(|e| {
+                EngineError::BadParameter(format!("remote context {url}: unpacking: {e}"))
+            })?;
             read_dockerfile(ctx, name)
         }
         None => std::fs::read_to_string(&dl.path).map_err(|_| {

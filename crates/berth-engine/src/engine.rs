@@ -418,7 +418,7 @@ impl Engine for LocalEngine {
         &'e self,
         opts: berth_api_types::build::BuildOptions,
         auth: std::collections::HashMap<String, berth_api_types::registry::AuthConfig>,
-        context: &mut dyn Read,
+        context: &mut (dyn Read + Send),
     ) -> EngineResult<crate::api::BuildRun<'e>> {
         self.build_image(opts, auth, context)
     }

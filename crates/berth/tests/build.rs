@@ -918,6 +918,32 @@ fn contexts_in_every_form_the_clis_send() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
     };
+    // A body that is no tar: refused, naming what it should have been (500, as
+    // dockerd); an empty one is an empty context (no Dockerfile in it).
+    for (body, want) in [
+        (
+            "this is not a tar archive",
+            "the build context is not a tar archive",
+        ),
+        ("", "Cannot locate specified Dockerfile: Dockerfile"),
+    ] {
+        let o = std::process::Command::new("curl")
+            .args(["-sS", "-w", "\n%{http_code}", "--unix-socket"])
+            .arg(&d.sock)
+            .args([
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/x-tar",
+                "--data-binary",
+                body,
+            ])
+            .arg("http://localhost/v1.41/build")
+            .output()
+            .expect("curl");
+        let (out, err) = out_err(&o);
+        assert!(out.contains(want) && out.ends_with("\n500"), "{out}\n{err}");
+    }
     for cli in clis() {
         let dir = context(
             &d,

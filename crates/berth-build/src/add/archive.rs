@@ -42,6 +42,29 @@ fn detect(head: &[u8]) -> Compression {
     }
 }
 
+/// A reader of `r` decompressed by what its first bytes announce (gzip, bzip2, xz,
+/// zstd; anything else passes through), for a stream that cannot be read twice (a
+/// build context arriving as a request body).
+pub fn decompressed<'a, R: Read + Send + 'a>(mut r: R) -> io::Result<Box<dyn Read + Send + 'a>> {
+    let mut magic = [0u8; 8];
+    let n = read_full(&mut r, &mut magic)?;
+    let c = detect(&magic[..n]);
+    decoder(c, Cursor::new(magic[..n].to_vec()).chain(r))
+}
+
+/// The decompressing reader for `c` over `r`. The Multi decoders read concatenated
+/// members/streams to the end, as Go's gzip and bzip2 readers do (and xz and zstd do
+/// by design).
+fn decoder<'a, R: Read + Send + 'a>(c: Compression, r: R) -> io::Result<Box<dyn Read + Send + 'a>> {
+    Ok(match c {
+        Compression::Plain => Box::new(r),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(r)),
+        Compression::Xz => Box::new(lzma_rust2::XzReader::new(BufReader::new(r), true)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(r)?),
+    })
+}
+
 /// ADD's rule for a local file: when `path` is a tar archive, plain or compressed with
 /// gzip, bzip2, xz or zstd, a reader of its uncompressed tar stream (from the first
 /// byte: the header that was checked is read again); `None` when it is anything else
@@ -60,15 +83,7 @@ pub fn open_archive(path: &Path) -> io::Result<Option<Box<dyn Read + Send>>> {
     let mut magic = [0u8; 8];
     let n = read_full(&mut file, &mut magic).map_err(named)?;
     file.seek(SeekFrom::Start(0)).map_err(named)?;
-    let mut stream: Box<dyn Read + Send> = match detect(&magic[..n]) {
-        Compression::Plain => Box::new(file),
-        // The Multi decoders read concatenated members/streams to the end, as Go's
-        // gzip and bzip2 readers do (and xz and zstd do by design).
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
-        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(file)),
-        Compression::Xz => Box::new(lzma_rust2::XzReader::new(BufReader::new(file), true)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(file).map_err(named)?),
-    };
+    let mut stream = decoder(detect(&magic[..n]), file).map_err(named)?;
     let mut head = vec![0u8; BLOCK];
     let got = match read_full(&mut stream, &mut head) {
         Ok(got) => got,

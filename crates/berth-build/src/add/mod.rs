@@ -7,7 +7,7 @@ mod archive;
 mod download;
 mod proxy;
 
-pub use archive::open_archive;
+pub use archive::{decompressed, open_archive};
 pub use download::{download, Download};
 
 /// Why an ADD source could not be fetched. Every case names the URL, and the file
