@@ -113,6 +113,25 @@ impl ResolvedImage {
     }
 }
 
+/// What a commit writes besides its layer.
+struct NewImage {
+    config: berth_image::model::RunConfig,
+    author: Option<String>,
+    comment: Option<String>,
+    created_by: String,
+    created: Option<String>,
+}
+
+/// The platform an image config names (the host's features otherwise).
+fn platform_of(cfg: &ImageConfig) -> Platform {
+    Platform {
+        architecture: cfg.architecture.clone(),
+        os: cfg.os.clone(),
+        variant: cfg.variant.clone(),
+        ..berth_image::model::host_platform()
+    }
+}
+
 /// The config of an image with nothing in it.
 pub(crate) fn scratch_config() -> ImageConfig {
     let p = berth_image::model::host_platform();
@@ -347,35 +366,48 @@ impl ImageService {
             Some(repo) => Some(target_reference(repo, tag)?),
             None => None,
         };
-        let id = parse_digest(parent_id)?;
-        let _w = self.writing();
-        let parent = self.store.config(&id).map_err(image_err)?;
-        let parent_layers = self
-            .store
-            .layers(&id)
-            .map_err(image_err)?
-            .into_iter()
-            .map(|l| l.blob)
-            .collect();
-        let req = archive::CommitRequest {
-            parent: &parent,
-            parent_layers,
+        let req = NewImage {
             config,
             author,
             comment,
             created_by,
             created: None,
         };
+        self.commit_over(Some(parent_id), reference.as_ref(), false, req, diff)
+    }
+
+    /// A new image over `parent` (None: scratch) with the layer `diff` writes (none
+    /// when it writes an empty tar) and one history entry, named `reference` or
+    /// untagged, recording `parent` as its build parent when `record_parent`.
+    fn commit_over(
+        &self,
+        parent: Option<&str>,
+        reference: Option<&Reference>,
+        record_parent: bool,
+        new: NewImage,
+        diff: archive::LayerWriter<'_>,
+    ) -> EngineResult<String> {
+        let _w = self.writing();
+        let (parent_cfg, parent_layers, parent_id) = self.build_parent(parent)?;
+        let req = archive::CommitRequest {
+            parent: &parent_cfg,
+            parent_layers,
+            config: new.config,
+            author: new.author,
+            comment: new.comment,
+            created_by: new.created_by,
+            created: new.created,
+        };
         let img = archive::commit_image(self.store.content(), req, diff)
             .map_err(|e| archive_err("committing the container", e))?;
-        let platform = berth_image::model::Platform {
-            architecture: parent.architecture.clone(),
-            os: parent.os.clone(),
-            variant: parent.variant.clone(),
-            ..berth_image::model::host_platform()
-        };
+        let recorded = parent_id.as_ref().filter(|_| record_parent);
         self.store
-            .put_for_platform(reference.as_ref(), &img.manifest, &platform)
+            .put_child(
+                reference,
+                &img.manifest,
+                &platform_of(&parent_cfg),
+                recorded,
+            )
             .map_err(image_err)?;
         Ok(img.config.to_string())
     }
@@ -418,29 +450,14 @@ impl ImageService {
         created: Option<String>,
         diff: archive::LayerWriter<'_>,
     ) -> EngineResult<String> {
-        let _w = self.writing();
-        let (parent_cfg, parent_layers, parent_id) = self.build_parent(parent)?;
-        let req = archive::CommitRequest {
-            parent: &parent_cfg,
-            parent_layers,
+        let req = NewImage {
             config,
             author,
             comment: None,
             created_by,
             created,
         };
-        let img = archive::commit_image(self.store.content(), req, diff)
-            .map_err(|e| archive_err("committing the build step", e))?;
-        let platform = berth_image::model::Platform {
-            architecture: parent_cfg.architecture.clone(),
-            os: parent_cfg.os.clone(),
-            variant: parent_cfg.variant.clone(),
-            ..berth_image::model::host_platform()
-        };
-        self.store
-            .put_child(None, &img.manifest, &platform, parent_id.as_ref())
-            .map_err(image_err)?;
-        Ok(img.config.to_string())
+        self.commit_over(parent, None, true, req, diff)
     }
 
     /// `--cache-from`'s reuse of another image's step (dockerd's restoreCachedImage):
@@ -514,17 +531,11 @@ impl ImageService {
         let md = content
             .put(&mbytes, None)
             .map_err(|e| EngineError::internal("storing the restored manifest", e))?;
-        let platform = berth_image::model::Platform {
-            architecture: cfg.architecture.clone(),
-            os: cfg.os.clone(),
-            variant: cfg.variant.clone(),
-            ..berth_image::model::host_platform()
-        };
         self.store
             .put_child(
                 None,
                 &desc(media::DOCKER_MANIFEST, md, mbytes.len() as u64),
-                &platform,
+                &platform_of(&cfg),
                 parent_id.as_ref(),
             )
             .map_err(image_err)?;
