@@ -62,3 +62,18 @@ pub(crate) fn write_atomic(
         .map_err(err("syncing", dir))?;
     Ok(())
 }
+
+/// Reads until `buf` is full or the stream ends (a short read is not the end, EINTR is
+/// retried); how many bytes were read.
+pub fn read_full(r: &mut (impl std::io::Read + ?Sized), buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}

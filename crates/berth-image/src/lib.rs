@@ -16,3 +16,4 @@ pub mod model;
 pub mod snapshot;
 
 pub use content::{ContentError, ContentStore};
+pub use fsutil::read_full;

@@ -5,6 +5,7 @@
 pub mod civil;
 pub mod detach;
 mod digest;
+pub mod gofmt;
 mod reference;
 pub mod time;
 pub mod ulimit;

@@ -5,6 +5,7 @@
 //! numeric fields that parse). A file named `x.tar.gz` that is not one is copied as a
 //! file; a tarball named `data.bin` is extracted.
 
+use berth_image::read_full;
 use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -103,20 +104,6 @@ pub fn open_archive(path: &Path) -> io::Result<Option<Box<dyn Read + Send>>> {
 
 fn name_error(path: &Path, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-}
-
-/// Reads until `buf` is full or the stream ends; how much was read.
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Whether a block is a tar header as Go's `tar.Reader.Next` accepts one: the stored

@@ -20,25 +20,7 @@ pub(crate) fn nop_one(shell: &[String], comment: &str) -> String {
     parts.join(" ")
 }
 
-/// Go's `%q` of a string.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+use berth_types::gofmt::quote as go_quote;
 
 /// `["a" "b"]`: how the classic builder prints CMD and ENTRYPOINT.
 pub(crate) fn quoted_list(v: &[String]) -> String {

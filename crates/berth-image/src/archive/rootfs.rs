@@ -14,6 +14,7 @@ use std::os::fd::AsFd;
 use rustix::fs::{Mode, OFlags};
 
 use super::tree::{TreeOptions, TreeWriter};
+use crate::fsutil::read_full;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -102,19 +103,6 @@ pub fn import_rootfs(
         manifest: desc(media::DOCKER_MANIFEST, md, mbytes.len() as u64),
         config,
     })
-}
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// A zero block, or a header whose checksum field matches.

@@ -6,6 +6,7 @@
 //! uname/gname, and with a `source_date_epoch` every later mtime is clamped to it, so
 //! the same change yields the same diff_id.
 
+use crate::fsutil::read_full;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::fs::{self, File};
@@ -435,17 +436,6 @@ fn same_content(
             return Ok(true);
         }
     }
-}
-
-fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 struct HashingWriter<W> {
