@@ -76,15 +76,6 @@ pub struct BuildRequest {
     pub platform: Option<String>,
 }
 
-/// What a finished build made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Built {
-    /// The final image's id.
-    pub id: String,
-    /// Every image the build made or found in its cache, in order (for a later prune).
-    pub steps: Vec<String>,
-}
-
 /// Build arguments every Dockerfile may use without declaring them, which are
 /// therefore never reported as unused.
 const BUILTIN_ARGS: [&str; 1] = ["SOURCE_DATE_EPOCH"];
@@ -99,7 +90,7 @@ pub fn build(
     backend: &dyn Backend,
     req: &BuildRequest,
     sink: &mut dyn Sink,
-) -> Result<Built, BuildError> {
+) -> Result<String, BuildError> {
     let df = Dockerfile::parse_named(&req.dockerfile, &req.dockerfile_name)
         .map_err(|e| BuildError::msg(e.to_string()))?;
     let mut args = BuildArgs {
@@ -188,7 +179,6 @@ pub fn build(
         done: Condvar::new(),
         cancelled: AtomicBool::new(false),
         declared: Mutex::new(declared),
-        made: Mutex::new(Vec::new()),
         cache_sources: req
             .cache_from
             .iter()
@@ -256,11 +246,7 @@ pub fn build(
     if req.quiet && !out.sink.stream(&format!("{final_id}\n")) {
         return Err(gone());
     }
-    let steps = shared.made.into_inner().unwrap_or_else(|e| e.into_inner());
-    Ok(Built {
-        id: final_id,
-        steps,
-    })
+    Ok(final_id)
 }
 
 /// `name` as `Successfully tagged` shows it: with `:latest` when it has no tag.
@@ -358,8 +344,6 @@ pub(crate) struct Shared<'a> {
     pub cancelled: AtomicBool,
     /// Every ARG name declared anywhere (for the unused build-args warning).
     pub declared: Mutex<BTreeSet<String>>,
-    /// Every image the build made or reused, in order.
-    pub made: Mutex<Vec<String>>,
     /// `--cache-from` images found locally.
     pub cache_sources: Vec<Image>,
 }

@@ -116,6 +116,15 @@ fn parse_trigger(t: &str, escape: char) -> Result<Step, BuildError> {
     }
 }
 
+/// `k=v k2=v2`: ENV's and LABEL's history text (values unquoted, as dockerd writes them).
+fn pairs_text(pairs: &[crate::instruction::KeyValue]) -> String {
+    pairs
+        .iter()
+        .map(|kv| format!("{}={}", kv.key, kv.value))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn env_pairs(c: &RunConfig) -> Vec<(String, String)> {
     c.env
         .iter()
@@ -231,18 +240,8 @@ impl State<'_, '_> {
             Instruction::Copy(c) => self.copy(c, "COPY", step),
             Instruction::Add(c) => self.copy(c, "ADD", step),
             Instruction::Workdir(w) => self.workdir(w),
-            Instruction::Env(_) => {
-                let comment = match &ins {
-                    Instruction::Env(pairs) => format!(
-                        "ENV {}",
-                        pairs
-                            .iter()
-                            .map(|kv| format!("{}={}", kv.key, kv.value))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    ),
-                    _ => unreachable!(),
-                };
+            Instruction::Env(pairs) => {
+                let comment = format!("ENV {}", pairs_text(pairs));
                 self.config.env = Some(
                     scope
                         .env()
@@ -270,14 +269,7 @@ impl State<'_, '_> {
                 for kv in pairs {
                     labels.insert(kv.key.clone(), kv.value.clone());
                 }
-                format!(
-                    "LABEL {}",
-                    pairs
-                        .iter()
-                        .map(|kv| format!("{}={}", kv.key, kv.value))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )
+                format!("LABEL {}", pairs_text(pairs))
             }
             Instruction::Maintainer(m) => {
                 self.author = Some(m.clone());
@@ -496,11 +488,6 @@ impl State<'_, '_> {
     }
 
     fn adopt(&mut self, id: String) {
-        self.sh
-            .made
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(id.clone());
         self.image = Some(id);
     }
 
@@ -762,7 +749,7 @@ impl State<'_, '_> {
             }
         }
         // Where the sources are: the context, heredocs, or another stage or image.
-        let mut tmp: Option<TempDir> = None;
+        let mut tmp: Option<tempfile::TempDir> = None;
         let mut src_container: Option<String> = None;
         let root: PathBuf = if let Some(from) = &c.from {
             let image = match self.sh.df.stage_ref(from, self.index) {
@@ -788,7 +775,7 @@ impl State<'_, '_> {
                     "ADD with both URLs and local files: give them in separate ADD instructions",
                 ));
             }
-            let t = TempDir::new(&self.backend().cache_root())?;
+            let t = temp_dir(&self.backend().cache_root())?;
             let proxies: Vec<(String, String)> = self
                 .sh
                 .req
@@ -799,7 +786,7 @@ impl State<'_, '_> {
                 .collect();
             let mut names = Vec::new();
             for (n, url) in c.sources.iter().enumerate() {
-                let sub = t.0.join(n.to_string());
+                let sub = t.path().join(n.to_string());
                 std::fs::create_dir(&sub)
                     .map_err(|e| BuildError::msg(format!("ADD {url}: {e}")))?;
                 let dl = crate::add::download(url, &sub, c.checksum.as_deref(), &proxies)
@@ -815,13 +802,13 @@ impl State<'_, '_> {
                     dl.file_name.clone()
                 };
                 let rel = format!("{n}/{name}");
-                if dl.path != t.0.join(&rel) {
-                    std::fs::rename(&dl.path, t.0.join(&rel))
+                if dl.path != t.path().join(&rel) {
+                    std::fs::rename(&dl.path, t.path().join(&rel))
                         .map_err(|e| BuildError::msg(format!("ADD {url}: {e}")))?;
                 }
                 names.push(rel);
             }
-            let root = t.0.clone();
+            let root = t.path().to_path_buf();
             // URLs are never extracted: copied as files.
             let plain = Copy {
                 sources: names.clone(),
@@ -831,12 +818,12 @@ impl State<'_, '_> {
             drop(t);
             return r;
         } else if !c.heredocs.is_empty() {
-            let t = TempDir::new(&self.backend().cache_root())?;
+            let t = temp_dir(&self.backend().cache_root())?;
             for h in &c.heredocs {
-                std::fs::write(t.0.join(&h.name), &h.content)
+                std::fs::write(t.path().join(&h.name), &h.content)
                     .map_err(|e| BuildError::msg(format!("{what} heredoc {}: {e}", h.name)))?;
             }
-            let p = t.0.clone();
+            let p = t.path().to_path_buf();
             tmp = Some(t);
             p
         } else {
@@ -1037,36 +1024,15 @@ fn heredoc_script(cmd: &str, heredocs: &[crate::lines::Heredoc]) -> String {
     s
 }
 
-/// A private directory under the cache root, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(root: &Path) -> Result<TempDir, BuildError> {
-        let base = root.join("tmp");
-        std::fs::create_dir_all(&base)
-            .map_err(|e| BuildError::msg(format!("creating {}: {e}", base.display())))?;
-        for n in 0..1000u32 {
-            let p = base.join(format!(
-                "{}-{}-{n}",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.subsec_nanos())
-                    .unwrap_or(0)
-            ));
-            if std::fs::create_dir(&p).is_ok() {
-                return Ok(TempDir(p));
-            }
-        }
-        Err(BuildError::msg(format!(
-            "cannot create a directory under {}",
-            base.display()
-        )))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A private directory under `CACHE_ROOT/tmp`, removed when dropped.
+fn temp_dir(root: &Path) -> Result<tempfile::TempDir, BuildError> {
+    let base = root.join("tmp");
+    std::fs::create_dir_all(&base)
+        .and_then(|()| tempfile::Builder::new().prefix("step-").tempdir_in(&base))
+        .map_err(|e| {
+            BuildError::msg(format!(
+                "creating a directory under {}: {e}",
+                base.display()
+            ))
+        })
 }
