@@ -136,6 +136,28 @@ pub fn main(args: Vec<String>) -> i32 {
     code
 }
 
+/// Runs one docker-style command line (`["exec", "-i", "ID", "sh"]`, without the
+/// program name) with `ctx`: how other front ends (compose) reuse these commands
+/// with their exact behaviour. A usage error is printed on `ctx.err`.
+pub fn run_in(ctx: &mut Ctx<'_>, args: &[String]) -> i32 {
+    use clap::FromArgMatches;
+    let parsed = cli::command()
+        .try_get_matches_from(std::iter::once("berth".to_string()).chain(args.iter().cloned()))
+        .and_then(|m| Cli::from_arg_matches(&m));
+    match parsed {
+        Ok(Cli {
+            command: Some(command),
+            ..
+        }) => commands::dispatch(ctx, command),
+        Ok(_) => 1,
+        Err(e) => {
+            let (code, text) = usage_error(&e, args);
+            let _ = ctx.err.write_all(text.as_bytes());
+            code
+        }
+    }
+}
+
 /// The command path the user typed (`ps`, `container ls`), for usage messages.
 fn command_path(args: &[String]) -> String {
     let mut words = Vec::new();

@@ -13,3 +13,12 @@ mod load;
 pub mod model;
 
 pub use load::{load, LoadError, LoadOptions};
+pub mod cli;
+mod commands;
+pub mod convert;
+pub mod labels;
+pub mod logs;
+pub mod state;
+pub mod up;
+
+pub use commands::main;

@@ -1,6 +1,7 @@
 //! berth: the container engine's command line. `berth daemon …` runs the daemon,
 //! `berth runtime …` the OCI runtime (the same as `berth-runc …`), `berth registry …`
-//! the registry server, and every other command is the docker-compatible client.
+//! the registry server, `berth compose …` multi-container projects, and every other
+//! command is the docker-compatible client.
 
 #![forbid(unsafe_code)]
 
@@ -30,6 +31,7 @@ fn main() {
             }));
         }
         Some("registry") => std::process::exit(registry::main(after(2))),
+        Some("compose") => std::process::exit(berth_compose::main(after(2))),
         _ => std::process::exit(berth_cli::main(after(1))),
     }
 }

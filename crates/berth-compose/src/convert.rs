@@ -1,0 +1,515 @@
+//! A service's container as the Engine API wants it: the create body, the networks
+//! to join after create, the files to copy in before start.
+
+use std::collections::BTreeMap;
+
+use berth_api_types::container::{
+    ContainerConfig, ContainerCreateRequest, DeviceMapping, EmptyObject, HealthConfig, HostConfig,
+    LogConfig, Mount, RestartPolicy, Ulimit,
+};
+use berth_api_types::network::{
+    EndpointIpamConfig, EndpointSettings, NetworkingConfig, PortBinding,
+};
+
+use crate::model::{Project, Service, ServiceNetwork};
+
+/// What a container of a service is made from.
+#[derive(Debug, Clone)]
+pub struct ContainerPlan {
+    pub name: String,
+    pub request: ContainerCreateRequest,
+    /// Networks beyond the first (API 1.41 takes one endpoint on create): the daemon's
+    /// network name and the endpoint, connected before start.
+    pub more_networks: Vec<(String, EndpointSettings)>,
+}
+
+/// A problem in the project that only shows when its containers are made (a
+/// `network_mode: service:X` whose X has no container, …).
+#[derive(Debug, thiserror::Error)]
+#[error("service {service}: {message}")]
+pub struct ConvertError {
+    pub service: String,
+    pub message: String,
+}
+
+/// The inputs beyond the model: the container's number and name, the image id, the
+/// config hash, and how `network_mode: service:X` / `container:NAME` resolve.
+pub struct Target<'a> {
+    pub name: String,
+    pub number: u32,
+    pub oneoff: bool,
+    pub image: String,
+    pub image_id: String,
+    pub hash: String,
+    /// `service:X` → the id of X's first container.
+    pub service_container: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// The create request for one container of `service`.
+pub fn container_plan(
+    project: &Project,
+    service: &Service,
+    t: &Target<'_>,
+) -> Result<ContainerPlan, ConvertError> {
+    let fail = |message: String| ConvertError {
+        service: service.name.clone(),
+        message,
+    };
+    let labels =
+        crate::labels::container_labels(project, service, t.number, t.oneoff, &t.hash, &t.image_id);
+    let mut exposed: BTreeMap<String, EmptyObject> = BTreeMap::new();
+    for e in &service.expose {
+        let (ports, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+        let (lo, hi) = port_range(ports).ok_or_else(|| fail(format!("expose: bad port {e:?}")))?;
+        for p in lo..=hi {
+            exposed.insert(format!("{p}/{proto}"), EmptyObject {});
+        }
+    }
+    let mut bindings: BTreeMap<String, Option<Vec<PortBinding>>> = BTreeMap::new();
+    for p in &service.ports {
+        let key = format!("{}/{}", p.target, p.protocol);
+        exposed.insert(key.clone(), EmptyObject {});
+        let entry = bindings.entry(key).or_insert_with(|| Some(Vec::new()));
+        if let Some(list) = entry {
+            list.push(PortBinding {
+                host_ip: p.host_ip.clone().unwrap_or_default(),
+                host_port: p.published.clone().unwrap_or_default(),
+            });
+        }
+    }
+    let env: Vec<String> = service
+        .environment
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .collect();
+    let healthcheck = service.healthcheck.as_ref().map(|h| HealthConfig {
+        test: h.test.clone(),
+        interval: h.interval.map_or(0, |d| d.as_nanos()),
+        timeout: h.timeout.map_or(0, |d| d.as_nanos()),
+        start_period: h.start_period.map_or(0, |d| d.as_nanos()),
+        retries: h.retries.map_or(0, |r| r as i64),
+    });
+    let config = ContainerConfig {
+        hostname: service.hostname.clone().unwrap_or_default(),
+        domainname: service.domainname.clone().unwrap_or_default(),
+        user: service.user.clone().unwrap_or_default(),
+        exposed_ports: exposed,
+        tty: service.tty,
+        open_stdin: service.stdin_open,
+        attach_stdout: !t.oneoff,
+        attach_stderr: !t.oneoff,
+        env,
+        cmd: service.command.clone(),
+        healthcheck,
+        image: t.image.clone(),
+        working_dir: service.working_dir.clone().unwrap_or_default(),
+        entrypoint: service.entrypoint.clone(),
+        labels,
+        stop_signal: service.stop_signal.clone().unwrap_or_default(),
+        stop_timeout: service.stop_grace_period.map(|d| d.as_secs()),
+        ..Default::default()
+    };
+
+    let mut mounts = Vec::new();
+    for v in &service.volumes {
+        let mut m = Mount {
+            kind: v.kind.clone(),
+            target: v.target.clone(),
+            read_only: v.read_only,
+            consistency: v.consistency.clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        match v.kind.as_str() {
+            "volume" => {
+                if let Some(key) = &v.source {
+                    let vol = project
+                        .volumes
+                        .get(key)
+                        .ok_or_else(|| fail(format!("volumes: volume {key:?} is not declared")))?;
+                    m.source = vol.name.clone();
+                }
+                let nocopy = v.volume.as_ref().is_some_and(|o| o.nocopy);
+                if nocopy {
+                    m.volume_options = Some(berth_api_types::container::VolumeOptions {
+                        no_copy: true,
+                        ..Default::default()
+                    });
+                }
+            }
+            "bind" => {
+                let src = v.source.clone().ok_or_else(|| {
+                    fail(format!("volumes: bind to {} without a source", v.target))
+                })?;
+                let create = v.bind.as_ref().is_none_or(|b| b.create_host_path);
+                if create && !std::path::Path::new(&src).exists() {
+                    std::fs::create_dir_all(&src)
+                        .map_err(|e| fail(format!("volumes: creating {src}: {e}")))?;
+                }
+                m.source = src;
+                if let Some(p) = v.bind.as_ref().and_then(|b| b.propagation.clone()) {
+                    m.bind_options = Some(berth_api_types::container::BindOptions {
+                        propagation: p,
+                        ..Default::default()
+                    });
+                }
+            }
+            "tmpfs" => {
+                if let Some(o) = &v.tmpfs {
+                    m.tmpfs_options = Some(berth_api_types::container::TmpfsOptions {
+                        size_bytes: o.size.unwrap_or(0),
+                        mode: o.mode.unwrap_or(0),
+                    });
+                }
+            }
+            other => return Err(fail(format!("volumes: type {other:?} is not supported"))),
+        }
+        mounts.push(m);
+    }
+    for (refs, objects, kind) in [
+        (&service.secrets, &project.secrets, "secret"),
+        (&service.configs, &project.configs, "config"),
+    ] {
+        for r in refs {
+            let obj = objects
+                .get(&r.source)
+                .ok_or_else(|| fail(format!("{kind} {:?} is not declared", r.source)))?;
+            let Some(file) = &obj.file else {
+                return Err(fail(format!(
+                    "{kind} {:?}: only file-based {kind}s are supported",
+                    r.source
+                )));
+            };
+            mounts.push(Mount {
+                kind: "bind".into(),
+                source: file.display().to_string(),
+                target: r.target.clone(),
+                read_only: true,
+                ..Default::default()
+            });
+        }
+    }
+    let mut tmpfs = BTreeMap::new();
+    for t in &service.tmpfs {
+        let (path, opts) = t.split_once(':').unwrap_or((t, ""));
+        tmpfs.insert(path.to_string(), opts.to_string());
+    }
+
+    let restart = match service.restart.as_deref() {
+        Some(r) => {
+            let (name, count) = r.split_once(':').unwrap_or((r, "0"));
+            RestartPolicy {
+                name: if name == "no" { "" } else { name }.to_string(),
+                maximum_retry_count: count.parse().unwrap_or(0),
+            }
+        }
+        None => match service
+            .deploy
+            .as_ref()
+            .and_then(|d| d.restart_policy.as_ref())
+        {
+            Some(p) => RestartPolicy {
+                name: match p.condition.as_deref() {
+                    Some("none") => "",
+                    Some("on-failure") => "on-failure",
+                    _ => "always",
+                }
+                .to_string(),
+                maximum_retry_count: p.max_attempts.unwrap_or(0) as i64,
+            },
+            None => RestartPolicy::default(),
+        },
+    };
+
+    let mut resources = berth_api_types::container::Resources {
+        memory: service.resources.memory.unwrap_or(0),
+        memory_reservation: service.resources.memory_reservation.unwrap_or(0),
+        memory_swap: service.resources.memory_swap.unwrap_or(0),
+        nano_cpus: service
+            .resources
+            .cpus
+            .map_or(0, |c| (c * 1e9).round() as i64),
+        cpu_shares: service.resources.cpu_shares.unwrap_or(0),
+        cpuset_cpus: service.resources.cpuset.clone().unwrap_or_default(),
+        pids_limit: service.resources.pids_limit,
+        init: service.init,
+        ..Default::default()
+    };
+    resources.ulimits = service
+        .ulimits
+        .iter()
+        .map(|(name, u)| Ulimit {
+            name: name.clone(),
+            soft: u.soft,
+            hard: u.hard,
+        })
+        .collect();
+    for d in &service.devices {
+        let mut parts = d.splitn(3, ':');
+        let host = parts.next().unwrap_or_default().to_string();
+        let inner = parts.next().map_or_else(|| host.clone(), str::to_string);
+        let perms = parts.next().unwrap_or("rwm").to_string();
+        resources.devices.push(DeviceMapping {
+            path_on_host: host,
+            path_in_container: inner,
+            cgroup_permissions: perms,
+        });
+    }
+
+    // Networks: the first (highest priority, then by name) on create, the others
+    // connected before start.
+    let mut nets: Vec<(&String, &ServiceNetwork)> = service.networks.iter().collect();
+    nets.sort_by_key(|(name, n)| (-n.priority.unwrap_or(0), (*name).clone()));
+    let mut endpoints = Vec::new();
+    for (key, n) in nets {
+        let net = project
+            .networks
+            .get(key)
+            .ok_or_else(|| fail(format!("networks: network {key:?} is not declared")))?;
+        let mut aliases = vec![service.name.clone()];
+        if !t.oneoff {
+            aliases.push(t.name.clone());
+        }
+        aliases.extend(n.aliases.iter().cloned());
+        let ipam =
+            (n.ipv4_address.is_some() || n.ipv6_address.is_some()).then(|| EndpointIpamConfig {
+                ipv4_address: n.ipv4_address.clone().unwrap_or_default(),
+                ipv6_address: n.ipv6_address.clone().unwrap_or_default(),
+                ..Default::default()
+            });
+        endpoints.push((
+            net.name.clone(),
+            EndpointSettings {
+                ipam_config: ipam,
+                aliases,
+                ..Default::default()
+            },
+        ));
+    }
+    let network_mode = match service.network_mode.as_deref() {
+        Some(m) if m.starts_with("service:") => {
+            let other = &m["service:".len()..];
+            let id = (t.service_container)(other).ok_or_else(|| {
+                fail(format!(
+                    "network_mode: service {other:?} has no container to share a network with"
+                ))
+            })?;
+            format!("container:{id}")
+        }
+        Some(m) => m.to_string(),
+        None => endpoints
+            .first()
+            .map(|(n, _)| n.clone())
+            .unwrap_or_default(),
+    };
+    let mut endpoints = endpoints.into_iter();
+    let networking_config = endpoints.next().map(|(name, e)| NetworkingConfig {
+        endpoints_config: BTreeMap::from([(name, e)]),
+    });
+    let host_config = HostConfig {
+        log_config: service
+            .logging
+            .as_ref()
+            .map(|l| LogConfig {
+                kind: l.driver.clone().unwrap_or_default(),
+                config: l.options.clone(),
+            })
+            .unwrap_or_default(),
+        network_mode,
+        port_bindings: bindings,
+        restart_policy: restart,
+        volumes_from: service.volumes_from.clone(),
+        cap_add: service.cap_add.clone(),
+        cap_drop: service.cap_drop.clone(),
+        dns: service.dns.clone(),
+        dns_options: service.dns_opt.clone(),
+        dns_search: service.dns_search.clone(),
+        extra_hosts: service.extra_hosts.clone(),
+        group_add: service.group_add.clone(),
+        ipc_mode: service.ipc.clone().unwrap_or_default(),
+        links: service.links.iter().map(|l| link(project, l)).collect(),
+        pid_mode: service.pid.clone().unwrap_or_default(),
+        privileged: service.privileged,
+        readonly_rootfs: service.read_only,
+        security_opt: service.security_opt.clone(),
+        tmpfs,
+        shm_size: service.shm_size.unwrap_or(0),
+        sysctls: service.sysctls.clone(),
+        resources,
+        mounts,
+        ..Default::default()
+    };
+    Ok(ContainerPlan {
+        name: t.name.clone(),
+        request: ContainerCreateRequest {
+            config,
+            host_config: Some(host_config),
+            networking_config,
+        },
+        more_networks: endpoints.collect(),
+    })
+}
+
+/// `db` or `db:database` → `PROJECT-db-1:db` / `PROJECT-db-1:database` (a link to a
+/// service is to its first container).
+fn link(project: &Project, l: &str) -> String {
+    let (service, alias) = l.split_once(':').unwrap_or((l, l));
+    match project.services.get(service) {
+        Some(s) => format!(
+            "{}:{alias}",
+            crate::labels::container_name(&project.name, s, 1)
+        ),
+        None => format!("{service}:{alias}"),
+    }
+}
+
+/// `"80"` → (80, 80); `"8000-8002"` → (8000, 8002).
+fn port_range(s: &str) -> Option<(u16, u16)> {
+    match s.split_once('-') {
+        Some((a, b)) => {
+            let (a, b) = (a.parse().ok()?, b.parse().ok()?);
+            (a <= b).then_some((a, b))
+        }
+        None => s.parse().ok().map(|p| (p, p)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Network, Port, ServiceVolume, Volume};
+
+    fn project() -> Project {
+        let mut p = Project {
+            name: "shop".into(),
+            ..Default::default()
+        };
+        p.networks.insert(
+            "default".into(),
+            Network {
+                name: "shop_default".into(),
+                ..Default::default()
+            },
+        );
+        p.networks.insert(
+            "back".into(),
+            Network {
+                name: "shop_back".into(),
+                ..Default::default()
+            },
+        );
+        p.volumes.insert(
+            "data".into(),
+            Volume {
+                name: "shop_data".into(),
+                ..Default::default()
+            },
+        );
+        p
+    }
+
+    fn target(name: &str) -> Target<'static> {
+        Target {
+            name: name.into(),
+            number: 1,
+            oneoff: false,
+            image: "busybox".into(),
+            image_id: "sha256:abc".into(),
+            hash: "h".into(),
+            service_container: &|_| None,
+        }
+    }
+
+    #[test]
+    fn a_service_becomes_a_create_request() {
+        let p = project();
+        let mut s = Service {
+            name: "web".into(),
+            image: Some("busybox".into()),
+            command: Some(vec!["httpd".into(), "-f".into()]),
+            ..Default::default()
+        };
+        s.environment.insert("A".into(), Some("1".into()));
+        s.environment.insert("UNSET".into(), None);
+        s.ports.push(Port {
+            target: 80,
+            published: Some("8080".into()),
+            host_ip: Some("127.0.0.1".into()),
+            protocol: "tcp".into(),
+            mode: "ingress".into(),
+            ..Default::default()
+        });
+        s.expose.push("9000-9001/udp".into());
+        s.volumes.push(ServiceVolume {
+            kind: "volume".into(),
+            source: Some("data".into()),
+            target: "/data".into(),
+            read_only: true,
+            ..Default::default()
+        });
+        s.networks.insert("default".into(), Default::default());
+        s.networks.insert(
+            "back".into(),
+            ServiceNetwork {
+                aliases: vec!["www".into()],
+                priority: Some(10),
+                ..Default::default()
+            },
+        );
+        s.resources.cpus = Some(0.5);
+        s.restart = Some("on-failure:3".into());
+        let plan = container_plan(&p, &s, &target("shop-web-1")).unwrap();
+        let c = &plan.request.config;
+        assert_eq!(c.env, vec!["A=1"]);
+        assert_eq!(c.labels["com.docker.compose.service"], "web");
+        assert_eq!(c.labels["com.docker.compose.project"], "shop");
+        assert_eq!(c.labels["com.docker.compose.container-number"], "1");
+        assert!(c.exposed_ports.contains_key("80/tcp"));
+        assert!(c.exposed_ports.contains_key("9001/udp"));
+        let h = plan.request.host_config.as_ref().unwrap();
+        assert_eq!(
+            h.port_bindings["80/tcp"].as_ref().unwrap()[0].host_port,
+            "8080"
+        );
+        assert_eq!(h.mounts[0].source, "shop_data");
+        assert!(h.mounts[0].read_only);
+        assert_eq!(h.resources.nano_cpus, 500_000_000);
+        assert_eq!(h.restart_policy.name, "on-failure");
+        assert_eq!(h.restart_policy.maximum_retry_count, 3);
+        // back has the higher priority: it is the create's network.
+        assert_eq!(h.network_mode, "shop_back");
+        let eps = &plan
+            .request
+            .networking_config
+            .as_ref()
+            .unwrap()
+            .endpoints_config;
+        assert_eq!(eps["shop_back"].aliases, vec!["web", "shop-web-1", "www"]);
+        assert_eq!(plan.more_networks.len(), 1);
+        assert_eq!(plan.more_networks[0].0, "shop_default");
+    }
+
+    #[test]
+    fn undeclared_things_are_named() {
+        let p = project();
+        let mut s = Service {
+            name: "web".into(),
+            ..Default::default()
+        };
+        s.networks.insert("nope".into(), Default::default());
+        let e = container_plan(&p, &s, &target("x")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "service web: networks: network \"nope\" is not declared"
+        );
+        let s = Service {
+            name: "web".into(),
+            network_mode: Some("service:db".into()),
+            ..Default::default()
+        };
+        let e = container_plan(&p, &s, &target("x")).unwrap_err();
+        assert!(
+            e.to_string().contains("service \"db\" has no container"),
+            "{e}"
+        );
+    }
+}
