@@ -15,14 +15,6 @@ pub fn project(p: &Project) -> Result<(), Fault> {
         if svc.image.is_none() && svc.build.is_none() {
             return Err(Fault::new(at, "has neither an image nor a build"));
         }
-        for dep in svc.depends_on.keys() {
-            if !all.contains_key(dep) {
-                return Err(Fault::new(
-                    format!("{at}.depends_on"),
-                    format!("depends on undefined service {dep:?}"),
-                ));
-            }
-        }
         for (i, l) in svc.links.iter().enumerate() {
             let target = l.split(':').next().unwrap_or(l);
             if !all.contains_key(&target.to_owned()) {
@@ -56,6 +48,14 @@ pub fn project(p: &Project) -> Result<(), Fault> {
                         format!("refers to undefined service {other:?}"),
                     ));
                 }
+            }
+        }
+        for dep in svc.depends_on.keys() {
+            if !all.contains_key(dep) {
+                return Err(Fault::new(
+                    format!("{at}.depends_on"),
+                    format!("depends on undefined service {dep:?}"),
+                ));
             }
         }
         if svc.network_mode.is_some() && !svc.networks.is_empty() {
