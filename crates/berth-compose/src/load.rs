@@ -455,3 +455,71 @@ fn settle_disabled_dependencies(p: &mut Project) -> Result<(), Fault> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_names_are_normalised_as_docker_compose_does() {
+        assert_eq!(project_name("My.App_1").as_deref(), Ok("myapp_1"));
+        assert_eq!(project_name("web-Stack").as_deref(), Ok("web-stack"));
+        assert!(project_name("_x").is_err());
+        assert!(project_name("...").is_err());
+    }
+
+    #[test]
+    fn override_files_follow_the_base_name() {
+        assert_eq!(
+            override_names("compose.yaml"),
+            ["compose.override.yaml", "compose.override.yml"]
+        );
+        assert_eq!(
+            override_names("docker-compose.yml"),
+            [
+                "docker-compose.override.yaml",
+                "docker-compose.override.yml"
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_after_merging_name_the_file_that_set_the_key() {
+        let files = [PathBuf::from("/a.yaml"), PathBuf::from("/b.yaml")];
+        let mut o = Origins::default();
+        o.record(
+            &serde_json::json!({"services": {"web": {"image": "x", "ports": []}}}),
+            0,
+        );
+        o.record(
+            &serde_json::json!({"services": {"web": {"ports": ["1"]}}}),
+            1,
+        );
+        assert_eq!(
+            o.file_of("services.web.ports[0]", &files),
+            Some(Path::new("/b.yaml"))
+        );
+        assert_eq!(
+            o.file_of("services.web.image", &files),
+            Some(Path::new("/a.yaml"))
+        );
+        assert_eq!(
+            o.file_of("services.web", &files),
+            Some(Path::new("/a.yaml"))
+        );
+        assert_eq!(o.file_of("nowhere", &files), Some(Path::new("/a.yaml")));
+    }
+
+    #[test]
+    fn process_environment_wins_over_dotenv() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(".env"), "A=dotenv\nB=dotenv\n").expect("writes .env");
+        let opts = LoadOptions {
+            environment: BTreeMap::from([("A".to_owned(), "process".to_owned())]),
+            ..Default::default()
+        };
+        let env = environment(&opts, dir.path()).expect("reads");
+        assert_eq!(env.get("A").map(String::as_str), Some("process"));
+        assert_eq!(env.get("B").map(String::as_str), Some("dotenv"));
+    }
+}

@@ -175,3 +175,51 @@ pub fn absolutise(svc: &mut Value, dir: &Path, home: Option<&Path>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn no_files(p: &Path) -> Result<Value, LoadError> {
+        Err(LoadError {
+            file: Some(p.to_path_buf()),
+            key: None,
+            message: "unexpected read".into(),
+        })
+    }
+
+    #[test]
+    fn chains_merge_in_order() {
+        let mut tree = json!({"services": {
+            "a": {"image": "a", "environment": {"X": "1", "Y": "1"}},
+            "b": {"extends": "a", "environment": {"Y": "2"}},
+            "c": {"extends": {"service": "b"}, "command": ["c"]},
+        }});
+        resolve_file(&mut tree, Path::new("/p/compose.yaml"), None, &no_files).expect("resolves");
+        assert_eq!(
+            tree["services"]["c"],
+            json!({"image": "a", "environment": {"X": "1", "Y": "2"}, "command": ["c"]})
+        );
+    }
+
+    #[test]
+    fn cycles_and_missing_bases_are_errors() {
+        let mut tree = json!({"services": {"a": {"extends": "a"}}});
+        let e = resolve_file(&mut tree, Path::new("/p/c.yaml"), None, &no_files).unwrap_err();
+        assert!(e.message.contains("cycle"), "{e}");
+        let mut tree = json!({"services": {"a": {"extends": "zzz"}}});
+        let e = resolve_file(&mut tree, Path::new("/p/c.yaml"), None, &no_files).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("services.a.extends"));
+    }
+
+    #[test]
+    fn other_files_paths_are_their_own() {
+        let mut svc = json!({"build": {"context": "app"}, "env_file": ["x.env"], "volumes": ["./d:/d", "named:/n"]});
+        absolutise(&mut svc, Path::new("/other"), None);
+        assert_eq!(
+            svc,
+            json!({"build": {"context": "/other/app"}, "env_file": ["/other/x.env"], "volumes": ["/other/d:/d", "named:/n"]})
+        );
+    }
+}

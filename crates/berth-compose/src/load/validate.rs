@@ -163,3 +163,45 @@ fn cycles(all: &BTreeMap<&String, &Service>) -> Result<(), Fault> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Condition, Dependency};
+
+    fn svc(deps: &[&str]) -> Service {
+        let mut s = Service {
+            image: Some("x".into()),
+            ..Default::default()
+        };
+        for d in deps {
+            s.depends_on.insert(
+                (*d).to_owned(),
+                Dependency {
+                    condition: Condition::ServiceStarted,
+                    restart: false,
+                    required: true,
+                },
+            );
+        }
+        s
+    }
+
+    #[test]
+    fn cycles_are_found() {
+        let mut p = Project::default();
+        p.services.insert("a".into(), svc(&["b"]));
+        p.services.insert("b".into(), svc(&["a"]));
+        let e = project(&p).unwrap_err();
+        assert!(e.message.contains("a -> b -> a"), "{}", e.message);
+        p.services.insert("b".into(), svc(&[]));
+        assert!(project(&p).is_ok());
+    }
+
+    #[test]
+    fn a_service_needs_an_image_or_a_build() {
+        let mut p = Project::default();
+        p.services.insert("a".into(), Service::default());
+        assert_eq!(project(&p).unwrap_err().key, "services.a");
+    }
+}
