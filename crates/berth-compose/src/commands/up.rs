@@ -112,6 +112,9 @@ fn wait_ready(
         if state.health.is_some() {
             up::wait_healthy(env.client, c)?;
             progress.event("Container", &c.name, "Healthy");
+        } else if !state.running && state.exit_code == 0 {
+            // A job that finished (what `service_completed_successfully` waits for).
+            progress.event("Container", &c.name, "Exited");
         } else if !state.running {
             return Err(ComposeError::msg(format!(
                 "container {} exited ({})",

@@ -1,0 +1,396 @@
+//! `berth compose` against berth's daemon, beyond the three-tier scenario it shares
+//! with docker-compose 1.29 (tests/compose_v1.rs): dependency conditions that wait
+//! for a job to finish, `--wait`, profiles, one-off `run --rm`, orphans, attached
+//! `up` with prefixed logs stopped by Ctrl+C, `down -p` without a file, errors that
+//! name the file, the service and the key, and projects made by one tool (berth
+//! compose or docker-compose) seen and taken down by the other.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::{berth_bin, out_err, tail, Daemon};
+
+/// `berth compose -p PROJECT -f FILE ARGS` against `d`, in `dir`.
+fn compose(d: &Daemon, dir: &Path, project: &str, args: &[&str]) -> Output {
+    let mut c = Command::new("timeout");
+    c.arg("120")
+        .arg(berth_bin())
+        .arg("compose")
+        .arg("-p")
+        .arg(project)
+        .arg("-f")
+        .arg(dir.join("compose.yaml"))
+        .args(args)
+        .env("DOCKER_HOST", d.host())
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .env_remove("COMPOSE_FILE")
+        .env_remove("COMPOSE_PROFILES")
+        .stdin(Stdio::null());
+    c.output().expect("run berth compose")
+}
+
+fn compose_ok(d: &Daemon, dir: &Path, project: &str, args: &[&str]) -> (String, String) {
+    let o = compose(d, dir, project, args);
+    let (out, err) = out_err(&o);
+    assert!(
+        o.status.success(),
+        "berth compose {args:?} failed ({}):\nstdout: {out}\nstderr: {err}\nlog tail:\n{}",
+        o.status,
+        tail(&d.log(), 30)
+    );
+    (out, err)
+}
+
+/// `berth ARGS` against `d`: stdout.
+fn berth(d: &Daemon, args: &[&str]) -> String {
+    let o = Command::new(berth_bin())
+        .args(args)
+        .env("DOCKER_HOST", d.host())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run berth");
+    let (out, err) = out_err(&o);
+    assert!(o.status.success(), "berth {args:?}: {err}");
+    out
+}
+
+/// Names of the containers (all states) carrying `label`.
+fn names(d: &Daemon, label: &str) -> Vec<String> {
+    let mut v: Vec<String> = berth(
+        d,
+        &[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label={label}"),
+            "--format",
+            "{{.Names}}",
+        ],
+    )
+    .lines()
+    .map(str::to_string)
+    .collect();
+    v.sort();
+    v
+}
+
+fn project_dir(d: &Daemon, name: &str, yaml: &str) -> PathBuf {
+    let dir = d.root.join(name);
+    std::fs::create_dir_all(&dir).expect("project dir");
+    std::fs::write(dir.join("compose.yaml"), yaml).expect("compose.yaml");
+    dir
+}
+
+#[test]
+#[ignore = "needs root: starts berth's daemon and containers"]
+fn conditions_wait_profiles_run_and_orphans() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    let dir = project_dir(
+        &d,
+        "jobs",
+        r#"
+services:
+  migrate:
+    image: busybox:latest
+    command: ["sh", "-c", "sleep 1; echo migrated > /shared/done"]
+    volumes: [shared:/shared]
+  api:
+    image: busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; cat /shared/done; sleep 600 & wait"]
+    volumes: [shared:/shared]
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+    healthcheck:
+      test: ["CMD", "test", "-f", "/shared/done"]
+      interval: 1s
+      retries: 20
+  debug:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    profiles: [tools]
+volumes:
+  shared:
+"#,
+    );
+    // --wait returns once api is healthy; api started only after migrate finished
+    // (it printed the file migrate wrote).
+    compose_ok(&d, &dir, "jobs", &["up", "-d", "--wait"]);
+    let (logs, _) = compose_ok(&d, &dir, "jobs", &["logs", "--no-color", "api"]);
+    assert!(logs.contains("jobs-api-1  | migrated"), "{logs}");
+    let status = berth(
+        &d,
+        &["inspect", "-f", "{{.State.Health.Status}}", "jobs-api-1"],
+    );
+    assert_eq!(status.trim(), "healthy");
+    // The profile's service is not started unless its profile is active.
+    assert!(names(&d, "com.docker.compose.service=debug").is_empty());
+    compose_ok(&d, &dir, "jobs", &["--profile", "tools", "up", "-d"]);
+    assert_eq!(
+        names(&d, "com.docker.compose.service=debug"),
+        vec!["jobs-debug-1"]
+    );
+
+    // run --rm: a one-off container, labelled so, gone afterwards.
+    let (out, _) = compose_ok(
+        &d,
+        &dir,
+        "jobs",
+        &["run", "--rm", "--no-deps", "api", "echo", "one-off"],
+    );
+    assert_eq!(out.trim(), "one-off");
+    assert!(names(&d, "com.docker.compose.oneoff=True").is_empty());
+    // run -d keeps it, named PROJECT-SERVICE-run-…, and `ps -a` lists it.
+    let (out, _) = compose_ok(
+        &d,
+        &dir,
+        "jobs",
+        &["run", "-d", "--no-deps", "api", "sleep", "600"],
+    );
+    assert!(out.trim().starts_with("jobs-api-run-"), "{out}");
+
+    // A service removed from the file is an orphan: named by up, removed with
+    // --remove-orphans.
+    std::fs::write(
+        dir.join("compose.yaml"),
+        std::fs::read_to_string(dir.join("compose.yaml"))
+            .expect("read")
+            .replace("  debug:\n", "  debug2:\n"),
+    )
+    .expect("write");
+    let (_, err) = compose_ok(&d, &dir, "jobs", &["up", "-d"]);
+    assert!(
+        err.contains("Found orphan containers ([jobs-debug-1])"),
+        "{err}"
+    );
+    compose_ok(&d, &dir, "jobs", &["up", "-d", "--remove-orphans"]);
+    assert!(names(&d, "com.docker.compose.service=debug").is_empty());
+
+    // down with only the project's name (no file at hand) takes everything away,
+    // one-off containers and the volume too.
+    let o = Command::new(berth_bin())
+        .args(["compose", "-p", "jobs", "down", "-v", "-t", "1"])
+        .current_dir(&d.root)
+        .env("DOCKER_HOST", d.host())
+        .stdin(Stdio::null())
+        .output()
+        .expect("down");
+    assert!(o.status.success(), "{:?}", out_err(&o));
+    assert!(names(&d, "com.docker.compose.project=jobs").is_empty());
+    assert!(!berth(&d, &["volume", "ls", "-q"]).contains("jobs_shared"));
+    assert!(!berth(&d, &["network", "ls"]).contains("jobs_default"));
+}
+
+#[test]
+#[ignore = "needs root: starts berth's daemon and containers"]
+fn a_failed_job_stops_its_dependents() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    let dir = project_dir(
+        &d,
+        "failing",
+        r#"
+services:
+  job:
+    image: busybox:latest
+    command: ["sh", "-c", "exit 3"]
+  app:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    depends_on:
+      job:
+        condition: service_completed_successfully
+"#,
+    );
+    let o = compose(&d, &dir, "failing", &["up", "-d"]);
+    let (_, err) = out_err(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("service \"job\" didn't complete successfully: exit 3"),
+        "{err}"
+    );
+    // app was never created.
+    assert!(names(&d, "com.docker.compose.service=app").is_empty());
+    compose_ok(&d, &dir, "failing", &["down"]);
+}
+
+#[test]
+#[ignore = "needs root: starts berth's daemon and containers"]
+fn attached_up_prefixes_logs_and_ctrl_c_stops_the_project() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    let dir = project_dir(
+        &d,
+        "att",
+        r#"
+services:
+  talker:
+    image: busybox:latest
+    command: ["sh", "-c", "trap 'echo bye; exit 0' TERM; echo hello from talker; sleep 600 & wait"]
+  once:
+    image: busybox:latest
+    command: ["echo", "done once"]
+"#,
+    );
+    let out_path = d.root.join("attached.out");
+    let mut child = Command::new(berth_bin())
+        .args(["compose", "-p", "att", "-f"])
+        .arg(dir.join("compose.yaml"))
+        .args(["up", "--no-color"])
+        .env("DOCKER_HOST", d.host())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).expect("out"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn up");
+    let read = || std::fs::read_to_string(&out_path).unwrap_or_default();
+    let seen = common::wait_for(30, || {
+        let t = read();
+        t.contains("att-talker-1  | hello from talker")
+            && t.contains("att-once-1 exited with code 0")
+    });
+    if !seen {
+        let _ = child.kill();
+        panic!("attached output: {}", read());
+    }
+    assert!(read().contains("att-once-1    | done once"), "{}", read());
+    // Ctrl+C: the project is stopped, talker says bye on its way out.
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "{}", read());
+    let text = read();
+    assert!(text.contains("Gracefully stopping..."), "{text}");
+    assert!(text.contains("att-talker-1  | bye"), "{text}");
+    let state = berth(&d, &["inspect", "-f", "{{.State.Status}}", "att-talker-1"]);
+    assert_eq!(state.trim(), "exited");
+    compose_ok(&d, &dir, "att", &["down"]);
+}
+
+#[test]
+#[ignore = "needs root: starts berth's daemon"]
+fn bad_files_are_refused_naming_file_service_and_key() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    let dir = project_dir(
+        &d,
+        "bad",
+        "services:\n  web:\n    image: busybox:latest\n    ports: [\"80:eighty\"]\n",
+    );
+    let o = compose(&d, &dir, "bad", &["up", "-d"]);
+    let (_, err) = out_err(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let file = dir.join("compose.yaml").display().to_string();
+    assert!(err.contains(&file), "{err}");
+    assert!(err.contains("services.web.ports[0]"), "{err}");
+    // A typo in a key is named, not ignored.
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  web:\n    image: busybox:latest\n    enviroment: [A=1]\n",
+    )
+    .expect("write");
+    let (_, err) = out_err(&compose(&d, &dir, "bad", &["config"]));
+    assert!(
+        err.contains("services.web") && err.contains("enviroment"),
+        "{err}"
+    );
+    // A required variable that is unset.
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  web:\n    image: \"busybox:${TAG:?set TAG first}\"\n",
+    )
+    .expect("write");
+    let (_, err) = out_err(&compose(&d, &dir, "bad", &["config"]));
+    assert!(
+        err.contains("set TAG first") && err.contains("services.web.image"),
+        "{err}"
+    );
+    // Nothing was created.
+    assert!(names(&d, "com.docker.compose.project=bad").is_empty());
+}
+
+#[test]
+#[ignore = "needs root: starts berth's daemon and containers"]
+fn docker_compose_and_berth_compose_see_each_others_projects() {
+    let Some(dc) = ["/usr/bin/docker-compose", "/usr/local/bin/docker-compose"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+    else {
+        eprintln!("note: no docker-compose (apt-get install docker-compose); skipping");
+        return;
+    };
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    let dir = project_dir(
+        &d,
+        "shared",
+        r#"
+services:
+  one:
+    image: busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"]
+  two:
+    image: busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"]
+    depends_on: [one]
+volumes:
+  data:
+"#,
+    );
+    let v1 = |args: &[&str]| {
+        let o = Command::new("timeout")
+            .arg("120")
+            .arg(&dc)
+            .args(["-p", "shared", "-f"])
+            .arg(dir.join("compose.yaml"))
+            .args(args)
+            .env("DOCKER_HOST", d.host())
+            .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("docker-compose");
+        let (out, err) = out_err(&o);
+        assert!(o.status.success(), "docker-compose {args:?}: {out}{err}");
+        out
+    };
+    // Made by docker-compose: berth compose lists it and takes it down.
+    v1(&["up", "-d"]);
+    let (ps, _) = compose_ok(&d, &dir, "shared", &["ps"]);
+    for n in ["shared_one_1", "shared_two_1"] {
+        assert!(
+            ps.lines().any(|l| l.starts_with(n) && l.contains(" Up ")),
+            "{ps}"
+        );
+    }
+    let (ls, _) = compose_ok(&d, &dir, "shared", &["ls"]);
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with("shared ") && l.contains("running(2)")),
+        "{ls}"
+    );
+    compose_ok(&d, &dir, "shared", &["down"]);
+    assert!(names(&d, "com.docker.compose.project=shared").is_empty());
+    assert!(!berth(&d, &["network", "ls"]).contains("shared_default"));
+
+    // Made by berth compose: docker-compose lists it and takes it down.
+    compose_ok(&d, &dir, "shared", &["up", "-d"]);
+    let ps = v1(&["ps"]);
+    for n in ["shared-one-1", "shared-two-1"] {
+        assert!(
+            ps.lines().any(|l| l.starts_with(n) && l.contains(" Up")),
+            "{ps}"
+        );
+    }
+    v1(&["down"]);
+    assert!(names(&d, "com.docker.compose.project=shared").is_empty());
+    assert!(!berth(&d, &["network", "ls"]).contains("shared_default"));
+}
