@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_api_types::network::{Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest};
 use berth_api_types::volume::VolumeCreateRequest;
@@ -555,7 +555,6 @@ pub fn await_condition(
 /// Polls a container's health until it is healthy; unhealthy, exited or without a
 /// healthcheck is an error naming it.
 pub fn wait_healthy(client: &Client, c: &Existing) -> Result<(), ComposeError> {
-    let started = Instant::now();
     let mut delay = Duration::from_millis(20);
     loop {
         let inspect = client.inspect_container(&c.id, false)?;
@@ -584,7 +583,6 @@ pub fn wait_healthy(client: &Client, c: &Existing) -> Result<(), ComposeError> {
         }
         std::thread::sleep(delay);
         delay = (delay * 2).min(Duration::from_millis(500));
-        let _ = started;
     }
 }
 

@@ -17,6 +17,9 @@ fn main() {
             .map(|a| a.to_string_lossy().into_owned())
             .collect()
     };
+    if let Some(compose) = compose_args(&after(1)) {
+        std::process::exit(berth_compose::main(compose));
+    }
     match args.get(1).and_then(|a| a.to_str()) {
         Some("runtime") => {
             let original = args.clone();
@@ -31,7 +34,60 @@ fn main() {
             }));
         }
         Some("registry") => std::process::exit(registry::main(after(2))),
-        Some("compose") => std::process::exit(berth_compose::main(after(2))),
         _ => std::process::exit(berth_cli::main(after(1))),
+    }
+}
+
+/// `compose ARGS` or `-H HOST compose ARGS` (the docker CLI's global flag before the
+/// command): compose's own arguments, the host passed on as its `-H`.
+fn compose_args(args: &[String]) -> Option<Vec<String>> {
+    let mut host = None;
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        match a {
+            "compose" => {
+                let mut out: Vec<String> = host
+                    .into_iter()
+                    .flat_map(|h| ["-H".to_string(), h])
+                    .collect();
+                out.extend(args[i + 1..].iter().cloned());
+                return Some(out);
+            }
+            "-H" | "--host" => {
+                host = Some(args.get(i + 1)?.clone());
+                i += 2;
+            }
+            _ if a.starts_with("--host=") => {
+                host = Some(a["--host=".len()..].to_string());
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compose_args;
+
+    fn v(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn compose_is_found_behind_the_host_flag() {
+        assert_eq!(compose_args(&v(&["compose", "ps"])), Some(v(&["ps"])));
+        assert_eq!(
+            compose_args(&v(&["-H", "unix:///x.sock", "compose", "up", "-d"])),
+            Some(v(&["-H", "unix:///x.sock", "up", "-d"]))
+        );
+        assert_eq!(
+            compose_args(&v(&["--host=tcp://h:1", "compose"])),
+            Some(v(&["-H", "tcp://h:1"]))
+        );
+        assert_eq!(compose_args(&v(&["ps", "compose"])), None);
+        assert_eq!(compose_args(&v(&["-H"])), None);
     }
 }
