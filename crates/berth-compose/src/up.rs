@@ -525,7 +525,7 @@ pub fn await_condition(
     for c in list {
         progress.event("Container", &c.name, "Waiting");
         match condition {
-            Condition::ServiceHealthy => wait_healthy(client, &c)?,
+            Condition::ServiceHealthy => wait_healthy(client, &c, None)?,
             Condition::ServiceCompletedSuccessfully => {
                 let code = client
                     .wait_container(&c.id, "not-running")?
@@ -552,9 +552,13 @@ pub fn await_condition(
     Ok(())
 }
 
-/// Polls a container's health until it is healthy; unhealthy, exited or without a
-/// healthcheck is an error naming it.
-pub fn wait_healthy(client: &Client, c: &Existing) -> Result<(), ComposeError> {
+/// Polls a container's health until it is healthy; unhealthy, exited, without a
+/// healthcheck or past `deadline` is an error naming it.
+pub fn wait_healthy(
+    client: &Client,
+    c: &Existing,
+    deadline: Option<std::time::Instant>,
+) -> Result<(), ComposeError> {
     let mut delay = Duration::from_millis(20);
     loop {
         let inspect = client.inspect_container(&c.id, false)?;
@@ -579,6 +583,12 @@ pub fn wait_healthy(client: &Client, c: &Existing) -> Result<(), ComposeError> {
             return Err(ComposeError::msg(format!(
                 "dependency failed to start: container {} exited ({})",
                 c.name, state.exit_code
+            )));
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(ComposeError::msg(format!(
+                "container {} is not healthy yet: the wait timed out",
+                c.name
             )));
         }
         std::thread::sleep(delay);

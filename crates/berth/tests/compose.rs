@@ -187,7 +187,7 @@ volumes:
 
 #[test]
 #[ignore = "needs root: starts berth's daemon and containers"]
-fn a_failed_job_stops_its_dependents() {
+fn a_failed_job_stops_its_dependents_and_wait_times_out() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
     };
@@ -217,6 +217,36 @@ services:
     // app was never created.
     assert!(names(&d, "com.docker.compose.service=app").is_empty());
     compose_ok(&d, &dir, "failing", &["down"]);
+
+    // --wait gives up after --wait-timeout on a service that never gets healthy.
+    let dir = project_dir(
+        &d,
+        "slow",
+        r#"
+services:
+  never:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 1s
+      retries: 1000
+"#,
+    );
+    let o = compose(
+        &d,
+        &dir,
+        "slow",
+        &["up", "-d", "--wait", "--wait-timeout", "2"],
+    );
+    let (_, err) = out_err(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("container slow-never-1 is not healthy yet: the wait timed out"),
+        "{err}"
+    );
+    compose_ok(&d, &dir, "slow", &["down"]);
 }
 
 #[test]

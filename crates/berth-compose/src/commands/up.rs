@@ -69,7 +69,10 @@ pub fn up(env: &Env<'_>, a: &UpArgs) -> Result<i32, ComposeError> {
         return Ok(0);
     }
     if a.wait {
-        wait_ready(env, &project, &services, &progress)?;
+        let deadline = a
+            .wait_timeout
+            .map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t));
+        wait_ready(env, &project, &services, deadline, &progress)?;
         return Ok(0);
     }
     if a.detach {
@@ -99,6 +102,7 @@ fn wait_ready(
     env: &Env<'_>,
     project: &Project,
     services: &BTreeMap<String, &crate::model::Service>,
+    deadline: Option<std::time::Instant>,
     progress: &Progress,
 ) -> Result<(), ComposeError> {
     let list: Vec<Existing> = containers(env.client, &project.name, false)?
@@ -110,7 +114,7 @@ fn wait_ready(
         let inspect = env.client.inspect_container(&c.id, false)?;
         let state = inspect.state.unwrap_or_default();
         if state.health.is_some() {
-            up::wait_healthy(env.client, c)?;
+            up::wait_healthy(env.client, c, deadline)?;
             progress.event("Container", &c.name, "Healthy");
         } else if !state.running && state.exit_code == 0 {
             // A job that finished (what `service_completed_successfully` waits for).
