@@ -261,6 +261,16 @@ fn scenario(t: &Target) {
     let app_started = when(&app, "start")
         .unwrap_or_else(|| panic!("[{}] no start event for app: {events:?}", t.name));
     assert!(healthy <= app_started, "[{}] {events:?}", t.name);
+    // Each probe is an exec, told as created, started and dead.
+    let probe = "wget -qO /dev/null http://127.0.0.1/record.txt";
+    for verb in ["exec_create", "exec_start"] {
+        let told = events.iter().any(|e| {
+            e["id"] == db.as_str()
+                && e["Action"] == format!("{verb}: {probe}").as_str()
+                && e["Actor"]["Attributes"]["execID"].is_string()
+        });
+        assert!(told, "[{}] no {verb} of db's probe: {events:?}", t.name);
+    }
     // The network alias is set on db's backend endpoint.
     let aliases =
         &db_inspect["NetworkSettings"]["Networks"][format!("{}_backend", t.project)]["Aliases"];
