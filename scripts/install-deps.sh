@@ -9,9 +9,10 @@ want() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 # nftables: berth's firewall runs nft; iptables: its dockerd coexistence (and tests);
 # curl and debootstrap: the network tests (scripts/bookworm.sh). skopeo, umoci,
 # docker-registry, apache2-utils (htpasswd) and openssl: the registry tests and
-# bench/pull.sh.
+# bench/pull.sh. docker-compose (1.29, the Python one, through docker-py): the compose
+# end-to-end test drives berth's daemon with it (crates/berth/tests/compose_v1.rs).
 for p in curl debootstrap busybox-static libseccomp-dev pkg-config containerd runc bsdutils util-linux iproute2 tar coreutils skopeo umoci procps python3 python3-venv docker-registry \
-    nftables iptables qemu-system-x86 xz-utils zstd debian-archive-keyring apache2-utils openssl; do
+    docker-compose nftables iptables qemu-system-x86 xz-utils zstd debian-archive-keyring apache2-utils openssl; do
     want "$p"
 done
 if ((${#need[@]})); then

@@ -64,7 +64,7 @@ fn no_such_exec(id: &str) -> EngineError {
 }
 
 /// `exec_create: sh -c x` as Docker names the event.
-fn action(verb: &str, cmd: &[String]) -> String {
+pub(crate) fn action(verb: &str, cmd: &[String]) -> String {
     format!("{verb}: {}", cmd.join(" "))
 }
 

@@ -127,6 +127,12 @@ fn probe(
         state: Mutex::new(ExecState::default()),
         cond: Condvar::new(),
     });
+    // Told as dockerd tells a probe: created, started, died.
+    inner.emit(
+        &c.record(),
+        &crate::exec::action("exec_create", cmd),
+        &[("execID", id.clone())],
+    );
     let stream = match inner.exec_launch(&e, true, e.config.tty) {
         Ok(Some(s)) => s,
         Ok(None) => return fail("no output stream".into(), -1),

@@ -53,6 +53,8 @@ pub(crate) struct Live {
     pub exec_ids: Vec<String>,
     /// The restart policy's current back-off.
     pub backoff: std::time::Duration,
+    /// Attaches waiting for the next run (made while it was not running).
+    pub pending_attach: Vec<attach::PendingAttach>,
 }
 
 /// One container.
@@ -77,6 +79,7 @@ impl Container {
                 shim_up: false,
                 exec_ids: Vec::new(),
                 backoff: std::time::Duration::ZERO,
+                pending_attach: Vec::new(),
             }),
             cond: Condvar::new(),
         }

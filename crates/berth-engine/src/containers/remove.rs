@@ -139,6 +139,8 @@ impl Inner {
         {
             let mut g = c.lock();
             g.removed = true;
+            // Attaches waiting for a next run end.
+            g.pending_attach.clear();
             c.cond.notify_all();
         }
         self.emit(&rec, "destroy", &[]);

@@ -1,5 +1,5 @@
-//! Starting a container and following it: launching its shim (lazily, by whichever of
-//! attach and start comes first), `start`, the monitor thread that records the exit
+//! Starting a container and following it: launching its shim (attaches made before
+//! are joined to it before the process runs), `start`, the monitor thread that records the exit
 //! and applies the restart policy and AutoRemove, and restoring containers when the
 //! engine opens again after a restart or crash.
 
@@ -302,6 +302,7 @@ impl Inner {
             }
         }
         let res = self.ensure_shim(c).and_then(|_| {
+            self.serve_pending_attaches(c);
             self.shim(&c.id)
                 .call(&json!({"op": "start"}))
                 .map(|_| ())
@@ -310,6 +311,8 @@ impl Inner {
         if let Err(e) = res {
             self.abandon_shim(c);
             let mut g = c.lock();
+            // As dockerd: a failed start ends the attaches waiting for it.
+            g.pending_attach.clear();
             g.rec.state.error = e.to_string();
             if g.rec.state.status == Status::Restarting {
                 g.rec.state.status = Status::Exited;

@@ -78,17 +78,21 @@ fn link_aliases(rec: &ContainerRecord, nets: &[String]) -> Vec<LinkAlias> {
 }
 
 impl Inner {
-    /// The user-defined networks `rec` has an address on (network ids).
+    /// The user-defined networks `rec` has an address on (network ids), in the order
+    /// its resolver looks names up in them: Docker's order of a container's endpoints,
+    /// internal networks last, then by network name.
     fn user_networks(&self, rec: &ContainerRecord) -> Vec<String> {
         let st = self.networks.lock();
-        rec.network_settings
+        let mut nets: Vec<_> = rec
+            .network_settings
             .networks
             .values()
             .filter(|ep| !ep.ip_address.is_empty())
             .filter_map(|ep| st.nets.get(&ep.network_id))
             .filter(|n| n.is_bridge() && !n.default_bridge)
-            .map(|n| n.id.clone())
-            .collect()
+            .collect();
+        nets.sort_by(|a, b| (a.internal, &a.name).cmp(&(b.internal, &b.name)));
+        nets.into_iter().map(|n| n.id.clone()).collect()
     }
 
     /// Whether the record puts the container on a user-defined network (at create, from

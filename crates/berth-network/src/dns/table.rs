@@ -92,7 +92,9 @@ impl Names {
     }
 
     /// Looks `name` (as asked: any case, trailing dot or not) up in the networks of
-    /// `view`, in view order then record order.
+    /// `view`: the first network in view order that has addresses of the asked family
+    /// for it answers alone, in record order, as Docker's resolver does (a container on
+    /// two networks gets a replica set's addresses on one of them, not on both).
     pub fn lookup(&self, view: &[String], name: &str, kind: Kind) -> Local {
         let tables = view.iter().filter_map(|n| self.networks.get(n));
         if kind == Kind::Ptr {
@@ -120,12 +122,12 @@ impl Names {
         }
         let name = normalize(name);
         let mut known = false;
-        let mut addrs: Vec<IpAddr> = Vec::new();
         for t in tables {
             let Some(hits) = t.by_name.get(&name) else {
                 continue;
             };
             known = true;
+            let mut addrs: Vec<IpAddr> = Vec::new();
             for r in hits.iter().filter_map(|&i| t.records.get(i)) {
                 let ip = match kind {
                     Kind::A => r.v4.map(IpAddr::V4),
@@ -136,9 +138,12 @@ impl Names {
                     addrs.push(ip);
                 }
             }
+            if !addrs.is_empty() {
+                return Local::Addrs(addrs);
+            }
         }
         if known {
-            Local::Addrs(addrs)
+            Local::Addrs(Vec::new())
         } else {
             Local::Unknown
         }
@@ -278,19 +283,40 @@ mod tests {
     }
 
     #[test]
-    fn a_name_on_several_networks_gives_every_address() {
-        let n = names();
+    fn a_name_on_several_networks_answers_from_the_first_that_has_it() {
+        let mut n = names();
+        // Replicas of a service: every one of its addresses on the first network.
+        n.set(
+            "front",
+            vec![
+                rec(&["app"], Some("10.1.0.5"), None),
+                rec(&["app"], Some("10.1.0.6"), Some("fd00::6")),
+                rec(&["db"], Some("10.1.0.3"), Some("fd00::3")),
+            ],
+        );
+        n.set(
+            "back",
+            vec![
+                rec(&["app"], Some("10.2.0.5"), Some("fd01::5")),
+                rec(&["app"], Some("10.2.0.6"), Some("fd01::6")),
+                rec(&["db"], Some("10.2.0.3"), Some("fd01::3")),
+            ],
+        );
         let v = view(&["front", "back"]);
         assert_eq!(
-            n.lookup(&v, "db", Kind::A),
-            addrs(&["10.1.0.3", "10.2.0.3"])
+            n.lookup(&v, "app", Kind::A),
+            addrs(&["10.1.0.5", "10.1.0.6"])
         );
+        assert_eq!(n.lookup(&v, "DB.", Kind::Aaaa), addrs(&["fd00::3"]));
         assert_eq!(
-            n.lookup(&v, "DB.", Kind::Aaaa),
-            addrs(&["fd00::3", "fd01::3"])
+            n.lookup(&view(&["back", "front"]), "app", Kind::A),
+            addrs(&["10.2.0.5", "10.2.0.6"])
         );
+        // A network where the name has no address of the family passes the question on.
+        n.set("front", vec![rec(&["db"], Some("10.1.0.3"), None)]);
+        assert_eq!(n.lookup(&v, "db", Kind::Aaaa), addrs(&["fd01::3"]));
         // A view naming a network twice, or one that has no table, changes nothing.
-        let v = view(&["front", "gone", "front"]);
+        let v = view(&["gone", "front", "front"]);
         assert_eq!(n.lookup(&v, "db", Kind::A), addrs(&["10.1.0.3"]));
     }
 
@@ -364,10 +390,11 @@ mod tests {
             n.lookup_linked(&v, &links, "site", Kind::Aaaa),
             Local::Addrs(vec![])
         );
-        // Other names as before; without links, aliases are unknown.
+        // Other names as before (from the first network that has them); without
+        // links, aliases are unknown.
         assert_eq!(
             n.lookup_linked(&v, &links, "db", Kind::A),
-            addrs(&["10.1.0.3", "10.2.0.3"])
+            addrs(&["10.1.0.3"])
         );
         assert_eq!(n.lookup_linked(&v, &[], "store", Kind::A), Local::Unknown);
         assert_eq!(n.lookup(&v, "store", Kind::A), Local::Unknown);

@@ -137,7 +137,17 @@ impl Dockerd {
     }
 
     pub fn host(&self) -> String {
-        format!("unix://{}", self.dir.join("docker.sock").display())
+        format!("unix://{}", self.sock().display())
+    }
+
+    pub fn sock(&self) -> PathBuf {
+        self.dir.join("docker.sock")
+    }
+
+    /// The network namespace of a dockerd started with [`Dockerd::start_networked_alone`]
+    /// (where its published ports answer).
+    pub fn netns(&self) -> PathBuf {
+        self.dir.join("netns")
     }
 
     pub fn log(&self) -> String {

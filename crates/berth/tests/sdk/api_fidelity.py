@@ -235,6 +235,58 @@ def attach_expected(seen):
           f"attach to stopped: {seen}")
 
 
+# ---- 4b. Attach stream=1 to a stopped container: its next run --------------------
+
+def hijack_open(host, path):
+    """Sends a hijacking request and reads the response head: (socket, status, head,
+    what came after the head)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect(host[len("unix://"):])
+    s.sendall(f"POST {path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\n"
+              "Upgrade: tcp\r\nContent-Length: 0\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return s, int(head.split(b" ")[1]), head, rest
+
+
+def attach_next_run(host):
+    """docker-compose 1.29's `run` attaches after its first start, when the command may
+    have ended already, then starts the container again: dockerd streams that next
+    run to an attach made while the container was stopped (after its log, with
+    logs=1)."""
+    c = api(host)
+    cid = c.create_container("busybox", ["echo", "out"])["Id"]
+    c.start(cid)
+    c.wait(cid)
+    opened = {what: hijack_open(host, f"/v1.41/containers/{cid}/attach?{query}")
+              for what, query in [("live", "stream=1&stdout=1&stderr=1"),
+                                  ("logs and live", "logs=1&stream=1&stdout=1&stderr=1")]}
+    c.start(cid)
+    c.wait(cid)
+    seen = {}
+    for what, (s, status, head, rest) in opened.items():
+        try:
+            body = rest + read_all(s)
+        except socket.timeout:
+            body = b"(timed out)"
+        s.close()
+        seen[what] = (status in (101, 200), body)
+    cleanup(c, cid)
+    return seen
+
+
+def attach_next_run_expected(seen):
+    out = b"\x01\0\0\0\0\0\0\x04out\n"
+    check(seen == {"live": (True, out), "logs and live": (True, out + out)},
+          f"attach to stopped, then start: {seen}")
+
+
 # ---- 5. Inspect documents: the same fields, types and empty values ---------------
 
 # Paths where berth deliberately answers otherwise (docs/api-differences.md).
@@ -428,6 +480,7 @@ CHECKS = [
     ("exec framing", exec_framing, exec_framing_expected),
     ("commit while exiting", commit_while_exiting, commit_expected),
     ("attach to a stopped container", attach_stopped, attach_expected),
+    ("attach to a stopped container, then start", attach_next_run, attach_next_run_expected),
     ("inspect", inspect_shapes, inspect_expected),
     ("load of a broken archive", load_broken,
      lambda s: check(s == "ImageLoadError", f"load broken: {s}")),
