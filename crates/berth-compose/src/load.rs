@@ -14,7 +14,7 @@ mod normalise;
 mod paths;
 mod ports;
 mod schema;
-mod units;
+pub(crate) mod units;
 mod validate;
 mod values;
 

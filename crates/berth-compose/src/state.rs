@@ -39,11 +39,9 @@ pub fn containers(
     project: &str,
     oneoff: bool,
 ) -> Result<Vec<Existing>, ClientError> {
-    let mut filters = Filters::new();
-    filters.add("label", format!("{}={project}", labels::PROJECT));
     let list = client.list_containers(&ListContainersOptions {
         all: true,
-        filters,
+        filters: project_filter(project),
         ..Default::default()
     })?;
     let mut out: Vec<Existing> = list
@@ -85,6 +83,13 @@ pub fn containers(
         ))
     });
     Ok(out)
+}
+
+/// `label=com.docker.compose.project=PROJECT`: what belongs to a project.
+pub fn project_filter(project: &str) -> Filters {
+    let mut f = Filters::new();
+    f.add("label", format!("{}={project}", labels::PROJECT));
+    f
 }
 
 /// Progress lines on stderr, as docker compose prints them when not on a terminal:

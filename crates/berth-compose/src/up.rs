@@ -358,11 +358,21 @@ fn orphans(
     Ok(())
 }
 
-fn stop_quietly(client: &Client, id: &str, timeout: Option<i64>) -> Result<(), ClientError> {
-    match client.stop_container(id, timeout, None) {
-        Ok(()) => Ok(()),
+/// Stops a container; one already stopped or gone is no error.
+pub(crate) fn stop_quietly(
+    client: &Client,
+    id: &str,
+    timeout: Option<i64>,
+) -> Result<(), ClientError> {
+    gone_is_done(client.stop_container(id, timeout, None))
+}
+
+/// An answer that says the work is already done (304: not running; 404: no such
+/// thing) counts as success.
+pub(crate) fn gone_is_done(r: Result<(), ClientError>) -> Result<(), ClientError> {
+    match r {
         Err(e) if matches!(e.status(), Some(304) | Some(404)) => Ok(()),
-        Err(e) => Err(e),
+        r => r,
     }
 }
 

@@ -7,11 +7,7 @@ use crate::cli::{KillArgs, RmArgs, ServicesArgs, TimeoutArgs};
 use crate::up::ComposeError;
 
 fn tolerate(r: Result<(), berth_client::ClientError>) -> Result<(), ComposeError> {
-    match r {
-        Ok(()) => Ok(()),
-        Err(e) if matches!(e.status(), Some(304) | Some(404)) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    Ok(crate::up::gone_is_done(r)?)
 }
 
 pub fn start(env: &Env<'_>, a: &ServicesArgs) -> Result<i32, ComposeError> {

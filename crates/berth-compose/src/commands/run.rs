@@ -87,7 +87,8 @@ pub fn run(env: &Env<'_>, a: &RunArgs) -> Result<i32, ComposeError> {
         service.entrypoint = Some(if e.is_empty() {
             vec![String::new()]
         } else {
-            split_words(e)
+            crate::load::units::shell_split(e)
+                .map_err(|m| ComposeError::msg(format!("invalid --entrypoint {e:?}: {m}")))?
         });
     }
     for e in &a.env {
@@ -192,45 +193,6 @@ fn parse_publish(p: &str) -> Result<Port, ComposeError> {
     })
 }
 
-/// `--entrypoint "sh -c"` → words (quotes group, backslashes escape).
-fn split_words(s: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some('"'), '\\') | (None, '\\') => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-                in_word = true;
-            }
-            (Some(_), c) => cur.push(c),
-            (None, '"') | (None, '\'') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    words
-}
-
 /// `n` random hex digits (the suffix of a one-off container's name).
 fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n.div_ceil(2)];
@@ -255,7 +217,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn publish_and_words_parse() {
+    fn publish_parses() {
         let p = parse_publish("127.0.0.1:8080:80/udp").unwrap();
         assert_eq!(
             (
@@ -269,10 +231,6 @@ mod tests {
         let p = parse_publish("80").unwrap();
         assert_eq!((p.target, p.published), (80, None));
         assert!(parse_publish("x:y").is_err());
-        assert_eq!(
-            split_words(r#"sh -c "echo a b" 'c d' e\ f"#),
-            vec!["sh", "-c", "echo a b", "c d", "e f"]
-        );
         assert_eq!(random_hex(12).len(), 12);
     }
 }

@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::mpsc;
 
-use berth_api_types::Filters;
 use berth_client::LogsOptions;
 
 use super::{images, parallel, Env};
@@ -237,11 +236,7 @@ fn stop_project(
                 return Ok(());
             }
             progress.event("Container", &c.name, "Stopping");
-            match env.client.stop_container(&c.id, timeout, None) {
-                Ok(()) => {}
-                Err(e) if matches!(e.status(), Some(304) | Some(404)) => {}
-                Err(e) => return Err(e.into()),
-            }
+            up::stop_quietly(env.client, &c.id, timeout)?;
             progress.event("Container", &c.name, "Stopped");
             Ok(())
         })?;
@@ -310,19 +305,11 @@ pub fn down(env: &Env<'_>, a: &DownArgs) -> Result<i32, ComposeError> {
         parallel(&level, |c| {
             if c.running() {
                 progress.event("Container", &c.name, "Stopping");
-                match env.client.stop_container(&c.id, a.timeout, None) {
-                    Ok(()) => {}
-                    Err(e) if matches!(e.status(), Some(304) | Some(404)) => {}
-                    Err(e) => return Err(e.into()),
-                }
+                up::stop_quietly(env.client, &c.id, a.timeout)?;
                 progress.event("Container", &c.name, "Stopped");
             }
             progress.event("Container", &c.name, "Removing");
-            match env.client.remove_container(&c.id, true, a.volumes) {
-                Ok(()) => {}
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e.into()),
-            }
+            up::gone_is_done(env.client.remove_container(&c.id, true, a.volumes))?;
             progress.event("Container", &c.name, "Removed");
             Ok(())
         })?;
@@ -347,11 +334,9 @@ fn remove_networks(
     project: &Project,
     progress: &Progress,
 ) -> Result<(), ComposeError> {
-    let mut f = Filters::new();
-    f.add("label", format!("{}={}", labels::PROJECT, project.name));
     let mut names: BTreeSet<String> = env
         .client
-        .list_networks(&f)?
+        .list_networks(&crate::state::project_filter(&project.name))?
         .into_iter()
         .filter(|n| n.labels.get(labels::PROJECT) == Some(&project.name))
         .map(|n| n.name)
@@ -369,11 +354,8 @@ fn remove_networks(
     let names: Vec<String> = names.into_iter().collect();
     parallel(&names, |name| {
         progress.event("Network", name, "Removing");
-        match env.client.remove_network(name) {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(ComposeError::msg(format!("removing network {name}: {e}"))),
-        }
+        up::gone_is_done(env.client.remove_network(name))
+            .map_err(|e| ComposeError::msg(format!("removing network {name}: {e}")))?;
         progress.event("Network", name, "Removed");
         Ok(())
     })
@@ -384,11 +366,9 @@ fn remove_volumes(
     project: &Project,
     progress: &Progress,
 ) -> Result<(), ComposeError> {
-    let mut f = Filters::new();
-    f.add("label", format!("{}={}", labels::PROJECT, project.name));
     let mut names: BTreeSet<String> = env
         .client
-        .list_volumes(&f)?
+        .list_volumes(&crate::state::project_filter(&project.name))?
         .volumes
         .into_iter()
         .filter(|v| v.labels.get(labels::PROJECT) == Some(&project.name))
@@ -399,11 +379,8 @@ fn remove_volumes(
     }
     for name in names {
         progress.event("Volume", &name, "Removing");
-        match env.client.remove_volume(&name, false) {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(ComposeError::msg(format!("removing volume {name}: {e}"))),
-        }
+        up::gone_is_done(env.client.remove_volume(&name, false))
+            .map_err(|e| ComposeError::msg(format!("removing volume {name}: {e}")))?;
         progress.event("Volume", &name, "Removed");
     }
     Ok(())

@@ -1,50 +1,12 @@
 //! The small grammars inside compose values: durations (`1m30s`), byte sizes
 //! (`512m`), and command strings split as a shell would split them.
 
-/// A Go-style duration (`1h2m3.5s`, `500ms`, `10s`) in nanoseconds.
+/// A Go-style duration (`1h2m3.5s`, `500ms`, `10s`) in nanoseconds
+/// (`berth_types::time`'s parser, with compose's message).
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     let bad = || format!("invalid duration {s:?} (use e.g. 10s, 1m30s, 500ms)");
-    let text = s.trim();
-    if text == "0" {
-        return Ok(0);
-    }
-    let (neg, mut rest) = match text.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        if num_len == 0 {
-            return Err(bad());
-        }
-        let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total += n * scale;
-    }
-    if total > i64::MAX as f64 {
-        return Err(bad());
-    }
-    let ns = total.round() as i64;
-    Ok(if neg { -ns } else { ns })
+    let ns = berth_types::time::parse_go_duration(s.trim()).map_err(|_| bad())?;
+    i64::try_from(ns).map_err(|_| bad())
 }
 
 /// A byte size as docker reads one: a number with an optional unit `b`, `k`, `m`,
