@@ -424,3 +424,109 @@ volumes:
     assert!(names(&d, "com.docker.compose.project=shared").is_empty());
     assert!(!berth(&d, &["network", "ls"]).contains("shared_default"));
 }
+
+#[test]
+#[ignore = "needs root: starts berth's daemon and containers"]
+fn service_keys_reach_the_container() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    let dir = project_dir(
+        &d,
+        "keys",
+        r#"
+services:
+  box:
+    image: busybox:latest
+    command: sh -c 'cat /run/secrets/token /conf.txt; sleep 600'
+    hostname: boxhost
+    user: "1000:1000"
+    working_dir: /tmp
+    extra_hosts: ["db.example:10.1.2.3"]
+    dns: [10.9.9.9]
+    cap_add: [NET_ADMIN]
+    cap_drop: [MKNOD]
+    read_only: true
+    tmpfs: [/scratch]
+    init: true
+    stop_signal: SIGUSR1
+    stop_grace_period: 3s
+    ulimits:
+      nofile: {soft: 1024, hard: 2048}
+    labels: {com.example.role: box}
+    logging:
+      driver: json-file
+      options: {max-size: 1m}
+    deploy:
+      resources:
+        limits: {memory: 64m, cpus: "0.5"}
+    restart: on-failure:2
+    secrets: [token]
+    configs:
+      - source: conf
+        target: /conf.txt
+secrets:
+  token:
+    file: ./token.txt
+configs:
+  conf:
+    file: ./conf.txt
+"#,
+    );
+    std::fs::write(dir.join("token.txt"), "s3cret\n").expect("token");
+    std::fs::write(dir.join("conf.txt"), "conf-line\n").expect("conf");
+    compose_ok(&d, &dir, "keys", &["up", "-d"]);
+    let f = |t: &str| {
+        berth(&d, &["inspect", "-f", t, "keys-box-1"])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(f("{{.Config.Hostname}}"), "boxhost");
+    assert_eq!(f("{{.Config.User}}"), "1000:1000");
+    assert_eq!(f("{{.Config.WorkingDir}}"), "/tmp");
+    assert_eq!(f("{{.Config.StopSignal}}"), "SIGUSR1");
+    assert_eq!(f("{{.Config.StopTimeout}}"), "3");
+    assert_eq!(f("{{index .Config.Labels \"com.example.role\"}}"), "box");
+    assert_eq!(f("{{.HostConfig.ExtraHosts}}"), "[db.example:10.1.2.3]");
+    assert_eq!(f("{{.HostConfig.Dns}}"), "[10.9.9.9]");
+    assert_eq!(f("{{.HostConfig.CapAdd}}"), "[NET_ADMIN]");
+    assert_eq!(f("{{.HostConfig.CapDrop}}"), "[MKNOD]");
+    assert_eq!(f("{{.HostConfig.ReadonlyRootfs}}"), "true");
+    assert_eq!(f("{{.HostConfig.Init}}"), "true");
+    assert_eq!(f("{{.HostConfig.Memory}}"), (64 << 20).to_string());
+    assert_eq!(f("{{.HostConfig.NanoCpus}}"), "500000000");
+    assert_eq!(
+        f("{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}"),
+        "on-failure:2"
+    );
+    assert_eq!(
+        f("{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config \"max-size\"}}"),
+        "json-file 1m"
+    );
+    assert_eq!(
+        f("{{range .HostConfig.Ulimits}}{{.Name}}={{.Soft}}:{{.Hard}}{{end}}"),
+        "nofile=1024:2048"
+    );
+    assert!(f("{{.HostConfig.Tmpfs}}").contains("/scratch"));
+    // The secret and the config are in the container, from their files.
+    assert!(
+        common::wait_for(10, || {
+            let (logs, _) = compose_ok(&d, &dir, "keys", &["logs", "--no-log-prefix", "box"]);
+            logs.contains("s3cret") && logs.contains("conf-line")
+        }),
+        "{}",
+        compose_ok(&d, &dir, "keys", &["logs", "box"]).0
+    );
+    // In the container: the read-only root, the tmpfs, the limit.
+    let (out, _) = compose_ok(
+        &d,
+        &dir,
+        "keys",
+        &["exec", "-T", "box", "sh", "-c", "touch /x 2>/dev/null && echo rw || echo ro; touch /scratch/y && echo tmpfs-ok; ulimit -n; id -u"],
+    );
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        vec!["ro", "tmpfs-ok", "1024", "1000"]
+    );
+    compose_ok(&d, &dir, "keys", &["down", "-t", "1"]);
+}
