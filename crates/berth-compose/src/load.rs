@@ -14,6 +14,7 @@ mod normalise;
 mod paths;
 mod ports;
 mod schema;
+mod tags;
 pub(crate) mod units;
 mod validate;
 mod values;
@@ -192,26 +193,28 @@ fn read_text(path: &Path, opts: &LoadOptions) -> Result<String, LoadError> {
     std::fs::read_to_string(path).map_err(|e| LoadError::in_file(path, format!("cannot read: {e}")))
 }
 
-fn parse_yaml(text: &str, path: &Path) -> Result<Value, LoadError> {
+fn parse_yaml(text: &str, path: &Path) -> Result<(Value, tags::Replaced), LoadError> {
     let mut o = serde_saphyr::Options::default();
     o.strict_booleans = true;
     o.leading_zero_numbers_as_strings = true;
     o.with_snippet = false;
-    let v: Value = serde_saphyr::from_str_with_options(text, o).map_err(|e| {
-        let msg = e.to_string();
-        let msg = msg.lines().next().unwrap_or_default();
-        LoadError::in_file(path, msg.strip_prefix("error: ").unwrap_or(msg).to_owned())
-    })?;
-    Ok(if v.is_null() {
-        Value::Object(serde_json::Map::new())
-    } else {
-        v
+    tags::parse(text, o).map_err(|e| match e {
+        tags::ParseError::Yaml(msg) => {
+            let msg = msg.lines().next().unwrap_or_default();
+            LoadError::in_file(path, msg.strip_prefix("error: ").unwrap_or(msg).to_owned())
+        }
+        tags::ParseError::Tag(fault) => fault.in_file(Some(path)),
     })
 }
 
-/// One file as the merge needs it: parsed, interpolated, checked, canonical.
-fn read_file(path: &Path, text: &str, env: &BTreeMap<String, String>) -> Result<Value, LoadError> {
-    let mut tree = parse_yaml(text, path)?;
+/// One file as the merge needs it: parsed, interpolated, checked, canonical; with
+/// the keys it tags `!reset` or `!override`.
+fn read_file(
+    path: &Path,
+    text: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<(Value, tags::Replaced), LoadError> {
+    let (mut tree, replaced) = parse_yaml(text, path)?;
     let lookup = |k: &str| env.get(k).cloned();
     interpolate::interpolate_tree(&mut tree, "", &lookup).map_err(|(key, e)| LoadError {
         file: Some(path.to_path_buf()),
@@ -225,7 +228,7 @@ fn read_file(path: &Path, text: &str, env: &BTreeMap<String, String>) -> Result<
                 .map_err(|f| f.in_file(Some(path)))?;
         }
     }
-    Ok(tree)
+    Ok((tree, replaced))
 }
 
 /// The interpolation environment: the env files (or `.env`), then the process
@@ -337,7 +340,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
     let home = env.get("HOME").map(PathBuf::from);
 
     // Another file named by `extends` (its own extends are followed lazily).
-    let read_other = |path: &Path| -> Result<Value, LoadError> {
+    let read_other = |path: &Path| -> Result<(Value, tags::Replaced), LoadError> {
         let text = read_text(path, opts)?;
         read_file(path, &text, &env)
     };
@@ -346,14 +349,22 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
     let mut origins = Origins::default();
     for (idx, path) in files.iter().enumerate() {
         let text = read_text(path, opts)?;
-        let mut tree = read_file(path, &text, &env)?;
+        let (mut tree, replaced) = read_file(path, &text, &env)?;
         let self_path = if path == Path::new("-") {
             project_dir.join("-")
         } else {
             path.clone()
         };
-        extends::resolve_file(&mut tree, &self_path, home.as_deref(), &read_other)?;
+        extends::resolve_file(
+            &mut tree,
+            &replaced,
+            &self_path,
+            home.as_deref(),
+            &read_other,
+        )?;
         origins.record(&tree, idx);
+        // `!reset` and `!override`: what earlier files gave those keys goes first.
+        replaced.drop_from(&mut merged, &[]);
         merge::merge_file(&mut merged, tree);
     }
 

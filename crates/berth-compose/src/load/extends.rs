@@ -1,23 +1,25 @@
 //! `extends:` — a service built on another one, in the same file or in another
 //! (whose relative paths are resolved against its own directory). The extending
-//! service's keys override the base's by the merge rules; the whole chain is
-//! followed, and a cycle is an error.
+//! service's keys override the base's by the merge rules (`!reset` and
+//! `!override` included); the whole chain is followed, and a cycle is an error.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
 use super::merge::merge_service;
+use super::tags::Replaced;
 use super::{paths, values, Fault, LoadError};
 
 /// Reads another file for `extends: {file: …}`: parsed, interpolated, checked and
-/// canonical.
-pub type ReadFile<'a> = dyn Fn(&Path) -> Result<Value, LoadError> + 'a;
+/// canonical, with the keys it tags `!reset` or `!override`.
+pub type ReadFile<'a> = dyn Fn(&Path) -> Result<(Value, Replaced), LoadError> + 'a;
 
-/// Replaces every service of `tree` (a canonical file read from `file`) by its
-/// extended form.
+/// Replaces every service of `tree` (a canonical file read from `file`, whose
+/// `!reset`/`!override` keys are `replaced`) by its extended form.
 pub fn resolve_file(
     tree: &mut Value,
+    replaced: &Replaced,
     file: &Path,
     home: Option<&Path>,
     read: &ReadFile,
@@ -28,7 +30,7 @@ pub fn resolve_file(
     let mut out = Map::new();
     for name in services.keys() {
         let mut stack = Vec::new();
-        let svc = extended(&services, name, file, home, read, &mut stack)?;
+        let svc = extended(&services, replaced, name, file, home, read, &mut stack)?;
         out.insert(name.clone(), svc);
     }
     if let Some(m) = tree.as_object_mut() {
@@ -47,6 +49,7 @@ fn err(file: &Path, key: String, message: String) -> LoadError {
 
 fn extended(
     services: &Map<String, Value>,
+    replaced: &Replaced,
     name: &str,
     file: &Path,
     home: Option<&Path>,
@@ -93,11 +96,11 @@ fn extended(
                     format!("extends service {base_name:?}, which does not exist"),
                 ));
             }
-            extended(services, &base_name, file, home, read, stack)?
+            extended(services, replaced, &base_name, file, home, read, stack)?
         }
         Some(other) => {
             let other_path = paths::resolve(dir, home, &other);
-            let tree = read(&other_path)?;
+            let (tree, other_replaced) = read(&other_path)?;
             let Some(other_services) = tree.get("services").and_then(Value::as_object) else {
                 return Err(err(
                     file,
@@ -115,7 +118,15 @@ fn extended(
                     ),
                 ));
             }
-            let mut base = extended(other_services, &base_name, &other_path, home, read, stack)?;
+            let mut base = extended(
+                other_services,
+                &other_replaced,
+                &base_name,
+                &other_path,
+                home,
+                read,
+                stack,
+            )?;
             let other_dir = other_path.parent().unwrap_or(Path::new("/"));
             absolutise(&mut base, other_dir, home);
             base
@@ -123,6 +134,7 @@ fn extended(
     };
     stack.pop();
     let mut merged = base;
+    replaced.drop_from(&mut merged, &["services", name]);
     merge_service(&mut merged, svc);
     Ok(merged)
 }
@@ -181,7 +193,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn no_files(p: &Path) -> Result<Value, LoadError> {
+    fn no_files(p: &Path) -> Result<(Value, Replaced), LoadError> {
         Err(LoadError {
             file: Some(p.to_path_buf()),
             key: None,
@@ -196,7 +208,14 @@ mod tests {
             "b": {"extends": "a", "environment": {"Y": "2"}},
             "c": {"extends": {"service": "b"}, "command": ["c"]},
         }});
-        resolve_file(&mut tree, Path::new("/p/compose.yaml"), None, &no_files).expect("resolves");
+        resolve_file(
+            &mut tree,
+            &Replaced::default(),
+            Path::new("/p/compose.yaml"),
+            None,
+            &no_files,
+        )
+        .expect("resolves");
         assert_eq!(
             tree["services"]["c"],
             json!({"image": "a", "environment": {"X": "1", "Y": "2"}, "command": ["c"]})
@@ -206,10 +225,24 @@ mod tests {
     #[test]
     fn cycles_and_missing_bases_are_errors() {
         let mut tree = json!({"services": {"a": {"extends": "a"}}});
-        let e = resolve_file(&mut tree, Path::new("/p/c.yaml"), None, &no_files).unwrap_err();
+        let e = resolve_file(
+            &mut tree,
+            &Replaced::default(),
+            Path::new("/p/c.yaml"),
+            None,
+            &no_files,
+        )
+        .unwrap_err();
         assert!(e.message.contains("cycle"), "{e}");
         let mut tree = json!({"services": {"a": {"extends": "zzz"}}});
-        let e = resolve_file(&mut tree, Path::new("/p/c.yaml"), None, &no_files).unwrap_err();
+        let e = resolve_file(
+            &mut tree,
+            &Replaced::default(),
+            Path::new("/p/c.yaml"),
+            None,
+            &no_files,
+        )
+        .unwrap_err();
         assert_eq!(e.key.as_deref(), Some("services.a.extends"));
     }
 
