@@ -21,4 +21,4 @@ pub mod logs;
 pub mod state;
 pub mod up;
 
-pub use commands::main;
+pub use commands::{main, run};

@@ -1,4 +1,4 @@
-//! What a project is and has: `ps`, `logs`, `top`, `images`, `port`, `ls`, `config`.
+//! What a project is and has: `ps`, `logs`, `top`, `images`, `port`, `ls`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
@@ -9,7 +9,7 @@ use berth_client::{ListContainersOptions, LogsOptions};
 use serde_json::{json, Value};
 
 use super::{service_containers, Env};
-use crate::cli::{ConfigArgs, ImagesArgs, LogsArgs, LsArgs, PortArgs, PsArgs, ServicesArgs};
+use crate::cli::{ImagesArgs, LogsArgs, LsArgs, PortArgs, PsArgs, ServicesArgs};
 use crate::labels;
 use crate::logs::{copy_logs, LogOutput};
 use crate::up::ComposeError;
@@ -300,36 +300,6 @@ pub fn ls(env: &Env<'_>, a: &LsArgs) -> Result<i32, ComposeError> {
             table.push_str(&format!("{n}\t{}\t{f}\n", status(s)));
         }
         align(&table)
-    };
-    print(&text).map(|()| 0)
-}
-
-pub fn config(env: &Env<'_>, a: &ConfigArgs) -> Result<i32, ComposeError> {
-    let project = env.project()?;
-    if a.quiet {
-        return Ok(0);
-    }
-    let lines = |items: Vec<String>| -> String { items.iter().map(|i| format!("{i}\n")).collect() };
-    let text = if a.services {
-        lines(project.services.keys().cloned().collect())
-    } else if a.volumes {
-        lines(project.volumes.keys().cloned().collect())
-    } else if a.images {
-        lines(
-            project
-                .services
-                .values()
-                .map(|s| labels::image_name(&project.name, s))
-                .collect(),
-        )
-    } else if a.format == "json" {
-        let mut t = serde_json::to_string_pretty(&project)
-            .map_err(|e| ComposeError::msg(format!("rendering the project: {e}")))?;
-        t.push('\n');
-        t
-    } else {
-        serde_saphyr::to_string(&project)
-            .map_err(|e| ComposeError::msg(format!("rendering the project: {e}")))?
     };
     print(&text).map(|()| 0)
 }

@@ -1,7 +1,9 @@
 //! The `berth compose` commands: each reads the project, then works on the daemon
 //! through berth-client (and, for what the docker CLI already does — exec, attach,
 //! build, pull, push —, through berth-cli's commands, so they behave the same).
+//! `config` and `version` need no daemon and never connect to one.
 
+mod config;
 mod images;
 mod lifecycle;
 mod list;
@@ -22,6 +24,23 @@ use crate::{load, LoadOptions};
 
 /// Runs `berth compose ARGS`; returns the exit status.
 pub fn main(args: Vec<String>) -> i32 {
+    run(args, &mut io::stdout(), &mut io::stderr(), |host, err| {
+        berth_cli::autostart::connect(host, err).map_err(|e| e.to_string())
+    })
+}
+
+/// [`main`] with its seams open. `connect` makes the daemon client from `-H` (and
+/// may report on `err`, as starting a daemon does); only the commands that work on a
+/// daemon call it — `config` and `version` read files only, as docker compose's do.
+/// Those two print to `out`; every command's closing error goes to `err`. The
+/// daemon commands stream to the process's own standard output, which they may
+/// hand to a container.
+pub fn run(
+    args: Vec<String>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    connect: impl FnOnce(Option<&str>, &mut dyn Write) -> Result<Client, String>,
+) -> i32 {
     let parsed = ComposeCli::command()
         .try_get_matches_from(std::iter::once("compose".to_string()).chain(args))
         .and_then(|m| ComposeCli::from_arg_matches(&m));
@@ -33,45 +52,73 @@ pub fn main(args: Vec<String>) -> i32 {
             return code;
         }
     };
-    let mut stderr = io::stderr();
-    if let ComposeCmd::Version(v) = &cli.command {
-        if v.short {
-            println!("{}", crate::labels::COMPOSE_VERSION);
-        } else {
-            println!(
-                "berth compose version {} (compose {})",
-                env!("CARGO_PKG_VERSION"),
-                crate::labels::COMPOSE_VERSION
-            );
-        }
-        return 0;
-    }
-    let client = match berth_cli::autostart::connect(cli.host.as_deref(), &mut stderr) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(stderr, "{e}");
-            return 1;
-        }
-    };
-    let env = Env {
-        client: &client,
-        cli: &cli,
-        colour: match cli.ansi.as_str() {
-            "never" => false,
-            "always" => true,
-            _ => io::stdout().is_terminal(),
+    let result = match &cli.command {
+        ComposeCmd::Version(v) => version(v.short, out),
+        ComposeCmd::Config(a) => config::config(&cli, a, out),
+        _ => match connect(cli.host.as_deref(), err) {
+            Ok(client) => dispatch(&Env {
+                client: &client,
+                cli: &cli,
+                colour: match cli.ansi.as_str() {
+                    "never" => false,
+                    "always" => true,
+                    _ => io::stdout().is_terminal(),
+                },
+            }),
+            Err(e) => Err(ComposeError::msg(e)),
         },
     };
-    match dispatch(&env) {
+    match result {
         Ok(code) => code,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "{e}");
+            let _ = writeln!(err, "{e}");
             1
         }
     }
 }
 
-/// What every command works with.
+fn version(short: bool, out: &mut dyn Write) -> Result<i32, ComposeError> {
+    let text = if short {
+        format!("{}\n", crate::labels::COMPOSE_VERSION)
+    } else {
+        format!(
+            "berth compose version {} (compose {})\n",
+            env!("CARGO_PKG_VERSION"),
+            crate::labels::COMPOSE_VERSION
+        )
+    };
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| ComposeError::msg(format!("writing to standard output: {e}")))?;
+    Ok(0)
+}
+
+/// Reads the project the global flags name.
+pub(crate) fn read_project(cli: &ComposeCli) -> Result<Project, ComposeError> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| ComposeError::msg(format!("the current directory: {e}")))?;
+    let mut stdin = None;
+    if cli.file.iter().any(|f| f == "-") {
+        let mut text = String::new();
+        io::Read::read_to_string(&mut io::stdin(), &mut text).map_err(|e| {
+            ComposeError::msg(format!("reading the compose file from standard input: {e}"))
+        })?;
+        stdin = Some(text);
+    }
+    let opts = LoadOptions {
+        files: cli.file.iter().map(PathBuf::from).collect(),
+        stdin,
+        project_name: cli.project_name.clone(),
+        project_directory: cli.project_directory.as_ref().map(PathBuf::from),
+        env_files: cli.env_file.iter().map(PathBuf::from).collect(),
+        profiles: cli.profile.clone(),
+        environment: std::env::vars().collect::<BTreeMap<_, _>>(),
+        cwd,
+    };
+    load(&opts).map_err(|e| ComposeError::msg(e.to_string()))
+}
+
+/// What every command that works on the daemon works with.
 pub(crate) struct Env<'a> {
     pub client: &'a Client,
     pub cli: &'a ComposeCli,
@@ -82,27 +129,7 @@ pub(crate) struct Env<'a> {
 impl Env<'_> {
     /// Reads the project the global flags name.
     pub fn project(&self) -> Result<Project, ComposeError> {
-        let cwd = std::env::current_dir()
-            .map_err(|e| ComposeError::msg(format!("the current directory: {e}")))?;
-        let mut stdin = None;
-        if self.cli.file.iter().any(|f| f == "-") {
-            let mut text = String::new();
-            io::Read::read_to_string(&mut io::stdin(), &mut text).map_err(|e| {
-                ComposeError::msg(format!("reading the compose file from standard input: {e}"))
-            })?;
-            stdin = Some(text);
-        }
-        let opts = LoadOptions {
-            files: self.cli.file.iter().map(PathBuf::from).collect(),
-            stdin,
-            project_name: self.cli.project_name.clone(),
-            project_directory: self.cli.project_directory.as_ref().map(PathBuf::from),
-            env_files: self.cli.env_file.iter().map(PathBuf::from).collect(),
-            profiles: self.cli.profile.clone(),
-            environment: std::env::vars().collect::<BTreeMap<_, _>>(),
-            cwd,
-        };
-        load(&opts).map_err(|e| ComposeError::msg(e.to_string()))
+        read_project(self.cli)
     }
 
     /// The project, or — for commands that only need its name (`down -p NAME` with
@@ -157,7 +184,6 @@ fn dispatch(env: &Env<'_>) -> Result<i32, ComposeError> {
         ComposeCmd::Images(a) => list::images(env, a),
         ComposeCmd::Port(a) => list::port(env, a),
         ComposeCmd::Ls(a) => list::ls(env, a),
-        ComposeCmd::Config(a) => list::config(env, a),
         ComposeCmd::Exec(a) => run::exec(env, a),
         ComposeCmd::Run(a) => run::run(env, a),
         ComposeCmd::Build(a) => images::build(env, a),
@@ -170,7 +196,9 @@ fn dispatch(env: &Env<'_>) -> Result<i32, ComposeError> {
         ComposeCmd::Kill(a) => lifecycle::kill(env, a),
         ComposeCmd::Pause(a) => lifecycle::pause(env, a, true),
         ComposeCmd::Unpause(a) => lifecycle::pause(env, a, false),
-        ComposeCmd::Version(_) => Ok(0),
+        ComposeCmd::Version(_) | ComposeCmd::Config(_) => {
+            unreachable!("`run` answers version and config without a daemon")
+        }
     }
 }
 
