@@ -9,9 +9,10 @@
 # The kernels are `apt-get download`ed (never installed on this host) with a private
 # apt configuration, unpacked with dpkg-deb -x and cached under target/vm/. The VM gets
 # the checkout and the host's /usr read-only over 9p and runs the test executables
-# `cargo test --no-run` built (static, like berth's binaries: scripts/env.sh); its
-# init is scripts/vm/init, its serial console goes to target/vm/KERNEL.log, and its
-# result comes out through qemu's isa-debug-exit device as qemu's exit status.
+# `cargo test --profile test-release --no-run` built (static, like berth's binaries:
+# scripts/env.sh); its init is scripts/vm/init, its serial console goes to
+# target/vm/KERNEL.log, and its result comes out through qemu's isa-debug-exit device
+# as qemu's exit status.
 #
 # Environment: BERTH_VM_ACCEL=auto|kvm|tcg (auto: kvm when a quick boot probe works),
 # BERTH_VM_MODES="root slice", BERTH_VM_ONLY=NAME[,NAME] (run only those plan entries),
@@ -220,14 +221,16 @@ make_initramfs() {
 
 # --- test executables ----------------------------------------------------------------
 . scripts/env.sh
-log "building berth and the test executables (cargo, --release --target $BERTH_TARGET)"
+log "building berth (--release) and the test executables (--profile test-release, --target $BERTH_TARGET)"
 cargo build --release --locked --target "$BERTH_TARGET" -p berth -p berth-init
+# The daemon the tests start finds berth-runc and berth-init next to its own executable.
+cargo build --profile test-release --locked --target "$BERTH_TARGET" -p berth -p berth-init
 pkgs=()
 while read -r _ pkg target _; do
     [ -n "$pkg" ] || continue
     pkgs+=(-p "$pkg" --test "$target")
 done <<<"$VM_PLAN"
-cargo test --release --locked --target "$BERTH_TARGET" --no-run --message-format=json "${pkgs[@]}" \
+cargo test --profile test-release --locked --target "$BERTH_TARGET" --no-run --message-format=json "${pkgs[@]}" \
     >"$work/cargo.json"
 # MODES NAME CRATE-DIR EXECUTABLE ARGS, for the init.
 python3 - "$work/cargo.json" "$VM_PLAN" "${BERTH_VM_ONLY:-}" >"$work/plan" <<'EOF'

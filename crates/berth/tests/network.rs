@@ -367,16 +367,21 @@ fn mac_address_and_unknown_networks() {
 }
 
 /// 50 containers with published ports come and go: no veth, no namespace, no rule,
-/// no address is left.
+/// no address is left. Fewer when `BERTH_RELIABILITY_RUNS` asks for fewer (the VMs of
+/// scripts/vm-test.sh, where a cycle under emulation takes 2 s).
 #[test]
 #[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
 fn run_rm_cycles_leave_nothing_behind() {
     let Some(d) = common::daemon_with_busybox() else {
         return;
     };
+    let cycles = std::env::var("BERTH_RELIABILITY_RUNS")
+        .ok()
+        .and_then(|v| v.parse::<u16>().ok())
+        .map_or(50, |n| n.clamp(1, 50));
     let b = Cli::berth();
     let before = links_in_netns(&d);
-    for i in 0..50 {
+    for i in 0..cycles {
         let p = format!("{}:80", 20000 + i);
         d.ok(&b, &["run", "--rm", "-p", &p, "busybox", "true"]);
     }
