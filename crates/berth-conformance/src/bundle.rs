@@ -162,14 +162,25 @@ fn mounts_mut(config: &mut Value) -> &mut Vec<Value> {
         .expect("mounts was just made an array")
 }
 
-fn copy_executable(from: &Path, to: &Path) {
-    fs::copy(from, to).unwrap_or_else(|e| {
-        panic!(
-            "copying {} to {}: {e} (is busybox-static installed?)",
-            from.display(),
-            to.display()
-        )
-    });
+/// Copies an executable into a rootfs with `cp`, in a child process: a copy written
+/// here would leave its write descriptor, for an instant, in every child another test
+/// thread forks meanwhile, and the runtime's exec of the file would fail with ETXTBSY
+/// ("Text file busy") while one of those children still holds it (seen under emulation,
+/// where that instant is long). The child's descriptor is the child's alone. Mode 0755.
+pub fn copy_executable(from: &Path, to: &Path) {
+    let out = std::process::Command::new("cp")
+        .arg("--")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap_or_else(|e| panic!("running cp for {}: {e}", from.display()));
+    assert!(
+        out.status.success(),
+        "copying {} to {}: {} (is busybox-static installed?)",
+        from.display(),
+        to.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     fs::set_permissions(to, fs::Permissions::from_mode(0o755))
         .unwrap_or_else(|e| panic!("chmod {}: {e}", to.display()));
 }

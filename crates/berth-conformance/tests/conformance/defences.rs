@@ -35,8 +35,7 @@ fn cve_2019_5736_runtime_binary_cannot_be_overwritten() {
             .file_name()
             .expect("runtime path has a file name"),
     );
-    fs::copy(original_rt.bin(), &bin).expect("copying the runtime binary");
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod the runtime copy");
+    berth_conformance::bundle::copy_executable(original_rt.bin(), &bin);
     let before = fs::read(&bin).expect("reading the runtime copy");
     let rt = Runtime::with_binary(&bin);
 

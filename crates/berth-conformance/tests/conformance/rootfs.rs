@@ -225,7 +225,7 @@ fn noexec_nodev_nosuid_take_effect() {
     let suid = temp_dir("nosuid-src");
     fs::set_permissions(suid.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
     let bin = suid.path().join("checker");
-    fs::copy(berth_conformance::checker_path(), &bin).expect("copying the checker");
+    berth_conformance::bundle::copy_executable(&berth_conformance::checker_path(), &bin);
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o4755)).expect("chmod u+s");
     let mut b = Bundle::new();
     b.add_mount(json!({ "destination": "/suid", "type": "bind", "source": suid.path(), "options": ["bind"] }));
