@@ -123,22 +123,22 @@ impl Target<'_> {
 
     /// GET `path` (with `query` pairs) from the engine's API, as JSON.
     fn api(&self, path: &str, query: &[(&str, &str)]) -> serde_json::Value {
-        let mut c = Command::new("curl");
-        c.args(["-sS", "-G", "--unix-socket"]).arg(&self.sock);
-        for (k, v) in query {
-            c.arg("--data-urlencode").arg(format!("{k}={v}"));
-        }
-        let o = c
-            .arg(format!("http://engine{path}"))
-            .output()
-            .expect("curl");
-        let (out, err) = out_err(&o);
+        let (out, err) = self.get(path, query);
         serde_json::from_str(&out)
             .unwrap_or_else(|e| panic!("[{}] GET {path}: {e}: {out}{err}", self.name))
     }
 
     /// GET `path` answering a stream of JSON objects (`/events` with `until`).
     fn api_stream(&self, path: &str, query: &[(&str, &str)]) -> Vec<serde_json::Value> {
+        let (out, err) = self.get(path, query);
+        serde_json::Deserializer::from_str(&out)
+            .into_iter::<serde_json::Value>()
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("[{}] GET {path}: {e}: {out}{err}", self.name))
+    }
+
+    /// The body and stderr of a GET of `path` with `query` pairs (10 s at most).
+    fn get(&self, path: &str, query: &[(&str, &str)]) -> (String, String) {
         let mut c = Command::new("curl");
         c.args(["-sS", "-G", "--max-time", "10", "--unix-socket"])
             .arg(&self.sock);
@@ -149,11 +149,7 @@ impl Target<'_> {
             .arg(format!("http://engine{path}"))
             .output()
             .expect("curl");
-        let (out, err) = out_err(&o);
-        serde_json::Deserializer::from_str(&out)
-            .into_iter::<serde_json::Value>()
-            .collect::<Result<_, _>>()
-            .unwrap_or_else(|e| panic!("[{}] GET {path}: {e}: {out}{err}", self.name))
+        out_err(&o)
     }
 
     /// The project's objects of `kind` (containers, networks, volumes) by the label

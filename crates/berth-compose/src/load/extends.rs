@@ -193,6 +193,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// `tree` resolved as the file `path`, which tags nothing and extends no other.
+    fn resolve_alone(tree: &mut Value, path: &str) -> Result<(), LoadError> {
+        resolve_file(tree, &Replaced::default(), Path::new(path), None, &no_files)
+    }
+
     fn no_files(p: &Path) -> Result<(Value, Replaced), LoadError> {
         Err(LoadError {
             file: Some(p.to_path_buf()),
@@ -208,14 +213,7 @@ mod tests {
             "b": {"extends": "a", "environment": {"Y": "2"}},
             "c": {"extends": {"service": "b"}, "command": ["c"]},
         }});
-        resolve_file(
-            &mut tree,
-            &Replaced::default(),
-            Path::new("/p/compose.yaml"),
-            None,
-            &no_files,
-        )
-        .expect("resolves");
+        resolve_alone(&mut tree, "/p/compose.yaml").expect("resolves");
         assert_eq!(
             tree["services"]["c"],
             json!({"image": "a", "environment": {"X": "1", "Y": "2"}, "command": ["c"]})
@@ -225,24 +223,10 @@ mod tests {
     #[test]
     fn cycles_and_missing_bases_are_errors() {
         let mut tree = json!({"services": {"a": {"extends": "a"}}});
-        let e = resolve_file(
-            &mut tree,
-            &Replaced::default(),
-            Path::new("/p/c.yaml"),
-            None,
-            &no_files,
-        )
-        .unwrap_err();
+        let e = resolve_alone(&mut tree, "/p/c.yaml").unwrap_err();
         assert!(e.message.contains("cycle"), "{e}");
         let mut tree = json!({"services": {"a": {"extends": "zzz"}}});
-        let e = resolve_file(
-            &mut tree,
-            &Replaced::default(),
-            Path::new("/p/c.yaml"),
-            None,
-            &no_files,
-        )
-        .unwrap_err();
+        let e = resolve_alone(&mut tree, "/p/c.yaml").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("services.a.extends"));
     }
 
