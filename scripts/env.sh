@@ -13,4 +13,7 @@ case " ${RUSTFLAGS:-} " in
 esac
 export LIBSECCOMP_LINK_TYPE=static
 export LIBSECCOMP_LIB_PATH="${LIBSECCOMP_LIB_PATH:-/usr/lib/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)}"
-export BERTH_BIN="$PWD/target/$BERTH_TARGET/release"
+# The cargo profile berth's binaries are built with: release (fat LTO, what users run)
+# unless a script asks for test-release (scripts/test.sh, scripts/vm-test.sh).
+export BERTH_PROFILE="${BERTH_PROFILE:-release}"
+export BERTH_BIN="$PWD/target/$BERTH_TARGET/$BERTH_PROFILE"

@@ -24,8 +24,9 @@ cd "$(dirname "$0")/.."
 # start, in the root cgroup; slice: in /system.slice/berth.service; both). One line each:
 #   MODES  PACKAGE  TEST-TARGET  [ARGS for the test executable: filters, --skip …]
 # The init runs each executable with --include-ignored: the root tests are #[ignore]d.
-# Suites about cgroups and the daemon run in both modes; the conformance suite (no
-# daemon) and the filesystem suites run once. OOM: berth-cgroups/oom (the counter and
+# Suites about cgroups and the daemon run in both modes (of berth/cli, the tests that
+# touch cgroups: pause, stats, update, OOM); the conformance suite (no daemon) and the
+# filesystem suites run once. OOM: berth-cgroups/oom (the counter and
 # its notifier), the shim's, and the end-to-end ones in berth/cli.
 # kernel: on a real older kernel, the kernel as it is (the simulated ones run on the host).
 VM_PLAN='
@@ -37,7 +38,8 @@ both   berth-engine       containers
 both   berth-engine       stats
 both   berth-engine       top
 both   berth-daemon       lifecycle
-both   berth              cli
+root   berth              cli
+slice  berth              cli  detached_lifecycle stats_events_update oom_
 both   berth              resources
 root   berth              layers
 root   berth              volumes
@@ -220,11 +222,11 @@ make_initramfs() {
 }
 
 # --- test executables ----------------------------------------------------------------
+# berth's binaries and the tests from one build (scripts/test.sh builds the same).
+export BERTH_PROFILE=test-release
 . scripts/env.sh
-log "building berth (--release) and the test executables (--profile test-release, --target $BERTH_TARGET)"
-cargo build --release --locked --target "$BERTH_TARGET" -p berth -p berth-init
-# The daemon the tests start finds berth-runc and berth-init next to its own executable.
-cargo build --profile test-release --locked --target "$BERTH_TARGET" -p berth -p berth-init
+log "building berth and the test executables (--profile $BERTH_PROFILE, --target $BERTH_TARGET)"
+cargo build --profile "$BERTH_PROFILE" --locked --target "$BERTH_TARGET" -p berth -p berth-init
 pkgs=()
 while read -r _ pkg target _; do
     [ -n "$pkg" ] || continue
