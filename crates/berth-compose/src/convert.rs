@@ -21,6 +21,40 @@ pub struct ContainerPlan {
     /// Networks beyond the first (API 1.41 takes one endpoint on create): the daemon's
     /// network name and the endpoint, connected before start.
     pub more_networks: Vec<(String, EndpointSettings)>,
+    /// Secrets and configs from `environment:` or `content:`: files copied into the
+    /// container after create, before start (as docker compose does; file-based ones
+    /// are bind-mounted).
+    pub files: Vec<InjectedFile>,
+}
+
+/// One file copied into a container before it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InjectedFile {
+    /// Absolute path in the container.
+    pub target: String,
+    pub data: Vec<u8>,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+}
+
+impl ContainerPlan {
+    /// The injected files as one tar archive, to extract at `/`: each file at its
+    /// target (relative), parent directories made as the daemon's extraction does.
+    pub fn files_archive(&self) -> std::io::Result<Vec<u8>> {
+        let mut tar = tar::Builder::new(Vec::new());
+        for f in &self.files {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(f.data.len() as u64);
+            h.set_mode(f.mode);
+            h.set_uid(f.uid);
+            h.set_gid(f.gid);
+            h.set_mtime(0);
+            tar.append_data(&mut h, f.target.trim_start_matches('/'), f.data.as_slice())?;
+        }
+        tar.into_inner()
+    }
 }
 
 /// A problem in the project that only shows when its containers are made (a
@@ -165,6 +199,7 @@ pub fn container_plan(
         }
         mounts.push(m);
     }
+    let mut files = Vec::new();
     for (refs, objects, kind) in [
         (&service.secrets, &project.secrets, "secret"),
         (&service.configs, &project.configs, "config"),
@@ -173,18 +208,43 @@ pub fn container_plan(
             let obj = objects
                 .get(&r.source)
                 .ok_or_else(|| fail(format!("{kind} {:?} is not declared", r.source)))?;
-            let Some(file) = &obj.file else {
-                return Err(fail(format!(
-                    "{kind} {:?}: only file-based {kind}s are supported",
-                    r.source
-                )));
+            if let Some(file) = &obj.file {
+                mounts.push(Mount {
+                    kind: "bind".into(),
+                    source: file.display().to_string(),
+                    target: r.target.clone(),
+                    read_only: true,
+                    ..Default::default()
+                });
+                continue;
+            }
+            let what = format!("{kind} {:?}", r.source);
+            let data = match (&obj.value, &obj.environment) {
+                (Some(v), _) => v.clone().into_bytes(),
+                (None, Some(var)) => {
+                    return Err(fail(format!(
+                        "{what}: environment variable {var:?} is not set"
+                    )))
+                }
+                (None, None) => {
+                    return Err(fail(format!(
+                        "{what}: external {kind}s are swarm's; give it a file, \
+                         environment or content"
+                    )))
+                }
             };
-            mounts.push(Mount {
-                kind: "bind".into(),
-                source: file.display().to_string(),
+            let id = |v: &Option<String>, field: &str| -> Result<u64, ConvertError> {
+                v.as_deref().map_or(Ok(0), |s| {
+                    s.parse()
+                        .map_err(|_| fail(format!("{what}: {field} {s:?} is not a number")))
+                })
+            };
+            files.push(InjectedFile {
                 target: r.target.clone(),
-                read_only: true,
-                ..Default::default()
+                data,
+                mode: r.mode.unwrap_or(0o444),
+                uid: id(&r.uid, "uid")?,
+                gid: id(&r.gid, "gid")?,
             });
         }
     }
@@ -346,6 +406,7 @@ pub fn container_plan(
             networking_config,
         },
         more_networks: endpoints.collect(),
+        files,
     })
 }
 
@@ -376,7 +437,7 @@ fn port_range(s: &str) -> Option<(u16, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Network, Port, ServiceVolume, Volume};
+    use crate::model::{FileObject, FileReference, Network, Port, ServiceVolume, Volume};
 
     fn project() -> Project {
         let mut p = Project {
@@ -509,6 +570,145 @@ mod tests {
         let e = container_plan(&p, &s, &target("x")).unwrap_err();
         assert!(
             e.to_string().contains("service \"db\" has no container"),
+            "{e}"
+        );
+    }
+
+    fn with_files(p: &mut Project) -> Service {
+        p.secrets.insert(
+            "token".into(),
+            FileObject {
+                name: "shop_token".into(),
+                environment: Some("TOKEN".into()),
+                value: Some("s3cret".into()),
+                ..Default::default()
+            },
+        );
+        p.secrets.insert(
+            "cert".into(),
+            FileObject {
+                name: "shop_cert".into(),
+                file: Some("/srv/cert.pem".into()),
+                ..Default::default()
+            },
+        );
+        p.configs.insert(
+            "app".into(),
+            FileObject {
+                name: "shop_app".into(),
+                content: Some("port=80\n".into()),
+                value: Some("port=80\n".into()),
+                ..Default::default()
+            },
+        );
+        let reference = |source: &str, target: &str| FileReference {
+            source: source.into(),
+            target: target.into(),
+            ..Default::default()
+        };
+        Service {
+            name: "web".into(),
+            secrets: vec![
+                FileReference {
+                    uid: Some("100".into()),
+                    gid: Some("101".into()),
+                    mode: Some(0o400),
+                    ..reference("token", "/run/secrets/token")
+                },
+                reference("cert", "/run/secrets/cert"),
+            ],
+            configs: vec![reference("app", "/etc/app.conf")],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn secrets_and_configs_from_values_are_copied_in_files_are_bound() {
+        let mut p = project();
+        let s = with_files(&mut p);
+        let plan = container_plan(&p, &s, &target("shop-web-1")).expect("plan");
+        let host = plan.request.host_config.as_ref().expect("host config");
+        let binds: Vec<_> = host
+            .mounts
+            .iter()
+            .map(|m| (m.source.as_str(), m.target.as_str(), m.read_only))
+            .collect();
+        assert_eq!(binds, [("/srv/cert.pem", "/run/secrets/cert", true)]);
+        assert_eq!(
+            plan.files,
+            [
+                InjectedFile {
+                    target: "/run/secrets/token".into(),
+                    data: b"s3cret".to_vec(),
+                    mode: 0o400,
+                    uid: 100,
+                    gid: 101,
+                },
+                InjectedFile {
+                    target: "/etc/app.conf".into(),
+                    data: b"port=80\n".to_vec(),
+                    mode: 0o444,
+                    uid: 0,
+                    gid: 0,
+                },
+            ]
+        );
+        let archive = plan.files_archive().expect("archive");
+        let mut tar = tar::Archive::new(archive.as_slice());
+        let mut seen = Vec::new();
+        for e in tar.entries().expect("entries") {
+            let mut e = e.expect("entry");
+            let h = e.header().clone();
+            let mut data = String::new();
+            std::io::Read::read_to_string(&mut e, &mut data).expect("read");
+            seen.push((
+                e.path().expect("path").display().to_string(),
+                h.mode().expect("mode"),
+                h.uid().expect("uid"),
+                h.gid().expect("gid"),
+                data,
+            ));
+        }
+        assert_eq!(
+            seen,
+            [
+                ("run/secrets/token".into(), 0o400, 100, 101, "s3cret".into()),
+                ("etc/app.conf".into(), 0o444, 0, 0, "port=80\n".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unset_variable_or_a_bad_owner_names_the_secret() {
+        let mut p = project();
+        let s = with_files(&mut p);
+        let mut unset = p.clone();
+        unset.secrets.get_mut("token").expect("token").value = None;
+        let e = container_plan(&unset, &s, &target("shop-web-1")).expect_err("unset variable");
+        assert_eq!(
+            e.to_string(),
+            "service web: secret \"token\": environment variable \"TOKEN\" is not set"
+        );
+        let mut bad = s.clone();
+        bad.secrets[0].uid = Some("www".into());
+        let e = container_plan(&p, &bad, &target("shop-web-1")).expect_err("bad uid");
+        assert_eq!(
+            e.to_string(),
+            "service web: secret \"token\": uid \"www\" is not a number"
+        );
+        let mut external = p.clone();
+        external.configs.insert(
+            "app".into(),
+            FileObject {
+                name: "app".into(),
+                external: true,
+                ..Default::default()
+            },
+        );
+        let e = container_plan(&external, &s, &target("shop-web-1")).expect_err("external");
+        assert!(
+            e.to_string()
+                .starts_with("service web: config \"app\": external"),
             "{e}"
         );
     }

@@ -470,6 +470,11 @@ pub struct FileObject {
     /// `content:` (configs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// What a container gets for `environment:` or `content:`, read when the project
+    /// was loaded (the variable's value; `None` while it is unset). Not shown by
+    /// `config`, which names the variable instead.
+    #[serde(skip)]
+    pub value: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub external: bool,
 }

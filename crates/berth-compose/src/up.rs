@@ -500,6 +500,15 @@ pub fn create_named(
         service_container: &lookup,
     };
     let plan = container_plan(project, service, &target)?;
+    let files = match plan.files.is_empty() {
+        true => None,
+        false => Some(plan.files_archive().map_err(|e| {
+            ComposeError::msg(format!(
+                "service {}: secrets and configs: {e}",
+                service.name
+            ))
+        })?),
+    };
     let created = client.create_container(
         &plan.name,
         service.platform.as_deref().unwrap_or(""),
@@ -513,6 +522,14 @@ pub fn create_named(
                 endpoint_config: Some(endpoint),
             },
         )?;
+    }
+    if let Some(archive) = files {
+        // The owners in the archive are the ones the files get. A container that did
+        // not get its secrets is not left behind.
+        if let Err(e) = client.extract(&created.id, "/", false, true, &mut archive.as_slice()) {
+            let _ = client.remove_container(&created.id, true, false);
+            return Err(e.into());
+        }
     }
     Ok(created.id)
 }

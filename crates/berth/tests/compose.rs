@@ -530,3 +530,82 @@ configs:
     );
     compose_ok(&d, &dir, "keys", &["down", "-t", "1"]);
 }
+
+/// Secrets from `environment:` (here a variable of the project's `.env`) and configs
+/// from `content:` are copied into the container before it starts, with the long
+/// syntax's owner and mode (0444 by default), and stay across a restart; a secret whose
+/// variable is unset stops `up` naming the secret and the variable, with no container.
+#[test]
+#[ignore = "needs root (scripts/test.sh runs it with --include-ignored)"]
+fn secrets_and_configs_from_variables_and_content_are_copied_in() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    let dir = project_dir(
+        &d,
+        "inject",
+        r#"
+services:
+  box:
+    image: busybox:latest
+    command: sleep 600
+    secrets:
+      - source: token
+        uid: "1000"
+        gid: "1001"
+        mode: 0400
+    configs:
+      - source: inline
+        target: /etc/app/app.conf
+secrets:
+  token:
+    environment: TOKEN
+configs:
+  inline:
+    content: |
+      port=${PORT:-80}
+"#,
+    );
+    std::fs::write(dir.join(".env"), "TOKEN=from-dotenv\n").expect(".env");
+    compose_ok(&d, &dir, "inject", &["up", "-d"]);
+    let script = "cat /run/secrets/token; echo; stat -c '%u:%g %a' /run/secrets/token; \
+                  cat /etc/app/app.conf; stat -c '%u:%g %a' /etc/app/app.conf";
+    let look = || {
+        compose_ok(
+            &d,
+            &dir,
+            "inject",
+            &["exec", "-T", "box", "sh", "-c", script],
+        )
+        .0
+    };
+    let expected = "from-dotenv\n1000:1001 400\nport=80\n0:0 444\n";
+    assert_eq!(look(), expected);
+    compose_ok(&d, &dir, "inject", &["restart", "-t", "1"]);
+    assert_eq!(look(), expected);
+    compose_ok(&d, &dir, "inject", &["down", "-t", "1"]);
+
+    let dir = project_dir(
+        &d,
+        "unset",
+        "services:\n  box:\n    image: busybox:latest\n    secrets: [token]\n\
+         secrets:\n  token:\n    environment: BERTH_TEST_NEVER_SET\n",
+    );
+    let o = compose(&d, &dir, "unset", &["up", "-d"]);
+    let (_, err) = out_err(&o);
+    assert!(
+        !o.status.success(),
+        "up with an unset secret variable worked"
+    );
+    assert!(
+        err.contains(
+            "service box: secret \"token\": environment variable \"BERTH_TEST_NEVER_SET\" is not set"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        names(&d, "com.docker.compose.project=unset"),
+        Vec::<String>::new()
+    );
+    compose_ok(&d, &dir, "unset", &["down"]);
+}

@@ -195,11 +195,17 @@ fn file_object(key: &str, def: &Value, at: &str, ctx: &Ctx) -> Result<FileObject
             "needs exactly one of file, environment, content or external",
         ));
     }
+    let value = match (&environment, &content) {
+        (Some(var), _) => ctx.env.get(var).cloned(),
+        (_, Some(c)) => Some(c.clone()),
+        _ => None,
+    };
     Ok(FileObject {
         name: daemon_name(ctx, key, name, ext),
         file,
         environment,
         content,
+        value,
         external: ext,
     })
 }
