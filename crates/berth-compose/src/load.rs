@@ -145,13 +145,15 @@ fn discover(opts: &LoadOptions) -> Result<Vec<PathBuf>, LoadError> {
     if !opts.files.is_empty() {
         return Ok(opts.files.iter().map(|p| abs(p)).collect());
     }
-    if let Some(list) = opts
-        .environment
-        .get("COMPOSE_FILE")
-        .filter(|s| !s.is_empty())
-    {
-        let sep = opts
-            .environment
+    // COMPOSE_FILE from the process environment or, as docker compose reads it, from
+    // the `.env` (or `--env-file`s) of the working directory.
+    let base = opts
+        .project_directory
+        .as_ref()
+        .map_or_else(|| opts.cwd.clone(), |d| paths::clean(&opts.cwd.join(d)));
+    let env = environment(opts, &base)?;
+    if let Some(list) = env.get("COMPOSE_FILE").filter(|s| !s.is_empty()) {
+        let sep = env
             .get("COMPOSE_PATH_SEPARATOR")
             .map_or(":", String::as_str);
         return Ok(list
