@@ -1,12 +1,13 @@
 //! Reading a project: files → merged, interpolated, extended, normalised model.
 //!
 //! Each file is parsed into a generic tree, interpolated, checked for unknown keys,
-//! canonicalised and has its `extends` resolved; the trees are merged in order;
-//! the merged tree is normalised into [`Project`], then profiles, the default
-//! network and cross references are settled.
+//! canonicalised, has its `extends` resolved and the projects it `include`s
+//! imported; the trees are merged in order; the merged tree is normalised into
+//! [`Project`], then profiles, the default network and cross references are settled.
 
 mod dotenv;
 mod extends;
+mod include;
 mod interpolate;
 mod merge;
 mod mounts;
@@ -21,6 +22,7 @@ mod values;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -239,7 +241,6 @@ fn environment(
     opts: &LoadOptions,
     project_dir: &Path,
 ) -> Result<BTreeMap<String, String>, LoadError> {
-    let mut env = BTreeMap::new();
     let files: Vec<(PathBuf, bool)> = if opts.env_files.is_empty() {
         vec![(project_dir.join(".env"), false)]
     } else {
@@ -248,22 +249,32 @@ fn environment(
             .map(|f| (paths::clean(&opts.cwd.join(f)), true))
             .collect()
     };
+    env_over_files(&files, &opts.environment)
+}
+
+/// The variables of env `files` (each with whether it must exist), in order, with
+/// `base` over them; `${VAR}` in a file takes `base`'s value first.
+fn env_over_files(
+    files: &[(PathBuf, bool)],
+    base: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, LoadError> {
+    let mut env = BTreeMap::new();
     for (file, required) in files {
-        let text = match std::fs::read_to_string(&file) {
+        let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => continue,
             Err(e) => {
                 return Err(LoadError::in_file(
-                    &file,
+                    file,
                     format!("cannot read env file: {e}"),
                 ))
             }
         };
-        let lookup = |k: &str| opts.environment.get(k).or_else(|| env.get(k)).cloned();
-        let vars = dotenv::parse(&text, &lookup).map_err(|e| LoadError::in_file(&file, e))?;
+        let lookup = |k: &str| base.get(k).or_else(|| env.get(k)).cloned();
+        let vars = dotenv::parse(&text, &lookup).map_err(|e| LoadError::in_file(file, e))?;
         env.extend(vars);
     }
-    env.extend(opts.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env.extend(base.iter().map(|(k, v)| (k.clone(), v.clone())));
     Ok(env)
 }
 
@@ -325,6 +336,149 @@ impl Origins {
     }
 }
 
+type Env = BTreeMap<String, String>;
+
+/// Reads a project's files and the projects they include, recording where each key
+/// came from and the environment of each included service.
+struct Reader<'a> {
+    opts: &'a LoadOptions,
+    /// Every file read (top-level and included), in order: `origins` indexes it.
+    sources: Vec<PathBuf>,
+    origins: Origins,
+    /// The interpolation environment of each service an include brought in (the
+    /// others have the project's).
+    service_envs: HashMap<String, Rc<Env>>,
+}
+
+impl Reader<'_> {
+    /// One file of a project whose relative paths are against `dir` and whose
+    /// variables are `env`: read, with its includes imported, then its `extends`
+    /// resolved (so a service may extend an included one, as in compose-go).
+    /// `chain` holds the files including it, outermost first.
+    fn file(
+        &mut self,
+        path: &Path,
+        dir: &Path,
+        env: &Rc<Env>,
+        chain: &[PathBuf],
+    ) -> Result<(Value, tags::Replaced), LoadError> {
+        let opts = self.opts;
+        let text = read_text(path, opts)?;
+        let (mut tree, replaced) = read_file(path, &text, env)?;
+        let self_path = if path == Path::new("-") {
+            dir.join("-")
+        } else {
+            path.to_path_buf()
+        };
+        let idx = self.sources.len();
+        self.sources.push(path.to_path_buf());
+
+        let entries = match tree.as_object_mut().and_then(|m| m.remove("include")) {
+            Some(v) => include::entries(&v).map_err(|f| f.in_file(Some(path)))?,
+            None => Vec::new(),
+        };
+        let chain: Vec<PathBuf> = chain.iter().cloned().chain([self_path.clone()]).collect();
+        let mut imported_by = HashMap::new();
+        for entry in &entries {
+            let (imported, from) = self.include(path, entry, dir, env, &chain)?;
+            include::import(&mut tree, imported, path, &from, &mut imported_by)?;
+        }
+
+        let home = env.get("HOME").map(PathBuf::from);
+        // Another file named by `extends` (its own extends are followed lazily).
+        let read_other = |p: &Path| -> Result<(Value, tags::Replaced), LoadError> {
+            let text = read_text(p, opts)?;
+            read_file(p, &text, env)
+        };
+        extends::resolve_file(
+            &mut tree,
+            &replaced,
+            &self_path,
+            home.as_deref(),
+            &read_other,
+        )?;
+        // The imported resources were recorded as their own files' keys.
+        self.origins
+            .record(&include::without(&tree, imported_by.keys()), idx);
+        Ok((tree, replaced))
+    }
+
+    /// The project one of `file`'s includes describes (`dir`, `env`, `chain`: the
+    /// including project's, as for [`Reader::file`]): its files merged, its
+    /// relative paths absolute; with its first file.
+    fn include(
+        &mut self,
+        file: &Path,
+        entry: &include::Entry,
+        dir: &Path,
+        env: &Env,
+        chain: &[PathBuf],
+    ) -> Result<(Value, PathBuf), LoadError> {
+        let fault = |key: &str, message: String| Fault::new(key, message).in_file(Some(file));
+        let must_be_file = |path: &Path, key: &str| match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => Ok(()),
+            Ok(_) => Err(fault(key, format!("{} is not a file", path.display()))),
+            Err(e) => Err(fault(key, format!("cannot read {}: {e}", path.display()))),
+        };
+        let home = env.get("HOME").map(PathBuf::from);
+        let resolve = |s: &str| paths::resolve(dir, home.as_deref(), s);
+        let mut files = Vec::new();
+        for (p, key) in &entry.paths {
+            let path = resolve(p);
+            if let Some(start) = chain.iter().position(|c| *c == path) {
+                let cycle: Vec<String> = chain[start..]
+                    .iter()
+                    .chain([&path])
+                    .map(|p| p.display().to_string())
+                    .collect();
+                return Err(fault(key, format!("include cycle: {}", cycle.join(" -> "))));
+            }
+            must_be_file(&path, key)?;
+            files.push(path);
+        }
+        let first = files
+            .first()
+            .cloned()
+            .expect("include::entries gives every entry a path");
+        let project_dir = match &entry.project_directory {
+            Some((d, _)) => resolve(d),
+            None => first
+                .parent()
+                .map_or_else(|| dir.to_path_buf(), Path::to_path_buf),
+        };
+        // Relative env files are the including project's, as in docker compose.
+        let mut env_files = Vec::new();
+        for (f, key) in &entry.env_files {
+            let path = resolve(f);
+            must_be_file(&path, key)?;
+            env_files.push((path, true));
+        }
+        if env_files.is_empty() {
+            env_files.push((project_dir.join(".env"), false));
+        }
+        // The including project's variables win, as in docker compose: an include's
+        // env files only add the ones it lacks.
+        let own_env = Rc::new(env_over_files(&env_files, env)?);
+
+        let mut merged = Value::Object(serde_json::Map::new());
+        for path in &files {
+            let (tree, replaced) = self.file(path, &project_dir, &own_env, chain)?;
+            replaced.drop_from(&mut merged, &[]);
+            merge::merge_file(&mut merged, tree);
+        }
+        let own_home = own_env.get("HOME").map(PathBuf::from);
+        include::absolutise(&mut merged, &project_dir, own_home.as_deref());
+        if let Some(Value::Object(services)) = merged.get("services") {
+            for name in services.keys() {
+                self.service_envs
+                    .entry(name.clone())
+                    .or_insert_with(|| own_env.clone());
+            }
+        }
+        Ok((merged, first))
+    }
+}
+
 /// Reads the project `opts` describe.
 pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
     let files = discover(opts)?;
@@ -338,37 +492,27 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
             .parent()
             .map_or_else(|| opts.cwd.clone(), Path::to_path_buf),
     };
-    let env = environment(opts, &project_dir)?;
-    let home = env.get("HOME").map(PathBuf::from);
+    let env = Rc::new(environment(opts, &project_dir)?);
 
-    // Another file named by `extends` (its own extends are followed lazily).
-    let read_other = |path: &Path| -> Result<(Value, tags::Replaced), LoadError> {
-        let text = read_text(path, opts)?;
-        read_file(path, &text, &env)
+    let mut reader = Reader {
+        opts,
+        sources: Vec::new(),
+        origins: Origins::default(),
+        service_envs: HashMap::new(),
     };
-
     let mut merged = Value::Object(serde_json::Map::new());
-    let mut origins = Origins::default();
-    for (idx, path) in files.iter().enumerate() {
-        let text = read_text(path, opts)?;
-        let (mut tree, replaced) = read_file(path, &text, &env)?;
-        let self_path = if path == Path::new("-") {
-            project_dir.join("-")
-        } else {
-            path.clone()
-        };
-        extends::resolve_file(
-            &mut tree,
-            &replaced,
-            &self_path,
-            home.as_deref(),
-            &read_other,
-        )?;
-        origins.record(&tree, idx);
+    for path in &files {
+        let (tree, replaced) = reader.file(path, &project_dir, &env, &[])?;
         // `!reset` and `!override`: what earlier files gave those keys goes first.
         replaced.drop_from(&mut merged, &[]);
         merge::merge_file(&mut merged, tree);
     }
+    let Reader {
+        sources,
+        origins,
+        service_envs,
+        ..
+    } = reader;
 
     let raw_name = match (
         &opts.project_name,
@@ -390,9 +534,10 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
         project_dir: &project_dir,
         project_name: &name,
         env: &env,
+        service_envs: &service_envs,
     };
     let to_error = |f: Fault| {
-        let file = origins.file_of(&f.key, &files).map(Path::to_path_buf);
+        let file = origins.file_of(&f.key, &sources).map(Path::to_path_buf);
         f.in_file(file.as_deref())
     };
     let n = normalise::project(&merged, &ctx).map_err(to_error)?;
@@ -534,5 +679,99 @@ mod tests {
         let env = environment(&opts, dir.path()).expect("reads");
         assert_eq!(env.get("A").map(String::as_str), Some("process"));
         assert_eq!(env.get("B").map(String::as_str), Some("dotenv"));
+    }
+
+    /// Writes `files` (path, text) under a new directory and loads its
+    /// `compose.yaml` with `env` as the process environment.
+    fn load_files(
+        files: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> (tempfile::TempDir, Result<Project, LoadError>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().expect("has a parent")).expect("mkdir");
+            std::fs::write(p, text).expect("writes");
+        }
+        let opts = LoadOptions {
+            cwd: dir.path().to_path_buf(),
+            environment: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Default::default()
+        };
+        let project = load(&opts);
+        (dir, project)
+    }
+
+    fn image(p: &Project, service: &str) -> String {
+        p.services[service].image.clone().unwrap_or_default()
+    }
+
+    #[test]
+    fn includes_have_their_own_environment_under_the_includers() {
+        let (_dir, p) = load_files(
+            &[
+                (
+                    "compose.yaml",
+                    "include: [{path: sub/compose.yaml, env_file: [sub.env]}]\nservices:\n  top:\n    image: top-${SUB_ONLY:-unset}\n",
+                ),
+                (".env", "SHARED=dotenv\n"),
+                ("sub.env", "SHARED=sub\nSUB_ONLY=sub\nPROC=sub\n"),
+                (
+                    "sub/compose.yaml",
+                    "services:\n  s:\n    image: ${SHARED}-${SUB_ONLY}-${PROC}\n    environment: [SUB_ONLY]\n",
+                ),
+                // Not read: the include's env_file replaces its .env.
+                ("sub/.env", "SUB_ONLY=dotenv\n"),
+            ],
+            &[("PROC", "process")],
+        );
+        let p = p.expect("loads");
+        assert_eq!(image(&p, "s"), "dotenv-sub-process");
+        assert_eq!(
+            p.services["s"].environment.get("SUB_ONLY"),
+            Some(&Some("sub".to_owned()))
+        );
+        assert_eq!(image(&p, "top"), "top-unset");
+    }
+
+    #[test]
+    fn a_project_included_twice_is_one_and_a_cycle_is_named() {
+        let (_dir, p) = load_files(
+            &[
+                ("compose.yaml", "include: [a.yaml, b.yaml]\n"),
+                (
+                    "a.yaml",
+                    "include: [c.yaml]\nservices:\n  a:\n    image: a\n",
+                ),
+                (
+                    "b.yaml",
+                    "include: [c.yaml]\nservices:\n  b:\n    image: b\n",
+                ),
+                ("c.yaml", "services:\n  c:\n    image: c\n"),
+            ],
+            &[],
+        );
+        let names: Vec<String> = p.expect("loads").services.into_keys().collect();
+        assert_eq!(names, ["a", "b", "c"]);
+
+        let (dir, p) = load_files(
+            &[
+                ("compose.yaml", "include: [{path: [a.yaml, b.yaml]}]\n"),
+                ("a.yaml", "services:\n  a:\n    image: a\n"),
+                ("b.yaml", "include: [compose.yaml]\n"),
+            ],
+            &[],
+        );
+        let e = p.unwrap_err();
+        assert_eq!(e.file.as_deref(), Some(dir.path().join("b.yaml").as_path()));
+        assert_eq!(e.key.as_deref(), Some("include[0]"));
+        let d = dir.path().display();
+        assert_eq!(
+            e.message,
+            format!("include cycle: {d}/compose.yaml -> {d}/b.yaml -> {d}/compose.yaml")
+        );
     }
 }

@@ -103,6 +103,39 @@ fn config_errors_are_the_files_not_the_daemons() {
     assert!(err.contains("services.web.ports[0]: invalid port"), "{err}");
 }
 
+/// `include:`d services are shown as part of the project, their relative paths
+/// resolved against the included file's directory.
+#[test]
+fn config_shows_included_services_with_their_paths() {
+    let dir = project();
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(
+        &file,
+        "include: [sub/compose.yaml]\nservices:\n  web:\n    image: a\n    depends_on: [api]\n",
+    )
+    .expect("writes compose.yaml");
+    std::fs::create_dir(dir.path().join("sub")).expect("creates sub/");
+    std::fs::write(
+        dir.path().join("sub/compose.yaml"),
+        "services:\n  api:\n    build: .\n    volumes: [./static:/static]\n",
+    )
+    .expect("writes sub/compose.yaml");
+    let (code, out, err, connected) = compose(&file, &["config", "--format", "json"]);
+    assert_eq!((code, connected), (0, None), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let sub = dir.path().join("sub");
+    let api = &v["services"]["api"];
+    assert_eq!(api["build"]["context"], sub.display().to_string(), "{out}");
+    assert_eq!(
+        api["volumes"][0]["source"],
+        sub.join("static").display().to_string(),
+        "{out}"
+    );
+    let (code, out, err, _) = compose(&file, &["config", "--services"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "api\nweb\n");
+}
+
 #[test]
 fn version_never_connects() {
     let dir = project();

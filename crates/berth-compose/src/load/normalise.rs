@@ -1,8 +1,9 @@
 //! The merged, interpolated tree → the model: every short form into its long form,
 //! paths absolute, sizes and durations numbers. Errors name the key at fault.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
@@ -18,6 +19,9 @@ pub struct Ctx<'a> {
     pub project_name: &'a str,
     /// The interpolation environment (process env over `.env`).
     pub env: &'a BTreeMap<String, String>,
+    /// The environments of services an `include` brought in, which take the place
+    /// of `env` for them.
+    pub service_envs: &'a HashMap<String, Rc<BTreeMap<String, String>>>,
 }
 
 impl Ctx<'_> {
@@ -47,6 +51,8 @@ pub fn project(tree: &Value, ctx: &Ctx) -> Result<Normalised, Fault> {
     let mut services = BTreeMap::new();
     if let Some(s) = mapping(top.get("services"), "services")? {
         for (name, svc) in s {
+            let env = ctx.service_envs.get(name).map_or(ctx.env, |e| e);
+            let ctx = &Ctx { env, ..*ctx };
             let mut svc = service(svc, &format!("services.{name}"), ctx)?;
             svc.name = name.clone();
             services.insert(name.clone(), svc);

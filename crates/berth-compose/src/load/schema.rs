@@ -5,10 +5,10 @@
 
 use serde_json::{Map, Value};
 
-use super::Fault;
+use super::{include, Fault};
 
 const TOP: &[&str] = &[
-    "version", "name", "services", "networks", "volumes", "secrets", "configs",
+    "version", "name", "include", "services", "networks", "volumes", "secrets", "configs",
 ];
 
 const SERVICE: &[&str] = &[
@@ -211,7 +211,7 @@ const FILE_OBJECT: &[&str] = &[
 ];
 
 /// Refuses keys of `m` outside `allowed` (and `x-…`).
-fn keys(m: &Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), Fault> {
+pub(super) fn keys(m: &Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), Fault> {
     for k in m.keys() {
         if !allowed.contains(&k.as_str()) && !k.starts_with("x-") {
             let key = if at.is_empty() {
@@ -240,10 +240,10 @@ pub fn check_file(tree: &Value) -> Result<(), Fault> {
             "a compose file must be a mapping at its top level",
         ));
     };
-    if top.contains_key("include") {
-        return Err(Fault::new("include", "is not supported yet"));
-    }
     keys(top, TOP, "")?;
+    if let Some(i) = top.get("include") {
+        include::entries(i)?;
+    }
     if let Some(s) = top.get("services") {
         let Some(services) = s.as_object() else {
             return Err(Fault::new("services", "must be a mapping"));
