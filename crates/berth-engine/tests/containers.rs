@@ -478,6 +478,7 @@ fn stdin_and_tty() {
     // A stopped container has no live stream (dockerd's answer: the stream ends at
     // once), but with `logs` its log is replayed first.
     env.wait(&id, WaitCondition::NotRunning);
+    let stopped = berth_engine::timefmt::now_nanos();
     let rest = read_text(
         env.e()
             .container_attach(&id, AttachOptions::default())
@@ -499,6 +500,16 @@ fn stdin_and_tty() {
         .stream;
     let replayed = read_text(s);
     assert!(replayed.starts_with("hi\r\n"), "{replayed:?}");
+    // Each attach to the stopped container is told, as dockerd tells it.
+    let ev = env
+        .e()
+        .events(
+            stopped,
+            0,
+            filters(&[("container", &id), ("event", "attach")]),
+        )
+        .unwrap();
+    assert_eq!(ev.past.len(), 2, "{:?}", ev.past);
 }
 
 #[test]

@@ -71,7 +71,9 @@ impl Inner {
                 Status::Running | Status::Paused | Status::Restarting | Status::Created => {}
                 _ => {
                     // As dockerd: a stopped container's logs are replayed when asked
-                    // for, and with `stream` the attach waits for its next run.
+                    // for, and with `stream` the attach waits for its next run; the
+                    // attach is told either way.
+                    self.emit(&rec, "attach", &[]);
                     let later = opts.stream.then(|| pend(&c, &opts));
                     drop(_op);
                     let logs = opts.logs.then(|| self.attach_logs(&c.id, &opts));
@@ -103,6 +105,7 @@ impl Inner {
                 }
                 let later = {
                     let _op = c.op_lock();
+                    self.emit(&c.record(), "attach", &[]);
                     opts.stream.then(|| pend(&c, &opts))
                 };
                 let logs = opts.logs.then(|| self.attach_logs(&c.id, &opts));
