@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use berth_api_types::container::{
     ContainerConfig, ContainerCreateRequest, DeviceMapping, EmptyObject, HealthConfig, HostConfig,
-    LogConfig, Mount, RestartPolicy, Ulimit,
+    LogConfig, Mount, RestartPolicy, ThrottleDevice, Ulimit, WeightDevice,
 };
 use berth_api_types::network::{
     EndpointIpamConfig, EndpointSettings, NetworkingConfig, PortBinding,
@@ -141,6 +141,9 @@ pub fn container_plan(
         labels,
         stop_signal: service.stop_signal.clone().unwrap_or_default(),
         stop_timeout: service.stop_grace_period.map(|d| d.as_secs()),
+        // API 1.41 takes the MAC address on the config (later versions on the
+        // endpoint, where a network's own `mac_address` goes).
+        mac_address: service.mac_address.clone().unwrap_or_default(),
         ..Default::default()
     };
 
@@ -292,8 +295,39 @@ pub fn container_plan(
         cpuset_cpus: service.resources.cpuset.clone().unwrap_or_default(),
         pids_limit: service.resources.pids_limit,
         init: service.init,
+        cgroup_parent: service.cgroup_parent.clone().unwrap_or_default(),
+        cpu_period: service.cpu_period.unwrap_or(0),
+        cpu_quota: service.cpu_quota.unwrap_or(0),
+        cpu_realtime_period: service.cpu_rt_period.unwrap_or(0),
+        cpu_realtime_runtime: service.cpu_rt_runtime.unwrap_or(0),
+        device_cgroup_rules: service.device_cgroup_rules.clone(),
+        memory_swappiness: service.mem_swappiness,
+        oom_kill_disable: service.oom_kill_disable.then_some(true),
         ..Default::default()
     };
+    if let Some(b) = &service.blkio_config {
+        let throttle = |list: &[crate::model::ThrottleDevice]| -> Vec<ThrottleDevice> {
+            list.iter()
+                .map(|d| ThrottleDevice {
+                    path: d.path.clone(),
+                    rate: d.rate,
+                })
+                .collect()
+        };
+        resources.blkio_weight = b.weight.unwrap_or(0);
+        resources.blkio_weight_device = b
+            .weight_device
+            .iter()
+            .map(|d| WeightDevice {
+                path: d.path.clone(),
+                weight: d.weight,
+            })
+            .collect();
+        resources.blkio_device_read_bps = throttle(&b.device_read_bps);
+        resources.blkio_device_write_bps = throttle(&b.device_write_bps);
+        resources.blkio_device_read_iops = throttle(&b.device_read_iops);
+        resources.blkio_device_write_iops = throttle(&b.device_write_iops);
+    }
     resources.ulimits = service
         .ulimits
         .iter()
@@ -315,6 +349,14 @@ pub fn container_plan(
         });
     }
 
+    // `links` and `external_links`, on the HostConfig and on every endpoint, as
+    // docker compose sends them: on a user-defined network a link is its endpoint's.
+    let links: Vec<String> = service
+        .links
+        .iter()
+        .map(|l| link(project, l))
+        .chain(service.external_links.iter().map(|l| external_link(l)))
+        .collect();
     // Networks: the first (highest priority, then by name) on create, the others
     // connected before start.
     let mut nets: Vec<(&String, &ServiceNetwork)> = service.networks.iter().collect();
@@ -331,16 +373,20 @@ pub fn container_plan(
         }
         aliases.extend(n.aliases.iter().cloned());
         let ipam =
-            (n.ipv4_address.is_some() || n.ipv6_address.is_some()).then(|| EndpointIpamConfig {
-                ipv4_address: n.ipv4_address.clone().unwrap_or_default(),
-                ipv6_address: n.ipv6_address.clone().unwrap_or_default(),
-                ..Default::default()
-            });
+            (n.ipv4_address.is_some() || n.ipv6_address.is_some() || !n.link_local_ips.is_empty())
+                .then(|| EndpointIpamConfig {
+                    ipv4_address: n.ipv4_address.clone().unwrap_or_default(),
+                    ipv6_address: n.ipv6_address.clone().unwrap_or_default(),
+                    link_local_ips: n.link_local_ips.clone(),
+                });
         endpoints.push((
             net.name.clone(),
             EndpointSettings {
                 ipam_config: ipam,
                 aliases,
+                links: links.clone(),
+                mac_address: n.mac_address.clone().unwrap_or_default(),
+                driver_opts: (!n.driver_opts.is_empty()).then(|| n.driver_opts.clone()),
                 ..Default::default()
             },
         ));
@@ -386,7 +432,7 @@ pub fn container_plan(
         extra_hosts: service.extra_hosts.clone(),
         group_add: service.group_add.clone(),
         ipc_mode: service.ipc.clone().unwrap_or_default(),
-        links: service.links.iter().map(|l| link(project, l)).collect(),
+        links,
         pid_mode: service.pid.clone().unwrap_or_default(),
         privileged: service.privileged,
         readonly_rootfs: service.read_only,
@@ -394,6 +440,13 @@ pub fn container_plan(
         tmpfs,
         shm_size: service.shm_size.unwrap_or(0),
         sysctls: service.sysctls.clone(),
+        cgroupns_mode: service.cgroup.clone().unwrap_or_default(),
+        oom_score_adj: service.oom_score_adj.unwrap_or(0),
+        runtime: service.runtime.clone().unwrap_or_default(),
+        storage_opt: service.storage_opt.clone(),
+        userns_mode: service.userns_mode.clone().unwrap_or_default(),
+        uts_mode: service.uts.clone().unwrap_or_default(),
+        volume_driver: service.volume_driver.clone().unwrap_or_default(),
         resources,
         mounts,
         ..Default::default()
@@ -420,6 +473,14 @@ fn link(project: &Project, l: &str) -> String {
             crate::labels::container_name(&project.name, s, 1)
         ),
         None => format!("{service}:{alias}"),
+    }
+}
+
+/// An `external_links` entry: `NAME` → `NAME:NAME`; `NAME:ALIAS` as it is.
+fn external_link(l: &str) -> String {
+    match l.split_once(':') {
+        Some(_) => l.to_string(),
+        None => format!("{l}:{l}"),
     }
 }
 
@@ -547,6 +608,123 @@ mod tests {
         assert_eq!(eps["shop_back"].aliases, vec!["web", "shop-web-1", "www"]);
         assert_eq!(plan.more_networks.len(), 1);
         assert_eq!(plan.more_networks[0].0, "shop_default");
+    }
+
+    #[test]
+    fn the_host_config_keys_reach_the_create_request() {
+        use crate::model::{BlkioConfig, ThrottleDevice as Rate, WeightDevice as Weight};
+        let p = project();
+        let rate = |r| {
+            vec![Rate {
+                path: "/dev/sda".into(),
+                rate: r,
+            }]
+        };
+        let mut s = Service {
+            name: "web".into(),
+            image: Some("busybox".into()),
+            blkio_config: Some(BlkioConfig {
+                weight: Some(300),
+                weight_device: vec![Weight {
+                    path: "/dev/sda".into(),
+                    weight: 400,
+                }],
+                device_read_bps: rate(1 << 20),
+                device_write_bps: rate(1024),
+                device_read_iops: rate(120),
+                device_write_iops: rate(30),
+            }),
+            cgroup: Some("private".into()),
+            cgroup_parent: Some("/compose-tests".into()),
+            cpu_period: Some(100_000),
+            cpu_quota: Some(50_000),
+            cpu_rt_period: Some(1_000_000),
+            cpu_rt_runtime: Some(950_000),
+            device_cgroup_rules: vec!["c 1:3 mr".into()],
+            links: vec![],
+            external_links: vec!["outside".into(), "other-db:db".into()],
+            mac_address: Some("02:42:ac:11:00:99".into()),
+            mem_swappiness: Some(0),
+            oom_kill_disable: true,
+            oom_score_adj: Some(-500),
+            runtime: Some("berth-runc".into()),
+            userns_mode: Some("host".into()),
+            uts: Some("host".into()),
+            volume_driver: Some("local".into()),
+            ..Default::default()
+        };
+        s.storage_opt.insert("size".into(), "1G".into());
+        s.networks.insert(
+            "back".into(),
+            ServiceNetwork {
+                link_local_ips: vec!["169.254.10.10".into()],
+                mac_address: Some("02:42:ac:11:00:aa".into()),
+                driver_opts: BTreeMap::from([("o".into(), "1".into())]),
+                ..Default::default()
+            },
+        );
+        let plan = container_plan(&p, &s, &target("shop-web-1")).expect("plan");
+        assert_eq!(plan.request.config.mac_address, "02:42:ac:11:00:99");
+        let h = plan.request.host_config.as_ref().expect("host config");
+        let r = &h.resources;
+        assert_eq!(r.blkio_weight, 300);
+        assert_eq!(
+            r.blkio_weight_device,
+            [WeightDevice {
+                path: "/dev/sda".into(),
+                weight: 400
+            }]
+        );
+        let rates = |l: &[ThrottleDevice]| l.iter().map(|d| d.rate).collect::<Vec<_>>();
+        assert_eq!(rates(&r.blkio_device_read_bps), [1 << 20]);
+        assert_eq!(rates(&r.blkio_device_write_bps), [1024]);
+        assert_eq!(rates(&r.blkio_device_read_iops), [120]);
+        assert_eq!(rates(&r.blkio_device_write_iops), [30]);
+        assert_eq!(h.cgroupns_mode, "private");
+        assert_eq!(r.cgroup_parent, "/compose-tests");
+        assert_eq!((r.cpu_period, r.cpu_quota), (100_000, 50_000));
+        assert_eq!(
+            (r.cpu_realtime_period, r.cpu_realtime_runtime),
+            (1_000_000, 950_000)
+        );
+        assert_eq!(r.device_cgroup_rules, ["c 1:3 mr"]);
+        assert_eq!(h.links, ["outside:outside", "other-db:db"]);
+        assert_eq!(r.memory_swappiness, Some(0));
+        assert_eq!(r.oom_kill_disable, Some(true));
+        assert_eq!(h.oom_score_adj, -500);
+        assert_eq!(h.runtime, "berth-runc");
+        assert_eq!(h.storage_opt["size"], "1G");
+        assert_eq!(
+            (h.userns_mode.as_str(), h.uts_mode.as_str()),
+            ("host", "host")
+        );
+        assert_eq!(h.volume_driver, "local");
+        let eps = &plan
+            .request
+            .networking_config
+            .as_ref()
+            .expect("networking config")
+            .endpoints_config;
+        let ep = &eps["shop_back"];
+        assert_eq!(ep.links, ["outside:outside", "other-db:db"]);
+        assert_eq!(ep.mac_address, "02:42:ac:11:00:aa");
+        assert_eq!(
+            ep.ipam_config.as_ref().expect("ipam").link_local_ips,
+            ["169.254.10.10"]
+        );
+        assert_eq!(ep.driver_opts.as_ref().expect("driver opts")["o"], "1");
+
+        // Unset, nothing is sent: the daemon's defaults hold.
+        let plain = Service {
+            name: "web".into(),
+            ..Default::default()
+        };
+        let plan = container_plan(&p, &plain, &target("shop-web-1")).expect("plan");
+        let h = plan.request.host_config.expect("host config");
+        assert_eq!(h.resources.memory_swappiness, None);
+        assert_eq!(h.resources.oom_kill_disable, None);
+        assert_eq!((h.oom_score_adj, h.resources.cpu_quota), (0, 0));
+        assert!(h.links.is_empty() && h.cgroupns_mode.is_empty());
     }
 
     #[test]

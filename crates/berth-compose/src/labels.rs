@@ -95,13 +95,17 @@ pub fn project_labels(project: &Project) -> BTreeMap<String, String> {
 }
 
 /// The hash of what a service's containers are made from: its configuration without
-/// the keys that do not change a container (replicas, build, pull policy). Equal
-/// hashes leave a running container alone; a different one recreates it.
+/// the keys that do not change a container (replicas, build, pull policy, whether
+/// `up` shows its logs, the lifecycle hooks run through exec). Equal hashes leave a
+/// running container alone; a different one recreates it.
 pub fn config_hash(service: &Service) -> String {
     let mut s = service.clone();
     s.scale = None;
     s.build = None;
     s.pull_policy = None;
+    s.attach = None;
+    s.post_start.clear();
+    s.pre_stop.clear();
     if let Some(d) = s.deploy.as_mut() {
         d.replicas = None;
     }
@@ -174,6 +178,41 @@ mod tests {
         let mut d = a.clone();
         d.resources.memory = Some(1 << 20);
         assert_ne!(config_hash(&a), config_hash(&d));
+    }
+
+    #[test]
+    fn hash_follows_the_host_config_keys_but_not_attach_or_hooks() {
+        let a = svc("web");
+        let changed = [
+            Service {
+                cpu_quota: Some(50_000),
+                ..a.clone()
+            },
+            Service {
+                oom_score_adj: Some(500),
+                ..a.clone()
+            },
+            Service {
+                external_links: vec!["other".into()],
+                ..a.clone()
+            },
+            Service {
+                blkio_config: Some(Default::default()),
+                ..a.clone()
+            },
+        ];
+        for c in &changed {
+            assert_ne!(config_hash(&a), config_hash(c), "{c:?}");
+        }
+        let same = Service {
+            attach: Some(false),
+            post_start: vec![crate::model::Hook {
+                command: vec!["true".into()],
+                ..Default::default()
+            }],
+            ..a.clone()
+        };
+        assert_eq!(config_hash(&a), config_hash(&same));
     }
 
     #[test]

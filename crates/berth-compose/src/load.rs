@@ -17,6 +17,7 @@ mod ports;
 mod schema;
 mod tags;
 pub(crate) mod units;
+mod unsupported;
 mod validate;
 mod values;
 
@@ -559,6 +560,15 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
         volumes: n.volumes,
         secrets: n.secrets,
         configs: n.configs,
+        warnings: n
+            .warnings
+            .into_iter()
+            .map(|w| {
+                let file = origins.file_of(&w.key, &sources);
+                let at = file.map_or_else(String::new, |f| format!("{}: ", f.display()));
+                format!("{at}{} is ignored: {}", w.key, w.message)
+            })
+            .collect(),
         ..Default::default()
     };
     let mut needs_default = false;

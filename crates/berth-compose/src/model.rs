@@ -37,6 +37,10 @@ pub struct Project {
     pub secrets: BTreeMap<String, FileObject>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub configs: BTreeMap<String, FileObject>,
+    /// Keys accepted but ignored (Windows-only, or for tools berth does not have),
+    /// one line each, naming the file and the key: the commands print them.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// One service.
@@ -161,11 +165,116 @@ pub struct Service {
     pub secrets: Vec<FileReference>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub configs: Vec<FileReference>,
+    /// `false`: attached `up` does not show this service's logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attach: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blkio_config: Option<BlkioConfig>,
+    /// The cgroup namespace: `host` or `private`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
+    /// Microseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_period: Option<i64>,
+    /// Microseconds per `cpu_period`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_quota: Option<i64>,
+    /// Microseconds (an integer, or a duration in the file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_rt_period: Option<i64>,
+    /// Microseconds (an integer, or a duration in the file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_rt_runtime: Option<i64>,
+    /// `c 1:3 mr`, `a *:* rwm`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_cgroup_rules: Vec<String>,
+    /// Containers outside the project, `NAME` or `NAME:ALIAS`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub external_links: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    /// 0–100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem_swappiness: Option<i64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub oom_kill_disable: bool,
+    /// -1000–1000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i64>,
+    /// Commands run in the container right after it starts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post_start: Vec<Hook>,
+    /// Commands run in the container before it is stopped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pre_stop: Vec<Hook>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage_opt: BTreeMap<String, String>,
+    /// `host` (the only mode the Engine API takes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userns_mode: Option<String>,
+    /// `host` (the only mode the Engine API takes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uts: Option<String>,
+    /// The driver of the volumes the container's image declares.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_driver: Option<String>,
     /// The compose-file-version-2 resource keys (`mem_limit`, `cpus`, `cpu_shares`,
     /// `mem_reservation`, `pids_limit`, `memswap_limit`), folded together with
     /// `deploy.resources.limits`/`reservations` (deploy wins where both are set).
     #[serde(skip)]
     pub resources: Resources,
+}
+
+/// `blkio_config:` — block IO weights and limits (`device_*_bps` rates in bytes per
+/// second, from sizes such as `1mb`; `device_*_iops` in operations per second).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BlkioConfig {
+    /// 10–1000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u16>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub weight_device: Vec<WeightDevice>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_read_bps: Vec<ThrottleDevice>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_write_bps: Vec<ThrottleDevice>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_read_iops: Vec<ThrottleDevice>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_write_iops: Vec<ThrottleDevice>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WeightDevice {
+    pub path: String,
+    pub weight: u16,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ThrottleDevice {
+    pub path: String,
+    pub rate: u64,
+}
+
+/// A `post_start` or `pre_stop` hook: a command run in the container, as `exec`
+/// runs one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Hook {
+    /// A string command is split as a shell would (no expansion).
+    pub command: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// As a service's `environment`: `None` when named without a value and unset.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, Option<String>>,
 }
 
 /// `build:` — a string is `{context: STRING}`.
@@ -198,6 +307,9 @@ pub struct Build {
     pub pull: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub no_cache: bool,
+    /// More names for the built image (it is tagged with each after the build).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 /// One published port, long syntax. `"8080:80"` is `{target: 80, published:
@@ -218,6 +330,10 @@ pub struct Port {
     pub protocol: String,
     /// `ingress` (default) or `host`.
     pub mode: String,
+    /// `http`, `grpc`, …: informational, nothing is sent to the daemon (as in
+    /// docker compose).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<String>,
 }
 
 /// One entry of a service's `volumes:`, long syntax.
@@ -286,6 +402,12 @@ pub struct ServiceNetwork {
     /// Higher first when connecting (docker compose's order).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// One `depends_on` entry; the list form is `condition: service_started`,

@@ -8,13 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
+use berth_api_types::exec::{ExecConfig, ExecStartConfig};
 use berth_api_types::network::{Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest};
 use berth_api_types::volume::VolumeCreateRequest;
 use berth_client::{Client, ClientError};
 
 use crate::convert::{container_plan, Target};
 use crate::labels;
-use crate::model::{Condition, Project, Service};
+use crate::model::{Condition, Hook, Project, Service};
 use crate::state::{containers, Existing, Progress};
 
 /// A failure of a project operation, naming what failed.
@@ -367,6 +368,79 @@ pub(crate) fn stop_quietly(
     gone_is_done(client.stop_container(id, timeout, None))
 }
 
+/// Stops one of the project's containers, running its service's `pre_stop` hooks in
+/// it first when it is running (a hook that fails stops nothing, as in docker
+/// compose).
+pub(crate) fn stop_container(
+    client: &Client,
+    project: &Project,
+    c: &Existing,
+    timeout: Option<i64>,
+) -> Result<(), ComposeError> {
+    let service = project
+        .services
+        .get(&c.service)
+        .or_else(|| project.disabled.get(&c.service));
+    if let Some(s) = service.filter(|_| c.running()) {
+        run_hooks(client, &c.id, &c.name, &s.pre_stop, "pre_stop")?;
+    }
+    Ok(stop_quietly(client, &c.id, timeout)?)
+}
+
+/// Runs `hooks` (`kind`: `post_start` or `pre_stop`) in container `id` one after
+/// the other, each as an exec whose end is awaited; a non-zero exit is an error
+/// naming the container and the hook. A container already gone is no error.
+pub(crate) fn run_hooks(
+    client: &Client,
+    id: &str,
+    name: &str,
+    hooks: &[Hook],
+    kind: &str,
+) -> Result<(), ComposeError> {
+    for (i, h) in hooks.iter().enumerate() {
+        let what = format!("container {name}: {kind}[{i}] ({})", h.command.join(" "));
+        let cfg = ExecConfig {
+            user: h.user.clone().unwrap_or_default(),
+            privileged: h.privileged,
+            env: h
+                .environment
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+                .collect(),
+            working_dir: h.working_dir.clone().unwrap_or_default(),
+            cmd: h.command.clone(),
+            ..Default::default()
+        };
+        let exec = match client.exec_create(id, &cfg) {
+            Ok(e) => e,
+            Err(e) if matches!(e.status(), Some(404 | 409)) => return Ok(()),
+            Err(e) => return Err(ComposeError::msg(format!("{what}: {e}"))),
+        };
+        let start = ExecStartConfig {
+            detach: true,
+            ..Default::default()
+        };
+        client
+            .exec_start_detached(&exec.id, &start)
+            .map_err(|e| ComposeError::msg(format!("{what}: {e}")))?;
+        let mut delay = Duration::from_millis(10);
+        let code = loop {
+            let state = client
+                .exec_inspect(&exec.id)
+                .map_err(|e| ComposeError::msg(format!("{what}: {e}")))?;
+            if !state.running && state.exit_code.is_some() {
+                break state.exit_code.unwrap_or_default();
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(200));
+        };
+        if code != 0 {
+            return Err(ComposeError::msg(format!("{what} exited with code {code}")));
+        }
+    }
+    Ok(())
+}
+
 /// An answer that says the work is already done (304: not running; 404: no such
 /// thing) counts as success.
 pub(crate) fn gone_is_done(r: Result<(), ClientError>) -> Result<(), ClientError> {
@@ -402,7 +476,7 @@ fn converge_service(
     // Scale down: the highest numbers go first.
     for c in mine.iter().filter(|c| c.number > want || c.number == 0) {
         progress.event("Container", &c.name, "Stopping");
-        stop_quietly(client, &c.id, opts.timeout)?;
+        stop_container(client, project, c, opts.timeout)?;
         progress.event("Container", &c.name, "Stopped");
         progress.event("Container", &c.name, "Removing");
         client.remove_container(&c.id, true, false)?;
@@ -417,12 +491,12 @@ fn converge_service(
                     || (!opts.no_recreate && (c.hash != hash || image_changed(c))) =>
             {
                 progress.event("Container", &c.name, "Recreate");
-                stop_quietly(client, &c.id, opts.timeout)?;
+                stop_container(client, project, c, opts.timeout)?;
                 client.remove_container(&c.id, true, false)?;
                 let id = create(client, project, service, number, image_id, &hash)?;
                 progress.event("Container", &c.name, "Recreated");
                 if !opts.no_start {
-                    start(client, &id, &c.name, progress)?;
+                    start(client, service, &id, &c.name, progress)?;
                 }
             }
             Some(c) => {
@@ -432,7 +506,7 @@ fn converge_service(
                 if c.running() {
                     progress.event("Container", &c.name, "Running");
                 } else {
-                    start(client, &c.id, &c.name, progress)?;
+                    start(client, service, &c.id, &c.name, progress)?;
                 }
             }
             None => {
@@ -441,7 +515,7 @@ fn converge_service(
                 let id = create(client, project, service, number, image_id, &hash)?;
                 progress.event("Container", &name, "Created");
                 if !opts.no_start {
-                    start(client, &id, &name, progress)?;
+                    start(client, service, &id, &name, progress)?;
                 }
             }
         }
@@ -449,9 +523,17 @@ fn converge_service(
     Ok(())
 }
 
-fn start(client: &Client, id: &str, name: &str, progress: &Progress) -> Result<(), ComposeError> {
+/// Starts a container of `service`, then runs its `post_start` hooks in it.
+pub(crate) fn start(
+    client: &Client,
+    service: &Service,
+    id: &str,
+    name: &str,
+    progress: &Progress,
+) -> Result<(), ComposeError> {
     progress.event("Container", name, "Starting");
     client.start_container(id, "")?;
+    run_hooks(client, id, name, &service.post_start, "post_start")?;
     progress.event("Container", name, "Started");
     Ok(())
 }

@@ -95,13 +95,16 @@ fn observed(dir: &Path) -> Result<Value, String> {
         "{}: Service.name differs from its key",
         dir.display()
     );
-    let v = json!({
+    let mut v = json!({
         "project": p,
         "working_dir": p.working_dir,
         "config_files": p.config_files,
         "disabled": p.disabled.keys().collect::<Vec<_>>(),
         "resources": resources,
     });
+    if !p.warnings.is_empty() {
+        v["warnings"] = json!(p.warnings);
+    }
     let text = serde_json::to_string_pretty(&v).expect("serialises");
     let text = text
         .replace(&dir.display().to_string(), "$CASE")

@@ -531,6 +531,146 @@ configs:
     compose_ok(&d, &dir, "keys", &["down", "-t", "1"]);
 }
 
+/// The resource, cgroup and link keys reach the container's HostConfig (and its
+/// process); `label_file` labels sit under the explicit ones; `post_start` runs
+/// in the container once it has started, with its user, directory and environment,
+/// and `pre_stop` before it is stopped; `attach: false` keeps a service's logs out
+/// of an attached `up`.
+#[test]
+#[ignore = "needs root: starts berth's daemon and containers"]
+fn service_keys_for_cgroups_links_labels_and_hooks_reach_the_container() {
+    let Some(d) = common::daemon_with_busybox() else {
+        return;
+    };
+    // The external_links target: a container outside the project, on a network the
+    // service joins too.
+    berth(&d, &["network", "create", "keysx-shared"]);
+    berth(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "keysx-outside",
+            "--network",
+            "keysx-shared",
+            "busybox:latest",
+            "sleep",
+            "600",
+        ],
+    );
+    let dir = project_dir(
+        &d,
+        "keysx",
+        &format!(
+            r#"
+services:
+  box:
+    image: busybox:latest
+    command: sleep 600
+    cgroup_parent: {parent}
+    cpu_period: 100000
+    cpu_quota: 50000
+    oom_score_adj: 500
+    mem_swappiness: 10
+    device_cgroup_rules: ["c 1:3 mr"]
+    external_links: [keysx-outside:outside]
+    label_file: ./box.labels
+    labels: {{com.example.shared: explicit}}
+    volumes: [./out:/out]
+    networks: [shared]
+    post_start:
+      - command: sh -c 'echo "$$GREETING $$(id -u) $$(pwd)" > /out/post_start'
+        working_dir: /tmp
+        environment: {{GREETING: hello}}
+    pre_stop:
+      - command: ["sh", "-c", "echo bye > /out/pre_stop"]
+networks:
+  shared:
+    external: true
+    name: keysx-shared
+"#,
+            parent = d.cgroup_parent
+        ),
+    );
+    std::fs::write(
+        dir.join("box.labels"),
+        "com.example.from-file=1
+com.example.shared=from-file
+",
+    )
+    .expect("labels");
+    let out = dir.join("out");
+    compose_ok(&d, &dir, "keysx", &["up", "-d"]);
+    let f = |t: &str| {
+        berth(&d, &["inspect", "-f", t, "keysx-box-1"])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(f("{{.HostConfig.CpuPeriod}}"), "100000");
+    assert_eq!(f("{{.HostConfig.CpuQuota}}"), "50000");
+    assert_eq!(f("{{.HostConfig.OomScoreAdj}}"), "500");
+    assert_eq!(f("{{.HostConfig.MemorySwappiness}}"), "10");
+    assert_eq!(f("{{.HostConfig.CgroupParent}}"), d.cgroup_parent);
+    assert_eq!(f("{{.HostConfig.DeviceCgroupRules}}"), "[c 1:3 mr]");
+    assert_eq!(
+        f("{{(index .NetworkSettings.Networks \"keysx-shared\").Links}}"),
+        "[keysx-outside:outside]"
+    );
+    assert_eq!(
+        f("{{index .Config.Labels \"com.example.from-file\"}} {{index .Config.Labels \"com.example.shared\"}}"),
+        "1 explicit"
+    );
+    // In the container: its own OOM score, and the link's alias resolves.
+    let (seen, _) = compose_ok(
+        &d,
+        &dir,
+        "keysx",
+        &[
+            "exec",
+            "-T",
+            "box",
+            "sh",
+            "-c",
+            "cat /proc/1/oom_score_adj; nslookup outside >/dev/null && echo resolved",
+        ],
+    );
+    assert_eq!(
+        seen.split_whitespace().collect::<Vec<_>>(),
+        ["500", "resolved"]
+    );
+    // post_start ran as the container's user (root), where and with what it was told.
+    let post = std::fs::read_to_string(out.join("post_start")).expect("post_start ran");
+    assert_eq!(post.trim(), "hello 0 /tmp");
+    assert!(!out.join("pre_stop").exists());
+    compose_ok(&d, &dir, "keysx", &["stop", "-t", "1"]);
+    let pre = std::fs::read_to_string(out.join("pre_stop")).expect("pre_stop ran");
+    assert_eq!(pre.trim(), "bye");
+    compose_ok(&d, &dir, "keysx", &["down", "-t", "1"]);
+    berth(&d, &["rm", "-f", "keysx-outside"]);
+    berth(&d, &["network", "rm", "keysx-shared"]);
+
+    // attach: false — an attached `up` shows only the other service's logs.
+    let dir = project_dir(
+        &d,
+        "keysa",
+        r#"
+services:
+  loud:
+    image: busybox:latest
+    command: echo loud-line
+  quiet:
+    image: busybox:latest
+    command: echo quiet-line
+    attach: false
+"#,
+    );
+    let (logs, _) = compose_ok(&d, &dir, "keysa", &["up", "--no-color"]);
+    assert!(logs.contains("loud-line"), "{logs}");
+    assert!(!logs.contains("quiet-line"), "{logs}");
+    compose_ok(&d, &dir, "keysa", &["down"]);
+}
+
 /// Secrets from `environment:` (here a variable of the project's `.env`) and configs
 /// from `content:` are copied into the container before it starts, with the long
 /// syntax's owner and mode (0444 by default), and stay across a restart; a secret whose

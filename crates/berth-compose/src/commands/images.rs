@@ -92,6 +92,9 @@ fn build_one(
     };
     let image = labels::image_name(&project.name, s);
     let mut args = vec!["build".to_string(), "-t".into(), image.clone()];
+    for t in &b.tags {
+        args.extend(["-t".into(), t.clone()]);
+    }
     // An inline Dockerfile is written beside nothing: a temporary file outside the
     // context, as `-f` allows.
     let inline_dir;

@@ -25,6 +25,9 @@ pub fn start(env: &Env<'_>, a: &ServicesArgs) -> Result<i32, ComposeError> {
             }
             progress.event("Container", &c.name, "Starting");
             tolerate(env.client.start_container(&c.id, ""))?;
+            if let Some(s) = project.services.get(&c.service) {
+                crate::up::run_hooks(env.client, &c.id, &c.name, &s.post_start, "post_start")?;
+            }
             progress.event("Container", &c.name, "Started");
             Ok(())
         })?;
@@ -39,7 +42,7 @@ pub fn stop(env: &Env<'_>, a: &TimeoutArgs) -> Result<i32, ComposeError> {
     for level in stop_levels(&project, &list) {
         parallel(&level, |c| {
             progress.event("Container", &c.name, "Stopping");
-            tolerate(env.client.stop_container(&c.id, a.timeout, None))?;
+            crate::up::stop_container(env.client, &project, c, a.timeout)?;
             progress.event("Container", &c.name, "Stopped");
             Ok(())
         })?;
@@ -71,7 +74,7 @@ pub fn rm(env: &Env<'_>, a: &RmArgs) -> Result<i32, ComposeError> {
             parallel(&level, |c| {
                 if c.running() {
                     progress.event("Container", &c.name, "Stopping");
-                    tolerate(env.client.stop_container(&c.id, None, None))?;
+                    crate::up::stop_container(env.client, &project, c, None)?;
                     progress.event("Container", &c.name, "Stopped");
                 }
                 Ok(())

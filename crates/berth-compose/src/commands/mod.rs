@@ -115,7 +115,13 @@ pub(crate) fn read_project(cli: &ComposeCli) -> Result<Project, ComposeError> {
         environment: std::env::vars().collect::<BTreeMap<_, _>>(),
         cwd,
     };
-    load(&opts).map_err(|e| ComposeError::msg(e.to_string()))
+    let project = load(&opts).map_err(|e| ComposeError::msg(e.to_string()))?;
+    // Keys ignored on Linux: said once per key, on stderr, as docker compose warns.
+    let mut err = io::stderr().lock();
+    for w in &project.warnings {
+        let _ = writeln!(err, "WARN[0000] {w}");
+    }
+    Ok(project)
 }
 
 /// What every command that works on the daemon works with.

@@ -130,8 +130,8 @@ fn wait_ready(
     })
 }
 
-/// Attached `up`: every container's logs, prefixed, until all have stopped; Ctrl+C
-/// stops them.
+/// Attached `up`: every container's logs (but those of services with `attach:
+/// false`), prefixed, until all have stopped; Ctrl+C stops them all.
 fn attach(
     env: &Env<'_>,
     project: &Project,
@@ -139,9 +139,14 @@ fn attach(
     a: &UpArgs,
     progress: &Progress,
 ) -> Result<i32, ComposeError> {
-    let list: Vec<Existing> = containers(env.client, &project.name, false)?
+    let all: Vec<Existing> = containers(env.client, &project.name, false)?
         .into_iter()
         .filter(|c| services.contains_key(&c.service))
+        .collect();
+    let list: Vec<Existing> = all
+        .iter()
+        .filter(|c| services[&c.service].attach != Some(false))
+        .cloned()
         .collect();
     let names: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
     let output = LogOutput::new(
@@ -216,7 +221,7 @@ fn attach(
         }
         handle.close();
         if stop_all {
-            stop_project(env, project, &list, a.timeout, progress)?;
+            stop_project(env, project, &all, a.timeout, progress)?;
         }
         Ok(code)
     })
@@ -236,7 +241,7 @@ fn stop_project(
                 return Ok(());
             }
             progress.event("Container", &c.name, "Stopping");
-            up::stop_quietly(env.client, &c.id, timeout)?;
+            up::stop_container(env.client, project, c, timeout)?;
             progress.event("Container", &c.name, "Stopped");
             Ok(())
         })?;
@@ -305,7 +310,7 @@ pub fn down(env: &Env<'_>, a: &DownArgs) -> Result<i32, ComposeError> {
         parallel(&level, |c| {
             if c.running() {
                 progress.event("Container", &c.name, "Stopping");
-                up::stop_quietly(env.client, &c.id, a.timeout)?;
+                up::stop_container(env.client, &project, c, a.timeout)?;
                 progress.event("Container", &c.name, "Stopped");
             }
             progress.event("Container", &c.name, "Removing");

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::values::{
     self, mapping, opt_bool, opt_bytes, opt_duration, opt_int, opt_string, string_list,
 };
-use super::{dotenv, mounts, paths, ports, units, Fault};
+use super::{dotenv, mounts, paths, ports, schema, units, unsupported, Fault};
 use crate::model::*;
 
 /// What normalising needs besides the tree.
@@ -43,14 +43,18 @@ pub struct Normalised {
     pub volumes: BTreeMap<String, Volume>,
     pub secrets: BTreeMap<String, FileObject>,
     pub configs: BTreeMap<String, FileObject>,
+    /// Keys ignored with a warning (see [`unsupported::ignored`]).
+    pub warnings: Vec<Fault>,
 }
 
 pub fn project(tree: &Value, ctx: &Ctx) -> Result<Normalised, Fault> {
     let empty = Map::new();
     let top = tree.as_object().unwrap_or(&empty);
     let mut services = BTreeMap::new();
+    let mut warnings = Vec::new();
     if let Some(s) = mapping(top.get("services"), "services")? {
         for (name, svc) in s {
+            warnings.extend(unsupported::ignored(svc, &format!("services.{name}")));
             let env = ctx.service_envs.get(name).map_or(ctx.env, |e| e);
             let ctx = &Ctx { env, ..*ctx };
             let mut svc = service(svc, &format!("services.{name}"), ctx)?;
@@ -94,6 +98,7 @@ pub fn project(tree: &Value, ctx: &Ctx) -> Result<Normalised, Fault> {
         volumes,
         secrets,
         configs,
+        warnings,
     })
 }
 
@@ -117,6 +122,7 @@ fn network(key: &str, def: &Value, at: &str, ctx: &Ctx) -> Result<Network, Fault
     let empty = Map::new();
     let m = mapping(Some(def), at)?.unwrap_or(&empty);
     let k = |s: &str| format!("{at}.{s}");
+    unsupported::network(m, at)?;
     let (ext, ext_name) = external(m.get("external"), &k("external"))?;
     let name = opt_string(m.get("name"), &k("name"))?.or(ext_name);
     let ipam = match mapping(m.get("ipam"), &k("ipam"))? {
@@ -236,40 +242,44 @@ fn with_env(m: BTreeMap<String, Option<String>>, ctx: &Ctx) -> BTreeMap<String, 
         .collect()
 }
 
-fn env_files(
+/// `env_file` and `label_file` (`name`): variables from files in the dotenv
+/// format, later files over earlier ones. Only `env_file` takes the long form
+/// `{path, required}`.
+fn var_files(
     v: Option<&Value>,
     at: &str,
+    name: &str,
     ctx: &Ctx,
-) -> Result<BTreeMap<String, Option<String>>, Fault> {
+) -> Result<BTreeMap<String, String>, Fault> {
     let mut out = BTreeMap::new();
     let items = match v {
         None | Some(Value::Null) => return Ok(out),
         Some(Value::Array(items)) => items.clone(),
         Some(other) => vec![other.clone()],
     };
+    let what = name.replace('_', " ");
     for (i, item) in items.iter().enumerate() {
-        let key = format!("{at}.env_file[{i}]");
+        let key = format!("{at}.{name}[{i}]");
         let (path, required) = match item {
             Value::String(s) => (s.clone(), true),
-            Value::Object(m) => (
+            Value::Object(m) if name == "env_file" => (
                 opt_string(m.get("path"), &format!("{key}.path"))?
                     .ok_or_else(|| Fault::new(format!("{key}.path"), "is required"))?,
                 opt_bool(m.get("required"), &format!("{key}.required"))?.unwrap_or(true),
             ),
-            _ => return Err(Fault::new(key, "must be a path or a mapping")),
+            _ if name == "env_file" => return Err(Fault::new(key, "must be a path or a mapping")),
+            _ => return Err(Fault::new(key, "must be a path")),
         };
         let file = ctx.resolve(&path);
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => continue,
-            Err(e) => return Err(Fault::new(key, format!("env file {file}: {e}"))),
+            Err(e) => return Err(Fault::new(key, format!("{what} {file}: {e}"))),
         };
         let lookup = |k: &str| ctx.env.get(k).cloned();
         let vars = dotenv::parse(&text, &lookup)
-            .map_err(|e| Fault::new(&key, format!("env file {file}: {e}")))?;
-        for (k, v) in vars {
-            out.insert(k, Some(v));
-        }
+            .map_err(|e| Fault::new(&key, format!("{what} {file}: {e}")))?;
+        out.extend(vars);
     }
     Ok(out)
 }
@@ -277,6 +287,7 @@ fn env_files(
 fn build(v: &Value, at: &str, ctx: &Ctx) -> Result<Build, Fault> {
     let m = mapping(Some(v), at)?.ok_or_else(|| Fault::new(at, "must be a path or a mapping"))?;
     let k = |s: &str| format!("{at}.{s}");
+    unsupported::build(m, at)?;
     let context = opt_string(m.get("context"), &k("context"))?.unwrap_or_else(|| ".".into());
     let context = if paths::is_remote_context(&context) {
         context
@@ -297,6 +308,7 @@ fn build(v: &Value, at: &str, ctx: &Ctx) -> Result<Build, Fault> {
         shm_size: opt_bytes(m.get("shm_size"), &k("shm_size"))?,
         pull: opt_bool(m.get("pull"), &k("pull"))?.unwrap_or(false),
         no_cache: opt_bool(m.get("no_cache"), &k("no_cache"))?.unwrap_or(false),
+        tags: string_list(m.get("tags"), &k("tags"))?,
     })
 }
 
@@ -445,8 +457,13 @@ fn service(v: &Value, at: &str, ctx: &Ctx) -> Result<Service, Fault> {
     let s_ = |n: &str| opt_string(m.get(n), &k(n));
     let list = |n: &str| string_list(m.get(n), &k(n));
     let flag = |n: &str| opt_bool(m.get(n), &k(n)).map(|b| b.unwrap_or(false));
+    unsupported::service(m, at)?;
 
-    let mut environment = env_files(m.get("env_file"), at, ctx)?;
+    let mut environment: BTreeMap<String, Option<String>> =
+        var_files(m.get("env_file"), at, "env_file", ctx)?
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
     environment.extend(with_env(
         values::optional_map(m.get("environment"), &k("environment"))?,
         ctx,
@@ -497,6 +514,17 @@ fn service(v: &Value, at: &str, ctx: &Ctx) -> Result<Service, Fault> {
             let nk = format!("{at}.networks.{name}");
             let empty = Map::new();
             let d = mapping(Some(def), &nk)?.unwrap_or(&empty);
+            unsupported::service_network(d, &nk)?;
+            let link_local_ips =
+                string_list(d.get("link_local_ips"), &format!("{nk}.link_local_ips"))?;
+            for (i, ip) in link_local_ips.iter().enumerate() {
+                if ip.parse::<std::net::IpAddr>().is_err() {
+                    return Err(Fault::new(
+                        format!("{nk}.link_local_ips[{i}]"),
+                        format!("{ip:?} is not an IP address"),
+                    ));
+                }
+            }
             networks.insert(
                 name.clone(),
                 ServiceNetwork {
@@ -504,6 +532,12 @@ fn service(v: &Value, at: &str, ctx: &Ctx) -> Result<Service, Fault> {
                     ipv4_address: opt_string(d.get("ipv4_address"), &format!("{nk}.ipv4_address"))?,
                     ipv6_address: opt_string(d.get("ipv6_address"), &format!("{nk}.ipv6_address"))?,
                     priority: opt_int(d.get("priority"), &format!("{nk}.priority"))?,
+                    link_local_ips,
+                    mac_address: mac(d.get("mac_address"), &format!("{nk}.mac_address"))?,
+                    driver_opts: values::string_map(
+                        d.get("driver_opts"),
+                        &format!("{nk}.driver_opts"),
+                    )?,
                 },
             );
         }
@@ -654,6 +688,23 @@ fn service(v: &Value, at: &str, ctx: &Ctx) -> Result<Service, Fault> {
     }
     let mut sysctls = values::string_map(m.get("sysctls"), &k("sysctls"))?;
     sysctls.retain(|k, _| !k.is_empty());
+    // Labels from files, under the ones given explicitly.
+    let mut labels = var_files(m.get("label_file"), at, "label_file", ctx)?;
+    labels.extend(values::string_map(m.get("labels"), &k("labels"))?);
+    let one_of = |n: &str, allowed: &[&str]| -> Result<Option<String>, Fault> {
+        match s_(n)? {
+            Some(v) if !allowed.contains(&v.as_str()) => Err(Fault::new(
+                k(n),
+                format!("invalid value {v:?} (use {})", allowed.join(" or ")),
+            )),
+            v => Ok(v),
+        }
+    };
+    let device_cgroup_rules = list("device_cgroup_rules")?;
+    for (i, rule) in device_cgroup_rules.iter().enumerate() {
+        check_device_cgroup_rule(rule)
+            .map_err(|e| Fault::new(format!("{at}.device_cgroup_rules[{i}]"), e))?;
+    }
 
     let mut svc = Service {
         name: String::new(),
@@ -687,7 +738,7 @@ fn service(v: &Value, at: &str, ctx: &Ctx) -> Result<Service, Fault> {
         restart,
         deploy,
         scale: values::opt_u32(m.get("scale"), &k("scale"))?,
-        labels: values::string_map(m.get("labels"), &k("labels"))?,
+        labels,
         user: s_("user")?,
         working_dir: s_("working_dir")?,
         hostname: s_("hostname")?,
@@ -716,10 +767,184 @@ fn service(v: &Value, at: &str, ctx: &Ctx) -> Result<Service, Fault> {
         logging,
         secrets: file_refs(m.get("secrets"), &k("secrets"), true)?,
         configs: file_refs(m.get("configs"), &k("configs"), false)?,
+        attach: opt_bool(m.get("attach"), &k("attach"))?,
+        blkio_config: blkio_config(m.get("blkio_config"), &k("blkio_config"))?,
+        cgroup: one_of("cgroup", &["host", "private"])?,
+        cgroup_parent: s_("cgroup_parent")?,
+        cpu_period: opt_int(m.get("cpu_period"), &k("cpu_period"))?,
+        cpu_quota: opt_int(m.get("cpu_quota"), &k("cpu_quota"))?,
+        cpu_rt_period: values::opt_micros(m.get("cpu_rt_period"), &k("cpu_rt_period"))?,
+        cpu_rt_runtime: values::opt_micros(m.get("cpu_rt_runtime"), &k("cpu_rt_runtime"))?,
+        device_cgroup_rules,
+        external_links: list("external_links")?,
+        mac_address: mac(m.get("mac_address"), &k("mac_address"))?,
+        mem_swappiness: values::opt_int_in(m.get("mem_swappiness"), &k("mem_swappiness"), 0..=100)?,
+        oom_kill_disable: flag("oom_kill_disable")?,
+        oom_score_adj: values::opt_int_in(
+            m.get("oom_score_adj"),
+            &k("oom_score_adj"),
+            -1000..=1000,
+        )?,
+        post_start: hooks(m.get("post_start"), &k("post_start"), ctx)?,
+        pre_stop: hooks(m.get("pre_stop"), &k("pre_stop"), ctx)?,
+        runtime: s_("runtime")?,
+        storage_opt: values::string_map(m.get("storage_opt"), &k("storage_opt"))?,
+        userns_mode: one_of("userns_mode", &["host"])?,
+        uts: one_of("uts", &["host"])?,
+        volume_driver: s_("volume_driver")?,
         resources,
     };
     implicit_dependencies(&mut svc);
     Ok(svc)
+}
+
+/// A MAC address: six hexadecimal pairs separated by `:` (or `-`).
+fn mac(v: Option<&Value>, key: &str) -> Result<Option<String>, Fault> {
+    let Some(s) = opt_string(v, key)? else {
+        return Ok(None);
+    };
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    let ok = parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
+    if ok {
+        Ok(Some(s))
+    } else {
+        Err(Fault::new(key, format!("{s:?} is not a MAC address")))
+    }
+}
+
+/// dockerd's device cgroup rule grammar: `TYPE MAJOR:MINOR ACCESS` (`c 1:3 mr`,
+/// `a *:* rwm`).
+fn check_device_cgroup_rule(rule: &str) -> Result<(), String> {
+    let bad = || format!("invalid device cgroup rule {rule:?} (use e.g. \"c 1:3 mr\")");
+    let number = |s: &str| s == "*" || (!s.is_empty() && s.chars().all(|c| c.is_ascii_digit()));
+    let mut words = rule.split_whitespace();
+    let (Some(kind), Some(numbers), Some(access), None) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return Err(bad());
+    };
+    let numbers_ok = numbers
+        .split_once(':')
+        .is_some_and(|(a, b)| number(a) && number(b));
+    let access_ok =
+        !access.is_empty() && access.len() <= 3 && access.chars().all(|c| "rwm".contains(c));
+    if matches!(kind, "a" | "b" | "c") && numbers_ok && access_ok {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+const BLKIO: &[&str] = &[
+    "weight",
+    "weight_device",
+    "device_read_bps",
+    "device_write_bps",
+    "device_read_iops",
+    "device_write_iops",
+];
+
+/// A `blkio_config` list entry: its `path`, the entry, and its key.
+type DeviceEntry<'a> = (String, &'a Map<String, Value>, String);
+
+fn blkio_config(v: Option<&Value>, key: &str) -> Result<Option<BlkioConfig>, Fault> {
+    let Some(m) = mapping(v, key)? else {
+        return Ok(None);
+    };
+    schema::keys(m, BLKIO, key)?;
+    let weight = |v: Option<&Value>, k: &str| -> Result<Option<u16>, Fault> {
+        Ok(values::opt_int_in(v, k, 10..=1000)?.map(|w| w as u16))
+    };
+    // Each list entry is `{path, weight}` or `{path, rate}`.
+    let entries = |name: &str| -> Result<Vec<DeviceEntry<'_>>, Fault> {
+        let lk = format!("{key}.{name}");
+        let items = match m.get(name) {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err(Fault::new(lk, "must be a list")),
+        };
+        let mut out = Vec::new();
+        for (i, it) in items.iter().enumerate() {
+            let ik = format!("{lk}[{i}]");
+            let d = mapping(Some(it), &ik)?.ok_or_else(|| Fault::new(&ik, "must be a mapping"))?;
+            let path = opt_string(d.get("path"), &format!("{ik}.path"))?
+                .ok_or_else(|| Fault::new(format!("{ik}.path"), "is required"))?;
+            out.push((path, d, ik));
+        }
+        Ok(out)
+    };
+    let mut weight_device = Vec::new();
+    for (path, d, ik) in entries("weight_device")? {
+        schema::keys(d, &["path", "weight"], &ik)?;
+        let wk = format!("{ik}.weight");
+        let weight = weight(d.get("weight"), &wk)?.ok_or_else(|| Fault::new(wk, "is required"))?;
+        weight_device.push(WeightDevice { path, weight });
+    }
+    let throttle = |name: &str, bytes: bool| -> Result<Vec<ThrottleDevice>, Fault> {
+        let mut out = Vec::new();
+        for (path, d, ik) in entries(name)? {
+            schema::keys(d, &["path", "rate"], &ik)?;
+            let rk = format!("{ik}.rate");
+            let rate = if bytes {
+                opt_bytes(d.get("rate"), &rk)?
+            } else {
+                opt_int(d.get("rate"), &rk)?
+            }
+            .ok_or_else(|| Fault::new(&rk, "is required"))?;
+            let rate = u64::try_from(rate).map_err(|_| Fault::new(&rk, "must not be negative"))?;
+            out.push(ThrottleDevice { path, rate });
+        }
+        Ok(out)
+    };
+    Ok(Some(BlkioConfig {
+        weight: weight(m.get("weight"), &format!("{key}.weight"))?,
+        weight_device,
+        device_read_bps: throttle("device_read_bps", true)?,
+        device_write_bps: throttle("device_write_bps", true)?,
+        device_read_iops: throttle("device_read_iops", false)?,
+        device_write_iops: throttle("device_write_iops", false)?,
+    }))
+}
+
+const HOOK: &[&str] = &[
+    "command",
+    "user",
+    "privileged",
+    "working_dir",
+    "environment",
+];
+
+/// `post_start:` / `pre_stop:` — a list of commands to exec in the container.
+fn hooks(v: Option<&Value>, key: &str, ctx: &Ctx) -> Result<Vec<Hook>, Fault> {
+    let items = match v {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(Fault::new(key, "must be a list")),
+    };
+    let mut out = Vec::new();
+    for (i, it) in items.iter().enumerate() {
+        let hk = format!("{key}[{i}]");
+        let h = mapping(Some(it), &hk)?.ok_or_else(|| Fault::new(&hk, "must be a mapping"))?;
+        schema::keys(h, HOOK, &hk)?;
+        let k = |s: &str| format!("{hk}.{s}");
+        let command = command(h.get("command"), &k("command"))?
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| Fault::new(k("command"), "is required"))?;
+        out.push(Hook {
+            command,
+            user: opt_string(h.get("user"), &k("user"))?,
+            privileged: opt_bool(h.get("privileged"), &k("privileged"))?.unwrap_or(false),
+            working_dir: opt_string(h.get("working_dir"), &k("working_dir"))?,
+            environment: with_env(
+                values::optional_map(h.get("environment"), &k("environment"))?,
+                ctx,
+            ),
+        });
+    }
+    Ok(out)
 }
 
 /// `links`, `volumes_from` and `network_mode: service:X` order services as

@@ -80,6 +80,7 @@ pub fn parse_short(spec: &str) -> Result<Vec<Port>, String> {
         host_ip: host_ip.clone(),
         protocol: proto.clone(),
         mode: "ingress".into(),
+        app_protocol: None,
     };
     let count = t1 - t0;
     match published {
@@ -140,6 +141,10 @@ pub fn parse_entry(v: &Value, key: &str) -> Result<Vec<Port>, Fault> {
                 host_ip: values::opt_string(m.get("host_ip"), &format!("{key}.host_ip"))?,
                 protocol,
                 mode,
+                app_protocol: values::opt_string(
+                    m.get("app_protocol"),
+                    &format!("{key}.app_protocol"),
+                )?,
             }])
         }
         _ => Err(Fault::new(key, "must be a string, a number or a mapping")),
@@ -175,6 +180,7 @@ mod tests {
             host_ip: ip.map(str::to_owned),
             protocol: proto.into(),
             mode: "ingress".into(),
+            app_protocol: None,
         }
     }
 

@@ -129,6 +129,36 @@ pub fn opt_duration(v: Option<&Value>, key: &str) -> Result<Option<crate::model:
     }
 }
 
+/// Microseconds: an integer, or a duration (`400ms`, `1s`), as compose reads
+/// `cpu_rt_period` and `cpu_rt_runtime`.
+pub fn opt_micros(v: Option<&Value>, key: &str) -> Result<Option<i64>, Fault> {
+    match v {
+        Some(Value::String(s)) if s.trim().parse::<i64>().is_err() => units::parse_duration(s)
+            .map(|ns| Some(ns / 1_000))
+            .map_err(|e| Fault::new(key, e)),
+        v => opt_int(v, key),
+    }
+}
+
+/// An integer in `range`, or none.
+pub fn opt_int_in(
+    v: Option<&Value>,
+    key: &str,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<Option<i64>, Fault> {
+    match opt_int(v, key)? {
+        Some(n) if !range.contains(&n) => Err(Fault::new(
+            key,
+            format!(
+                "must be between {} and {}, not {n}",
+                range.start(),
+                range.end()
+            ),
+        )),
+        n => Ok(n),
+    }
+}
+
 /// A list of scalars (a lone string is a one-entry list).
 pub fn string_list(v: Option<&Value>, key: &str) -> Result<Vec<String>, Fault> {
     match v {
