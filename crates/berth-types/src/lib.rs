@@ -4,8 +4,10 @@
 
 pub mod civil;
 pub mod detach;
+pub mod device;
 mod digest;
 pub mod gofmt;
+pub mod mac;
 mod reference;
 pub mod time;
 pub mod ulimit;

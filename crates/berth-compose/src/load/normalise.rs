@@ -702,8 +702,12 @@ fn service(v: &Value, at: &str, ctx: &Ctx) -> Result<Service, Fault> {
     };
     let device_cgroup_rules = list("device_cgroup_rules")?;
     for (i, rule) in device_cgroup_rules.iter().enumerate() {
-        check_device_cgroup_rule(rule)
-            .map_err(|e| Fault::new(format!("{at}.device_cgroup_rules[{i}]"), e))?;
+        berth_types::device::DeviceCgroupRule::parse(rule).map_err(|form| {
+            Fault::new(
+                format!("{at}.device_cgroup_rules[{i}]"),
+                format!("invalid device cgroup rule {rule:?}: {form}"),
+            )
+        })?;
     }
 
     let mut svc = Service {
@@ -798,44 +802,13 @@ fn service(v: &Value, at: &str, ctx: &Ctx) -> Result<Service, Fault> {
     Ok(svc)
 }
 
-/// A MAC address: six hexadecimal pairs separated by `:` (or `-`).
+/// A MAC address, as the daemon will check it (`berth_types::mac`).
 fn mac(v: Option<&Value>, key: &str) -> Result<Option<String>, Fault> {
     let Some(s) = opt_string(v, key)? else {
         return Ok(None);
     };
-    let parts: Vec<&str> = s.split([':', '-']).collect();
-    let ok = parts.len() == 6
-        && parts
-            .iter()
-            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
-    if ok {
-        Ok(Some(s))
-    } else {
-        Err(Fault::new(key, format!("{s:?} is not a MAC address")))
-    }
-}
-
-/// dockerd's device cgroup rule grammar: `TYPE MAJOR:MINOR ACCESS` (`c 1:3 mr`,
-/// `a *:* rwm`).
-fn check_device_cgroup_rule(rule: &str) -> Result<(), String> {
-    let bad = || format!("invalid device cgroup rule {rule:?} (use e.g. \"c 1:3 mr\")");
-    let number = |s: &str| s == "*" || (!s.is_empty() && s.chars().all(|c| c.is_ascii_digit()));
-    let mut words = rule.split_whitespace();
-    let (Some(kind), Some(numbers), Some(access), None) =
-        (words.next(), words.next(), words.next(), words.next())
-    else {
-        return Err(bad());
-    };
-    let numbers_ok = numbers
-        .split_once(':')
-        .is_some_and(|(a, b)| number(a) && number(b));
-    let access_ok =
-        !access.is_empty() && access.len() <= 3 && access.chars().all(|c| "rwm".contains(c));
-    if matches!(kind, "a" | "b" | "c") && numbers_ok && access_ok {
-        Ok(())
-    } else {
-        Err(bad())
-    }
+    berth_types::mac::parse(&s).map_err(|e| Fault::new(key, e))?;
+    Ok(Some(s))
 }
 
 const BLKIO: &[&str] = &[

@@ -109,7 +109,7 @@ fn network_features(
         warnings.push("Published ports are discarded when using host network mode".into());
     }
     if !config.mac_address.is_empty() {
-        berth_network::mac::parse(&config.mac_address).map_err(bad)?;
+        berth_types::mac::parse(&config.mac_address).map_err(bad)?;
     }
     for ep in net
         .map(|n| n.endpoints_config.values())
@@ -117,7 +117,7 @@ fn network_features(
         .flatten()
     {
         if !ep.mac_address.is_empty() {
-            berth_network::mac::parse(&ep.mac_address).map_err(bad)?;
+            berth_types::mac::parse(&ep.mac_address).map_err(bad)?;
         }
     }
     Ok(())

@@ -686,7 +686,7 @@ fn wire(
     } else {
         mac.to_string()
     };
-    let mac_bytes = berth_network::mac::parse(&mac).map_err(EngineError::BadParameter)?;
+    let mac_bytes = berth_types::mac::parse(&mac).map_err(EngineError::BadParameter)?;
     let endpoint_id = crate::names::new_id()?;
     let host_if = format!("veth{}", &endpoint_id[..7]);
     let ns_file = std::fs::File::open(path).map_err(|e| EngineError::io("opening", path, e))?;

@@ -698,7 +698,7 @@ impl Inner {
             ));
         }
         if !asked.mac_address.is_empty() {
-            berth_network::mac::parse(&asked.mac_address).map_err(EngineError::BadParameter)?;
+            berth_types::mac::parse(&asked.mac_address).map_err(EngineError::BadParameter)?;
         }
         let running = rec.state.status.is_running();
         let existing = rec

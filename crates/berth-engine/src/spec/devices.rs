@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
 
+use berth_types::device::DeviceCgroupRule;
+
 use super::{invalid, SpecError};
 
 pub(super) fn device_rule(
@@ -174,42 +176,23 @@ pub(super) fn host_devices(dev: &Path) -> Result<Vec<LinuxDevice>, SpecError> {
     Ok(out)
 }
 
-/// `"c 1:3 rwm"`, `"a *:* rwm"`, `"b 8:* r"`.
+/// `"c 1:3 rwm"`, `"a *:* rwm"`, `"b 8:* r"` (the grammar: berth_types::device).
 pub(super) fn parse_device_cgroup_rule(rule: &str) -> Result<LinuxDeviceCgroup, SpecError> {
-    let bad = || {
-        invalid(
-            "HostConfig.DeviceCgroupRules",
-            rule,
-            "expected \"<a|b|c> <major|*>:<minor|*> <rwm>\"",
-        )
+    let r = DeviceCgroupRule::parse(rule)
+        .map_err(|form| invalid("HostConfig.DeviceCgroupRules", rule, form))?;
+    let typ = match r.kind {
+        'a' => LinuxDeviceType::A,
+        'b' => LinuxDeviceType::B,
+        _ => LinuxDeviceType::C,
     };
-    let parts: Vec<&str> = rule.split_whitespace().collect();
-    let [typ, nums, access] = parts[..] else {
-        return Err(bad());
-    };
-    let typ = match typ {
-        "a" => LinuxDeviceType::A,
-        "b" => LinuxDeviceType::B,
-        "c" => LinuxDeviceType::C,
-        _ => return Err(bad()),
-    };
-    let (maj, min) = nums.split_once(':').ok_or_else(bad)?;
-    let num = |s: &str| -> Result<Option<i64>, SpecError> {
-        if s == "*" {
-            Ok(None)
-        } else {
-            s.parse::<u32>()
-                .map(|n| Some(i64::from(n)))
-                .map_err(|_| bad())
-        }
-    };
-    if access.is_empty()
-        || access.len() > 3
-        || !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm'))
-    {
-        return Err(bad());
-    }
-    Ok(device_rule(true, Some(typ), num(maj)?, num(min)?, access))
+    let num = |n: Option<u32>| n.map(i64::from);
+    Ok(device_rule(
+        true,
+        Some(typ),
+        num(r.major),
+        num(r.minor),
+        &r.access,
+    ))
 }
 
 pub(super) fn throttle_device_numbers(
