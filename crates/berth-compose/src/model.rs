@@ -43,6 +43,13 @@ pub struct Project {
     pub warnings: Vec<String>,
 }
 
+impl Project {
+    /// The service named `name`, enabled or left out by the profiles.
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.get(name).or_else(|| self.disabled.get(name))
+    }
+}
+
 /// One service.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Service {

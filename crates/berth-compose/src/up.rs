@@ -60,9 +60,7 @@ pub fn selected<'p>(
 ) -> Result<BTreeMap<String, &'p Service>, ComposeError> {
     let find = |n: &str| {
         project
-            .services
-            .get(n)
-            .or_else(|| project.disabled.get(n))
+            .service(n)
             .ok_or_else(|| ComposeError::msg(format!("no such service: {n}")))
     };
     let mut out = BTreeMap::new();
@@ -334,9 +332,7 @@ fn orphans(
 ) -> Result<(), ComposeError> {
     let orphans: Vec<&Existing> = existing
         .iter()
-        .filter(|c| {
-            !project.services.contains_key(&c.service) && !project.disabled.contains_key(&c.service)
-        })
+        .filter(|c| project.service(&c.service).is_none())
         .collect();
     if orphans.is_empty() {
         return Ok(());
@@ -377,11 +373,7 @@ pub(crate) fn stop_container(
     c: &Existing,
     timeout: Option<i64>,
 ) -> Result<(), ComposeError> {
-    let service = project
-        .services
-        .get(&c.service)
-        .or_else(|| project.disabled.get(&c.service));
-    if let Some(s) = service.filter(|_| c.running()) {
+    if let Some(s) = project.service(&c.service).filter(|_| c.running()) {
         run_hooks(client, &c.id, &c.name, &s.pre_stop, "pre_stop")?;
     }
     Ok(stop_quietly(client, &c.id, timeout)?)
@@ -409,6 +401,8 @@ pub(crate) fn run_hooks(
                 .collect(),
             working_dir: h.working_dir.clone().unwrap_or_default(),
             cmd: h.command.clone(),
+            attach_stdout: true,
+            attach_stderr: true,
             ..Default::default()
         };
         let exec = match client.exec_create(id, &cfg) {
@@ -416,24 +410,18 @@ pub(crate) fn run_hooks(
             Err(e) if matches!(e.status(), Some(404 | 409)) => return Ok(()),
             Err(e) => return Err(ComposeError::msg(format!("{what}: {e}"))),
         };
-        let start = ExecStartConfig {
-            detach: true,
-            ..Default::default()
-        };
-        client
-            .exec_start_detached(&exec.id, &start)
+        // Attached, its output read to the end (and not shown): the stream ends when
+        // the hook does, and then its exit code is recorded.
+        let mut stream = client
+            .exec_start_attached(&exec.id, &ExecStartConfig::default())
             .map_err(|e| ComposeError::msg(format!("{what}: {e}")))?;
-        let mut delay = Duration::from_millis(10);
-        let code = loop {
-            let state = client
-                .exec_inspect(&exec.id)
-                .map_err(|e| ComposeError::msg(format!("{what}: {e}")))?;
-            if !state.running && state.exit_code.is_some() {
-                break state.exit_code.unwrap_or_default();
-            }
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_millis(200));
-        };
+        std::io::copy(&mut stream, &mut std::io::sink())
+            .map_err(|e| ComposeError::msg(format!("{what}: {e}")))?;
+        let code = client
+            .exec_inspect(&exec.id)
+            .map_err(|e| ComposeError::msg(format!("{what}: {e}")))?
+            .exit_code
+            .unwrap_or_default();
         if code != 0 {
             return Err(ComposeError::msg(format!("{what} exited with code {code}")));
         }
@@ -582,15 +570,15 @@ pub fn create_named(
         service_container: &lookup,
     };
     let plan = container_plan(project, service, &target)?;
-    let files = match plan.files.is_empty() {
-        true => None,
-        false => Some(plan.files_archive().map_err(|e| {
+    let files = (!plan.files.is_empty())
+        .then(|| plan.files_archive())
+        .transpose()
+        .map_err(|e| {
             ComposeError::msg(format!(
                 "service {}: secrets and configs: {e}",
                 service.name
             ))
-        })?),
-    };
+        })?;
     let created = client.create_container(
         &plan.name,
         service.platform.as_deref().unwrap_or(""),

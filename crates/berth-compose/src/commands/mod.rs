@@ -217,10 +217,7 @@ pub(crate) fn service_containers(
     oneoff: bool,
 ) -> Result<Vec<crate::state::Existing>, ComposeError> {
     for s in services {
-        if !project.services.contains_key(s)
-            && !project.disabled.contains_key(s)
-            && !project.services.is_empty()
-        {
+        if project.service(s).is_none() && !project.services.is_empty() {
             return Err(ComposeError::msg(format!("no such service: {s}")));
         }
     }

@@ -34,7 +34,7 @@ pub fn up(env: &Env<'_>, a: &UpArgs) -> Result<i32, ComposeError> {
     let project = env.project()?;
     let scale = parse_scale(&a.scale)?;
     for s in scale.keys() {
-        if !project.services.contains_key(s) && !project.disabled.contains_key(s) {
+        if project.service(s).is_none() {
             return Err(ComposeError::msg(format!("no such service: {s}")));
         }
     }
@@ -287,11 +287,7 @@ pub fn down(env: &Env<'_>, a: &DownArgs) -> Result<i32, ComposeError> {
     let project = env.project_or_name()?;
     let progress = env.progress();
     let all = containers(env.client, &project.name, true)?;
-    let known = |c: &Existing| {
-        project.services.is_empty()
-            || project.services.contains_key(&c.service)
-            || project.disabled.contains_key(&c.service)
-    };
+    let known = |c: &Existing| project.services.is_empty() || project.service(&c.service).is_some();
     let (mut mine, orphans): (Vec<Existing>, Vec<Existing>) =
         all.into_iter().partition(|c| known(c));
     if !a.services.is_empty() {
