@@ -136,8 +136,9 @@ fn override_names(base: &str) -> [String; 2] {
     ]
 }
 
-/// The files to read, absolute (`-` kept as is).
-fn discover(opts: &LoadOptions) -> Result<Vec<PathBuf>, LoadError> {
+/// The files to read, absolute (`-` kept as is); with the environment read to look
+/// for `COMPOSE_FILE` and the directory whose `.env` it came from, when it was read.
+fn discover(opts: &LoadOptions) -> Result<(Vec<PathBuf>, Option<EnvOf>), LoadError> {
     let abs = |p: &Path| {
         if p == Path::new("-") {
             p.to_path_buf()
@@ -146,7 +147,7 @@ fn discover(opts: &LoadOptions) -> Result<Vec<PathBuf>, LoadError> {
         }
     };
     if !opts.files.is_empty() {
-        return Ok(opts.files.iter().map(|p| abs(p)).collect());
+        return Ok((opts.files.iter().map(|p| abs(p)).collect(), None));
     }
     // COMPOSE_FILE from the process environment or, as docker compose reads it, from
     // the `.env` (or `--env-file`s) of the working directory.
@@ -159,11 +160,12 @@ fn discover(opts: &LoadOptions) -> Result<Vec<PathBuf>, LoadError> {
         let sep = env
             .get("COMPOSE_PATH_SEPARATOR")
             .map_or(":", String::as_str);
-        return Ok(list
+        let files = list
             .split(sep)
             .filter(|s| !s.is_empty())
             .map(|p| abs(Path::new(p)))
-            .collect());
+            .collect();
+        return Ok((files, Some((base, env))));
     }
     let mut dir = Some(opts.cwd.as_path());
     while let Some(d) = dir {
@@ -177,7 +179,7 @@ fn discover(opts: &LoadOptions) -> Result<Vec<PathBuf>, LoadError> {
                         break;
                     }
                 }
-                return Ok(files);
+                return Ok((files, Some((base, env))));
             }
         }
         dir = d.parent();
@@ -339,6 +341,9 @@ impl Origins {
 
 type Env = BTreeMap<String, String>;
 
+/// A directory and the environment read with its `.env`.
+type EnvOf = (PathBuf, Env);
+
 /// Reads a project's files and the projects they include, recording where each key
 /// came from and the environment of each included service.
 struct Reader<'a> {
@@ -482,7 +487,7 @@ impl Reader<'_> {
 
 /// Reads the project `opts` describe.
 pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
-    let files = discover(opts)?;
+    let (files, read) = discover(opts)?;
     let first = files
         .first()
         .ok_or_else(|| LoadError::plain("no compose file given"))?;
@@ -493,7 +498,12 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
             .parent()
             .map_or_else(|| opts.cwd.clone(), Path::to_path_buf),
     };
-    let env = Rc::new(environment(opts, &project_dir)?);
+    let env = match read {
+        // The same `.env` the discovery read: not read again.
+        Some((dir, env)) if dir == project_dir => env,
+        _ => environment(opts, &project_dir)?,
+    };
+    let env = Rc::new(env);
 
     let mut reader = Reader {
         opts,
