@@ -25,7 +25,7 @@ pub fn start(env: &Env<'_>, a: &ServicesArgs) -> Result<i32, ComposeError> {
             }
             progress.event("Container", &c.name, "Starting");
             tolerate(env.client.start_container(&c.id, ""))?;
-            if let Some(s) = project.services.get(&c.service) {
+            if let Some(s) = project.service(&c.service) {
                 crate::up::run_hooks(env.client, &c.id, &c.name, &s.post_start, "post_start")?;
             }
             progress.event("Container", &c.name, "Started");
